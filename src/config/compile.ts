@@ -1,0 +1,333 @@
+/**
+ * Validated plain config → frozen Snapshot. Everything expensive or fallible is done here, once per
+ * reload (ARCHITECTURE §3 step 3): regexes, host indexes, URL parts, header templates, CIDR sets.
+ * Inputs must already have passed schema validation.
+ */
+import { CidrSet, parseCidr, type Cidr } from "../lib/net.ts";
+import { parseSize } from "../lib/size.ts";
+import { matcherText, type HeaderOp, type ProxyConf, type Rule } from "./model.ts";
+import { jsPattern, templatePart } from "./schema.ts";
+import type { Settings } from "./settings.ts";
+import {
+  HeaderVar,
+  type HeaderRule,
+  type Route,
+  type RouteTable,
+  type Snapshot,
+  type TargetScheme,
+  type TemplatePart,
+  type Upstream,
+  type UrlTemplate,
+} from "./snapshot.ts";
+
+export interface AppRouteInput {
+  name: string;
+  /** Every host the app answers for (domain, www., dev alias). */
+  hosts: readonly string[];
+  port: number;
+}
+
+export interface CompileInput {
+  version: number;
+  dev: boolean;
+  conf: ProxyConf;
+  settings: Settings;
+  apps?: readonly AppRouteInput[];
+  files: { conf: string; toml: string; dir: string };
+}
+
+export function compile(input: CompileInput): Snapshot {
+  const { conf, settings } = input;
+  const routes = compileRoutes(conf.rules, input.apps ?? [], conf.headers);
+  const hsts =
+    settings.tls.hsts_max_age_seconds > 0
+      ? `max-age=${settings.tls.hsts_max_age_seconds}${settings.tls.hsts_include_subdomains ? "; includeSubDomains" : ""}`
+      : null;
+  const snapshot: Snapshot = {
+    version: input.version,
+    dev: input.dev,
+    conf: structuredClone(conf),
+    settings: structuredClone(settings),
+    routes,
+    globalHeaders: compileHeaders(conf.headers),
+    trustedProxies: cidrSet(settings.server.trusted_proxies),
+    metricsAllow: cidrSet(settings.metrics.allow),
+    limits: {
+      maxRequestSize: settings.limits.max_request_size === undefined ? null : parseSize(settings.limits.max_request_size),
+      maxInFlight: settings.limits.max_in_flight ?? null,
+      keepAliveTimeoutSecs: settings.limits.keep_alive_timeout,
+      requestTimeoutMs: settings.limits.request_timeout * 1000,
+      shutdownGraceMs: settings.server.shutdown_grace_period * 1000,
+    },
+    hsts,
+    files: input.files,
+  };
+  return deepFreeze(snapshot);
+}
+
+export function compileRoutes(rules: readonly Rule[], apps: readonly AppRouteInput[], globalHeaders: readonly HeaderOp[] = []): RouteTable {
+  const domainPath = new Map<string, Route[]>();
+  const domain = new Map<string, Route>();
+  const paths: Route[] = [];
+  const exactIndex = new Map<string, number>();
+  const scanned: number[] = [];
+  let fallback: Route | null = null;
+
+  rules.forEach((rule, index) => {
+    const route = compileRule(rule, index, globalHeaders);
+    switch (route.kind) {
+      case "domain_path": {
+        const host = (rule.matcher as { domain: string }).domain;
+        const list = domainPath.get(host) ?? [];
+        list.push(route);
+        domainPath.set(host, list);
+        break;
+      }
+      case "domain":
+        if (!domain.has(route.value)) domain.set(route.value, route);
+        break;
+      case "default":
+        fallback ??= route;
+        break;
+      case "exact":
+        if (!exactIndex.has(route.value)) exactIndex.set(route.value, paths.length);
+        paths.push(route);
+        break;
+      default:
+        scanned.push(paths.length);
+        paths.push(route);
+    }
+  });
+
+  const appRoutes = new Map<string, Route>();
+  for (const app of apps) {
+    const route = appRoute(app, globalHeaders);
+    for (const host of app.hosts) if (!appRoutes.has(host)) appRoutes.set(host, route);
+  }
+
+  return { domainPath, apps: appRoutes, domain, paths, exactIndex, scanned, fallback };
+}
+
+/** Every route of the table, each once. */
+export function allRoutes(table: RouteTable): Route[] {
+  const routes = new Set<Route>(table.paths);
+  for (const list of table.domainPath.values()) for (const r of list) routes.add(r);
+  for (const r of table.domain.values()) routes.add(r);
+  for (const r of table.apps.values()) routes.add(r);
+  if (table.fallback) routes.add(table.fallback);
+  return [...routes];
+}
+
+function compileRule(rule: Rule, index: number, globalHeaders: readonly HeaderOp[]): Route {
+  const m = rule.matcher;
+  const headers = mergeHeaders(globalHeaders, rule.headers);
+  const kind = m.type;
+  const value = m.type === "default" ? "" : m.type === "domain_path" ? m.path : m.value;
+  const regex = m.type === "regex" ? new RegExp(jsPattern(m.value)) : null;
+  return {
+    key: matcherText(m),
+    kind,
+    value,
+    regex,
+    targets: rule.targets.map((t) => compileUpstream(t.url, t.weight, regex !== null)),
+    strategy: rule.load_balancing,
+    redirect: rule.targets[0]?.url.startsWith("redirect:") ?? false,
+    headers,
+    headerNames: new Set(headers.map((h) => h.name)),
+    weighted: rule.load_balancing === "weighted" ? weightedSlots(rule.targets.map((t) => t.weight)) : null,
+    index,
+    app: null,
+  };
+}
+
+function appRoute(app: AppRouteInput, globalHeaders: readonly HeaderOp[]): Route {
+  const url = `http://127.0.0.1:${app.port}/`;
+  const headers = mergeHeaders(globalHeaders, []);
+  return {
+    key: `app:${app.name}`,
+    kind: "app",
+    value: app.name,
+    regex: null,
+    targets: [compileUpstream(url, 100, false)],
+    strategy: "round-robin",
+    redirect: false,
+    headers,
+    headerNames: new Set(headers.map((h) => h.name)),
+    weighted: null,
+    index: -1,
+    app: app.name,
+  };
+}
+
+export function compileUpstream(raw: string, weight: number, isTemplate: boolean): Upstream {
+  const url = new URL(raw);
+  const scheme = url.protocol.slice(0, -1) as TargetScheme;
+  const secure = scheme === "https" || scheme === "wss";
+  const defaultPort = secure ? 443 : 80;
+  const port = url.port === "" ? defaultPort : Number(url.port);
+  const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+  let href = url.href;
+  // `{` and `}` are percent-encoded by the URL parser; keep `${name}` readable in the stored URL.
+  if (isTemplate) href = href.replace(/\$%7B(\w+)%7D/g, "$${$1}");
+  return {
+    url: href,
+    origin: `${scheme === "redirect" ? "redirect" : scheme}://${url.hostname}:${port}`,
+    scheme,
+    secure,
+    hostname,
+    port,
+    authority: url.host,
+    path: url.pathname === "" ? "/" : url.pathname,
+    query: url.search.slice(1),
+    template: isTemplate ? compileTemplate(templatePart(raw)) : null,
+    weight,
+  };
+}
+
+/** `/users/$1?x=${name}` → ["/users/", 1, "?x=", {name}]; `$$` becomes a literal `$`. */
+export function compileTemplate(text: string): UrlTemplate {
+  const parts: (string | number | { name: string })[] = [];
+  let literal = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    const next = text[i + 1];
+    if (c !== "$" || next === undefined) {
+      literal += c;
+      continue;
+    }
+    if (next === "$") {
+      literal += "$";
+      i++;
+      continue;
+    }
+    let ref: number | { name: string } | null = null;
+    let end = i;
+    if (next === "{") {
+      const close = text.indexOf("}", i);
+      if (close > 0) {
+        const name = text.slice(i + 2, close);
+        ref = /^\d+$/.test(name) ? Number(name) : { name };
+        end = close;
+      }
+    } else if (next >= "0" && next <= "9") {
+      let j = i + 1;
+      while (j < text.length && text[j]! >= "0" && text[j]! <= "9") j++;
+      ref = Number(text.slice(i + 1, j));
+      end = j - 1;
+    }
+    if (ref === null) {
+      literal += c;
+      continue;
+    }
+    if (literal) parts.push(literal);
+    literal = "";
+    parts.push(ref);
+    i = end;
+  }
+  if (literal) parts.push(literal);
+  return parts;
+}
+
+/** The global block then the rule's, one entry per header name; a later entry replaces an earlier one. */
+function mergeHeaders(globalOps: readonly HeaderOp[], ruleOps: readonly HeaderOp[]): HeaderRule[] {
+  const merged = new Map<string, HeaderRule>();
+  for (const rule of compileHeaders([...globalOps, ...ruleOps])) {
+    merged.delete(rule.name);
+    merged.set(rule.name, rule);
+  }
+  return [...merged.values()];
+}
+
+/**
+ * SPEC §6.1 weighted order: weights divided by their GCD sum to T; request k goes to position
+ * k·s mod T, where s is the integer coprime with T nearest to 0.618·T. Consecutive requests land
+ * far apart in the cumulative ranges, which interleaves targets (7:3 → A B A A B A A B A A).
+ * Null when every weight is 0 (the rule then behaves as failover).
+ */
+export function weightedSlots(weights: readonly number[]): { slots: Uint16Array; stride: number } | null {
+  const positive = weights.filter((w) => w > 0);
+  if (positive.length === 0) return null;
+  const divisor = positive.reduce(gcd);
+  const total = positive.reduce((a, w) => a + w / divisor, 0);
+  const slots = new Uint16Array(total);
+  let at = 0;
+  weights.forEach((w, i) => {
+    for (let k = 0; k < w / divisor; k++) slots[at++] = i;
+  });
+  return { slots, stride: strideFor(total) };
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+function strideFor(total: number): number {
+  if (total === 1) return 1;
+  const target = 0.618 * total;
+  let best = 1;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (let s = 1; s < total; s++) {
+    if (gcd(s, total) !== 1) continue;
+    const d = Math.abs(s - target);
+    if (d < bestDistance || (d === bestDistance && s > best)) {
+      best = s;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+export function compileHeaders(ops: readonly HeaderOp[]): HeaderRule[] {
+  return ops.map((op) => ({ name: op.name.toLowerCase(), value: op.value === null ? null : compileHeaderValue(op.value) }));
+}
+
+const VARS: Record<string, HeaderVar> = { client_ip: HeaderVar.ClientIp, scheme: HeaderVar.Scheme, host: HeaderVar.Host };
+
+function compileHeaderValue(value: string): string | TemplatePart[] {
+  const parts: TemplatePart[] = [];
+  let literal = "";
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c !== "$") {
+      literal += c;
+      continue;
+    }
+    if (value[i + 1] === "$") {
+      literal += "$";
+      i++;
+      continue;
+    }
+    const name = /^[A-Za-z_]+/.exec(value.slice(i + 1))?.[0] ?? "";
+    const v = VARS[name];
+    if (v === undefined) {
+      literal += c;
+      continue;
+    }
+    if (literal) parts.push(literal);
+    literal = "";
+    parts.push(v);
+    i += name.length;
+  }
+  if (parts.length === 0) return literal;
+  if (literal) parts.push(literal);
+  return parts;
+}
+
+function cidrSet(list: readonly string[]): CidrSet {
+  return new CidrSet(list.map((c) => parseCidr(c)).filter((c): c is Cidr => c !== null));
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== "object" || Object.isFrozen(value)) return value;
+  if (ArrayBuffer.isView(value)) return value; // typed arrays with elements cannot be frozen
+  if (value instanceof RegExp || value instanceof CidrSet || value instanceof Set) return Object.freeze(value);
+  if (value instanceof Map) {
+    for (const v of value.values()) deepFreeze(v);
+    // Maps cannot be frozen in place; the snapshot's types expose them as ReadonlyMap.
+    return value;
+  }
+  Object.freeze(value);
+  for (const v of Object.values(value as object)) deepFreeze(v);
+  return value;
+}

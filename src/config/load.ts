@@ -1,0 +1,147 @@
+/**
+ * The only config file that reads disk: proxy.conf and config.toml → validated plain objects and
+ * every issue with file, line and column. Nothing here throws for a user's mistake.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { parse as parseToml, TomlError } from "smol-toml";
+import type { z } from "zod";
+import type { ConfigIssue } from "./issues.ts";
+import { hasErrors } from "./issues.ts";
+import type { ProxyConf } from "./model.ts";
+import { proxyConfSchema } from "./schema.ts";
+import { settingsSchema, stripUnknownKeys, type Settings } from "./settings.ts";
+import { parseProxyConf, type ParsedProxyConf, type Position, type PositionMap } from "./syntax.ts";
+import { tomlPosition } from "./toml-position.ts";
+
+export interface ConfigFiles {
+  /** Absolute path of proxy.conf. */
+  conf: string;
+  /** config.toml beside it. */
+  toml: string;
+  /** The config dir: relative paths in config.toml resolve against it. */
+  dir: string;
+}
+
+export function configFiles(confPath: string): ConfigFiles {
+  const conf = resolve(confPath);
+  const dir = dirname(conf);
+  return { conf, toml: join(dir, "config.toml"), dir };
+}
+
+export interface LoadedConfig {
+  files: ConfigFiles;
+  /** Exact text read, so a watcher can tell a real change from a rewrite of the same content. */
+  confText: string | null;
+  tomlText: string | null;
+  parsed: ParsedProxyConf | null;
+  conf: ProxyConf | null;
+  settings: Settings | null;
+  issues: ConfigIssue[];
+}
+
+export function loadConfig(files: ConfigFiles): LoadedConfig {
+  const issues: ConfigIssue[] = [];
+  const confName = files.conf;
+  let confText: string | null = null;
+  let tomlText: string | null = null;
+  let parsed: ParsedProxyConf | null = null;
+  let conf: ProxyConf | null = null;
+
+  if (!existsSync(files.conf)) {
+    issues.push({ file: confName, severity: "error", message: `config file '${files.conf}' not found` });
+  } else {
+    try {
+      confText = readFileSync(files.conf, "utf8");
+    } catch (err) {
+      issues.push({ file: confName, severity: "error", message: `cannot read: ${(err as Error).message}` });
+    }
+  }
+  if (confText !== null) {
+    const result = validateProxyConfText(confText, confName);
+    parsed = result.parsed;
+    conf = result.conf;
+    issues.push(...result.issues);
+  }
+
+  let settings: Settings | null = null;
+  if (existsSync(files.toml)) {
+    try {
+      tomlText = readFileSync(files.toml, "utf8");
+      const result = validateSettingsText(tomlText, files.toml);
+      settings = result.settings;
+      issues.push(...result.issues);
+    } catch (err) {
+      issues.push({ file: files.toml, severity: "error", message: `cannot read: ${(err as Error).message}` });
+    }
+  } else {
+    settings = settingsSchema.parse({});
+  }
+
+  return { files, confText, tomlText, parsed, conf, settings, issues };
+}
+
+export function validateProxyConfText(
+  text: string,
+  file: string,
+): { parsed: ParsedProxyConf; conf: ProxyConf | null; issues: ConfigIssue[] } {
+  const parsed = parseProxyConf(text, file);
+  const issues = [...parsed.issues];
+  const result = proxyConfSchema.safeParse(parsed.conf);
+  if (!result.success) issues.push(...zodIssues(result.error, file, (path) => nearestPosition(parsed.positions, path)));
+  const conf = result.success && !hasErrors(issues) ? (result.data as ProxyConf) : null;
+  return { parsed, conf, issues };
+}
+
+/** Validates a plain ProxyConf (an admin API write); issues carry dotted paths instead of lines. */
+export function validateProxyConf(input: unknown, file: string): { conf: ProxyConf | null; issues: ConfigIssue[] } {
+  const result = proxyConfSchema.safeParse(input);
+  if (result.success) return { conf: result.data as ProxyConf, issues: [] };
+  return { conf: null, issues: zodIssues(result.error, file, () => undefined) };
+}
+
+export function validateSettingsText(text: string, file: string): { settings: Settings | null; issues: ConfigIssue[] } {
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (err) {
+    if (err instanceof TomlError) {
+      const message = err.message.split("\n")[0]?.replace(/^Invalid TOML document: /, "") ?? "invalid TOML";
+      return { settings: null, issues: [{ file, line: err.line, column: err.column, severity: "error", message }] };
+    }
+    return { settings: null, issues: [{ file, severity: "error", message: String(err) }] };
+  }
+  const issues: ConfigIssue[] = [];
+  const { value, unknown } = stripUnknownKeys(raw);
+  for (const path of unknown) {
+    const pos = tomlPosition(text, path.split("."));
+    issues.push({ file, ...(pos ?? {}), path, severity: "warning", message: `unknown key '${path}' ignored` });
+  }
+  const result = settingsSchema.safeParse(value);
+  if (!result.success) {
+    issues.push(...zodIssues(result.error, file, (path) => tomlPosition(text, path.split(".").filter((p) => !/^\d+$/.test(p)))));
+    return { settings: null, issues };
+  }
+  return { settings: result.data, issues };
+}
+
+function zodIssues(error: z.ZodError, file: string, locate: (path: string) => Position | undefined): ConfigIssue[] {
+  return error.issues.map((i) => {
+    const path = i.path.map(String).join(".");
+    const pos = locate(path);
+    const where = path && !pos ? `${path}: ` : "";
+    return { file, line: pos?.line, column: pos?.column, path, severity: "error" as const, message: where + i.message };
+  });
+}
+
+/** The position recorded for the path, or for its closest recorded ancestor. */
+function nearestPosition(positions: PositionMap, path: string): Position | undefined {
+  let p = path;
+  for (;;) {
+    const found = positions.get(p);
+    if (found) return found;
+    const dot = p.lastIndexOf(".");
+    if (dot < 0) return undefined;
+    p = p.slice(0, dot);
+  }
+}

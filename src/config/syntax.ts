@@ -1,0 +1,347 @@
+/**
+ * proxy.conf adapter: text → the plain ProxyConf object (SPEC §3), plus where every value came
+ * from so that later validation can point at a line and column. This file decides structure
+ * only; whether a value is acceptable is the schema's job (schema.ts), so the same rules apply
+ * to a file and to a JSON write through the admin API.
+ */
+import type { HeaderOp, LbStrategy, Matcher, ProxyConf, Rule, RouteOptions, Target } from "./model.ts";
+import type { ConfigIssue } from "./issues.ts";
+
+export interface Position {
+  line: number;
+  column: number;
+}
+
+/** Where each value of the plain object was written, keyed by dotted path (`rules.2.targets.0.url`). */
+export type PositionMap = Map<string, Position>;
+
+export interface ParsedProxyConf {
+  conf: ProxyConf;
+  positions: PositionMap;
+  issues: ConfigIssue[];
+  /** First and last physical line of each rule, and the first line of the comment block above it. */
+  spans: RuleSpan[];
+}
+
+export interface RuleSpan {
+  /** First line of the comments and blank-free block directly above the rule (= line when none). */
+  leadLine: number;
+  line: number;
+  endLine: number;
+  /** The rule's source text as written; option blocks attach by it. */
+  source: string;
+}
+
+interface LogicalLine {
+  text: string;
+  line: number;
+  /** 1-based column of text[0] on `line`. */
+  column: number;
+  endLine: number;
+}
+
+const OPTION_KEYS = new Set(["auth", "realm", "keys", "rate_limit"]);
+
+/** Joins `\` continuations and trims, keeping the first physical line's number (SPEC §3.1). */
+export function logicalLines(text: string): LogicalLine[] {
+  const physical = text.split(/\r?\n/);
+  const out: LogicalLine[] = [];
+  for (let i = 0; i < physical.length; i++) {
+    const first = physical[i] ?? "";
+    const start = i;
+    let joined = first;
+    while (joined.endsWith("\\") && i + 1 < physical.length) {
+      i++;
+      joined = joined.slice(0, -1) + (physical[i] ?? "").trim();
+    }
+    if (joined.endsWith("\\") && i + 1 >= physical.length) joined = joined.slice(0, -1);
+    const lead = joined.length - joined.trimStart().length;
+    out.push({ text: joined.trim(), line: start + 1, column: lead + 1, endLine: i + 1 });
+  }
+  return out;
+}
+
+type Block =
+  | { kind: "headers"; owner: number | null; opened: LogicalLine }
+  | { kind: "options"; source: string; opened: LogicalLine; options: PendingOptions };
+
+interface PendingOptions {
+  source: string;
+  line: number;
+  values: RouteOptions;
+  positions: Map<string, Position>;
+  used: boolean;
+}
+
+export function parseProxyConf(text: string, file = "proxy.conf"): ParsedProxyConf {
+  const rules: Rule[] = [];
+  const globalHeaders: HeaderOp[] = [];
+  const positions: PositionMap = new Map();
+  const issues: ConfigIssue[] = [];
+  const spans: RuleSpan[] = [];
+  const sources: string[] = [];
+  const optionBlocks: PendingOptions[] = [];
+  let block: Block | null = null;
+  let commentLead: number | null = null;
+
+  const at = (l: LogicalLine, offset: number): Position => ({ line: l.line, column: l.column + offset });
+  const issue = (severity: ConfigIssue["severity"], p: Position, message: string) =>
+    issues.push({ file, line: p.line, column: p.column, severity, message });
+
+  for (const l of logicalLines(text)) {
+    const t = l.text;
+    if (t === "") {
+      commentLead = null;
+      continue;
+    }
+    if (t.startsWith("#")) {
+      commentLead ??= l.line;
+      continue;
+    }
+    const lead = commentLead ?? l.line;
+    commentLead = null;
+
+    if (t === "}") {
+      if (!block) issue("error", at(l, 0), "'}' without an open block");
+      else if (block.kind === "headers" && block.owner !== null) {
+        const span = spans[block.owner];
+        if (span) span.endLine = l.endLine;
+      }
+      block = null;
+      continue;
+    }
+
+    const arrow = t.indexOf("->");
+    if (block && arrow >= 0) {
+      issue("error", at(block.opened, 0), `unterminated block: '}' missing before line ${l.line}`);
+      block = null;
+    }
+
+    if (block?.kind === "headers") {
+      const base = block.owner === null ? "headers" : `rules.${block.owner}.headers`;
+      const list = block.owner === null ? globalHeaders : rules[block.owner]!.headers;
+      const op = parseHeaderLine(t);
+      if (!op) {
+        issue("error", at(l, 0), "expected 'Name: value' or '-Name' in a headers block");
+        continue;
+      }
+      positions.set(`${base}.${list.length}`, at(l, 0));
+      positions.set(`${base}.${list.length}.name`, at(l, op.name === t ? 0 : t.startsWith("-") ? 1 : 0));
+      positions.set(`${base}.${list.length}.value`, at(l, op.valueOffset));
+      list.push({ name: op.name, value: op.value });
+      if (block.owner !== null) spans[block.owner]!.endLine = l.endLine;
+      continue;
+    }
+
+    if (block?.kind === "options") {
+      const colon = t.indexOf(":");
+      if (colon <= 0) {
+        issue("error", at(l, 0), "expected 'key: value' in a route block");
+        continue;
+      }
+      const key = t.slice(0, colon).trim();
+      const rawValue = t.slice(colon + 1).trim();
+      const valueOffset = t.length - t.slice(colon + 1).trimStart().length;
+      if (!OPTION_KEYS.has(key)) {
+        issue("warning", at(l, 0), `unknown route option '${key}' ignored (known: auth, realm, keys, rate_limit)`);
+        continue;
+      }
+      const value = unquote(rawValue);
+      const opts = block.options;
+      if (key === "keys") opts.values.keys = value.split(",").map((k) => k.trim()).filter((k) => k !== "");
+      else (opts.values as Record<string, string>)[key] = value;
+      opts.positions.set(key, at(l, valueOffset));
+      continue;
+    }
+
+    if (/^headers\s*\{$/.test(t)) {
+      const owner = rules.length === 0 ? null : rules.length - 1;
+      block = { kind: "headers", owner, opened: l };
+      continue;
+    }
+
+    if (arrow >= 0) {
+      const index = rules.length;
+      const rule = parseRule(t, arrow, l, index, positions, issues, file);
+      rules.push(rule.rule);
+      sources.push(rule.source);
+      spans.push({ leadLine: lead, line: l.line, endLine: l.endLine, source: rule.source });
+      continue;
+    }
+
+    if (t.endsWith("{")) {
+      const source = t.slice(0, -1).trim();
+      if (source === "") {
+        issue("error", at(l, 0), "a route block needs the rule source it applies to, e.g. '/api/* {'");
+        continue;
+      }
+      const options: PendingOptions = { source, line: l.line, values: {}, positions: new Map(), used: false };
+      optionBlocks.push(options);
+      block = { kind: "options", source, opened: l, options };
+      continue;
+    }
+
+    issue("warning", at(l, 0), "unrecognised line");
+  }
+
+  if (block) issue("error", at(block.opened, 0), "unterminated block: '}' missing at end of file");
+
+  // Option blocks attach to every rule with the identical source text, wherever they appear.
+  for (const opts of optionBlocks) {
+    sources.forEach((source, index) => {
+      if (source !== opts.source) return;
+      opts.used = true;
+      const rule = rules[index]!;
+      rule.options = { ...(rule.options ?? {}), ...opts.values };
+      for (const [key, pos] of opts.positions) positions.set(`rules.${index}.options.${key}`, pos);
+      positions.set(`rules.${index}.options`, { line: opts.line, column: 1 });
+    });
+    if (!opts.used) {
+      issues.push({
+        file,
+        line: opts.line,
+        column: 1,
+        severity: "warning",
+        message: `route block '${opts.source}' names no rule in this file`,
+      });
+    }
+  }
+
+  return { conf: { headers: globalHeaders, rules }, positions, issues, spans };
+}
+
+function parseRule(
+  text: string,
+  arrow: number,
+  l: LogicalLine,
+  index: number,
+  positions: PositionMap,
+  issues: ConfigIssue[],
+  file: string,
+): { rule: Rule; source: string } {
+  const base = `rules.${index}`;
+  const pos = (offset: number): Position => ({ line: l.line, column: l.column + offset });
+  const source = text.slice(0, arrow).trim();
+  positions.set(base, pos(0));
+  positions.set(`${base}.matcher`, pos(0));
+  positions.set(`${base}.matcher.value`, pos(source.startsWith("~") ? 1 : 0));
+  positions.set(`${base}.matcher.domain`, pos(0));
+  positions.set(`${base}.matcher.path`, pos(Math.max(0, source.indexOf("/"))));
+  positions.set(`${base}.targets`, pos(arrow + 2));
+
+  // Tokens after the arrow, with their offsets in the line.
+  const tokens: { text: string; offset: number }[] = [];
+  const re = /\S+/g;
+  const rhs = text.slice(arrow + 2);
+  for (let m = re.exec(rhs); m; m = re.exec(rhs)) tokens.push({ text: m[0], offset: arrow + 2 + m.index });
+
+  const targets: Target[] = [];
+  const auth: Rule["auth"] = [];
+  let lb: string | null = null;
+
+  // Non-directive tokens are rejoined and split on commas; a piece is `[weight:N ]URL`.
+  const pieces: { words: string[]; offset: number }[] = [];
+  let current: { words: string[]; offset: number } | null = null;
+  for (const tok of tokens) {
+    if (tok.text.startsWith("@")) {
+      const d = tok.text.slice(1);
+      const colon = d.indexOf(":");
+      const name = colon >= 0 ? d.slice(0, colon) : d;
+      const value = colon >= 0 ? d.slice(colon + 1) : "";
+      if (name === "lb") {
+        lb = value;
+        positions.set(`${base}.load_balancing`, pos(tok.offset));
+      } else if (name === "auth") {
+        const sep = value.indexOf(":");
+        positions.set(`${base}.auth.${auth.length}`, pos(tok.offset));
+        positions.set(`${base}.auth.${auth.length}.username`, pos(tok.offset + 6));
+        positions.set(`${base}.auth.${auth.length}.hash`, pos(tok.offset + 6 + Math.max(0, sep + 1)));
+        auth.push(sep >= 0 ? { username: value.slice(0, sep), hash: value.slice(sep + 1) } : { username: value, hash: "" });
+      } else {
+        issues.push({ file, line: l.line, column: l.column + tok.offset, severity: "warning", message: `unknown directive '@${name}' ignored` });
+      }
+      continue;
+    }
+    let offset = tok.offset;
+    const parts = tok.text.split(",");
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (i > 0) {
+        pieces.push(current ?? { words: [], offset });
+        current = null;
+      }
+      if (part !== "") {
+        current ??= { words: [], offset };
+        current.words.push(part);
+      }
+      offset += part.length + 1;
+    }
+  }
+  if (current) pieces.push(current);
+  else if (pieces.length > 0) pieces.push({ words: [], offset: text.length });
+
+  let explicitWeight = false;
+  for (const piece of pieces) {
+    const t = targets.length;
+    let words = piece.words;
+    let weight = 100;
+    const first = words[0];
+    positions.set(`${base}.targets.${t}`, pos(piece.offset));
+    positions.set(`${base}.targets.${t}.weight`, pos(piece.offset));
+    if (first?.startsWith("weight:")) {
+      explicitWeight = true;
+      const n = first.slice(7);
+      weight = /^\d+$/.test(n) ? Number(n) : Number.NaN;
+      words = words.slice(1);
+    }
+    const urlOffset = words.length > 0 ? text.indexOf(words[0]!, piece.offset) : piece.offset;
+    positions.set(`${base}.targets.${t}.url`, pos(urlOffset));
+    targets.push({ url: words.join(" "), weight });
+  }
+
+  const implied: LbStrategy = explicitWeight ? "weighted" : "round-robin";
+  const rule: Rule = {
+    matcher: parseSource(source),
+    targets,
+    load_balancing: (lb ?? implied) as LbStrategy,
+    auth,
+    headers: [],
+    options: null,
+  };
+  return { rule, source };
+}
+
+/** SPEC §3.2. Shapes only; whether a host or a regex is valid is decided by the schema. */
+export function parseSource(source: string): Matcher {
+  if (source === "default" || source === "*") return { type: "default" };
+  if (source.startsWith("~")) return { type: "regex", value: source.slice(1) };
+  if (source.startsWith("/")) {
+    if (source.endsWith("/*")) return { type: "prefix", value: source.slice(0, -1) };
+    return { type: "exact", value: source };
+  }
+  const slash = source.indexOf("/");
+  if (slash < 0) return { type: "domain", value: source.toLowerCase() };
+  const host = source.slice(0, slash).toLowerCase();
+  let path = source.slice(slash);
+  if (path.endsWith("*")) path = path.slice(0, -1);
+  if (path === "/" || path === "") return { type: "domain", value: host };
+  if (!path.endsWith("/")) path += "/";
+  return { type: "domain_path", domain: host, path };
+}
+
+function parseHeaderLine(t: string): { name: string; value: string | null; valueOffset: number } | null {
+  if (t.startsWith("-")) {
+    const name = t.slice(1).trim();
+    return name && !/\s/.test(name) ? { name, value: null, valueOffset: 1 } : null;
+  }
+  const colon = t.indexOf(":");
+  if (colon <= 0) return null;
+  const name = t.slice(0, colon).trim();
+  const after = t.slice(colon + 1);
+  return { name, value: after.trim(), valueOffset: colon + 1 + (after.length - after.trimStart().length) };
+}
+
+function unquote(v: string): string {
+  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) return v.slice(1, -1).replace(/\\(["\\])/g, "$1");
+  return v;
+}
