@@ -1,0 +1,67 @@
+/**
+ * app.infos (SPEC §14.2): optional flat TOML in an app's directory. Every field has a default;
+ * a parse or type error names the file and the field.
+ */
+import { parse as parseToml, TomlError } from "smol-toml";
+import { z } from "zod";
+import type { ConfigIssue } from "../config/issues.ts";
+import { tomlPosition } from "../config/toml-position.ts";
+
+const int = (what: string, min: number) =>
+  z.number({ error: `${what} must be an integer` }).int({ error: `${what} must be an integer` }).min(min, { error: `${what} must be at least ${min}` });
+const port = (what: string) => int(what, 1).max(65535, { error: `${what} must be at most 65535` });
+
+export const appInfosSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: "name may contain only letters, digits, '.', '_' and '-'" }).optional(),
+    domain: z.string().optional(),
+    start_script: z.string().optional(),
+    stop_script: z.string().optional(),
+    health_check: z.string().refine((v) => v.startsWith("/"), { error: "health_check must be a path starting with '/'" }).optional(),
+    graceful_timeout: int("graceful_timeout", 1).default(30),
+    drain_delay: int("drain_delay", 0).default(5),
+    port_range_start: port("port_range_start").default(20000),
+    port_range_end: port("port_range_end").default(30000),
+    workers: int("workers", 1).default(1),
+    user: z.string().optional(),
+    group: z.string().optional(),
+    docker_image: z.string().optional(),
+    docker_options: z.string().optional(),
+    docker_network: z.string().default("soli-apps"),
+  })
+  .superRefine((v, ctx) => {
+    if (v.port_range_end < v.port_range_start) {
+      ctx.addIssue({ code: "custom", path: ["port_range_end"], message: "port_range_end must not be below port_range_start" });
+    }
+  });
+
+export type AppInfos = z.output<typeof appInfosSchema>;
+
+/** Parses an app.infos text; `infos` is null when it has errors. Unknown keys are warnings. */
+export function parseAppInfos(text: string, file: string): { infos: AppInfos | null; issues: ConfigIssue[] } {
+  let raw: Record<string, unknown>;
+  try {
+    raw = text.trim() === "" ? {} : (parseToml(text) as Record<string, unknown>);
+  } catch (err) {
+    if (err instanceof TomlError) {
+      return { infos: null, issues: [{ file, line: err.line, column: err.column, severity: "error", message: err.message.split("\n")[0] ?? "invalid TOML" }] };
+    }
+    return { infos: null, issues: [{ file, severity: "error", message: String(err) }] };
+  }
+  const issues: ConfigIssue[] = [];
+  const known = appInfosSchema.shape;
+  const clean: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (key in known) clean[key] = value;
+    else issues.push({ file, ...(tomlPosition(text, [key]) ?? {}), path: key, severity: "warning", message: `unknown key '${key}' ignored` });
+  }
+  const result = appInfosSchema.safeParse(clean);
+  if (!result.success) {
+    for (const i of result.error.issues) {
+      const path = i.path.map(String).join(".");
+      issues.push({ file, ...(tomlPosition(text, [String(i.path[0] ?? "")]) ?? {}), path, severity: "error", message: path ? `${path}: ${i.message}` : i.message });
+    }
+    return { infos: null, issues };
+  }
+  return { infos: result.data, issues };
+}

@@ -1,0 +1,36 @@
+/**
+ * Running the proxy in the foreground until SIGTERM/SIGINT (SPEC §15.4). A second signal exits
+ * at once with code 1.
+ */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { startProxy } from "../runtime/runtime.ts";
+
+export interface ServeOptions {
+  conf: string;
+  dev: boolean;
+  watch: boolean;
+  sitesDir: string;
+}
+
+export async function serve(opts: ServeOptions): Promise<number> {
+  const confPath = resolve(opts.conf);
+  if (!existsSync(confPath)) throw new Error(`config file '${opts.conf}' not found`);
+  const proxy = await startProxy({ confPath, dev: opts.dev, watch: opts.watch, sitesDir: resolve(opts.sitesDir) });
+
+  return new Promise<number>((done) => {
+    let signalled = false;
+    const onSignal = () => {
+      if (signalled) {
+        process.exit(1); // second signal: the operator wants out now
+      }
+      signalled = true;
+      proxy.shutdown().then(() => done(0));
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    const reload = () => void proxy.reload();
+    process.on("SIGUSR1", reload);
+    process.on("SIGHUP", reload);
+  });
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bun
+/**
+ * soli-proxy entry point: arguments → command → exit code. The only place that calls process.exit.
+ */
+import pkg from "../package.json" with { type: "json" };
+import { COMMANDS, parseArgs, USAGE, UsageError } from "./cli/args.ts";
+import { check } from "./cli/check.ts";
+import { serve } from "./cli/serve.ts";
+import { ConfigError, formatIssue } from "./config/issues.ts";
+
+export const VERSION: string = pkg.version;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`Error: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (args.version) {
+    console.log(`soli-proxy ${VERSION}`);
+    return 0;
+  }
+  try {
+    switch (args.command) {
+      case "run":
+        return await serve({ conf: args.conf, dev: args.dev, watch: args.watch, sitesDir: args.sitesDir });
+      case "check":
+        return check({ conf: args.conf, sitesDir: args.sitesDir });
+      default:
+        console.error(`Error: '${args.command}' is not available in this build yet (commands: ${COMMANDS.join(", ")})`);
+        return 1;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const issue of err.issues) console.error(formatIssue(issue));
+      console.error("Error: configuration is invalid");
+      return 1;
+    }
+    console.error(`Error: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  const code = await main(process.argv.slice(2));
+  process.exit(code);
+}

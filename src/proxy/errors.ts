@@ -1,0 +1,42 @@
+/**
+ * ProxyError: a request the proxy answers itself, with whose fault it was (ARCHITECTURE §6).
+ * Only `source: "upstream"` is reported to the circuit breaker.
+ */
+export type ErrorSource = "client" | "upstream" | "internal";
+
+export class ProxyError extends Error {
+  override name = "ProxyError";
+  constructor(
+    readonly status: number,
+    readonly source: ErrorSource,
+    message: string,
+    readonly body: string = DEFAULT_BODIES[status] ?? "Error",
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Bodies of the responses the proxy generates (SPEC §5.9). */
+export const DEFAULT_BODIES: Readonly<Record<number, string>> = {
+  301: "Moved Permanently",
+  400: "Bad Request",
+  401: "Authentication required",
+  403: "Forbidden",
+  404: "Not Found",
+  413: "Payload Too Large",
+  421: "Misdirected Request",
+  429: "Rate limit exceeded",
+  500: "Internal Server Error",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+};
+
+const TEXT = "text/plain; charset=utf-8";
+
+/** A proxy-generated answer: `text/plain; charset=utf-8`, no body for HEAD (SPEC §5.9). */
+export function plain(status: number, method: string, body = DEFAULT_BODIES[status] ?? "", extra?: Record<string, string>): Response {
+  const headers: Record<string, string> = { "content-type": TEXT, "content-length": String(Buffer.byteLength(body)), ...extra };
+  return new Response(method === "HEAD" ? null : body, { status, headers });
+}

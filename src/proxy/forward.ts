@@ -1,0 +1,151 @@
+/**
+ * Phase 4: the request sent upstream (SPEC §5.6) and the exchange itself. Header lines are built
+ * in one pass over the client's headers; the body streams with the size limit.
+ */
+import { HeaderVar, type HeaderRule, type Route, type Upstream } from "../config/snapshot.ts";
+import { connectionTokens, HOP_BY_HOP } from "../lib/headers.ts";
+import { endpointOf } from "../upstream/connection.ts";
+import { send, UpstreamError, type InboundResponse } from "../upstream/exchange.ts";
+import type { UpstreamPool } from "../upstream/pool.ts";
+import type { RequestContext } from "./context.ts";
+import { ProxyError } from "./errors.ts";
+
+/** Client headers replaced by the proxy's own forwarding headers (SPEC §5.6 step 3). */
+const FORWARDING = new Set(["forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip"]);
+/** Client headers never passed on: framing is ours, Host is set below, identities come from auth. */
+const NOT_FORWARDED = new Set(["host", "content-length", "expect", "x-auth-subject"]);
+
+export interface ForwardOptions {
+  readonly pool: UpstreamPool;
+  /** Extra header lines added by earlier phases (auth), each `name: value\r\n`. */
+  readonly extraHeaders?: string;
+  /** Header names earlier phases want removed (auth: the API-key header, claim headers). */
+  readonly dropHeaders?: ReadonlySet<string>;
+  readonly onBodyEnd?: (bytes: number, error: Error | null) => void;
+  readonly signal: AbortSignal | null;
+}
+
+export async function forward(ctx: RequestContext, route: Route, target: Upstream, upstreamPath: string, opts: ForwardOptions): Promise<InboundResponse> {
+  const req = ctx.req;
+  const limits = ctx.snapshot.limits;
+  const declared = req.headers.get("content-length");
+  const bodyLength = declared === null ? null : Number(declared);
+  if (bodyLength !== null && limits.maxRequestSize !== null && bodyLength > limits.maxRequestSize) {
+    throw new ProxyError(413, "client", `request body of ${bodyLength} bytes exceeds max_request_size`);
+  }
+  const hasBody = req.body !== null && bodyLength !== 0;
+  try {
+    return await send(opts.pool, endpointOf(target), {
+      method: req.method,
+      target: upstreamPath,
+      headers: upstreamHeaders(ctx, route, target, opts),
+      body: hasBody ? req.body : null,
+      bodyLength: hasBody ? bodyLength : bodyLength === 0 ? 0 : null,
+      maxBodySize: limits.maxRequestSize,
+      signal: opts.signal,
+      timeoutMs: limits.requestTimeoutMs,
+      onBodyEnd: opts.onBodyEnd,
+    });
+  } catch (err) {
+    if (!(err instanceof UpstreamError)) throw err;
+    throw upstreamFailure(err, target, req.method, ctx.path);
+  }
+}
+
+export function upstreamFailure(err: UpstreamError, target: Upstream, method: string, path: string): ProxyError {
+  const where = `upstream ${target.origin} (${method} ${path})`;
+  switch (err.kind) {
+    case "too_large":
+      return new ProxyError(413, "client", `request body exceeds max_request_size (${method} ${path})`, undefined, { cause: err });
+    case "timeout":
+      return new ProxyError(504, "upstream", `${where}: ${err.message}`, undefined, { cause: err });
+    case "aborted":
+      return new ProxyError(499, "client", `client went away (${method} ${path})`, "", { cause: err });
+    default:
+      return new ProxyError(502, "upstream", `${where}: ${err.message}`, undefined, { cause: err });
+  }
+}
+
+/** SPEC §5.6 steps 1–6, as header lines. */
+export function upstreamHeaders(ctx: RequestContext, route: Route, target: Upstream, opts: Pick<ForwardOptions, "extraHeaders" | "dropHeaders">): string {
+  const headers = ctx.req.headers;
+  const trusted = ctx.snapshot.trustedProxies.size > 0 && ctx.snapshot.trustedProxies.has(ctx.peer);
+  const named = connectionTokens(headers.get("connection"));
+  const blockNames = route.headerNames;
+  const drop = opts.dropHeaders;
+  let out = "";
+  let origin: string | null = null;
+
+  for (const [name, value] of headers) {
+    if (HOP_BY_HOP.has(name) || NOT_FORWARDED.has(name) || FORWARDING.has(name) || blockNames.has(name)) continue;
+    if (named.length > 0 && named.includes(name)) continue;
+    if (drop?.has(name)) continue;
+    if (name === "te") {
+      if (value.trim().toLowerCase() === "trailers") out += "te: trailers\r\n";
+      continue;
+    }
+    if (name === "origin" && target.secure) {
+      origin = value;
+      continue;
+    }
+    out += `${name}: ${value}\r\n`;
+  }
+
+  // Forwarding (step 3). An untrusted peer's claims are dropped; a trusted one's are extended.
+  const own: [string, string][] = [];
+  if (trusted) {
+    const xff = headers.get("x-forwarded-for");
+    own.push(["x-forwarded-for", xff ? `${xff}, ${ctx.peer}` : ctx.peer]);
+    own.push(["x-forwarded-proto", headers.get("x-forwarded-proto") ?? ctx.scheme]);
+    own.push(["x-forwarded-host", headers.get("x-forwarded-host") ?? ctx.authority]);
+  } else {
+    own.push(["x-forwarded-for", ctx.clientIp]);
+    own.push(["x-forwarded-proto", ctx.scheme]);
+    if (ctx.authority !== "") own.push(["x-forwarded-host", ctx.authority]);
+  }
+  own.push(["x-real-ip", ctx.clientIp]);
+
+  // Host and Origin (step 5, SPEC §3.4): TLS targets see their own name.
+  if (target.secure) {
+    own.push(["host", target.authority]);
+    if (origin !== null) own.push(["origin", sameHostOrigin(origin, ctx.host) ? `https://${target.authority}` : origin]);
+  } else {
+    own.push(["host", ctx.authority !== "" ? ctx.authority : target.authority]);
+  }
+  for (const [name, value] of own) if (!blockNames.has(name)) out += `${name}: ${value}\r\n`;
+
+  if (opts.extraHeaders) out += opts.extraHeaders;
+
+  // headers {} blocks (step 6), global then rule, already merged per route.
+  for (const rule of route.headers) {
+    if (rule.value === null) continue;
+    out += `${rule.name}: ${renderHeader(rule, ctx)}\r\n`;
+  }
+  return out;
+}
+
+export function renderHeader(rule: HeaderRule, ctx: Pick<RequestContext, "clientIp" | "scheme" | "host">): string {
+  const v = rule.value;
+  if (typeof v === "string" || v === null) return v ?? "";
+  let out = "";
+  for (const part of v) {
+    if (typeof part === "string") out += part;
+    else if (part === HeaderVar.ClientIp) out += ctx.clientIp;
+    else if (part === HeaderVar.Scheme) out += ctx.scheme;
+    else out += ctx.host;
+  }
+  return out;
+}
+
+/** An Origin whose host equals the client's Host (ports ignored, case-insensitive). */
+function sameHostOrigin(origin: string, host: string): boolean {
+  const start = origin.indexOf("://");
+  if (start < 0) return false;
+  let authority = origin.slice(start + 3);
+  const slash = authority.indexOf("/");
+  if (slash >= 0) authority = authority.slice(0, slash);
+  let h = authority;
+  if (h.startsWith("[")) h = h.slice(1, Math.max(1, h.indexOf("]")));
+  else if (h.includes(":")) h = h.slice(0, h.indexOf(":"));
+  return h.toLowerCase() === host;
+}

@@ -1,0 +1,58 @@
+/**
+ * The request path after the door (ARCHITECTURE §4): route → guard → pick → forward → respond.
+ * Each phase is a function in its own file; a phase that answers early returns a Response.
+ */
+import type { RequestContext } from "./context.ts";
+import { ProxyError } from "./errors.ts";
+import { forward } from "./forward.ts";
+import { pickTarget } from "./pick.ts";
+import { redirect } from "./redirect.ts";
+import { respond } from "./respond.ts";
+import { matchRoute } from "./route.ts";
+import { upstreamTarget } from "./url.ts";
+import type { ProxyState } from "../state/proxy-state.ts";
+
+/** What the door records about a request for its log line and metrics. */
+export interface RequestRecord {
+  route: string;
+  upstream: string | null;
+  /** Set when the response body streams: the record completes when it ends. */
+  streaming: boolean;
+}
+
+export interface HandleHooks {
+  /** Called when a streamed response body ends, with the bytes relayed. */
+  onBodyEnd(bytes: number, error: Error | null): void;
+  /** The client's disconnect signal. */
+  signal: AbortSignal | null;
+}
+
+export async function handle(ctx: RequestContext, state: ProxyState, record: RequestRecord, hooks: HandleHooks): Promise<Response> {
+  // 1. route
+  const match = matchRoute(ctx.snapshot.routes, ctx.host, ctx.path);
+  if (!match) throw new ProxyError(421, "client", `no rule matches ${ctx.host || "(no host)"}${ctx.path}`);
+  const route = match.route;
+  record.route = route.key;
+
+  // 3. pick
+  const index = pickTarget(route, route.targets.length > 1 ? state.rotation.next(route.key) : 0, () => true);
+  if (index < 0) throw new ProxyError(503, "upstream", `no available target for ${route.key}`);
+  const target = route.targets[index]!;
+
+  if (route.redirect) return redirect(ctx, route, target, match.groups);
+  record.upstream = target.origin;
+  if (target.scheme === "ws" || target.scheme === "wss") {
+    throw new ProxyError(502, "client", `${route.key} only accepts WebSocket upgrades (target ${target.url})`);
+  }
+
+  // 4. forward
+  const upstream = await forward(ctx, route, target, upstreamTarget(route, target, ctx.path, ctx.query, match.groups), {
+    pool: state.pool,
+    signal: hooks.signal,
+    onBodyEnd: hooks.onBodyEnd,
+  });
+  record.streaming = upstream.body instanceof ReadableStream;
+
+  // 5. respond
+  return respond(ctx, route, upstream);
+}

@@ -1,0 +1,38 @@
+/**
+ * Bun.serve listeners for proxy traffic (SPEC §5.1): plain HTTP/1.1 + h2c on server.bind, and
+ * HTTPS with ALPN h2/http1.1 and per-SNI certificates on https_port.
+ */
+import type { Server, TLSOptions } from "bun";
+import type { FetchHandler } from "./http.ts";
+
+export interface ListenerOptions {
+  hostname: string;
+  port: number;
+  fetch: FetchHandler;
+  /** Seconds a client connection may sit idle between requests (keep_alive_timeout). */
+  idleTimeout: number;
+  /** Present for the HTTPS listener: the first entry without serverName is the fallback. */
+  tls?: TLSOptions[];
+  /** Needed when a second listener must bind the same port (certificate reload, workers). */
+  reusePort?: boolean;
+}
+
+export function listen(opts: ListenerOptions): Server<unknown> {
+  return Bun.serve({
+    hostname: opts.hostname,
+    port: opts.port,
+    // HTTP/2: ALPN h2 on TLS, prior-knowledge h2c on the plain port (SPEC §5.1).
+    http2: true,
+    idleTimeout: opts.idleTimeout,
+    // Request bodies stream to the upstream; the limit is max_request_size, enforced while streaming.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    reusePort: opts.reusePort ?? false,
+    tls: opts.tls,
+    fetch: opts.fetch,
+    error(err) {
+      // Reached only when a handler threw outside our own try/catch; never leak the error text.
+      console.error("listener error:", err);
+      return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain; charset=utf-8" } });
+    },
+  } as Parameters<typeof Bun.serve>[0]);
+}

@@ -1,0 +1,26 @@
+/**
+ * Everything the request path keeps between requests and across reloads (ARCHITECTURE §5).
+ * The snapshot points at this state by key; it never owns it.
+ */
+import { UpstreamPool } from "../upstream/pool.ts";
+import { Rotation } from "./rotation.ts";
+
+export class ProxyState {
+  readonly pool = new UpstreamPool();
+  readonly rotation = new Rotation();
+  /** Requests being handled by this process (SPEC §5.2 step 1). */
+  inFlight = 0;
+  /** Set once shutdown begins: readiness answers 503 (SPEC §15.4). */
+  shuttingDown = false;
+  private nextId = 0;
+  private readonly idPrefix = `${process.pid.toString(36)}-`;
+
+  requestId(): string {
+    return this.idPrefix + (++this.nextId).toString(36);
+  }
+
+  /** Drops state for rules and upstreams the new snapshot no longer names. */
+  prune(liveRouteKeys: ReadonlySet<string>): void {
+    this.rotation.prune(liveRouteKeys);
+  }
+}
