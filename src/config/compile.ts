@@ -5,8 +5,9 @@
  */
 import { CidrSet, parseCidr, type Cidr } from "../lib/net.ts";
 import { parseSize } from "../lib/size.ts";
+import { endpointOf } from "../lib/endpoint.ts";
 import { matcherText, type HeaderOp, type ProxyConf, type Rule } from "./model.ts";
-import { jsPattern, templatePart } from "./schema.ts";
+import { jsPattern, normalizeTargetUrl, templatePart } from "./schema.ts";
 import type { Settings } from "./settings.ts";
 import {
   HeaderVar,
@@ -77,7 +78,7 @@ export function compileRoutes(rules: readonly Rule[], apps: readonly AppRouteInp
     const route = compileRule(rule, index, globalHeaders);
     switch (route.kind) {
       case "domain_path": {
-        const host = (rule.matcher as { domain: string }).domain;
+        const host = unbracket((rule.matcher as { domain: string }).domain);
         const list = domainPath.get(host) ?? [];
         list.push(route);
         domainPath.set(host, list);
@@ -122,7 +123,8 @@ function compileRule(rule: Rule, index: number, globalHeaders: readonly HeaderOp
   const m = rule.matcher;
   const headers = mergeHeaders(globalHeaders, rule.headers);
   const kind = m.type;
-  const value = m.type === "default" ? "" : m.type === "domain_path" ? m.path : m.value;
+  // Hosts are indexed the way requests are routed: lower-case, IPv6 without brackets (SPEC §5.3).
+  const value = m.type === "default" ? "" : m.type === "domain_path" ? m.path : m.type === "domain" ? unbracket(m.value) : m.value;
   const regex = m.type === "regex" ? new RegExp(jsPattern(m.value)) : null;
   return {
     key: matcherText(m),
@@ -138,6 +140,10 @@ function compileRule(rule: Rule, index: number, globalHeaders: readonly HeaderOp
     index,
     app: null,
   };
+}
+
+function unbracket(host: string): string {
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1).toLowerCase() : host.toLowerCase();
 }
 
 function appRoute(app: AppRouteInput, globalHeaders: readonly HeaderOp[]): Route {
@@ -166,11 +172,8 @@ export function compileUpstream(raw: string, weight: number, isTemplate: boolean
   const defaultPort = secure ? 443 : 80;
   const port = url.port === "" ? defaultPort : Number(url.port);
   const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
-  let href = url.href;
-  // `{` and `}` are percent-encoded by the URL parser; keep `${name}` readable in the stored URL.
-  if (isTemplate) href = href.replace(/\$%7B(\w+)%7D/g, "$${$1}");
   return {
-    url: href,
+    url: normalizeTargetUrl(raw),
     origin: `${scheme === "redirect" ? "redirect" : scheme}://${url.hostname}:${port}`,
     scheme,
     secure,
@@ -181,6 +184,7 @@ export function compileUpstream(raw: string, weight: number, isTemplate: boolean
     query: url.search.slice(1),
     template: isTemplate ? compileTemplate(templatePart(raw)) : null,
     weight,
+    endpoint: endpointOf({ hostname, port, secure }),
   };
 }
 

@@ -158,11 +158,19 @@ const matcherSchema = z.discriminatedUnion(
   { error: (iss) => (iss.code === "invalid_union" ? `unknown matcher type: ${String((iss.input as { type?: unknown })?.type)}` : undefined) },
 );
 
+/** WHATWG-normalized form (`http://h:1` → `http://h:1/`), keeping `${name}` readable for regex targets. */
+export function normalizeTargetUrl(raw: string): string {
+  return new URL(raw).href.replace(/\$%7B(\w+)%7D/g, "$${$1}");
+}
+
 const targetSchema = z.object({
-  url: z.string().superRefine((v, ctx) => {
-    const err = targetUrlError(v);
-    if (err) ctx.addIssue({ code: "custom", message: err });
-  }),
+  url: z
+    .string()
+    .superRefine((v, ctx) => {
+      const err = targetUrlError(v);
+      if (err) ctx.addIssue({ code: "custom", message: err });
+    })
+    .transform(normalizeTargetUrl),
   weight: z
     .number({ error: "weight must be an integer from 0 to 255" })
     .int({ error: "weight must be an integer from 0 to 255" })

@@ -163,9 +163,9 @@ export const settingsSchema = z
   })
   .superRefine((s, ctx) => {
     if (s.tls.mode === "letsencrypt") {
-      if (!s.letsencrypt.email) ctx.addIssue({ code: "custom", path: ["letsencrypt", "email"], message: 'letsencrypt.email is required when tls.mode = "letsencrypt"' });
+      if (!s.letsencrypt.email) ctx.addIssue({ code: "custom", path: ["tls", "mode"], message: 'letsencrypt.email is required when tls.mode = "letsencrypt"' });
       if (!s.letsencrypt.terms_agreed) {
-        ctx.addIssue({ code: "custom", path: ["letsencrypt", "terms_agreed"], message: 'letsencrypt.terms_agreed must be true when tls.mode = "letsencrypt"' });
+        ctx.addIssue({ code: "custom", path: ["tls", "mode"], message: 'letsencrypt.terms_agreed must be true when tls.mode = "letsencrypt"' });
       }
     }
   });

@@ -6,6 +6,7 @@
  * This is the only config file the request path imports.
  */
 import type { CidrSet } from "../lib/net.ts";
+import type { Endpoint } from "../lib/endpoint.ts";
 import type { LbStrategy, ProxyConf } from "./model.ts";
 import type { Settings } from "./settings.ts";
 
@@ -48,6 +49,8 @@ export interface Upstream {
   /** Regex rules only: the path-and-query template with group references. */
   readonly template: UrlTemplate | null;
   readonly weight: number;
+  /** Where the upstream client connects (pool key included), computed once. */
+  readonly endpoint: Endpoint;
 }
 
 export interface Route {

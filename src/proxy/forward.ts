@@ -4,8 +4,8 @@
  */
 import { HeaderVar, type HeaderRule, type Route, type Upstream } from "../config/snapshot.ts";
 import { connectionTokens, HOP_BY_HOP } from "../lib/headers.ts";
-import { endpointOf } from "../upstream/connection.ts";
-import { send, UpstreamError, type InboundResponse } from "../upstream/exchange.ts";
+import { send, UpstreamError, type ExchangeControl, type InboundResponse } from "../upstream/exchange.ts";
+import type { Watch } from "../state/watch.ts";
 import type { UpstreamPool } from "../upstream/pool.ts";
 import type { RequestContext } from "./context.ts";
 import { ProxyError } from "./errors.ts";
@@ -22,10 +22,12 @@ export interface ForwardOptions {
   /** Header names earlier phases want removed (auth: the API-key header, claim headers). */
   readonly dropHeaders?: ReadonlySet<string>;
   readonly onBodyEnd?: (bytes: number, error: Error | null) => void;
-  readonly signal: AbortSignal | null;
+  readonly control: ExchangeControl | null;
+  readonly watch: Watch;
 }
 
-export async function forward(ctx: RequestContext, route: Route, target: Upstream, upstreamPath: string, opts: ForwardOptions): Promise<InboundResponse> {
+/** Sends the request upstream; resolves with the response head (SPEC §5.2 step 16). */
+export function forward(ctx: RequestContext, route: Route, target: Upstream, upstreamPath: string, opts: ForwardOptions): Promise<InboundResponse> {
   const req = ctx.req;
   const limits = ctx.snapshot.limits;
   const declared = req.headers.get("content-length");
@@ -34,25 +36,23 @@ export async function forward(ctx: RequestContext, route: Route, target: Upstrea
     throw new ProxyError(413, "client", `request body of ${bodyLength} bytes exceeds max_request_size`);
   }
   const hasBody = req.body !== null && bodyLength !== 0;
-  try {
-    return await send(opts.pool, endpointOf(target), {
-      method: req.method,
-      target: upstreamPath,
-      headers: upstreamHeaders(ctx, route, target, opts),
-      body: hasBody ? req.body : null,
-      bodyLength: hasBody ? bodyLength : bodyLength === 0 ? 0 : null,
-      maxBodySize: limits.maxRequestSize,
-      signal: opts.signal,
-      timeoutMs: limits.requestTimeoutMs,
-      onBodyEnd: opts.onBodyEnd,
-    });
-  } catch (err) {
-    if (!(err instanceof UpstreamError)) throw err;
-    throw upstreamFailure(err, target, req.method, ctx.path);
-  }
+  return send(opts.pool, target.endpoint, {
+    method: req.method,
+    target: upstreamPath,
+    headers: upstreamHeaders(ctx, route, target, opts),
+    body: hasBody ? req.body : null,
+    bodyLength: hasBody ? bodyLength : bodyLength === 0 ? 0 : null,
+    maxBodySize: limits.maxRequestSize,
+    control: opts.control,
+    watch: opts.watch,
+    timeoutMs: limits.requestTimeoutMs,
+    onBodyEnd: opts.onBodyEnd,
+  });
 }
 
-export function upstreamFailure(err: UpstreamError, target: Upstream, method: string, path: string): ProxyError {
+/** An upstream failure as the answer the client gets (SPEC §5.9), with whose fault it was. */
+export function upstreamFailure(err: unknown, target: Upstream, method: string, path: string): unknown {
+  if (!(err instanceof UpstreamError)) return err;
   const where = `upstream ${target.origin} (${method} ${path})`;
   switch (err.kind) {
     case "too_large":
@@ -76,7 +76,10 @@ export function upstreamHeaders(ctx: RequestContext, route: Route, target: Upstr
   let out = "";
   let origin: string | null = null;
 
-  for (const [name, value] of headers) {
+  // toJSON() hands over every header at once; iterating Headers costs a native call per entry.
+  const all = headers.toJSON();
+  for (const name in all) {
+    const value = all[name]!;
     if (HOP_BY_HOP.has(name) || NOT_FORWARDED.has(name) || FORWARDING.has(name) || blockNames.has(name)) continue;
     if (named.length > 0 && named.includes(name)) continue;
     if (drop?.has(name)) continue;

@@ -4,13 +4,14 @@
  */
 import type { RequestContext } from "./context.ts";
 import { ProxyError } from "./errors.ts";
-import { forward } from "./forward.ts";
+import { forward, upstreamFailure } from "./forward.ts";
 import { pickTarget } from "./pick.ts";
 import { redirect } from "./redirect.ts";
 import { respond } from "./respond.ts";
 import { matchRoute } from "./route.ts";
 import { upstreamTarget } from "./url.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
+import type { ExchangeControl } from "../upstream/exchange.ts";
 
 /** What the door records about a request for its log line and metrics. */
 export interface RequestRecord {
@@ -21,13 +22,17 @@ export interface RequestRecord {
 }
 
 export interface HandleHooks {
-  /** Called when a streamed response body ends, with the bytes relayed. */
+  /** Called when the response body ends, with the bytes relayed. */
   onBodyEnd(bytes: number, error: Error | null): void;
-  /** The client's disconnect signal. */
-  signal: AbortSignal | null;
+  /** Filled in by the upstream exchange so the door can cancel it when the client leaves. */
+  readonly control: ExchangeControl | null;
 }
 
-export async function handle(ctx: RequestContext, state: ProxyState, record: RequestRecord, hooks: HandleHooks): Promise<Response> {
+/**
+ * Answers the request: a Response when a phase answers early, else the promise of the upstream's
+ * answer. Kept free of `await`: every hop between the exchange and Bun.serve costs time.
+ */
+export function handle(ctx: RequestContext, state: ProxyState, record: RequestRecord, hooks: HandleHooks): Response | Promise<Response> {
   // 1. route
   const match = matchRoute(ctx.snapshot.routes, ctx.host, ctx.path);
   if (!match) throw new ProxyError(421, "client", `no rule matches ${ctx.host || "(no host)"}${ctx.path}`);
@@ -45,14 +50,15 @@ export async function handle(ctx: RequestContext, state: ProxyState, record: Req
     throw new ProxyError(502, "client", `${route.key} only accepts WebSocket upgrades (target ${target.url})`);
   }
 
-  // 4. forward
-  const upstream = await forward(ctx, route, target, upstreamTarget(route, target, ctx.path, ctx.query, match.groups), {
-    pool: state.pool,
-    signal: hooks.signal,
-    onBodyEnd: hooks.onBodyEnd,
-  });
-  record.streaming = upstream.body instanceof ReadableStream;
-
-  // 5. respond
-  return respond(ctx, route, upstream);
+  // 4. forward, 5. respond
+  const path = upstreamTarget(route, target, ctx.path, ctx.query, match.groups);
+  return forward(ctx, route, target, path, { pool: state.pool, watch: state.watch, control: hooks.control, onBodyEnd: (n, err) => hooks.onBodyEnd(n, err) }).then(
+    (upstream) => {
+      record.streaming = upstream.body instanceof ReadableStream;
+      return respond(ctx, route, upstream);
+    },
+    (err) => {
+      throw upstreamFailure(err, target, ctx.req.method, ctx.path);
+    },
+  );
 }

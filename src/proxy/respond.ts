@@ -28,7 +28,12 @@ export function respond(ctx: RequestContext, route: Route, upstream: InboundResp
   if (ctx.scheme === "https" && ctx.snapshot.hsts !== null) headers.set("strict-transport-security", ctx.snapshot.hsts);
   // A HEAD answer keeps the upstream's Content-Length; Bun would otherwise send 0.
   const body = ctx.req.method === "HEAD" ? null : upstream.body;
-  return new Response(body, { status: upstream.status, statusText: upstream.statusText, headers });
+  // A custom reason phrase costs Bun extra work per response; pass it only when it is not the standard one.
+  const init: ResponseInit =
+    upstream.statusText === "" || upstream.statusText === STANDARD_REASONS[upstream.status]
+      ? { status: upstream.status, headers }
+      : { status: upstream.status, statusText: upstream.statusText, headers };
+  return new Response(body, init);
 }
 
 /** `/login` under the mount `/api/` becomes `/api/login`; absolute and `//host` URLs are left alone. */
@@ -36,3 +41,11 @@ export function mountLocation(location: string, mount: string): string {
   if (!location.startsWith("/") || location.startsWith("//")) return location;
   return mount.slice(0, -1) + location;
 }
+
+const STANDARD_REASONS: Readonly<Record<number, string>> = {
+  200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 206: "Partial Content",
+  301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect",
+  400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+  413: "Payload Too Large", 422: "Unprocessable Entity", 429: "Too Many Requests",
+  500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+};

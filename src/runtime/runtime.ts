@@ -48,7 +48,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const settings = loaded.settings;
   const log =
     opts.logger ??
-    createLogger({ level: settings.logging.level, format: settings.logging.format, output: settings.logging.output });
+    createLogger({ level: settings.logging.level, format: settings.logging.format, output: resolveOutput(settings.logging.output, files.dir) });
   for (const issue of loaded.issues) log.warn(formatIssue(issue));
 
   let snapshot = compile({ version: 1, dev, conf: loaded.conf, settings, files });
@@ -126,4 +126,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     reload: () => (reloading ??= reload().finally(() => (reloading = null))),
     shutdown,
   };
+}
+
+/** `file:<path>` outputs are relative to the config dir, like every path in config.toml (SPEC §1). */
+function resolveOutput(output: string, dir: string): string {
+  return output.startsWith("file:") ? `file:${resolve(dir, output.slice(5))}` : output;
 }

@@ -10,9 +10,11 @@ import { hostFromAuthority, normalizeIp } from "../lib/net.ts";
 import { resolveClientIp } from "../proxy/client-ip.ts";
 import type { RequestContext } from "../proxy/context.ts";
 import { plain, ProxyError } from "../proxy/errors.ts";
-import { handle, type RequestRecord } from "../proxy/handle.ts";
+import { handle, type HandleHooks, type RequestRecord } from "../proxy/handle.ts";
 import { matchRoute } from "../proxy/route.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
+import type { Watch, Watched } from "../state/watch.ts";
+import type { ExchangeControl } from "../upstream/exchange.ts";
 
 export interface HttpDeps {
   readonly current: () => Snapshot;
@@ -21,72 +23,132 @@ export interface HttpDeps {
   readonly scheme: "http" | "https";
 }
 
-export type FetchHandler = (req: Request, server: Server<unknown>) => Promise<Response>;
+export type FetchHandler = (req: Request, server: Server<unknown>) => Response | Promise<Response>;
 
 export function createFetchHandler(deps: HttpDeps): FetchHandler {
-  const { state, scheme } = deps;
-
-  return async function proxyFetch(req: Request, server: Server<unknown>): Promise<Response> {
-    const snapshot = deps.current();
-    const started = performance.now();
-    const id = state.requestId();
-    const record: RequestRecord = { route: "none", upstream: null, streaming: false };
-    const peer = normalizeIp(server.requestIP(req)?.address ?? "");
-    const authority = req.headers.get("host") ?? "";
-    const { path, query } = splitTarget(req.url);
+  return function proxyFetch(req: Request, server: Server<unknown>): Response | Promise<Response> {
+    const flight = new Flight(req, server, deps);
+    const { state } = deps;
     state.inFlight++;
-
-    let clientIp = peer;
-    let status = 500;
-    let bytes = 0;
-    let failure: unknown = null;
-    let waitingForBody = false;
-    let keepAliveOff = false;
-
-    const complete = (finalBytes: number, error: Error | null) => {
-      if (keepAliveOff) server.timeout(req, snapshot.limits.keepAliveTimeoutSecs);
-      logEndpoint(deps.log(), snapshot, {
-        id, req, scheme, authority, path, status, started, clientIp, bytes: finalBytes, record, error: failure ?? error,
-      });
-    };
-
-    let response: Response;
     try {
-      const host = authority === "" ? "" : hostFromAuthority(authority);
-      if (host === null) throw new ProxyError(400, "client", `malformed Host header ${JSON.stringify(authority.slice(0, 100))}`);
-      clientIp = resolveClientIp(peer, req.headers, snapshot.trustedProxies);
-      const ctx: RequestContext = { req, snapshot, scheme, peer, clientIp, authority, host, path, query, id };
-
-      const early = answerAtTheDoor(ctx, state);
-      if (early) {
-        response = early;
-      } else {
-        // The idle timer must not cut a request waiting on a slow upstream (SPEC §5.10):
-        // request_timeout governs until headers, then the body streams without a limit.
-        server.timeout(req, 0);
-        keepAliveOff = true;
-        response = await handle(ctx, state, record, {
-          signal: req.signal,
-          onBodyEnd: (n, err) => {
-            if (waitingForBody) complete(n, err);
-            else bytes = n;
-          },
-        });
-        waitingForBody = record.streaming;
-      }
+      const ctx = flight.context();
+      const answer = answerAtTheDoor(ctx, state) ?? flight.forward(ctx);
+      if (answer instanceof Promise) return answer.then(flight.onResponse, flight.onError);
+      return flight.onResponse(answer);
     } catch (err) {
-      failure = err instanceof ProxyError ? null : err;
-      response = errorResponse(err, req.method, id, deps.log());
-    } finally {
-      state.inFlight--;
+      return flight.onError(err);
     }
-    status = response.status;
-    if (!waitingForBody) {
-      if (bytes === 0 && !record.streaming) bytes = bodySize(response, req.method);
-      complete(bytes, null);
-    }
+  };
+}
+
+/** Requests still waiting on their upstream after this long get the slow-request treatment. */
+const SLOW_AFTER_MS = 300;
+
+/**
+ * One request at the door, from arrival to its log line. Holds what the record needs and, for
+ * requests handed to an upstream, the slow-request watch: most finish before the watch ever looks
+ * at them; the ones that do not are "slow": Bun's idle timer must not cut them (request_timeout and
+ * streaming govern instead, SPEC §5.10), and a client that leaves must cancel the upstream
+ * exchange. Doing both only for slow requests keeps them off the hot path.
+ */
+class Flight implements Watched, HandleHooks {
+  readonly snapshot: Snapshot;
+  readonly started = performance.now();
+  readonly id: string;
+  readonly record: RequestRecord = { route: "none", upstream: null, streaming: false };
+  readonly control: ExchangeControl = { exchange: null };
+  private readonly peer: string;
+  private readonly authority: string;
+  private readonly path: string;
+  private readonly query: string;
+  private clientIp: string;
+  private status = 0;
+  private bytes = -1;
+  private failure: unknown = null;
+  private waitingForBody = false;
+  private watched = false;
+  private slow = false;
+  private completed = false;
+
+  constructor(
+    private readonly req: Request,
+    private readonly server: Server<unknown>,
+    private readonly deps: HttpDeps,
+  ) {
+    this.snapshot = deps.current();
+    this.id = deps.state.requestId();
+    this.peer = normalizeIp(server.requestIP(req)?.address ?? "");
+    this.clientIp = this.peer;
+    this.authority = req.headers.get("host") ?? "";
+    const url = req.url;
+    const { path, query } = splitTarget(url);
+    this.path = path;
+    this.query = query;
+  }
+
+  context(): RequestContext {
+    const host = this.authority === "" ? "" : hostFromAuthority(this.authority);
+    if (host === null) throw new ProxyError(400, "client", `malformed Host header ${JSON.stringify(this.authority.slice(0, 100))}`);
+    this.clientIp = resolveClientIp(this.peer, this.req.headers, this.snapshot.trustedProxies);
+    return { req: this.req, snapshot: this.snapshot, scheme: this.deps.scheme, peer: this.peer, clientIp: this.clientIp, authority: this.authority, host, path: this.path, query: this.query, id: this.id };
+  }
+
+  forward(ctx: RequestContext): Response | Promise<Response> {
+    this.deps.state.watch.add(this);
+    this.watched = true;
+    return handle(ctx, this.deps.state, this.record, this);
+  }
+
+  /** HandleHooks: the upstream body ended; for a streamed body this completes the record. */
+  onBodyEnd(bytes: number, error: Error | null): void {
+    if (this.waitingForBody) this.complete(bytes, error);
+    else this.bytes = bytes;
+  }
+
+  readonly onResponse = (response: Response): Response => {
+    this.deps.state.inFlight--;
+    this.status = response.status;
+    if (this.record.streaming) this.waitingForBody = true;
+    else this.complete(this.bytes >= 0 ? this.bytes : plainSize(response, this.req.method), null);
     return response;
   };
+
+  readonly onError = (err: unknown): Response => {
+    if (!(err instanceof ProxyError)) this.failure = err;
+    this.record.streaming = false;
+    return this.onResponse(errorResponse(err, this.req.method, this.id, this.deps.log()));
+  };
+
+  tick(now: number): void {
+    if (this.slow || now - this.started < SLOW_AFTER_MS) return;
+    this.slow = true;
+    this.server.timeout(this.req, 0);
+    const signal = this.req.signal;
+    const cancel = () => this.control.exchange?.abort();
+    if (signal.aborted) cancel();
+    else signal.addEventListener("abort", cancel, { once: true });
+  }
+
+  private complete(bytes: number, error: Error | null): void {
+    if (this.completed) return;
+    this.completed = true;
+    if (this.watched) this.deps.state.watch.delete(this);
+    if (this.slow) this.server.timeout(this.req, this.snapshot.limits.keepAliveTimeoutSecs);
+    if (!this.snapshot.settings.logging.log_endpoints) return;
+    logEndpoint(this.deps.log(), {
+      id: this.id,
+      req: this.req,
+      scheme: this.deps.scheme,
+      authority: this.authority,
+      path: this.path,
+      status: this.status,
+      started: this.started,
+      clientIp: this.clientIp,
+      bytes,
+      record: this.record,
+      error: this.failure ?? error,
+    });
+  }
 }
 
 /** SPEC §5.2 steps 5–9: what is answered before routing, in this order. */
@@ -132,7 +194,8 @@ export function splitTarget(url: string): { path: string; query: string } {
   return q < 0 ? { path: url.slice(start), query: "" } : { path: url.slice(start, q), query: url.slice(q + 1) };
 }
 
-function bodySize(res: Response, method: string): number {
+/** Body size of a response the proxy generated itself (they all carry Content-Length). */
+function plainSize(res: Response, method: string): number {
   const length = method === "HEAD" ? null : res.headers.get("content-length");
   return length === null ? 0 : Number(length);
 }
@@ -152,8 +215,7 @@ interface EndpointEntry {
 }
 
 /** One line per request when `log_endpoints` is on (SPEC §9). */
-function logEndpoint(log: Logger, snapshot: Snapshot, e: EndpointEntry): void {
-  if (!snapshot.settings.logging.log_endpoints) return;
+function logEndpoint(log: Logger, e: EndpointEntry): void {
   const fields: Record<string, unknown> = {
     layer: "endpoint",
     req_id: e.id,
@@ -161,17 +223,13 @@ function logEndpoint(log: Logger, snapshot: Snapshot, e: EndpointEntry): void {
     scheme: e.scheme,
     host: e.authority,
     path: e.path,
+    // `error` takes the place of `status` when handling threw (SPEC §9).
+    ...(e.error ? { error: e.error instanceof Error ? e.error.message : String(e.error) } : { status: e.status }),
     elapsed_ms: Math.round(performance.now() - e.started),
     client_ip: e.clientIp,
     bytes: e.bytes,
     upstream: e.record.upstream,
     route: e.record.route,
   };
-  if (e.error) {
-    fields.error = e.error instanceof Error ? e.error.message : String(e.error);
-    log.info(fields, "endpoint request failed");
-  } else {
-    fields.status = e.status;
-    log.info(fields, "endpoint request");
-  }
+  log.info(fields, e.error ? "endpoint request failed" : "endpoint request");
 }

@@ -4,10 +4,13 @@
  */
 import { UpstreamPool } from "../upstream/pool.ts";
 import { Rotation } from "./rotation.ts";
+import { Watch } from "./watch.ts";
 
 export class ProxyState {
   readonly pool = new UpstreamPool();
   readonly rotation = new Rotation();
+  /** The coarse clock for request deadlines and slow-request handling. */
+  readonly watch = new Watch(100);
   /** Requests being handled by this process (SPEC §5.2 step 1). */
   inFlight = 0;
   /** Set once shutdown begins: readiness answers 503 (SPEC §15.4). */

@@ -4,18 +4,9 @@
  */
 import type { Socket } from "bun";
 import { isIP } from "node:net";
+import type { Endpoint } from "../lib/endpoint.ts";
 
-export interface Endpoint {
-  readonly hostname: string;
-  readonly port: number;
-  readonly secure: boolean;
-  /** Pool key: one idle list per key. */
-  readonly key: string;
-}
-
-export function endpointOf(u: { hostname: string; port: number; secure: boolean }): Endpoint {
-  return { hostname: u.hostname, port: u.port, secure: u.secure, key: `${u.secure ? "tls" : "tcp"}:${u.hostname}:${u.port}` };
-}
+export type { Endpoint } from "../lib/endpoint.ts";
 
 /** What a connection reports to the exchange using it. */
 export interface ConnectionUser {
@@ -42,18 +33,22 @@ export class Connection {
 
   constructor(readonly endpoint: Endpoint) {}
 
-  /** Writes now, or queues what the socket did not take. Returns false when the caller should await `drained()`. */
-  write(data: Uint8Array): boolean {
+  /**
+   * Writes now, or queues what the socket did not take. Returns false when the caller should
+   * await `drained()`. Strings must be ASCII (one byte per character).
+   */
+  write(data: string | Uint8Array): boolean {
     const socket = this.socket;
     if (!this.open || !socket) return true;
     if (this.queue.length > 0) {
-      this.queue.push(data);
+      this.queue.push(typeof data === "string" ? Buffer.from(data, "latin1") : data);
       return false;
     }
     const n = socket.write(data);
     if (n < 0) return true;
     if (n < data.length) {
-      this.queue.push(data.subarray(n));
+      const bytes = typeof data === "string" ? Buffer.from(data, "latin1") : data;
+      this.queue.push(bytes.subarray(n));
       return false;
     }
     return true;

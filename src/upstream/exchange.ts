@@ -2,17 +2,26 @@
  * One request/response exchange with an upstream over a pooled HTTP/1.1 connection.
  *
  * Why not fetch(): Bun's fetch always adds `Accept` and `User-Agent` when the client sent none
- * (they cannot be removed, oven-sh/bun#17012), rewrites framing, and does not say whether a
- * failed request ever left the machine. A proxy must forward exactly what it was given and must
- * know whether a retry is safe (SPEC §6.1), so the wire is ours.
+ * (they cannot be removed, oven-sh/bun#17012) and does not say whether a failed request ever
+ * left the machine. A proxy must forward exactly what it was given and must know whether a retry
+ * is safe (SPEC §6.1), so the wire is ours.
  *
  * The request body streams from the client to the upstream with backpressure (we await the
  * socket's drain); the response body streams back through a ReadableStream whose pull() resumes
  * the paused socket, so a slow client holds at most one high-water mark of data here.
+ *
+ * One exchange is one promise, from acquiring a connection to the response head: each extra
+ * `await` hop costs microseconds per request inside Bun.serve (measured with bench/e2e.ts).
  */
+import type { Watch, Watched } from "../state/watch.ts";
 import { ConnectError, type Connection, type ConnectionUser, type Endpoint } from "./connection.ts";
 import { ChunkedDecoder, chunk, framing, headEnd, keepAlive, LAST_CHUNK, MAX_HEAD_BYTES, parseHead, ProtocolError, type Framing } from "./http1.ts";
 import type { UpstreamPool } from "./pool.ts";
+
+/** A handle the caller keeps to cancel the exchange (the client went away). */
+export interface ExchangeControl {
+  exchange: { abort(): void } | null;
+}
 
 export interface OutboundRequest {
   readonly method: string;
@@ -25,10 +34,11 @@ export interface OutboundRequest {
   readonly bodyLength: number | null;
   /** Larger request bodies fail with kind `too_large` (SPEC §5.2 step 16). */
   readonly maxBodySize: number | null;
-  /** Aborts the exchange (client went away). */
-  readonly signal: AbortSignal | null;
-  /** Until the response head arrives (SPEC §5.10). */
+  /** Lets the caller abort the exchange. */
+  readonly control: ExchangeControl | null;
+  /** Until the response head arrives (SPEC §5.10), checked on the watch's ticks. */
   readonly timeoutMs: number;
+  readonly watch: Watch;
   /** Called once when the response body has been relayed (or failed), with its size in bytes. */
   readonly onBodyEnd?: (bytes: number, error: Error | null) => void;
 }
@@ -59,67 +69,26 @@ export class UpstreamError extends Error {
 }
 
 /** Sends the request and resolves with the response head; the body follows as it arrives. */
-export async function send(pool: UpstreamPool, endpoint: Endpoint, req: OutboundRequest): Promise<InboundResponse> {
-  const deadline = performance.now() + req.timeoutMs;
-  // A kept-alive connection the upstream closed just as we reused it fails before any response
-  // byte; a request without a body is then replayed once on a fresh connection.
-  for (let attempt = 0; ; attempt++) {
-    let conn: Connection;
-    try {
-      const acquired = pool.acquire(endpoint);
-      conn = acquired instanceof Promise ? await withDeadline(acquired, deadline, req.signal) : acquired;
-    } catch (err) {
-      if (err instanceof UpstreamError) throw err;
-      throw new UpstreamError("connect", (err as Error).message, false);
-    }
-    const reused = conn.uses > 0;
-    conn.uses++;
-    try {
-      return await new Exchange(pool, conn, req, reused, deadline).run();
-    } catch (err) {
-      const stale = err instanceof UpstreamError && err.kind === "reset" && reused && req.body === null;
-      if (!stale || attempt > 0) throw err;
-    }
-  }
-}
-
-function withDeadline(p: Promise<Connection>, deadline: number, signal: AbortSignal | null): Promise<Connection> {
-  return new Promise<Connection>((resolve, reject) => {
-    const fail = (err: UpstreamError) => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      reject(err);
-      // A connection that opens after we gave up is closed at once.
-      p.then((c) => c.destroy(), () => {});
-    };
-    const onAbort = () => fail(new UpstreamError("aborted", "client went away", false));
-    const timer = setTimeout(() => fail(new UpstreamError("timeout", "upstream did not accept the connection in time", false)), Math.max(0, deadline - performance.now()));
-    signal?.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (c) => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        resolve(c);
-      },
-      (e: Error) => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        reject(new UpstreamError("connect", e instanceof ConnectError ? e.message : `connect failed: ${e.message}`, false));
-      },
-    );
-  });
+export function send(pool: UpstreamPool, endpoint: Endpoint, req: OutboundRequest): Promise<InboundResponse> {
+  return new Exchange(pool, endpoint, req).promise;
 }
 
 const enum Phase {
+  Connect,
   Head,
   Body,
   Done,
 }
 
 const BODY_HIGH_WATER = 64 * 1024;
+const NON_ASCII = /[^\x00-\x7f]/;
 
-class Exchange implements ConnectionUser {
-  private phase = Phase.Head;
+class Exchange implements ConnectionUser, Watched {
+  readonly promise: Promise<InboundResponse>;
+  private phase = Phase.Connect;
+  private conn: Connection | null = null;
+  private reused = false;
+  private retried = false;
   private head: Buffer | null = null;
   private framing: Framing = { kind: "none" };
   private remaining = 0;
@@ -130,40 +99,68 @@ class Exchange implements ConnectionUser {
   private written = false;
   private paused = false;
   private bytes = 0;
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  private readonly deadline: number;
   private resolve!: (r: InboundResponse) => void;
   private reject!: (e: UpstreamError) => void;
-  private readonly onAbort = () => this.fail(new UpstreamError("aborted", "client went away", this.written));
 
   constructor(
     private readonly pool: UpstreamPool,
-    private readonly conn: Connection,
+    private readonly endpoint: Endpoint,
     private readonly req: OutboundRequest,
-    private readonly reused: boolean,
-    private readonly deadline: number,
   ) {
+    this.deadline = performance.now() + req.timeoutMs;
     this.requestDone = req.body === null;
-  }
-
-  run(): Promise<InboundResponse> {
-    return new Promise<InboundResponse>((resolve, reject) => {
+    this.promise = new Promise<InboundResponse>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
-      const req = this.req;
-      if (req.signal?.aborted) return this.onAbort();
-      req.signal?.addEventListener("abort", this.onAbort, { once: true });
-      this.timer = setTimeout(
-        () => this.fail(new UpstreamError("timeout", "no response headers before request_timeout", this.written)),
-        Math.max(0, this.deadline - performance.now()),
-      );
-      this.conn.user = this;
-      let head = `${req.method} ${req.target} HTTP/1.1\r\n${req.headers}`;
-      if (req.body !== null) head += req.bodyLength === null ? "transfer-encoding: chunked\r\n" : `content-length: ${req.bodyLength}\r\n`;
-      else if (req.bodyLength === 0 && methodExpectsBody(req.method)) head += "content-length: 0\r\n";
-      this.written = true;
-      this.conn.write(Buffer.from(head + "\r\n", "latin1"));
-      if (req.body !== null) void this.pumpBody(req.body);
     });
+    if (req.control) req.control.exchange = this;
+    req.watch.add(this);
+    this.connect();
+  }
+
+  /** The caller gave up (client disconnected). */
+  abort(): void {
+    this.fail(new UpstreamError("aborted", "client went away", this.written));
+  }
+
+  /** request_timeout: no response head by the deadline (SPEC §5.10). */
+  tick(now: number): void {
+    if (now < this.deadline) return;
+    if (this.phase === Phase.Connect) this.fail(new UpstreamError("timeout", "upstream did not accept the connection before request_timeout", false));
+    else if (this.phase === Phase.Head) this.fail(new UpstreamError("timeout", "no response headers before request_timeout", this.written));
+  }
+
+  private connect(): void {
+    const acquired = this.pool.acquire(this.endpoint);
+    if (!(acquired instanceof Promise)) return this.start(acquired);
+    acquired.then(
+      (conn) => this.start(conn),
+      (err: Error) => this.fail(new UpstreamError("connect", err instanceof ConnectError ? err.message : `connect failed: ${err.message}`, false)),
+    );
+  }
+
+  /** Writes the request head on the connection and starts streaming the body. */
+  private start(conn: Connection): void {
+    if (this.phase !== Phase.Connect) {
+      // We gave up while it was connecting; the fresh connection is still good for others.
+      this.pool.release(conn);
+      return;
+    }
+    this.conn = conn;
+    this.reused = conn.uses > 0;
+    conn.uses++;
+    conn.user = this;
+    this.phase = Phase.Head;
+    const req = this.req;
+    let head = `${req.method} ${req.target} HTTP/1.1\r\n${req.headers}`;
+    if (req.body !== null) head += req.bodyLength === null ? "transfer-encoding: chunked\r\n" : `content-length: ${req.bodyLength}\r\n`;
+    else if (req.bodyLength === 0 && methodExpectsBody(req.method)) head += "content-length: 0\r\n";
+    head += "\r\n";
+    this.written = true;
+    // Header values may carry obs-text (bytes 0x80-0xFF); only then does the head need latin1 bytes.
+    conn.write(NON_ASCII.test(head) ? Buffer.from(head, "latin1") : head);
+    if (req.body !== null) void this.pumpBody(req.body);
   }
 
   private async pumpBody(body: ReadableStream<Uint8Array>): Promise<void> {
@@ -183,9 +180,10 @@ class Exchange implements ConnectionUser {
           return this.fail(new UpstreamError("too_large", `request body exceeds ${max} bytes`, true));
         }
         if (value.byteLength === 0) continue;
-        if (!this.conn.write(chunked ? chunk(value) : value)) await this.conn.drained();
+        const conn = this.conn!;
+        if (!conn.write(chunked ? chunk(value) : value)) await conn.drained();
       }
-      if (chunked) this.conn.write(LAST_CHUNK);
+      if (chunked) this.conn?.write(LAST_CHUNK);
       if (this.req.bodyLength !== null && total !== this.req.bodyLength) {
         return this.fail(new UpstreamError("aborted", "client body ended before its Content-Length", true));
       }
@@ -204,8 +202,8 @@ class Exchange implements ConnectionUser {
   onData(data: Buffer): void {
     try {
       if (this.phase === Phase.Head) this.onHeadData(data);
-      else if (this.phase === Phase.Body) this.onBodyData(data, false);
-      else this.conn.destroy();
+      else if (this.phase === Phase.Body) this.onBodyData(data);
+      else this.conn?.destroy();
     } catch (err) {
       this.fail(err instanceof ProtocolError ? new UpstreamError("protocol", `invalid response: ${err.message}`, true) : (err as UpstreamError));
     }
@@ -227,8 +225,7 @@ class Exchange implements ConnectionUser {
         continue; // 1xx interim responses are consumed here (RFC 9110 §15.2)
       }
       this.head = null;
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = null;
+      this.req.watch.delete(this);
       this.framing = framing(head, this.req.method);
       this.reusable = keepAlive(head, this.framing);
       this.phase = Phase.Body;
@@ -267,26 +264,26 @@ class Exchange implements ConnectionUser {
         pull: () => {
           if (this.paused) {
             this.paused = false;
-            this.conn.resume();
+            this.conn?.resume();
           }
         },
         cancel: () => {
           // The client stopped reading (disconnect): drop the upstream connection.
           this.controller = null;
           this.finish(new Error("client cancelled the response"));
-          this.conn.destroy();
+          this.conn?.destroy();
         },
       },
       { highWaterMark: BODY_HIGH_WATER, size: (c) => c?.byteLength ?? 0 },
     );
   }
 
-  private onBodyData(data: Buffer, _fromHead: boolean): void {
+  private onBodyData(data: Buffer): void {
     const controller = this.controller;
     this.consume(data, (d) => controller?.enqueue(d));
     if (controller && this.phase === Phase.Body && (controller.desiredSize ?? 1) <= 0 && !this.paused) {
       this.paused = true;
-      this.conn.pause();
+      this.conn?.pause();
     }
   }
 
@@ -321,6 +318,15 @@ class Exchange implements ConnectionUser {
     if (this.phase === Phase.Done) return;
     if (this.phase === Phase.Body && this.framing.kind === "close") return this.finish(null);
     if (this.phase === Phase.Head) {
+      // A kept-alive connection the upstream closed just as we reused it fails before any
+      // response byte; a request without a body is replayed once on a fresh connection.
+      if (this.reused && this.head === null && this.req.body === null && !this.retried) {
+        this.retried = true;
+        this.conn = null;
+        this.written = false;
+        this.phase = Phase.Connect;
+        return this.connect();
+      }
       const why = error ? `${error.message}` : "upstream closed the connection before responding";
       return this.fail(new UpstreamError("reset", why, this.written));
     }
@@ -343,35 +349,37 @@ class Exchange implements ConnectionUser {
   }
 
   private maybeRelease(): void {
-    if (this.phase !== Phase.Done) return;
-    if (!this.conn.open || this.conn.user !== this) return;
-    if (this.requestDone && this.reusable) this.pool.release(this.conn);
+    const conn = this.conn;
+    if (this.phase !== Phase.Done || !conn || !conn.open || conn.user !== this) return;
+    if (this.requestDone && this.reusable) this.pool.release(conn);
     else {
-      this.conn.user = null;
-      this.conn.destroy();
+      conn.user = null;
+      conn.destroy();
     }
   }
 
   private fail(err: UpstreamError): void {
     if (this.phase === Phase.Done) return;
-    const wasHead = this.phase === Phase.Head;
     this.reusable = false;
-    if (wasHead) {
-      this.phase = Phase.Done;
-      this.cleanup();
-      this.reject(err);
-      this.conn.user = null;
-      this.conn.destroy();
+    if (this.phase === Phase.Body) {
+      this.finish(err);
+      this.conn?.destroy();
       return;
     }
-    this.finish(err);
-    this.conn.destroy();
+    this.phase = Phase.Done;
+    this.cleanup();
+    this.reject(err);
+    const conn = this.conn;
+    if (conn) {
+      conn.user = null;
+      conn.destroy();
+    }
   }
 
   private cleanup(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.req.signal?.removeEventListener("abort", this.onAbort);
+    this.req.watch.delete(this);
+    const control = this.req.control;
+    if (control && control.exchange === this) control.exchange = null;
   }
 }
 

@@ -13,6 +13,10 @@ export interface ResponseHead {
   statusText: string;
   /** Header lines in order, names lower-cased, values trimmed. */
   headers: [string, string][];
+  /** The framing and connection headers, gathered while parsing (null when absent). */
+  transferEncoding: string | null;
+  contentLength: string | null;
+  connection: string | null;
 }
 
 export class ProtocolError extends Error {
@@ -27,29 +31,64 @@ export function headEnd(buf: Buffer): number {
   return i < 0 ? -1 : i + 4;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/;
+/** RFC 9110 §5.6.2 token characters, as a lookup table over ASCII. */
+const TOKEN_CHARS = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN_CHARS[c.charCodeAt(0)] = 1;
 
-/** Parses `buf[0..end)`, a complete head ending in CRLF CRLF. Throws ProtocolError on garbage. */
+/**
+ * Parses `buf[0..end)`, a complete head ending in CRLF CRLF. Throws ProtocolError on garbage.
+ * Runs once per proxied request, so it scans with indexOf and char codes rather than regexes.
+ */
 export function parseHead(buf: Buffer, end: number): ResponseHead {
   const text = buf.toString("latin1", 0, end - 4);
-  const lines = text.split("\r\n");
-  const m = STATUS_LINE.exec(lines[0] ?? "");
-  if (!m) throw new ProtocolError(`invalid status line ${JSON.stringify((lines[0] ?? "").slice(0, 80))}`);
-  const headers: [string, string][] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new ProtocolError(`invalid header line ${JSON.stringify(line.slice(0, 80))}`);
-    const name = line.slice(0, colon);
-    // A name followed by whitespace, or a line starting with whitespace (obs-fold), is refused
-    // (RFC 9112 §5.1, §5.2): both are classic response-splitting and smuggling vectors.
-    if (!TOKEN.test(name)) throw new ProtocolError(`invalid header name ${JSON.stringify(name.slice(0, 80))}`);
-    const value = line.slice(colon + 1).trim();
-    if (/[\0\r\n]/.test(value)) throw new ProtocolError(`invalid character in header ${name}`);
-    headers.push([name.toLowerCase(), value]);
+  let eol = text.indexOf("\r\n");
+  if (eol < 0) eol = text.length;
+  // Status line: HTTP/1.x SP 3DIGIT [SP reason]
+  if (!text.startsWith("HTTP/1.") || eol < 12 || text.charCodeAt(8) !== 32 || (eol > 12 && text.charCodeAt(12) !== 32)) {
+    throw new ProtocolError(`invalid status line ${JSON.stringify(text.slice(0, Math.min(eol, 80)))}`);
   }
-  return { version: m[1] === "0" ? 10 : 11, status: Number(m[2]), statusText: m[3] ?? "", headers };
+  const minor = text.charCodeAt(7);
+  const status = Number(text.slice(9, 12));
+  if ((minor !== 48 && minor !== 49) || !(status >= 100 && status <= 999) || !Number.isInteger(status)) {
+    throw new ProtocolError(`invalid status line ${JSON.stringify(text.slice(0, Math.min(eol, 80)))}`);
+  }
+  const head: ResponseHead = {
+    version: minor === 48 ? 10 : 11,
+    status,
+    statusText: eol > 13 ? text.slice(13, eol) : "",
+    headers: [],
+    transferEncoding: null,
+    contentLength: null,
+    connection: null,
+  };
+  let pos = eol + 2;
+  while (pos < text.length) {
+    let next = text.indexOf("\r\n", pos);
+    if (next < 0) next = text.length;
+    const colon = text.indexOf(":", pos);
+    if (colon <= pos || colon > next) throw new ProtocolError(`invalid header line ${JSON.stringify(text.slice(pos, Math.min(next, pos + 80)))}`);
+    // A name with whitespace or other non-token bytes, or a line starting with whitespace
+    // (obs-fold), is refused (RFC 9112 §5.1, §5.2): both are response-splitting vectors.
+    for (let i = pos; i < colon; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 127 || TOKEN_CHARS[c] === 0) throw new ProtocolError(`invalid header name ${JSON.stringify(text.slice(pos, colon))}`);
+    }
+    let vs = colon + 1;
+    let ve = next;
+    while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
+    while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
+    const name = text.slice(pos, colon).toLowerCase();
+    const value = text.slice(vs, ve);
+    if (value.indexOf("\n") >= 0 || value.indexOf("\r") >= 0 || value.indexOf("\0") >= 0) throw new ProtocolError(`invalid character in header ${name}`);
+    head.headers.push([name, value]);
+    if (name === "content-length") {
+      if (head.contentLength !== null && head.contentLength !== value) throw new ProtocolError("conflicting Content-Length headers");
+      head.contentLength = value;
+    } else if (name === "transfer-encoding") head.transferEncoding = head.transferEncoding === null ? value : `${head.transferEncoding}, ${value}`;
+    else if (name === "connection") head.connection = head.connection === null ? value : `${head.connection}, ${value}`;
+    pos = next + 2;
+  }
+  return head;
 }
 
 export type Framing =
@@ -59,40 +98,46 @@ export type Framing =
   /** Body ends when the connection closes; the connection cannot be reused. */
   | { kind: "close" };
 
+const NONE: Framing = { kind: "none" };
+const CHUNKED: Framing = { kind: "chunked" };
+const CLOSE: Framing = { kind: "close" };
+
 /** RFC 9112 §6.3: how the body of this response is delimited. */
 export function framing(head: ResponseHead, method: string): Framing {
-  if (method === "HEAD" || head.status === 204 || head.status === 304 || (head.status >= 100 && head.status < 200)) {
-    return { kind: "none" };
-  }
-  let te: string | null = null;
-  let cl: string | null = null;
-  for (const [name, value] of head.headers) {
-    if (name === "transfer-encoding") te = te === null ? value : `${te}, ${value}`;
-    else if (name === "content-length") {
-      if (cl !== null && cl !== value) throw new ProtocolError("conflicting Content-Length headers");
-      cl = value;
-    }
-  }
+  if (method === "HEAD" || head.status === 204 || head.status === 304 || (head.status >= 100 && head.status < 200)) return NONE;
+  const te = head.transferEncoding;
   if (te !== null) {
-    const codings = te.toLowerCase().split(",").map((s) => s.trim());
-    return codings[codings.length - 1] === "chunked" ? { kind: "chunked" } : { kind: "close" };
+    const last = te.slice(te.lastIndexOf(",") + 1).trim().toLowerCase();
+    return last === "chunked" ? CHUNKED : CLOSE;
   }
+  const cl = head.contentLength;
   if (cl !== null) {
+    if (isDigits(cl)) return { kind: "length", length: Number(cl) };
     // A list like "5, 5" is allowed when all members agree (RFC 9110 §8.6).
     const values = cl.split(",").map((s) => s.trim());
-    if (!values.every((v) => /^\d{1,15}$/.test(v) && v === values[0])) throw new ProtocolError(`invalid Content-Length ${JSON.stringify(cl)}`);
+    if (!values.every((v) => isDigits(v) && v === values[0])) throw new ProtocolError(`invalid Content-Length ${JSON.stringify(cl)}`);
     return { kind: "length", length: Number(values[0]) };
   }
-  return { kind: "close" };
+  return CLOSE;
+}
+
+function isDigits(s: string): boolean {
+  if (s.length === 0 || s.length > 15) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 /** Whether the connection may carry another request after this response. */
 export function keepAlive(head: ResponseHead, f: Framing): boolean {
   if (f.kind === "close") return false;
-  let connection = "";
-  for (const [name, value] of head.headers) if (name === "connection") connection += `${value.toLowerCase()},`;
-  if (head.version === 10) return connection.includes("keep-alive");
-  return !/(^|[\s,])close($|[\s,])/.test(connection);
+  const connection = head.connection;
+  if (connection === null) return head.version === 11;
+  const tokens = connection.toLowerCase().split(",").map((t) => t.trim());
+  if (head.version === 10) return tokens.includes("keep-alive");
+  return !tokens.includes("close");
 }
 
 const enum ChunkState {

@@ -1,0 +1,79 @@
+/**
+ * The proxy as a real child process (`bun src/main.ts …`), for what needs its own process:
+ * signals, exit codes, environment such as NODE_EXTRA_CA_CERTS.
+ */
+import type { Subprocess } from "bun";
+import { join } from "node:path";
+
+export const ROOT = join(import.meta.dir, "..", "..");
+export const MAIN = join(ROOT, "src", "main.ts");
+
+export interface SpawnedProxy extends AsyncDisposable {
+  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
+  readonly http: number;
+  readonly https: number;
+  /** stdout so far (JSON log lines). */
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number>;
+}
+
+/** Runs the CLI to completion; returns exit code, stdout and stderr. */
+export async function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string>; stdin?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn([process.execPath, MAIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, ...opts.env },
+    stdin: opts.stdin !== undefined ? new Blob([opts.stdin]) : "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+/** Starts the proxy on a project dir and waits for its "listening" log line. */
+export async function spawnProxy(confPath: string, opts: { env?: Record<string, string>; args?: string[]; cwd?: string } = {}): Promise<SpawnedProxy> {
+  const proc = Bun.spawn([process.execPath, MAIN, "-c", confPath, ...(opts.args ?? [])], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, ...opts.env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let out = "";
+  let err = "";
+  const decoder = new TextDecoder();
+  const pump = async (stream: ReadableStream<Uint8Array>, sink: (s: string) => void) => {
+    for await (const chunk of stream) sink(decoder.decode(chunk));
+  };
+  void pump(proc.stdout, (s) => (out += s));
+  void pump(proc.stderr, (s) => (err += s));
+  const deadline = Date.now() + 15_000;
+  let ports: { http: number; https: number } | null = null;
+  while (!ports) {
+    const line = out.split("\n").find((l) => l.includes("soli-proxy listening"));
+    if (line) {
+      const entry = JSON.parse(line) as { http: string; https: string };
+      ports = { http: Number(entry.http.split(":").pop()), https: Number(entry.https.split(":").pop()) };
+      break;
+    }
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`proxy did not start (exit ${proc.exitCode}): ${err}${out}`);
+    }
+    await Bun.sleep(20);
+  }
+  const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
+    if (proc.exitCode === null) proc.kill(signal);
+    return proc.exited;
+  };
+  return {
+    proc,
+    http: ports.http,
+    https: ports.https,
+    output: () => out,
+    stop,
+    [Symbol.asyncDispose]: async () => {
+      await stop("SIGKILL");
+    },
+  };
+}
