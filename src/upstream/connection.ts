@@ -185,8 +185,8 @@ const HANDLERS = {
   },
 };
 
-function describeConnectError(err: Error, ep: Endpoint): string {
+/** Says what went wrong; the caller adds which upstream and which request. */
+function describeConnectError(err: Error, _ep: Endpoint): string {
   const code = (err as { code?: string }).code;
-  const what = code === "ECONNREFUSED" ? "refused connection" : code === "ENOTFOUND" ? "host not found" : `connect failed (${code ?? err.message})`;
-  return `upstream ${ep.hostname}:${ep.port} ${what}`;
+  return code === "ECONNREFUSED" ? "refused connection" : code === "ENOTFOUND" ? "host not found" : `connect failed (${code ?? err.message})`;
 }

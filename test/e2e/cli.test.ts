@@ -26,7 +26,7 @@ describe("command line (SPEC §2)", () => {
 
   test("SOLI_CONFIG_PATH names proxy.conf when -c is not given", async () => {
     using project = tempProject({ "proxy.conf": "default -> http://127.0.0.1:9\n" });
-    const r = await runCli(["check"], { env: { SOLI_CONFIG_PATH: project.conf } });
+    const r = await runCli(["check"], { cwd: project.dir, env: { SOLI_CONFIG_PATH: project.conf } });
     expect([r.code, r.stdout.trim().split("\n").pop()]).toEqual([0, "ok: 1 rule, 0 apps, 0 certificates"]);
   });
 
