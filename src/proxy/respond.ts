@@ -7,6 +7,7 @@ import type { Route } from "../config/snapshot.ts";
 import { connectionTokens, HOP_BY_HOP } from "../lib/headers.ts";
 import type { InboundResponse } from "../upstream/exchange.ts";
 import type { RequestContext } from "./context.ts";
+import { htmlToRewrite, rewriteHtml } from "./rewrite.ts";
 
 export function respond(ctx: RequestContext, route: Route, upstream: InboundResponse): Response {
   const headers = new Headers();
@@ -28,6 +29,10 @@ export function respond(ctx: RequestContext, route: Route, upstream: InboundResp
   if (ctx.scheme === "https" && ctx.snapshot.hsts !== null) headers.set("strict-transport-security", ctx.snapshot.hsts);
   // A HEAD answer keeps the upstream's Content-Length; Bun would otherwise send 0.
   const body = ctx.req.method === "HEAD" ? null : upstream.body;
+  if (mounted && body !== null) {
+    const html = htmlToRewrite(headers, upstream.status);
+    if (html) return rewriteHtml(new Response(body, { status: upstream.status, headers }), route.value.slice(0, -1), html.decode);
+  }
   // A custom reason phrase costs Bun extra work per response; pass it only when it is not the standard one.
   const init: ResponseInit =
     upstream.statusText === "" || upstream.statusText === STANDARD_REASONS[upstream.status]
