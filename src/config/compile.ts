@@ -70,8 +70,6 @@ export function compileRoutes(rules: readonly Rule[], apps: readonly AppRouteInp
   const domainPath = new Map<string, Route[]>();
   const domain = new Map<string, Route>();
   const paths: Route[] = [];
-  const exactIndex = new Map<string, number>();
-  const scanned: number[] = [];
   let fallback: Route | null = null;
 
   rules.forEach((rule, index) => {
@@ -90,15 +88,22 @@ export function compileRoutes(rules: readonly Rule[], apps: readonly AppRouteInp
       case "default":
         fallback ??= route;
         break;
-      case "exact":
-        if (!exactIndex.has(route.value)) exactIndex.set(route.value, paths.length);
-        paths.push(route);
-        break;
       default:
-        scanned.push(paths.length);
         paths.push(route);
     }
   });
+
+  const segments = new Map<string, number[]>();
+  const anySegment: number[] = [];
+  paths.forEach((route, position) => {
+    const segment = firstSegmentOf(route);
+    if (segment === null) return void anySegment.push(position);
+    const list = segments.get(segment) ?? [];
+    list.push(position);
+    segments.set(segment, list);
+  });
+  const bySegment = new Map<string, Int32Array>();
+  for (const [segment, list] of segments) bySegment.set(segment, Int32Array.from(list));
 
   const appRoutes = new Map<string, Route>();
   for (const app of apps) {
@@ -106,7 +111,36 @@ export function compileRoutes(rules: readonly Rule[], apps: readonly AppRouteInp
     for (const host of app.hosts) if (!appRoutes.has(host)) appRoutes.set(host, route);
   }
 
-  return { domainPath, apps: appRoutes, domain, paths, exactIndex, scanned, fallback };
+  return { domainPath, apps: appRoutes, domain, paths, bySegment, anySegment: Int32Array.from(anySegment), fallback };
+}
+
+/**
+ * The first path segment every path this rule matches must have, or null when it can match any.
+ * `/api/x` and `/api/*` → "api" (`/api/*` also matches `/api`); `/` → ""; `/*` → null; a regex
+ * anchored on a literal first segment (`^/users/(\d+)`) → "users"; other regexes → null.
+ */
+export function firstSegmentOf(route: Route): string | null {
+  if (route.kind === "exact" || route.kind === "prefix") {
+    const v = route.value;
+    const slash = v.indexOf("/", 1);
+    if (slash < 0) return route.kind === "exact" ? v.slice(1) : null;
+    return v.slice(1, slash);
+  }
+  if (route.kind === "regex" && route.regex) {
+    // Only a literal run (letters, digits, `_~-`, escaped `.`) right after `^/` and closed by `/`;
+    // anything cleverer (alternation, quantifiers, classes) may match other segments.
+    const source = route.regex.source;
+    if (source.includes("|")) return null;
+    const m = /^\^\\?\/((?:[A-Za-z0-9_~-]|\\[.~-])+)\\?\//.exec(source);
+    return m ? m[1]!.replace(/\\(.)/g, "$1") : null;
+  }
+  return null;
+}
+
+/** The first segment of a request path: `/api/x` → "api", `/` → "". */
+export function firstSegment(path: string): string {
+  const slash = path.indexOf("/", 1);
+  return slash < 0 ? path.slice(1) : path.slice(1, slash);
 }
 
 /** Every route of the table, each once. */

@@ -84,10 +84,14 @@ export interface RouteTable {
   readonly domain: ReadonlyMap<string, Route>;
   /** exact, prefix and regex rules in file order (step 4). */
   readonly paths: readonly Route[];
-  /** Exact paths → their position in `paths`, so a long list of exact rules costs one lookup. */
-  readonly exactIndex: ReadonlyMap<string, number>;
-  /** Positions in `paths` of the prefix and regex rules, which must be scanned. */
-  readonly scanned: readonly number[];
+  /**
+   * Positions in `paths` by the first path segment a rule can match (`/api/*`, `/api/x` and
+   * `~^/api/…` all under "api"), each list in file order; so a request looks at the rules of its
+   * own first segment, not at all of them.
+   */
+  readonly bySegment: ReadonlyMap<string, Int32Array>;
+  /** Positions of rules that can match any first segment (`/*`, unanchored regexes), in file order. */
+  readonly anySegment: Int32Array;
   /** The first default rule (step 5). */
   readonly fallback: Route | null;
 }

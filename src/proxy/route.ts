@@ -4,6 +4,9 @@
  */
 import type { Route, RouteTable } from "../config/snapshot.ts";
 import { underMount } from "./url.ts";
+import { firstSegment } from "../config/compile.ts";
+
+const NONE = new Int32Array(0);
 
 export interface RouteMatch {
   readonly route: Route;
@@ -21,18 +24,22 @@ export function matchRoute(table: RouteTable, host: string, path: string): Route
   const domain = table.domain.get(host);
   if (domain) return { route: domain, groups: null };
 
-  // exact, prefix and regex rules: first in file order wins. The exact index gives the earliest
-  // exact rule for this path; only prefix/regex rules before it need to be tried.
+  // exact, prefix and regex rules: first in file order wins. Only the rules that can match this
+  // path's first segment are tried: two sorted position lists merged in file order.
   const paths = table.paths;
-  const exactAt = table.exactIndex.get(path) ?? paths.length;
-  for (const i of table.scanned) {
-    if (i > exactAt) break;
-    const route = paths[i]!;
-    if (route.regex) {
+  const bucket = table.bySegment.get(firstSegment(path)) ?? NONE;
+  const any = table.anySegment;
+  let i = 0;
+  let j = 0;
+  while (i < bucket.length || j < any.length) {
+    const position = j >= any.length || (i < bucket.length && bucket[i]! < any[j]!) ? bucket[i++]! : any[j++]!;
+    const route = paths[position]!;
+    if (route.kind === "exact") {
+      if (path === route.value) return { route, groups: null };
+    } else if (route.regex) {
       const groups = route.regex.exec(path);
       if (groups) return { route, groups };
     } else if (underMount(path, route.value)) return { route, groups: null };
   }
-  if (exactAt < paths.length) return { route: paths[exactAt]!, groups: null };
   return table.fallback ? { route: table.fallback, groups: null } : null;
 }

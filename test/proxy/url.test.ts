@@ -99,3 +99,34 @@ describe("routing precedence (SPEC §5.3)", () => {
     ]);
   });
 });
+
+describe("path rule index", () => {
+  test("rules are tried only for their first segment, still in file order", () => {
+    const t = table(
+      [
+        "~^/a/x$ -> http://regex-a:1",
+        "/a/* -> http://prefix-a:1",
+        "/b/exact -> http://exact-b:1",
+        "~/anywhere$ -> http://unanchored:1",
+        "/* -> http://everything:1",
+        "~^/u.ers/(\\d+)$ -> http://dot:1",
+        "~^/c/|^/d/ -> http://alt:1",
+      ].join("\n"),
+    );
+    const who = (path: string) => matchRoute(t, "h", path)?.route.targets[0]?.hostname;
+    expect([who("/a/x"), who("/a/y"), who("/a"), who("/b/exact"), who("/b/anywhere"), who("/q"), who("/users/1"), who("/d/")]).toEqual([
+      "regex-a", "prefix-a", "prefix-a", "exact-b", "unanchored", "everything", "everything", "everything",
+    ]);
+  });
+
+  test("a rule after a catch-all never wins, as in file order", () => {
+    const t = table(["/* -> http://first:1", "/a/* -> http://second:1", "~^/zz/|^/a/ -> http://third:1"].join("\n"));
+    expect(matchRoute(t, "h", "/a/b")?.route.targets[0]?.hostname).toBe("first");
+  });
+
+  test("regexes on a literal first segment are indexed; dots and alternations are not", async () => {
+    const { firstSegmentOf } = await import("../../src/config/compile.ts");
+    const t = table(["~^/users/(\\d+)$ -> http://a:1", "~^/u.ers/x -> http://a:1", "~^/a\\.b/x -> http://a:1", "~^/c/|^/d/ -> http://a:1", "~^/files -> http://a:1"].join("\n"));
+    expect(t.paths.map(firstSegmentOf)).toEqual(["users", null, "a.b", null, null]);
+  });
+});
