@@ -30,8 +30,7 @@ export interface ForwardOptions {
 export function forward(ctx: RequestContext, route: Route, target: Upstream, upstreamPath: string, opts: ForwardOptions): Promise<InboundResponse> {
   const req = ctx.req;
   const limits = ctx.snapshot.limits;
-  const declared = req.headers.get("content-length");
-  const bodyLength = declared === null ? null : Number(declared);
+  const bodyLength = declaredLength(req.headers.get("content-length"));
   if (bodyLength !== null && limits.maxRequestSize !== null && bodyLength > limits.maxRequestSize) {
     throw new ProxyError(413, "client", `request body of ${bodyLength} bytes exceeds max_request_size`);
   }
@@ -48,6 +47,19 @@ export function forward(ctx: RequestContext, route: Route, target: Upstream, ups
     timeoutMs: limits.requestTimeoutMs,
     onBodyEnd: opts.onBodyEnd,
   });
+}
+
+/**
+ * The client's Content-Length as a number. Bun joins repeated headers with ", "; identical
+ * repeats are one value (RFC 9110 §8.6), anything else is refused rather than forwarded.
+ */
+export function declaredLength(value: string | null): number | null {
+  if (value === null) return null;
+  const first = value.includes(",") ? value.split(",")[0]!.trim() : value;
+  if (!/^\d{1,15}$/.test(first) || (value.includes(",") && !value.split(",").every((v) => v.trim() === first))) {
+    throw new ProxyError(400, "client", `invalid Content-Length ${JSON.stringify(value.slice(0, 40))}`);
+  }
+  return Number(first);
 }
 
 /** An upstream failure as the answer the client gets (SPEC §5.9), with whose fault it was. */

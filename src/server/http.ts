@@ -154,6 +154,8 @@ class Flight implements Watched, HandleHooks {
 /** SPEC §5.2 steps 5–9: what is answered before routing, in this order. */
 function answerAtTheDoor(ctx: RequestContext, state: ProxyState): Response | null {
   const { snapshot, req } = ctx;
+  // Not a forward proxy: CONNECT (authority-form) is never passed on.
+  if (req.method === "CONNECT") return plain(400, req.method);
   const limits = snapshot.limits;
   if (limits.maxInFlight !== null && state.inFlight > limits.maxInFlight) {
     return plain(503, req.method, "Service Unavailable", { "retry-after": "1" });

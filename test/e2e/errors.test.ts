@@ -84,6 +84,15 @@ describe("statuses the proxy answers itself (SPEC §5.9)", () => {
     expect(await (await fetch(proxy.url + "/")).text()).toBe("fine");
   });
 
+  test("CONNECT is refused and repeated identical Content-Length headers are forwarded as one", async () => {
+    await using raw = await rawBackend((_req, s) => s.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
+    await using proxy = await startTestProxy(`default -> http://127.0.0.1:${raw.port}`);
+    const connect = await rawRequest(proxy.handle.http.port, "CONNECT other.example:443 HTTP/1.1\r\nHost: other.example:443\r\n\r\n", 1000);
+    const dup = await rawRequest(proxy.handle.http.port, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 4\r\nConnection: close\r\n\r\nabcd");
+    expect([statusOf(connect), statusOf(dup), raw.received.length]).toEqual([400, 200, 1]);
+    expect(raw.received[0]).toContain("content-length: 4\r\n\r\nabcd");
+  });
+
   test("an HTTP/1.0 request without Host is routed by path rules", async () => {
     using b = backend(() => new Response("old client"));
     await using proxy = await startTestProxy(`default -> ${b.url}`);
