@@ -1,0 +1,242 @@
+/**
+ * soli-proxy side by side with nginx, HAProxy and Caddy, in one run, on one machine.
+ *
+ *   bun bench/compare.ts [--seconds 5] [--only http1,body100k,h2tls,tlsnew,rules1000] [--proxies soli,nginx,haproxy,caddy]
+ *
+ * Installs nothing: it checks for Debian's nginx, haproxy, caddy, wrk and h2load (apt-get install
+ * nginx haproxy caddy wrk nghttp2-client) and skips what is missing. One nginx backend serves a
+ * 12-byte and a 100 KB body; every proxy gets an equivalent minimal config (keep-alive upstreams,
+ * logging off, one worker/thread/process) and the same load. For each scenario it prints req/s,
+ * p50, p99, the proxy's CPU-µs per request (from /proc/<pid>/stat before and after, all threads)
+ * and its peak RSS, plus each proxy's ratio to nginx. The machine is shared and noisy: compare the
+ * ratios within one run, not absolute figures across runs.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { makeCa, makeLeaf } from "../test/support/certs.ts";
+import { BUN, cpuMicros, freePort, have, peakRssMiB, ROOT, start, table, waitPort, wrk, type LoadResult } from "./lib.ts";
+
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "");
+const seconds = Number(args.get("seconds") ?? 5);
+const only = new Set((args.get("only") ?? "http1,body100k,h2tls,tlsnew,rules1000").split(","));
+const wanted = new Set((args.get("proxies") ?? "soli,nginx,haproxy,caddy").split(","));
+
+for (const tool of ["nginx", "wrk"]) if (!have(tool) && !Bun.which(tool, { PATH: "/usr/sbin:/usr/bin" })) throw new Error(`${tool} is required (apt-get install ${tool})`);
+const NGINX = Bun.which("nginx", { PATH: "/usr/sbin:/usr/bin" })!;
+
+const dir = join(tmpdir(), `soli-compare-${process.pid}`);
+mkdirSync(dir, { recursive: true });
+const ca = await makeCa("bench CA");
+const leaf = await makeLeaf(ca, ["localhost", "127.0.0.1", "::1"]);
+writeFileSync(join(dir, "cert.pem"), leaf.cert);
+writeFileSync(join(dir, "key.pem"), leaf.key);
+writeFileSync(join(dir, "both.pem"), leaf.cert + leaf.key);
+writeFileSync(join(dir, "ca.pem"), ca.cert);
+writeFileSync(join(dir, "big.bin"), Buffer.alloc(100 * 1024, 120));
+
+// ---- backend: nginx serving a 12-byte body and a 100 KB file ----
+const backendPort = await freePort();
+const backend = startNginx("backend", `
+    server {
+      listen 127.0.0.1:${backendPort};
+      location = /big { alias ${dir}/big.bin; }
+      location / { return 200 "hello world\\n"; }
+    }`);
+await waitPort(backendPort);
+
+interface Proxy {
+  name: string;
+  http: number;
+  https: number;
+  proc: Subprocess;
+  /** The process doing the proxying (nginx: the worker, not the master). */
+  pid: () => number;
+}
+
+const rules1000 = Number(args.get("rules") ?? 1000);
+/** Rules each proxy is started with: 1 for the plain scenarios, rules1000 for the rule-list one. */
+let ruleCount = 1;
+let proxies: Proxy[] = [];
+async function startProxies(rules: number): Promise<void> {
+  for (const p of proxies) p.proc.kill();
+  await Promise.all(proxies.map((p) => p.proc.exited));
+  ruleCount = rules;
+  proxies = [];
+  if (wanted.has("soli")) proxies.push(await startSoli());
+  if (wanted.has("nginx")) proxies.push(await startNginxProxy());
+  if (wanted.has("haproxy") && have("haproxy")) proxies.push(await startHaproxy());
+  if (wanted.has("caddy") && have("caddy")) proxies.push(await startCaddy());
+}
+try {
+  await startProxies(1);
+
+  const scenarios: { key: string; title: string; run: (url: string, https: string) => Promise<LoadResult>; direct?: string }[] = [
+    { key: "http1", title: "HTTP/1.1 keep-alive, 12-byte body (wrk -t1 -c50)", run: (u) => wrk(`${u}/`, seconds, 50), direct: `http://127.0.0.1:${backendPort}` },
+    { key: "body100k", title: "HTTP/1.1 keep-alive, 100 KB body (wrk -t1 -c50)", run: (u) => wrk(`${u}/big`, seconds, 50), direct: `http://127.0.0.1:${backendPort}` },
+    { key: "h2tls", title: "HTTPS + HTTP/2, 10 connections x 10 streams (h2load -c10 -m10)", run: (_u, s) => h2load(`${s}/`, seconds) },
+    { key: "tlsnew", title: "HTTPS, new TLS connection per request (wrk -c10, Connection: close)", run: (_u, s) => wrk(`${s}/`, seconds, 10, ["-H", "Connection: close"]) },
+    { key: "rules1000", title: `${rules1000}-rule config, matching rule last (wrk -t1 -c50)`, run: (u) => wrk(`${u}/target/x`, seconds, 50) },
+  ];
+
+  console.log(`\nbench/compare.ts — ${new Date().toISOString()} — ${seconds}s per run, bun ${Bun.version}, ${versions()}`);
+  for (const sc of scenarios.filter((s) => only.has(s.key))) {
+    if (sc.key === "h2tls" && !have("h2load")) {
+      console.log(`\n${sc.title}: skipped (h2load missing: apt-get install nghttp2-client)`);
+      continue;
+    }
+    if ((sc.key === "rules1000") !== (ruleCount > 1)) await startProxies(sc.key === "rules1000" ? rules1000 : 1);
+    const rows: Record<string, string | number>[] = [];
+    if (sc.direct) {
+      const r = await sc.run(sc.direct, sc.direct);
+      rows.push(row("backend direct", r, null, null));
+    }
+    const results: [Proxy, LoadResult, number][] = [];
+    for (const p of proxies) {
+      await sc.run(`http://127.0.0.1:${p.http}`, `https://localhost:${p.https}`).catch(() => null); // warm-up (short runs below)
+      const pid = p.pid();
+      const before = cpuMicros(pid);
+      const r = await sc.run(`http://127.0.0.1:${p.http}`, `https://localhost:${p.https}`);
+      results.push([p, r, (cpuMicros(pid) - before) / Math.max(1, r.requests)]);
+    }
+    const nginx = results.find(([p]) => p.name === "nginx");
+    for (const [p, r, cpu] of results) rows.push(row(p.name, r, cpu, p.pid(), nginx ? [nginx[1], nginx[2]] : null));
+    console.log(`\n${sc.title}\n${table(rows)}`);
+  }
+} finally {
+  for (const p of proxies) p.proc.kill();
+  backend.kill();
+}
+
+function row(name: string, r: LoadResult, cpu: number | null, pid: number | null, nginx: [LoadResult, number] | null = null): Record<string, string | number> {
+  return {
+    target: name,
+    "req/s": Math.round(r.rps),
+    "p50 ms": Number.isNaN(r.p50ms) ? "-" : r.p50ms.toFixed(2),
+    "p99 ms": Number.isNaN(r.p99ms) ? "-" : r.p99ms.toFixed(2),
+    "CPU-µs/req": cpu === null ? "-" : cpu.toFixed(1),
+    "peak RSS MiB": pid === null ? "-" : peakRssMiB(pid).toFixed(0),
+    "req/s vs nginx": nginx ? (r.rps / nginx[0].rps).toFixed(2) : "-",
+    "CPU vs nginx": nginx && cpu !== null ? (cpu / nginx[1]).toFixed(2) : "-",
+    errors: r.errors,
+  };
+}
+
+async function h2load(url: string, secs: number): Promise<LoadResult> {
+  const p = Bun.spawn(["h2load", "-c", "10", "-m", "10", "-D", String(secs), "--warm-up-time=1", url], { stdout: "pipe", stderr: "pipe" });
+  const out = await new Response(p.stdout).text();
+  await p.exited;
+  const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0);
+  const done = /requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
+  const mean = /time for request:\s+\S+\s+\S+\s+(\S+)/.exec(out)?.[1] ?? "";
+  const meanMs = mean.endsWith("us") ? Number(mean.slice(0, -2)) / 1000 : mean.endsWith("ms") ? Number(mean.slice(0, -2)) : Number.NaN;
+  return { rps, p50ms: meanMs, p99ms: Number.NaN, requests: Number(done?.[2] ?? 0), errors: Number(done?.[4] ?? 0) + Number(done?.[5] ?? 0) };
+}
+
+function startNginx(name: string, servers: string): Subprocess {
+  const conf = join(dir, `${name}-nginx.conf`);
+  writeFileSync(
+    conf,
+    `worker_processes 1;\nerror_log ${dir}/${name}-error.log;\npid ${dir}/${name}.pid;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n  keepalive_requests 100000;\n` +
+      ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${dir}/${name}-${t};\n`).join("") +
+      `${servers}\n}\n`,
+  );
+  return Bun.spawn([NGINX, "-c", conf, "-g", "daemon off;"], { stdout: "ignore", stderr: "inherit" });
+}
+
+/** The worker of a one-worker nginx: the master's only child. */
+async function nginxWorker(master: number): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const text = await Bun.file(`/proc/${master}/task/${master}/children`).text().catch(() => "");
+    const child = Number(text.trim().split(/\s+/)[0]);
+    if (child) return child;
+    await Bun.sleep(20);
+  }
+  return master;
+}
+
+async function startSoli(): Promise<Proxy> {
+  const http = await freePort();
+  const https = await freePort();
+  const d = join(dir, `soli-${ruleCount}`);
+  mkdirSync(join(d, "certs"), { recursive: true });
+  writeFileSync(join(d, "certs", "localhost.cert.pem"), leaf.cert);
+  writeFileSync(join(d, "certs", "localhost.key.pem"), leaf.key);
+  writeFileSync(join(d, "certs", "self-signed.cert.pem"), leaf.cert);
+  writeFileSync(join(d, "certs", "self-signed.key.pem"), leaf.key);
+  const rules = Array.from({ length: ruleCount - 1 }, (_, i) => `/service${i}/* -> http://127.0.0.1:${backendPort}`);
+  writeFileSync(join(d, "proxy.conf"), [...rules, `/target/* -> http://127.0.0.1:${backendPort}/`, `default -> http://127.0.0.1:${backendPort}`].join("\n") + "\n");
+  writeFileSync(join(d, "config.toml"), `[server]\nbind = "127.0.0.1:${http}"\nhttps_port = ${https}\nworker_threads = 1\n[admin]\nenabled = false\n[logging]\nlevel = "warn"\n`);
+  const proc = start([BUN, join(ROOT, "src/main.ts"), "-c", join(d, "proxy.conf")]);
+  await Promise.all([waitPort(http), waitPort(https)]);
+  return { name: "soli-proxy", http, https, proc, pid: () => proc.pid };
+}
+
+async function startNginxProxy(): Promise<Proxy> {
+  const http = await freePort();
+  const https = await freePort();
+  const locations = Array.from({ length: ruleCount - 1 }, (_, i) => `      location /service${i}/ { proxy_pass http://up/; }`).join("\n");
+  const common = `proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $remote_addr; proxy_set_header X-Forwarded-Proto $scheme; proxy_buffering on;`;
+  const proc = startNginx(
+    `proxy-${ruleCount}`,
+    `    upstream up { server 127.0.0.1:${backendPort}; keepalive 64; }
+    server {
+      listen 127.0.0.1:${http};
+      listen 127.0.0.1:${https} ssl http2;
+      ssl_certificate ${dir}/cert.pem; ssl_certificate_key ${dir}/key.pem;
+      ${common}
+${locations}
+      location /target/ { proxy_pass http://up/; }
+      location / { proxy_pass http://up; }
+    }`,
+  );
+  await Promise.all([waitPort(http), waitPort(https)]);
+  const worker = await nginxWorker(proc.pid);
+  return { name: "nginx", http, https, proc, pid: () => worker };
+}
+
+async function startHaproxy(): Promise<Proxy> {
+  const http = await freePort();
+  const https = await freePort();
+  const acls = Array.from({ length: ruleCount - 1 }, (_, i) => `  use_backend up if { path_beg /service${i}/ }`).join("\n");
+  const conf = join(dir, `haproxy-${ruleCount}.cfg`);
+  writeFileSync(
+    conf,
+    `global\n  nbthread 1\n  maxconn 4000\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  option http-keep-alive\n  option forwardfor\n` +
+      `frontend fe\n  bind 127.0.0.1:${http}\n  bind 127.0.0.1:${https} ssl crt ${dir}/both.pem alpn h2,http/1.1\n${acls}\n  use_backend up if { path_beg /target/ }\n  default_backend up\n` +
+      `backend up\n  http-reuse always\n  server s1 127.0.0.1:${backendPort}\n`,
+  );
+  const proc = Bun.spawn(["haproxy", "-f", conf], { stdout: "ignore", stderr: "inherit" });
+  await Promise.all([waitPort(http), waitPort(https)]);
+  return { name: "haproxy", http, https, proc, pid: () => proc.pid };
+}
+
+async function startCaddy(): Promise<Proxy> {
+  const http = await freePort();
+  const https = await freePort();
+  const routes = Array.from({ length: ruleCount - 1 }, (_, i) => `  handle /service${i}/* {\n    reverse_proxy 127.0.0.1:${backendPort}\n  }`).join("\n");
+  const conf = join(dir, `Caddyfile-${ruleCount}`);
+  writeFileSync(
+    conf,
+    `{\n  admin off\n  auto_https off\n  http_port ${http}\n  https_port ${https}\n}\n` +
+      `(routes) {\n${routes}\n  handle /target/* {\n    reverse_proxy 127.0.0.1:${backendPort}\n  }\n  handle {\n    reverse_proxy 127.0.0.1:${backendPort}\n  }\n}\n` +
+      `http://127.0.0.1:${http} {\n  import routes\n}\nhttps://localhost:${https} {\n  tls ${dir}/cert.pem ${dir}/key.pem\n  import routes\n}\n`,
+  );
+  const proc = Bun.spawn(["caddy", "run", "--config", conf, "--adapter", "caddyfile"], { stdout: "ignore", stderr: "ignore", env: { ...process.env, GOMAXPROCS: "1", XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } });
+  await Promise.all([waitPort(http), waitPort(https)]);
+  return { name: "caddy", http, https, proc, pid: () => proc.pid };
+}
+
+function versions(): string {
+  const v = (cmd: string[], re: RegExp) => {
+    try {
+      const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
+      return re.exec(r.stdout.toString() + r.stderr.toString())?.[1] ?? "?";
+    } catch {
+      return "-";
+    }
+  };
+  return `nginx ${v([NGINX, "-v"], /nginx\/(\S+)/)}, haproxy ${v(["haproxy", "-v"], /version (\S+)/)}, caddy ${v(["caddy", "version"], /v?(\d+\.\d+\.\d+)/)}`;
+}
