@@ -26,6 +26,7 @@ export interface AuthMaterial {
 
 export const BCRYPT_HASH = /^\$2[aby]\$(0[4-9]|1[0-3])\$[./A-Za-z0-9]{53}$/;
 export const SHA256_KEY = /^sha256:[0-9a-fA-F]{64}$/;
+const CONTROL = /[\x00-\x1f\x7f]/;
 const HMAC_ALGORITHMS = new Set(["HS256", "HS384", "HS512"]);
 const PUBLIC_KEY_ALGORITHMS = new Set(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"]);
 /** Headers a claim may not be forwarded as: framing, routing and the proxy's own identity headers. */
@@ -59,12 +60,16 @@ export function checkAuth(input: AuthCheckInput): { material: AuthMaterial; issu
   const auth = settings.auth;
 
   for (const [user, hash] of Object.entries(auth.users)) {
-    if (user === "" || user.includes(":")) tomlIssue(["auth", "users", user], "error", `user name '${user}' cannot be empty or contain ':'`);
+    // The name is forwarded as X-Auth-Subject, so it must also be a valid header value.
+    if (user === "" || user.includes(":") || CONTROL.test(user)) {
+      tomlIssue(["auth", "users", user], "error", `user name ${JSON.stringify(user)} cannot be empty or contain ':' or control characters`);
+    }
     if (!BCRYPT_HASH.test(hash)) {
       tomlIssue(["auth", "users", user], "error", `bad hash for user '${user}': expected a bcrypt hash ($2a$, $2b$ or $2y$, cost 04-13); make one with 'soli-proxy hash-password'`);
     }
   }
   for (const [name, value] of Object.entries(auth.api_keys)) {
+    if (name === "" || CONTROL.test(name)) tomlIssue(["auth", "api_keys", name], "error", `API key name ${JSON.stringify(name)} cannot be empty or contain control characters`);
     if (value.startsWith("sha256:")) {
       if (!SHA256_KEY.test(value)) tomlIssue(["auth", "api_keys", name], "error", `API key '${name}': 'sha256:' must be followed by 64 hex digits; make it with 'soli-proxy hash-key'`);
     } else if (value === "") {

@@ -137,3 +137,12 @@ describe("which policy applies (SPEC §7.1)", () => {
     ]);
   });
 });
+
+test("user and key names that cannot be a header value are refused", () => {
+  const { lines } = load("default -> http://127.0.0.1:1\n", `[auth.users]\n"a\\nb" = "${HASH}"\n[auth.api_keys]\n"k\\tx" = "${KEY_DIGEST}"\n`);
+  expect(lines).toEqual([
+    // The key's own line cannot be found for an escaped name; its table's line is given.
+    'config.toml:1:1: error: user name "a\\nb" cannot be empty or contain \':\' or control characters',
+    'config.toml:3:1: error: API key name "k\\tx" cannot be empty or contain control characters',
+  ]);
+});
