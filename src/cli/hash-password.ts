@@ -90,8 +90,10 @@ async function readLine(): Promise<string | null> {
 
 /** Reads a line from the terminal in raw mode, echoing nothing. Ctrl-C or Ctrl-D give null. */
 function readHidden(prompt: string): Promise<string | null> {
-  process.stderr.write(prompt);
   const stdin = process.stdin;
+  // Raw mode first: anything typed after the prompt appears must not be echoed.
+  stdin.setRawMode(true);
+  process.stderr.write(prompt);
   return new Promise((resolve) => {
     let secret = "";
     const finish = (value: string | null) => {
@@ -109,7 +111,6 @@ function readHidden(prompt: string): Promise<string | null> {
         else secret += c;
       }
     };
-    stdin.setRawMode(true);
     stdin.resume();
     stdin.on("data", onData);
   });
