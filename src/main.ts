@@ -5,6 +5,7 @@
 import pkg from "../package.json" with { type: "json" };
 import { COMMANDS, parseArgs, USAGE, UsageError } from "./cli/args.ts";
 import { check } from "./cli/check.ts";
+import { hashKey, hashPassword } from "./cli/hash-password.ts";
 import { serve } from "./cli/serve.ts";
 import { ConfigError, formatIssue } from "./config/issues.ts";
 
@@ -35,6 +36,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await serve({ conf: args.conf, dev: args.dev, watch: args.watch, sitesDir: args.sitesDir });
       case "check":
         return check({ conf: args.conf, sitesDir: args.sitesDir });
+      case "hash-password":
+        return await hashPassword(args.args, args.cost);
+      case "hash-key":
+        return await hashKey(args.args);
       default:
         console.error(`Error: '${args.command}' is not available in this build yet (commands: ${COMMANDS.join(", ")})`);
         return 1;

@@ -6,6 +6,8 @@
 import { CidrSet, parseCidr, type Cidr } from "../lib/net.ts";
 import { parseSize } from "../lib/size.ts";
 import { endpointOf } from "../lib/endpoint.ts";
+import type { AuthMaterial } from "./auth-check.ts";
+import { globalRateLimit, parseRateLimit, PolicyCompiler } from "./auth-policy.ts";
 import { matcherText, type HeaderOp, type ProxyConf, type Rule } from "./model.ts";
 import { jsPattern, normalizeTargetUrl, templatePart } from "./schema.ts";
 import type { Settings } from "./settings.ts";
@@ -35,11 +37,14 @@ export interface CompileInput {
   settings: Settings;
   apps?: readonly AppRouteInput[];
   files: { conf: string; toml: string; dir: string };
+  /** Key material read by the loader for [auth.jwt] (LoadedConfig.auth). */
+  auth?: AuthMaterial | null;
 }
 
 export function compile(input: CompileInput): Snapshot {
   const { conf, settings } = input;
-  const routes = compileRoutes(conf.rules, input.apps ?? [], conf.headers);
+  const policies = new PolicyCompiler(settings, input.auth ?? null);
+  const routes = compileRoutes(conf.rules, input.apps ?? [], conf.headers, policies);
   const hsts =
     settings.tls.hsts_max_age_seconds > 0
       ? `max-age=${settings.tls.hsts_max_age_seconds}${settings.tls.hsts_include_subdomains ? "; includeSubDomains" : ""}`
@@ -53,6 +58,8 @@ export function compile(input: CompileInput): Snapshot {
     globalHeaders: compileHeaders(conf.headers),
     trustedProxies: cidrSet(settings.server.trusted_proxies),
     metricsAllow: cidrSet(settings.metrics.allow),
+    rateLimit: globalRateLimit(settings),
+    claimHeaders: policies.claimHeaders,
     limits: {
       maxRequestSize: settings.limits.max_request_size === undefined ? null : parseSize(settings.limits.max_request_size),
       maxInFlight: settings.limits.max_in_flight ?? null,
@@ -66,14 +73,19 @@ export function compile(input: CompileInput): Snapshot {
   return deepFreeze(snapshot);
 }
 
-export function compileRoutes(rules: readonly Rule[], apps: readonly AppRouteInput[], globalHeaders: readonly HeaderOp[] = []): RouteTable {
+export function compileRoutes(
+  rules: readonly Rule[],
+  apps: readonly AppRouteInput[],
+  globalHeaders: readonly HeaderOp[] = [],
+  policies: PolicyCompiler | null = null,
+): RouteTable {
   const domainPath = new Map<string, Route[]>();
   const domain = new Map<string, Route>();
   const paths: Route[] = [];
   let fallback: Route | null = null;
 
   rules.forEach((rule, index) => {
-    const route = compileRule(rule, index, globalHeaders);
+    const route = compileRule(rule, index, globalHeaders, policies);
     switch (route.kind) {
       case "domain_path": {
         const host = unbracket((rule.matcher as { domain: string }).domain);
@@ -106,8 +118,9 @@ export function compileRoutes(rules: readonly Rule[], apps: readonly AppRouteInp
   for (const [segment, list] of segments) bySegment.set(segment, Int32Array.from(list));
 
   const appRoutes = new Map<string, Route>();
+  const appAuth = policies?.forApp() ?? null;
   for (const app of apps) {
-    const route = appRoute(app, globalHeaders);
+    const route = appRoute(app, globalHeaders, appAuth);
     for (const host of app.hosts) if (!appRoutes.has(host)) appRoutes.set(host, route);
   }
 
@@ -153,7 +166,7 @@ export function allRoutes(table: RouteTable): Route[] {
   return [...routes];
 }
 
-function compileRule(rule: Rule, index: number, globalHeaders: readonly HeaderOp[]): Route {
+function compileRule(rule: Rule, index: number, globalHeaders: readonly HeaderOp[], policies: PolicyCompiler | null): Route {
   const m = rule.matcher;
   const headers = mergeHeaders(globalHeaders, rule.headers);
   const kind = m.type;
@@ -173,6 +186,8 @@ function compileRule(rule: Rule, index: number, globalHeaders: readonly HeaderOp
     weighted: rule.load_balancing === "weighted" ? weightedSlots(rule.targets.map((t) => t.weight)) : null,
     index,
     app: null,
+    auth: policies?.forRule(rule) ?? null,
+    rateLimit: parseRateLimit(rule.options?.rate_limit),
   };
 }
 
@@ -180,7 +195,7 @@ function unbracket(host: string): string {
   return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1).toLowerCase() : host.toLowerCase();
 }
 
-function appRoute(app: AppRouteInput, globalHeaders: readonly HeaderOp[]): Route {
+function appRoute(app: AppRouteInput, globalHeaders: readonly HeaderOp[], auth: Route["auth"]): Route {
   const url = `http://127.0.0.1:${app.port}/`;
   const headers = mergeHeaders(globalHeaders, []);
   return {
@@ -196,6 +211,8 @@ function appRoute(app: AppRouteInput, globalHeaders: readonly HeaderOp[]): Route
     weighted: null,
     index: -1,
     app: app.name,
+    auth,
+    rateLimit: null,
   };
 }
 

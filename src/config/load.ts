@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import type { z } from "zod";
+import { checkAuth, type AuthMaterial } from "./auth-check.ts";
 import type { ConfigIssue } from "./issues.ts";
 import { hasErrors } from "./issues.ts";
 import type { ProxyConf } from "./model.ts";
@@ -37,6 +38,8 @@ export interface LoadedConfig {
   parsed: ParsedProxyConf | null;
   conf: ProxyConf | null;
   settings: Settings | null;
+  /** Key material of [auth.jwt], read and checked (SPEC §7.4). */
+  auth: AuthMaterial | null;
   issues: ConfigIssue[];
 }
 
@@ -78,7 +81,10 @@ export function loadConfig(files: ConfigFiles): LoadedConfig {
     settings = settingsSchema.parse({});
   }
 
-  return { files, confText, tomlText, parsed, conf, settings, issues };
+  const auth = checkAuth({ conf, settings, dir: files.dir, confFile: confName, tomlFile: files.toml, tomlText, positions: parsed?.positions ?? null });
+  issues.push(...auth.issues);
+
+  return { files, confText, tomlText, parsed, conf, settings, auth: auth.material, issues };
 }
 
 export function validateProxyConfText(

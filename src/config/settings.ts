@@ -84,6 +84,9 @@ const rateLimiting = z
     if (r.enabled && r.requests_per_second === undefined) {
       ctx.addIssue({ code: "custom", path: ["requests_per_second"], message: "requests_per_second is required when rate limiting is enabled" });
     }
+    if (r.backend === "redis") {
+      ctx.addIssue({ code: "custom", path: ["backend"], message: 'backend = "redis" is not supported in this build; use "memory" (buckets per process)' });
+    }
     if (r.backend === "redis" && !r.redis_url) {
       ctx.addIssue({ code: "custom", path: ["redis_url"], message: 'redis_url is required when backend = "redis"' });
     }

@@ -5,6 +5,8 @@
  *
  * This is the only config file the request path imports.
  */
+import type { KeyObject } from "node:crypto";
+import type { CryptoKey, FlattenedJWSInput, JWSHeaderParameters } from "jose";
 import type { CidrSet } from "../lib/net.ts";
 import type { Endpoint } from "../lib/endpoint.ts";
 import type { LbStrategy, ProxyConf } from "./model.ts";
@@ -73,6 +75,92 @@ export interface Route {
   readonly index: number;
   /** Managed app name for app routes. */
   readonly app: string | null;
+  /** The auth policy that applies (its own, else the global one, SPEC §7.1); null: none. */
+  readonly auth: AuthPolicy | null;
+  /** The rule's own `rate_limit:` bucket, checked after the global one (SPEC §3.6, §8). */
+  readonly rateLimit: RateLimitSpec | null;
+}
+
+/** A Basic-auth user with everything the check needs precomputed (SPEC §7.2). */
+export interface BasicUser {
+  readonly name: string;
+  /** SHA-256 of the name, for the constant-time comparison. */
+  readonly nameDigest: Uint8Array;
+  readonly hash: string;
+  readonly grant: AuthGrant;
+}
+
+/** What a successful check adds to the request sent upstream (SPEC §5.6 step 4). */
+export interface AuthGrant {
+  /** Header lines, each `name: value\r\n`. */
+  readonly headers: string;
+  /** Lower-case header names to remove from the client's request. */
+  readonly drop: ReadonlySet<string> | null;
+}
+
+export interface BasicPolicy {
+  readonly kind: "basic";
+  readonly realm: string;
+  /** `WWW-Authenticate` value of a 401. */
+  readonly challenge: string;
+  readonly users: readonly BasicUser[];
+  /** Verified when the user is unknown, so every attempt costs one bcrypt verification. */
+  readonly dummyHash: string;
+  /** SHA-256 (hex) of the configured users and hashes: part of the cache key (SPEC §7.2). */
+  readonly cacheSalt: string;
+  /** The global claim headers, dropped from the client's request like everywhere else. */
+  readonly drop: ReadonlySet<string> | null;
+}
+
+export interface ApiKeyEntry {
+  readonly name: string;
+  /** SHA-256 of the key (given as `sha256:<hex>`, or computed from a plain value). */
+  readonly digest: Uint8Array;
+  readonly grant: AuthGrant;
+}
+
+export interface ApiKeyPolicy {
+  readonly kind: "api_key";
+  readonly realm: string;
+  readonly challenge: string;
+  /** Lower-case header the key is read from. */
+  readonly header: string;
+  readonly keys: readonly ApiKeyEntry[];
+}
+
+/** Where a JWT policy gets its verification keys. */
+export type JwtKeySource =
+  /** A secret (HS*) or a PEM public key, imported at compile time. */
+  | { readonly type: "static"; readonly key: KeyObject }
+  /** A JWKS file, read and checked at load time. */
+  | { readonly type: "jwks"; readonly resolve: (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey> }
+  /** A JWKS URL, fetched and cached by state/jwks.ts. */
+  | { readonly type: "remote"; readonly url: string };
+
+export interface JwtPolicy {
+  readonly kind: "jwt";
+  readonly realm: string;
+  /** `Bearer realm="…"` for a missing token, and the same with `, error="invalid_token"`. */
+  readonly challenge: string;
+  readonly invalidChallenge: string;
+  readonly source: JwtKeySource;
+  readonly algorithms: readonly string[];
+  readonly issuer: string | null;
+  readonly audience: string | readonly string[] | null;
+  readonly leewaySecs: number;
+  /** Claim → lower-case upstream header. */
+  readonly claims: readonly { readonly claim: string; readonly header: string }[];
+  readonly drop: ReadonlySet<string> | null;
+  /** Identifies the key material and checks, so verified tokens are cached per configuration. */
+  readonly cacheId: string;
+}
+
+export type AuthPolicy = BasicPolicy | ApiKeyPolicy | JwtPolicy;
+
+/** A token bucket per client IP (SPEC §8). */
+export interface RateLimitSpec {
+  readonly perSecond: number;
+  readonly burst: number;
 }
 
 export interface RouteTable {
@@ -114,6 +202,10 @@ export interface Snapshot {
   readonly trustedProxies: CidrSet;
   readonly metricsAllow: CidrSet;
   readonly limits: Limits;
+  /** [rate_limiting] when enabled (SPEC §8). */
+  readonly rateLimit: RateLimitSpec | null;
+  /** Client headers never forwarded on any route: the JWT claim headers (SPEC §5.6 step 4). */
+  readonly claimHeaders: ReadonlySet<string> | null;
   /** `Strict-Transport-Security` value for HTTPS responses, or null. */
   readonly hsts: string | null;
   readonly files: { readonly conf: string; readonly toml: string; readonly dir: string };

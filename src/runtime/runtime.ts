@@ -51,7 +51,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     createLogger({ level: settings.logging.level, format: settings.logging.format, output: resolveOutput(settings.logging.output, files.dir) });
   for (const issue of loaded.issues) log.warn(formatIssue(issue));
 
-  let snapshot = compile({ version: 1, dev, conf: loaded.conf, settings, files });
+  let snapshot = compile({ version: 1, dev, conf: loaded.conf, settings, files, auth: loaded.auth });
   const state = new ProxyState();
   const current = () => snapshot;
 
@@ -90,13 +90,15 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     const next = loadConfig(files);
     if (hasErrors(next.issues) || !next.conf || !next.settings) {
       log.error({ issues: next.issues.map(formatIssue) }, `config reload rejected, keeping v${snapshot.version}`);
+      state.metrics.configReload(false);
       return { ok: false, issues: next.issues };
     }
-    const compiled = compile({ version: snapshot.version + 1, dev, conf: next.conf, settings: next.settings, files });
+    const compiled = compile({ version: snapshot.version + 1, dev, conf: next.conf, settings: next.settings, files, auth: next.auth });
     snapshot = compiled; // the swap: every request from here on sees the new configuration
     state.prune(new Set(allRoutes(compiled.routes).map((r) => r.key)));
     log.level = compiled.settings.logging.level;
     log.info(`config v${compiled.version} applied`);
+    state.metrics.configReload(true);
     return { ok: true, version: compiled.version };
   };
 

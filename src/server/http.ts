@@ -11,6 +11,7 @@ import { resolveClientIp } from "../proxy/client-ip.ts";
 import type { RequestContext } from "../proxy/context.ts";
 import { plain, ProxyError } from "../proxy/errors.ts";
 import { handle, type HandleHooks, type RequestRecord } from "../proxy/handle.ts";
+import { addRateHeaders, rateLimit } from "../proxy/rate-limit.ts";
 import { matchRoute } from "../proxy/route.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
 import type { Watch, Watched } from "../state/watch.ts";
@@ -32,7 +33,7 @@ export function createFetchHandler(deps: HttpDeps): FetchHandler {
     state.inFlight++;
     try {
       const ctx = flight.context();
-      const answer = answerAtTheDoor(ctx, state) ?? flight.forward(ctx);
+      const answer = answerAtTheDoor(ctx, state, flight.record) ?? flight.forward(ctx);
       if (answer instanceof Promise) return answer.then(flight.onResponse, flight.onError);
       return flight.onResponse(answer);
     } catch (err) {
@@ -55,7 +56,7 @@ class Flight implements Watched, HandleHooks {
   readonly snapshot: Snapshot;
   readonly started = performance.now();
   readonly id: string;
-  readonly record: RequestRecord = { route: "none", upstream: null, streaming: false };
+  readonly record: RequestRecord = { route: "none", upstream: null, streaming: false, rate: null };
   readonly control: ExchangeControl = { exchange: null };
   private readonly peer: string;
   private readonly authority: string;
@@ -65,6 +66,9 @@ class Flight implements Watched, HandleHooks {
   private status = 0;
   private bytes = -1;
   private failure: unknown = null;
+  /** The answer came from the proxy itself (an error), not relayed from the upstream. */
+  private generated = false;
+  private transportError = false;
   private waitingForBody = false;
   private watched = false;
   private slow = false;
@@ -77,7 +81,9 @@ class Flight implements Watched, HandleHooks {
   ) {
     this.snapshot = deps.current();
     this.id = deps.state.requestId();
-    this.peer = normalizeIp(server.requestIP(req)?.address ?? "");
+    const address = server.requestIP(req);
+    this.peer = normalizeIp(address?.address ?? "");
+    if (deps.scheme === "https" && address) deps.state.metrics.tlsRequest(address.address, address.port);
     this.clientIp = this.peer;
     this.authority = req.headers.get("host") ?? "";
     const url = req.url;
@@ -108,6 +114,7 @@ class Flight implements Watched, HandleHooks {
   readonly onResponse = (response: Response): Response => {
     this.deps.state.inFlight--;
     this.status = response.status;
+    if (this.record.rate !== null) addRateHeaders(response, this.record.rate);
     if (this.record.streaming) this.waitingForBody = true;
     else this.complete(this.bytes >= 0 ? this.bytes : plainSize(response, this.req.method), null);
     return response;
@@ -115,6 +122,8 @@ class Flight implements Watched, HandleHooks {
 
   readonly onError = (err: unknown): Response => {
     if (!(err instanceof ProxyError)) this.failure = err;
+    this.generated = true;
+    this.transportError = err instanceof ProxyError && err.source === "upstream" && this.record.upstream !== null && (err.status === 502 || err.status === 504);
     this.record.streaming = false;
     return this.onResponse(errorResponse(err, this.req.method, this.id, this.deps.log()));
   };
@@ -134,6 +143,18 @@ class Flight implements Watched, HandleHooks {
     this.completed = true;
     if (this.watched) this.deps.state.watch.delete(this);
     if (this.slow) this.server.timeout(this.req, this.snapshot.limits.keepAliveTimeoutSecs);
+    const seconds = (performance.now() - this.started) / 1000;
+    const upstream = this.record.upstream;
+    this.deps.state.metrics.record({
+      route: this.record.route,
+      upstream,
+      status: this.status,
+      seconds,
+      bytesIn: upstream === null ? 0 : (this.control.requestBytes ?? declaredLength(this.req)),
+      bytesOut: bytes,
+      relayed: upstream !== null && !this.generated,
+      transportError: this.transportError,
+    });
     if (!this.snapshot.settings.logging.log_endpoints) return;
     logEndpoint(this.deps.log(), {
       id: this.id,
@@ -151,19 +172,32 @@ class Flight implements Watched, HandleHooks {
   }
 }
 
-/** SPEC §5.2 steps 5–9: what is answered before routing, in this order. */
-function answerAtTheDoor(ctx: RequestContext, state: ProxyState): Response | null {
+/** SPEC §5.2 steps 4–9: what is answered before routing, in this order. */
+function answerAtTheDoor(ctx: RequestContext, state: ProxyState, record: RequestRecord): Response | null {
   const { snapshot, req } = ctx;
   // Not a forward proxy: CONNECT (authority-form) is never passed on.
   if (req.method === "CONNECT") return plain(400, req.method);
+  if (snapshot.rateLimit !== null) {
+    const refused = rateLimit(state.limiter, state.limiter.global, snapshot.rateLimit, ctx.clientIp, req.method, record);
+    if (refused) return refused;
+  }
   const limits = snapshot.limits;
   if (limits.maxInFlight !== null && state.inFlight > limits.maxInFlight) {
     return plain(503, req.method, "Service Unavailable", { "retry-after": "1" });
   }
-  const health = snapshot.settings.health;
+  const { metrics, health } = snapshot.settings;
+  if (metrics.enabled && ctx.path === metrics.endpoint) {
+    record.route = "internal";
+    // The peer, not the forwarded client IP: a forwarding header must not open the page (SPEC §5.5).
+    if (!snapshot.metricsAllow.has(ctx.peer)) return plain(403, req.method, "Forbidden");
+    const text = state.metrics.render(state.inFlight);
+    return new Response(req.method === "HEAD" ? null : text, {
+      headers: { "content-type": "text/plain; version=0.0.4", "content-length": String(Buffer.byteLength(text)) },
+    });
+  }
   if (health.enabled) {
-    if (ctx.path === health.liveness_path) return plain(200, req.method, "OK");
-    if (ctx.path === health.readiness_path) return state.shuttingDown ? plain(503, req.method, "Shutting down") : plain(200, req.method, "OK");
+    if (ctx.path === health.liveness_path) return internal(record, plain(200, req.method, "OK"));
+    if (ctx.path === health.readiness_path) return internal(record, state.shuttingDown ? plain(503, req.method, "Shutting down") : plain(200, req.method, "OK"));
   }
   if (ctx.scheme === "http" && snapshot.settings.tls.force_https) {
     if (!matchRoute(snapshot.routes, ctx.host, ctx.path)) return plain(400, req.method);
@@ -173,6 +207,17 @@ function answerAtTheDoor(ctx: RequestContext, state: ProxyState): Response | nul
     return new Response(null, { status: 308, headers: { location } });
   }
   return null;
+}
+
+function internal(record: RequestRecord, response: Response): Response {
+  record.route = "internal";
+  return response;
+}
+
+/** The client's declared body size; a body without one is counted by the exchange instead. */
+function declaredLength(req: Request): number {
+  const length = req.headers.get("content-length");
+  return length === null ? 0 : Number(length) || 0;
 }
 
 function errorResponse(err: unknown, method: string, id: string, log: Logger): Response {

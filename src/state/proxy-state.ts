@@ -3,6 +3,10 @@
  * The snapshot points at this state by key; it never owns it.
  */
 import { UpstreamPool } from "../upstream/pool.ts";
+import { AuthCache } from "./auth-cache.ts";
+import { JwksSets } from "./jwks.ts";
+import { Limiter } from "./limiter.ts";
+import { Metrics } from "./metrics.ts";
 import { Rotation } from "./rotation.ts";
 import { Watch } from "./watch.ts";
 
@@ -11,6 +15,14 @@ export class ProxyState {
   readonly rotation = new Rotation();
   /** The coarse clock for request deadlines and slow-request handling. */
   readonly watch = new Watch(100);
+  /** Rate-limit buckets per client (SPEC §8). */
+  readonly limiter = new Limiter();
+  /** Prometheus counters (SPEC §10). */
+  readonly metrics = new Metrics();
+  /** Cached Basic and JWT verifications (SPEC §7.2). */
+  readonly auth = new AuthCache();
+  /** Remote JWKS key sets by URL (SPEC §7.4). */
+  readonly jwks = new JwksSets();
   /** Requests being handled by this process (SPEC §5.2 step 1). */
   inFlight = 0;
   /** Set once shutdown begins: readiness answers 503 (SPEC §15.4). */
@@ -25,5 +37,6 @@ export class ProxyState {
   /** Drops state for rules and upstreams the new snapshot no longer names. */
   prune(liveRouteKeys: ReadonlySet<string>): void {
     this.rotation.prune(liveRouteKeys);
+    this.limiter.prune(liveRouteKeys);
   }
 }

@@ -21,6 +21,8 @@ import type { UpstreamPool } from "./pool.ts";
 /** A handle the caller keeps to cancel the exchange (the client went away). */
 export interface ExchangeControl {
   exchange: { abort(): void } | null;
+  /** Request body bytes read from the client, once the body has been sent (metrics). */
+  requestBytes?: number;
 }
 
 export interface OutboundRequest {
@@ -184,6 +186,7 @@ class Exchange implements ConnectionUser, Watched {
         if (!conn.write(chunked ? chunk(value) : value)) await conn.drained();
       }
       if (chunked) this.conn?.write(LAST_CHUNK);
+      if (this.req.control) this.req.control.requestBytes = total;
       if (this.req.bodyLength !== null && total !== this.req.bodyLength) {
         return this.fail(new UpstreamError("aborted", "client body ended before its Content-Length", true));
       }

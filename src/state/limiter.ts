@@ -1,0 +1,160 @@
+/**
+ * Token buckets per client (SPEC §8), in memory. One `Buckets` per scope: the global limit and
+ * each rule with a `rate_limit:` option. Rates come from the snapshot on every call, so a reload
+ * that changes a limit keeps the clients' current token counts.
+ *
+ * Memory is bounded twice: every 60 s the buckets that are full again are dropped (a full bucket
+ * is the same as no bucket), and a scope never holds more than `maxKeys` buckets: at the bound a
+ * sweep runs first, and if every bucket is still in use the oldest ones are evicted (their clients
+ * start again with a full bucket). With the default 100 000 keys a scope holds at most about
+ * 10 MB, whatever the number of distinct addresses that hit it.
+ */
+import { ipBytes } from "../lib/net.ts";
+
+export interface RateLimitSpec {
+  /** Tokens added per second. */
+  readonly perSecond: number;
+  /** Bucket capacity. */
+  readonly burst: number;
+}
+
+/** The outcome of one take, in the numbers the response headers need (SPEC §8). */
+export interface RateDecision {
+  readonly allowed: boolean;
+  /** RateLimit-Limit. */
+  readonly limit: number;
+  /** RateLimit-Remaining: whole tokens left. */
+  readonly remaining: number;
+  /** RateLimit-Reset: whole seconds until the bucket is full. */
+  readonly reset: number;
+  /** Retry-After for a refusal: whole seconds until a token is available, at least 1. */
+  readonly retryAfter: number;
+}
+
+interface Bucket {
+  tokens: number;
+  /** performance.now() of the last refill. */
+  at: number;
+}
+
+export const DEFAULT_MAX_KEYS = 100_000;
+const SWEEP_EVERY_MS = 60_000;
+
+export class Buckets {
+  private readonly buckets = new Map<string, Bucket>();
+  /** Last spec seen, for sweeping with the right refill rate. */
+  private spec: RateLimitSpec = { perSecond: 1, burst: 1 };
+
+  constructor(readonly maxKeys = DEFAULT_MAX_KEYS) {}
+
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  /** Takes one token for `key`; `now` is performance.now(). */
+  take(key: string, spec: RateLimitSpec, now: number): RateDecision {
+    this.spec = spec;
+    let bucket = this.buckets.get(key);
+    if (bucket === undefined) {
+      if (this.buckets.size >= this.maxKeys) this.makeRoom(now);
+      bucket = { tokens: spec.burst, at: now };
+      this.buckets.set(key, bucket);
+    } else {
+      refill(bucket, spec, now);
+    }
+    const allowed = bucket.tokens >= 1;
+    if (allowed) bucket.tokens -= 1;
+    const missing = spec.burst - bucket.tokens;
+    return {
+      allowed,
+      limit: spec.burst,
+      remaining: Math.floor(bucket.tokens),
+      reset: Math.ceil(missing / spec.perSecond),
+      retryAfter: allowed ? 0 : Math.max(1, Math.ceil((1 - bucket.tokens) / spec.perSecond)),
+    };
+  }
+
+  /** Drops every bucket that is full again (SPEC §8); returns how many were dropped. */
+  sweep(now: number): number {
+    let dropped = 0;
+    for (const [key, bucket] of this.buckets) {
+      refill(bucket, this.spec, now);
+      if (bucket.tokens >= this.spec.burst) {
+        this.buckets.delete(key);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  private makeRoom(now: number): void {
+    if (this.sweep(now) > 0 && this.buckets.size < this.maxKeys) return;
+    // Still full: evict the oldest tenth (Map iteration is insertion order).
+    let evict = Math.max(1, Math.floor(this.maxKeys / 10));
+    for (const key of this.buckets.keys()) {
+      if (evict-- <= 0) break;
+      this.buckets.delete(key);
+    }
+  }
+}
+
+function refill(bucket: Bucket, spec: RateLimitSpec, now: number): void {
+  const elapsed = now - bucket.at;
+  if (elapsed > 0) {
+    bucket.tokens = Math.min(spec.burst, bucket.tokens + (elapsed / 1000) * spec.perSecond);
+    bucket.at = now;
+  } else if (bucket.tokens > spec.burst) {
+    bucket.tokens = spec.burst; // the burst was lowered by a reload
+  }
+}
+
+/** Every scope's buckets: the global one and one per rate-limited rule (keyed by matcher text). */
+export class Limiter {
+  readonly global: Buckets;
+  private readonly rules = new Map<string, Buckets>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(readonly maxKeys = DEFAULT_MAX_KEYS) {
+    this.global = new Buckets(maxKeys);
+  }
+
+  /** The rule's buckets, created on first use. */
+  rule(key: string): Buckets {
+    let b = this.rules.get(key);
+    if (b === undefined) this.rules.set(key, (b = new Buckets(this.maxKeys)));
+    this.startSweeping();
+    return b;
+  }
+
+  take(buckets: Buckets, clientKey: string, spec: RateLimitSpec): RateDecision {
+    this.startSweeping();
+    return buckets.take(clientKey, spec, performance.now());
+  }
+
+  sweep(now = performance.now()): void {
+    this.global.sweep(now);
+    for (const b of this.rules.values()) b.sweep(now);
+  }
+
+  /** Forgets the buckets of rules the new snapshot no longer rate-limits. */
+  prune(liveRuleKeys: ReadonlySet<string>): void {
+    for (const key of this.rules.keys()) if (!liveRuleKeys.has(key)) this.rules.delete(key);
+  }
+
+  private startSweeping(): void {
+    if (this.timer !== null) return;
+    this.timer = setInterval(() => this.sweep(), SWEEP_EVERY_MS);
+    // The sweep alone must not keep the process alive.
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+}
+
+/** The bucket key of a client address: IPv4 as is, IPv6 grouped by its /64 (SPEC §8). */
+export function clientKey(ip: string): string {
+  if (!ip.includes(":")) return ip;
+  const bytes = ipBytes(ip);
+  if (bytes === null || bytes.length !== 16) return ip;
+  let key = "";
+  for (let i = 0; i < 8; i += 2) key += ((bytes[i]! << 8) | bytes[i + 1]!).toString(16) + ":";
+  return key + ":/64";
+}
