@@ -38,22 +38,26 @@ export interface AdminHandle {
   stop(): void;
 }
 
-export function startAdmin(deps: AdminDeps): AdminHandle {
-  const log = deps.log;
-  let adminBind: string | null = null;
-  const port: AdminPort = {
+/** The AdminPort over the runtime's pieces; `adminBind` reports the admin listener once bound. */
+export function createAdminPort(deps: Omit<AdminDeps, "run">, adminBind: () => string | null = () => null): AdminPort {
+  return {
     version: VERSION,
     startedAt: deps.startedAt,
     current: deps.current,
-    listeners: () => ({ ...deps.listeners, adminBind }),
+    listeners: () => ({ ...deps.listeners, adminBind: adminBind() }),
     lastReloadError: () => deps.reloader.lastReloadError,
     reload: () => deps.reloader.reload(),
     updateConf: (build) => deps.reloader.updateConf((applied) => build({ text: applied.confText, conf: applied.snapshot.conf })),
     basicCredentials: () => deps.credentials.get(),
-    log,
+    log: deps.log,
     ...deps.providers,
   };
-  const app = createAdminApp(port);
+}
+
+export function startAdmin(deps: AdminDeps): AdminHandle {
+  const log = deps.log;
+  let adminBind: string | null = null;
+  const app = createAdminApp(createAdminPort(deps, () => adminBind));
   const servers: Server<unknown>[] = [];
 
   let socket: string | null = null;
