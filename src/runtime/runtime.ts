@@ -45,6 +45,8 @@ export interface ProxyHandle {
   readonly admin: { hostname: string; port: number } | null;
   /** run/control.sock, or null when it could not be opened. */
   readonly controlSocket: string | null;
+  /** Live counts of reload attempts by result (proxy_config_reloads_total). */
+  readonly reloadCounts: { readonly success: number; readonly failure: number };
   current(): Snapshot;
   log(): Logger;
   /** Re-reads proxy.conf and config.toml; applies them only if they validate (SPEC §13). */
@@ -158,6 +160,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     https: { hostname: bind.host, port: httpsServer.port ?? 0 },
     admin: admin.tcp,
     controlSocket: admin.socket,
+    reloadCounts: reloader.counts,
     current,
     log: () => log,
     reload: () => reloader.reload(),
