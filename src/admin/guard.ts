@@ -5,6 +5,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
+import { isLoopback } from "../lib/net.ts";
 import { failure } from "./envelope.ts";
 import type { AdminEnv, AdminPort, BasicCredentials } from "./port.ts";
 
@@ -62,6 +63,10 @@ export function adminGuard(port: AdminPort): MiddlewareHandler<{ Bindings: Admin
         if (!allowed) {
           return failure(401, "Unauthorized", {}, { ...limitHeaders, ...(basic ? { "www-authenticate": 'Basic realm="Admin"' } : {}) });
         }
+      } else if (env?.peer && !isLoopback(env.peer)) {
+        // An open admin serves only this machine, even if a reload removed the last credential
+        // of an admin that listens on a public address.
+        return failure(401, "Unauthorized", {}, limitHeaders);
       }
     }
 

@@ -25,6 +25,20 @@ describe("admin app, fine cases through app.request()", () => {
     expect(answers.map((a) => a.status)).toEqual([200, 200, 405, 401]);
   });
 
+  test("an admin without credentials answers only loopback peers", async () => {
+    using admin = adminAppFor("default -> http://127.0.0.1:9\n", { toml: adminToml("") });
+    const answers = [
+      await call(admin.app, "GET", "status", undefined, {}, { local: false, peer: "127.0.0.1" }),
+      await call(admin.app, "GET", "status", undefined, {}, { local: false, peer: "::1" }),
+      await call(admin.app, "GET", "status", undefined, {}, { local: false, peer: "10.1.2.3" }),
+    ];
+    expect(answers.map((a) => [a.status, a.body.error ?? "ok"])).toEqual([
+      [200, "ok"],
+      [200, "ok"],
+      [401, "Unauthorized"],
+    ]);
+  });
+
   test("the rate-limit hook runs before auth and its headers reach every answer", async () => {
     let allowed = false;
     using admin = adminAppFor("default -> http://127.0.0.1:9\n", {
