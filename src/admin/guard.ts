@@ -80,7 +80,11 @@ export function adminGuard(port: AdminPort): MiddlewareHandler<{ Bindings: Admin
     }
 
     await next();
-    for (const [name, value] of Object.entries(limitHeaders)) c.res.headers.set(name, value);
+    if (Object.keys(limitHeaders).length === 0) return;
+    // A proxied `_admin` answer may carry immutable headers; copy it once to add ours.
+    const res = new Response(c.res.body, c.res);
+    for (const [name, value] of Object.entries(limitHeaders)) res.headers.set(name, value);
+    c.res = res;
   };
 }
 

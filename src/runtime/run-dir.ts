@@ -18,18 +18,26 @@ export function runDirFor(configDir: string): RunDir {
   return { dir, socket: join(dir, "control.sock"), pidFile: join(dir, "proxy.pid") };
 }
 
-/** Creates run/ (0700) and removes a stale socket; throws when another proxy answers on it. */
+/**
+ * Creates run/ (0700) and removes a stale socket; throws when another proxy answers on it. A run/
+ * that cannot be created (read-only config dir) is not fatal: the proxy then runs without a
+ * control socket, which is logged when the socket fails to open.
+ */
 export async function claimRunDir(run: RunDir): Promise<void> {
-  let created = false;
   try {
     statSync(run.dir);
   } catch {
-    mkdirSync(run.dir, { recursive: true, mode: 0o700 });
-    created = true;
+    try {
+      mkdirSync(run.dir, { recursive: true, mode: 0o700 });
+      chmodSync(run.dir, 0o700); // mkdir's mode is filtered by the umask
+    } catch {
+      return;
+    }
   }
-  if (created) chmodSync(run.dir, 0o700); // mkdir's mode is filtered by the umask
   if (await socketAnswers(run.socket)) throw new Error("another soli-proxy is running (run/control.sock)");
-  rmSync(run.socket, { force: true });
+  try {
+    rmSync(run.socket, { force: true });
+  } catch {}
 }
 
 export function writePidFile(run: RunDir): void {
