@@ -66,3 +66,6 @@ export class ConfigError extends Error {
     this.name = "ConfigError";
   }
 }
+
+/** What every configuration change returns (ARCHITECTURE §3): the new version, or why nothing changed. */
+export type ReloadResult = { ok: true; version: number } | { ok: false; issues: ConfigIssue[] };

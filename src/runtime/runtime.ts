@@ -4,7 +4,7 @@
  */
 import type { Server } from "bun";
 import { allRoutes, compile } from "../config/compile.ts";
-import { ConfigError, formatIssue, hasErrors, type ConfigIssue } from "../config/issues.ts";
+import { ConfigError, formatIssue, hasErrors, type ReloadResult } from "../config/issues.ts";
 import { configFiles, loadConfig, type ConfigFiles } from "../config/load.ts";
 import type { Snapshot } from "../config/snapshot.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
@@ -14,6 +14,13 @@ import { listen } from "../server/listen.ts";
 import { ProxyState } from "../state/proxy-state.ts";
 import { ensureSelfSigned } from "../tls/self-signed.ts";
 import { resolve } from "node:path";
+import { AdminCredentials } from "./admin-credentials.ts";
+import { startAdmin, type AdminProviders } from "./admin.ts";
+import { Reloader } from "./reloader.ts";
+import { claimRunDir, removePidFile, runDirFor, writePidFile } from "./run-dir.ts";
+import { watchConfigFiles } from "./watcher.ts";
+
+export type { ReloadResult };
 
 export interface ProxyOptions {
   confPath: string;
@@ -22,9 +29,11 @@ export interface ProxyOptions {
   sitesDir?: string;
   /** Use this logger instead of one built from [logging] (tests). */
   logger?: Logger;
+  /** Where ADMIN_USER / ADMIN_PASSWORD are looked up first (default process.env). */
+  env?: Record<string, string | undefined>;
+  /** Subsystems the admin API reports on (metrics, breakers, certificates, apps). */
+  adminProviders?: AdminProviders;
 }
-
-export type ReloadResult = { ok: true; version: number } | { ok: false; issues: ConfigIssue[] };
 
 export interface ProxyHandle {
   readonly files: ConfigFiles;
@@ -32,6 +41,12 @@ export interface ProxyHandle {
   /** Bound addresses; port 0 in config.toml resolves to the real port here. */
   readonly http: { hostname: string; port: number };
   readonly https: { hostname: string; port: number } | null;
+  /** The admin API listener (admin.bind), null when off, refused or not bound. */
+  readonly admin: { hostname: string; port: number } | null;
+  /** run/control.sock, or null when it could not be opened. */
+  readonly controlSocket: string | null;
+  /** Live counts of reload attempts by result (proxy_config_reloads_total). */
+  readonly reloadCounts: { readonly success: number; readonly failure: number };
   current(): Snapshot;
   log(): Logger;
   /** Re-reads proxy.conf and config.toml; applies them only if they validate (SPEC §13). */
@@ -50,6 +65,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     opts.logger ??
     createLogger({ level: settings.logging.level, format: settings.logging.format, output: resolveOutput(settings.logging.output, files.dir) });
   for (const issue of loaded.issues) log.warn(formatIssue(issue));
+  const startedAt = Date.now();
+  const run = runDirFor(files.dir);
+  await claimRunDir(run);
 
   let snapshot = compile({ version: 1, dev, conf: loaded.conf, settings, files, auth: loaded.auth });
   const state = new ProxyState();
@@ -83,35 +101,53 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     throw new Error(`cannot listen: ${(err as Error).message}`);
   }
   const [plainServer, httpsServer] = servers as [Server<unknown>, Server<unknown>];
-  log.info({ http: `${bind.host}:${plainServer.port}`, https: `${bind.host}:${httpsServer.port}`, dev, version: snapshot.version }, "soli-proxy listening");
 
-  let reloading: Promise<ReloadResult> | null = null;
-  const reload = async (): Promise<ReloadResult> => {
-    const next = loadConfig(files);
-    if (hasErrors(next.issues) || !next.conf || !next.settings) {
-      log.error({ issues: next.issues.map(formatIssue) }, `config reload rejected, keeping v${snapshot.version}`);
-      state.metrics.configReload(false);
-      return { ok: false, issues: next.issues };
-    }
-    const compiled = compile({ version: snapshot.version + 1, dev, conf: next.conf, settings: next.settings, files, auth: next.auth });
-    snapshot = compiled; // the swap: every request from here on sees the new configuration
-    state.prune(new Set(allRoutes(compiled.routes).map((r) => r.key)));
-    log.level = compiled.settings.logging.level;
-    log.info(`config v${compiled.version} applied`);
-    state.metrics.configReload(true);
-    return { ok: true, version: compiled.version };
-  };
+  const credentials = new AdminCredentials(files.dir, opts.env ?? process.env, () => log);
+  credentials.refresh();
+  // Every configuration change goes through this one door (ARCHITECTURE §3).
+  const reloader = new Reloader({
+    files,
+    log: () => log,
+    initial: { snapshot, confText: loaded.confText ?? "", tomlText: loaded.tomlText },
+    compile: (conf, nextSettings, version, auth) => compile({ version, dev, conf, settings: nextSettings, files, auth }),
+    swap(next) {
+      snapshot = next; // the swap: every request from here on sees the new configuration
+      state.prune(new Set(allRoutes(next.routes).map((r) => r.key)));
+      log.level = next.settings.logging.level;
+      credentials.refresh();
+    },
+    onResult: (ok) => state.metrics.configReload(ok),
+  });
+  const admin = startAdmin({
+    reloader,
+    current,
+    credentials,
+    log: () => log,
+    startedAt,
+    listeners: { bind: `${bind.host.includes(":") ? `[${bind.host}]` : bind.host}:${plainServer.port}`, httpsPort: httpsServer.port ?? null },
+    run,
+    providers: opts.adminProviders,
+  });
+  if (admin.socket) writePidFile(run);
+  log.info(
+    { http: `${bind.host}:${plainServer.port}`, https: `${bind.host}:${httpsServer.port}`, admin: admin.tcp ? `${admin.tcp.hostname}:${admin.tcp.port}` : null, dev, version: snapshot.version },
+    "soli-proxy listening",
+  );
+  const watcher = opts.watch === false ? null : watchConfigFiles(files, () => void reloader.reloadIfChanged(), () => log);
 
   let stopping: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
       log.info("Received shutdown signal, draining connections...");
+      watcher?.close();
       state.shuttingDown = true;
       const grace = snapshot.limits.shutdownGraceMs;
       const drained = Promise.all(servers.map((s) => s.stop(false)));
       const timer = new Promise<void>((r) => setTimeout(r, grace).unref?.());
       await Promise.race([drained, timer]);
       await stopAll();
+      admin.stop();
+      removePidFile(run);
       state.pool.closeIdle();
       log.info("soli-proxy stopped");
     })();
@@ -123,9 +159,12 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     state,
     http: { hostname: bind.host, port: plainServer.port ?? 0 },
     https: { hostname: bind.host, port: httpsServer.port ?? 0 },
+    admin: admin.tcp,
+    controlSocket: admin.socket,
+    reloadCounts: reloader.counts,
     current,
     log: () => log,
-    reload: () => (reloading ??= reload().finally(() => (reloading = null))),
+    reload: () => reloader.reload(),
     shutdown,
   };
 }

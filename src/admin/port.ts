@@ -1,0 +1,125 @@
+/**
+ * AdminPort: everything the admin API may see or do, handed in by runtime/ (ARCHITECTURE §2: admin
+ * gets an AdminPort, never the runtime). Required members exist in every build; the optional
+ * providers belong to subsystems that may be absent, and their endpoints answer 501 until one is
+ * wired in (runtime/admin-port.ts).
+ */
+import type { Server } from "bun";
+import type { ReloadResult } from "../config/issues.ts";
+import type { ProxyConf } from "../config/model.ts";
+import type { Snapshot } from "../config/snapshot.ts";
+import type { Logger } from "../lib/log.ts";
+
+/** What Hono's `c.env` carries: which door the request came through. */
+export interface AdminEnv {
+  /** true on run/control.sock: no rate limit, auth or CSRF check (SPEC §15.2). */
+  local: boolean;
+  /** TCP peer address (normalized), null on the socket. */
+  peer: string | null;
+  /** The Bun server, for routes that must lift the idle timeout (long deploys, SSE). */
+  server?: Server<unknown>;
+}
+
+/** The proxy.conf a write starts from: the applied text and the rules compiled from it. */
+export interface AppliedConf {
+  readonly text: string;
+  readonly conf: ProxyConf;
+}
+
+export interface BasicCredentials {
+  readonly user: string;
+  /** bcrypt hash of ADMIN_PASSWORD (hashed at start-up when it was given in clear). */
+  readonly hash: string;
+}
+
+export interface AdminPort {
+  /** soli-proxy version (package.json). */
+  readonly version: string;
+  /** When the process started, ms since the epoch. */
+  readonly startedAt: number;
+  /** The snapshot now serving; the admin never keeps one across requests. */
+  current(): Snapshot;
+  /** Real bound addresses (port 0 resolved): `host:port` of server.bind, the HTTPS port, admin.bind or null. */
+  listeners(): { bind: string; httpsPort: number | null; adminBind: string | null };
+  /** Text of the last rejected reload, or null when the last one succeeded. */
+  lastReloadError(): string | null;
+  /** The one door (SPEC §13): re-read proxy.conf and config.toml, apply them only if valid. */
+  reload(): Promise<ReloadResult>;
+  /**
+   * An admin write (SPEC §11.5), serialized with every other reload: `build` turns the applied
+   * proxy.conf into the new text (it may throw ApiError), which is written atomically and applied
+   * through the normal reload; a rejected reload restores the previous file.
+   */
+  updateConf(build: (applied: AppliedConf) => string): Promise<ReloadResult>;
+  /** ADMIN_USER / ADMIN_PASSWORD, or null when not both set. The API key is `admin.api_key` of current(). */
+  basicCredentials(): BasicCredentials | null;
+  log(): Logger;
+
+  /** Rate limit for admin requests (SPEC §8), checked first; absent ⇒ no limit. */
+  rateLimit?(req: Request, peer: string): RateLimitVerdict;
+  /** Prometheus text of SPEC §10. */
+  metricsText?(): string | Promise<string>;
+  breakers?: BreakerProvider;
+  certificates?: CertificateProvider;
+  apps?: AppsProvider;
+}
+
+export interface RateLimitVerdict {
+  allowed: boolean;
+  /** RateLimit-* (and Retry-After when refused) headers for the response. */
+  headers: Record<string, string>;
+}
+
+export interface BreakerState {
+  state: "closed" | "open" | "half_open";
+  consecutive_failures: number;
+  consecutive_successes: number;
+}
+
+export interface BreakerProvider {
+  /** Keyed by upstream origin. */
+  states(): Record<string, BreakerState>;
+  reset(): void;
+}
+
+export interface CertificateInfo {
+  name: string;
+  file: string;
+  source: "file" | "acme" | "self-signed";
+  not_after: string;
+  sans: string[];
+}
+
+export interface CertificateProvider {
+  list(): CertificateInfo[];
+  /** Rescans the store now; `refused` lists the pairs that were not loaded and why. */
+  reload(): Promise<{ count: number; refused: { file: string; error: string }[] }>;
+}
+
+/** An app action failure, mapped to 404 / 409 / 500 (ARCHITECTURE §6 AppError). */
+export interface AppFailure {
+  kind: "not_found" | "busy" | "failed";
+  message: string;
+}
+
+/** Managed apps (SPEC §14, §11.2): values are the JSON of SPEC §11.4 and §10. */
+export interface AppsProvider {
+  /** Apps without `_admin`. */
+  list(): unknown[];
+  get(name: string): unknown | null;
+  metrics(): Record<string, unknown>;
+  systemMetrics(): Record<string, unknown>;
+  /** The per-app metrics object, or null when the app has none yet. */
+  appMetrics(name: string): unknown | null;
+  /** Runs the action to completion; rejects with an AppFailure. Returns the slot now serving. */
+  deploy(name: string): Promise<{ slot: string }>;
+  restart(name: string): Promise<{ slot: string }>;
+  rollback(name: string): Promise<{ slot: string }>;
+  stop(name: string): Promise<void>;
+  /** Last 256 KiB of each slot log, or null for an unknown app. */
+  logs(name: string): Promise<{ blue: string; green: string } | null>;
+  /** Calls `listener` with each app event; returns the unsubscribe function. */
+  subscribe(listener: (event: object) => void): () => void;
+  /** Proxies a request for an unknown admin path to the `_admin` app, or null when there is none. */
+  passthrough?(req: Request): Promise<Response> | null;
+}

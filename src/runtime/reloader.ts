@@ -1,0 +1,142 @@
+/**
+ * The one door for configuration changes (ARCHITECTURE §3, SPEC §13). The file watcher, SIGUSR1 /
+ * SIGHUP, POST /api/v1/reload and admin writes all come here; each runs load → validate →
+ * compile → swap, one at a time. A configuration with any error changes nothing: the old snapshot
+ * keeps serving and the issues are logged and returned.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { formatIssue, hasErrors, type ConfigIssue, type ReloadResult } from "../config/issues.ts";
+import { loadConfig, type ConfigFiles } from "../config/load.ts";
+import type { ProxyConf } from "../config/model.ts";
+import type { Settings } from "../config/settings.ts";
+import type { Snapshot } from "../config/snapshot.ts";
+import type { AuthMaterial } from "../config/auth-check.ts";
+import { writeFileAtomic } from "../lib/atomic-write.ts";
+import type { Logger } from "../lib/log.ts";
+import { keepRestartOnly } from "./restart-settings.ts";
+
+export interface AppliedConfig {
+  readonly snapshot: Snapshot;
+  /** The proxy.conf text the snapshot was compiled from. */
+  readonly confText: string;
+}
+
+export interface ReloaderDeps {
+  files: ConfigFiles;
+  log: () => Logger;
+  initial: { snapshot: Snapshot; confText: string; tomlText: string | null };
+  /** Builds the next snapshot; the runtime adds what it owns (e.g. the app routing table). */
+  compile(conf: ProxyConf, settings: Settings, version: number, auth: AuthMaterial | null): Snapshot;
+  /** Makes `next` current (one assignment) and retires what only the old one named. */
+  swap(next: Snapshot): void;
+  /** Told about every attempt (proxy_config_reloads_total, SPEC §10). */
+  onResult?(ok: boolean): void;
+}
+
+export class Reloader {
+  private applied: AppliedConfig;
+  /** What the last load read, applied or not: a watcher event with the same content is no change. */
+  private seen: { conf: string | null; toml: string | null };
+  private queue: Promise<unknown> = Promise.resolve();
+  private lastError: string | null = null;
+  /** Reload attempts by result (proxy_config_reloads_total, SPEC §10). */
+  readonly counts = { success: 0, failure: 0 };
+
+  constructor(private readonly deps: ReloaderDeps) {
+    this.applied = { snapshot: deps.initial.snapshot, confText: deps.initial.confText };
+    this.seen = { conf: deps.initial.confText, toml: deps.initial.tomlText };
+  }
+
+  get current(): AppliedConfig {
+    return this.applied;
+  }
+
+  /** Formatted errors of the last reload, or null when it succeeded. */
+  get lastReloadError(): string | null {
+    return this.lastError;
+  }
+
+  /** Re-reads both files and applies them if they validate. */
+  reload(): Promise<ReloadResult> {
+    return this.serial(() => this.apply());
+  }
+
+  /** For the watcher: reloads only when a file's content differs from what was last read. */
+  reloadIfChanged(): Promise<ReloadResult | null> {
+    return this.serial(() => {
+      const { conf, toml } = this.deps.files;
+      if (readOrNull(conf) === this.seen.conf && readOrNull(toml) === this.seen.toml) return null;
+      return this.apply();
+    });
+  }
+
+  /**
+   * An admin write (SPEC §11.5): `build` makes the new proxy.conf text from the applied one; it is
+   * written atomically (keeping the file's mode) and reloaded. When the reload is rejected the
+   * previous file is put back. `build` may throw; nothing is written then.
+   */
+  updateConf(build: (applied: AppliedConfig) => string): Promise<ReloadResult> {
+    return this.serial(() => {
+      const text = build(this.applied);
+      const path = this.deps.files.conf;
+      const before = readOrNull(path);
+      writeFileAtomic(path, text);
+      const result = this.apply();
+      if (!result.ok && before !== null) {
+        writeFileAtomic(path, before);
+        this.seen.conf = before; // our own restore is not a change to reload
+        this.deps.log().warn({ file: path }, "restored the previous proxy.conf after a rejected admin write");
+      }
+      return result;
+    });
+  }
+
+  /** Runs jobs one after another, whatever their outcome, so two writes never interleave. */
+  private serial<T>(job: () => T): Promise<T> {
+    const run = this.queue.then(job);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private apply(): ReloadResult {
+    const { files, log } = this.deps;
+    const running = this.applied.snapshot;
+    const next = loadConfig(files);
+    this.seen = { conf: next.confText, toml: next.tomlText };
+    if (hasErrors(next.issues) || !next.conf || !next.settings || next.confText === null) return this.reject(next.issues);
+    for (const issue of next.issues) log().warn(formatIssue(issue));
+
+    const { settings, changed } = keepRestartOnly(running.settings, next.settings);
+    for (const key of changed) log().warn({ key }, `${key} changed; restart to apply`);
+    let compiled: Snapshot;
+    try {
+      compiled = this.deps.compile(next.conf, settings, running.version + 1, next.auth);
+    } catch (err) {
+      return this.reject([{ file: files.conf, severity: "error", message: `cannot compile the configuration: ${(err as Error).message}` }]);
+    }
+    this.deps.swap(compiled);
+    this.applied = { snapshot: compiled, confText: next.confText };
+    this.lastError = null;
+    this.counts.success++;
+    this.deps.onResult?.(true);
+    log().info({ version: compiled.version }, `config v${compiled.version} applied`);
+    return { ok: true, version: compiled.version };
+  }
+
+  private reject(issues: ConfigIssue[]): ReloadResult {
+    const errors = issues.filter((i) => i.severity === "error");
+    this.lastError = errors.map(formatIssue).join("\n");
+    this.counts.failure++;
+    this.deps.onResult?.(false);
+    this.deps.log().error({ issues: issues.map(formatIssue) }, `config reload rejected, keeping v${this.applied.snapshot.version}`);
+    return { ok: false, issues };
+  }
+}
+
+function readOrNull(path: string): string | null {
+  try {
+    return existsSync(path) ? readFileSync(path, "utf8") : null;
+  } catch {
+    return null;
+  }
+}
