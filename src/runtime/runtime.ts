@@ -8,6 +8,8 @@ import { ConfigError, formatIssue, hasErrors, type ReloadResult } from "../confi
 import { configFiles, loadConfig, type ConfigFiles } from "../config/load.ts";
 import type { Snapshot } from "../config/snapshot.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
+import { rateHeaders } from "../proxy/rate-limit.ts";
+import { clientKey } from "../state/limiter.ts";
 import { parseBind } from "../lib/net.ts";
 import { createFetchHandler } from "../server/http.ts";
 import { listen } from "../server/listen.ts";
@@ -126,7 +128,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     startedAt,
     listeners: { bind: `${bind.host.includes(":") ? `[${bind.host}]` : bind.host}:${plainServer.port}`, httpsPort: httpsServer.port ?? null },
     run,
-    providers: opts.adminProviders,
+    providers: { ...coreAdminProviders(state, current), ...opts.adminProviders },
   });
   if (admin.socket) writePidFile(run);
   log.info(
@@ -172,4 +174,17 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
 /** `file:<path>` outputs are relative to the config dir, like every path in config.toml (SPEC §1). */
 function resolveOutput(output: string, dir: string): string {
   return output.startsWith("file:") ? `file:${resolve(dir, output.slice(5))}` : output;
+}
+
+/** The admin providers the core always has: the metrics page and the admin rate limit (SPEC §8, §11.1). */
+function coreAdminProviders(state: ProxyState, current: () => Snapshot): AdminProviders {
+  return {
+    metricsText: () => state.metrics.render(state.inFlight),
+    rateLimit(_req, peer) {
+      const spec = current().rateLimit;
+      if (spec === null) return { allowed: true, headers: {} };
+      const d = state.limiter.take(state.limiter.global, clientKey(peer), spec);
+      return { allowed: d.allowed, headers: d.allowed ? rateHeaders(d) : { ...rateHeaders(d), "retry-after": String(d.retryAfter) } };
+    },
+  };
 }

@@ -209,7 +209,6 @@ describe("admin API over HTTP (SPEC §11)", () => {
   test("endpoints of subsystems this build lacks answer 501 with the reason; unknown paths 404", async () => {
     await using proxy = await startAdminProxy("default -> http://127.0.0.1:9\n");
     const calls: [string, string][] = [
-      ["GET", "metrics"],
       ["GET", "app-metrics"],
       ["GET", "app-metrics/system"],
       ["GET", "apps"],
@@ -225,7 +224,6 @@ describe("admin API over HTTP (SPEC §11)", () => {
     const answers = await Promise.all(calls.map(([m, p]) => api(proxy.adminUrl, m, p)));
     const apps = "app management is not available";
     expect(answers.map((a) => [a.status, a.body.error])).toEqual([
-      [501, "metrics are not available in this build"],
       [501, apps],
       [501, apps],
       [501, apps],
@@ -239,6 +237,24 @@ describe("admin API over HTTP (SPEC §11)", () => {
       [404, "Not found"],
     ]);
     expect(await text(`${proxy.adminUrl}/elsewhere`, { headers: { "x-api-key": API_KEY } })).toBe('404 {"ok":false,"error":"Not found"}');
+  });
+
+  test("GET /metrics serves the same Prometheus page as the proxy listeners", async () => {
+    await using proxy = await startAdminProxy("default -> http://127.0.0.1:9\n");
+    await fetch(`${proxy.url}/health/live`);
+    const page = await fetch(`${proxy.adminUrl}/api/v1/metrics`, { headers: { "x-api-key": API_KEY } });
+    const body = await page.text();
+    expect([page.status, page.headers.get("content-type")?.startsWith("text/plain"), body.includes("# HELP proxy_requests_total Total number of HTTP requests"), /proxy_requests_total 1\b/.test(body)]).toEqual([
+      200, true, true, true,
+    ]);
+  });
+
+  test("the global rate limit applies to the admin API before its auth, but never to the control socket", async () => {
+    await using proxy = await startAdminProxy("default -> http://127.0.0.1:9\n", { toml: adminToml(undefined, "[rate_limiting]\nenabled = true\nrequests_per_second = 0.001\nburst_size = 2\n") });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await fetch(`${proxy.adminUrl}/api/v1/status`, { headers: { "x-api-key": "wrong" } })).status);
+    const viaSocket = await fetch("http://localhost/api/v1/status", { unix: proxy.handle.controlSocket! } as RequestInit);
+    expect([statuses, viaSocket.status]).toEqual([[401, 401, 429, 429], 200]);
   });
 
   test("POST /hash-password returns a bcrypt hash of the password", async () => {
