@@ -2,13 +2,15 @@
 /**
  * soli-proxy entry point: arguments → command → exit code. The only place that calls process.exit.
  */
-import pkg from "../package.json" with { type: "json" };
 import { COMMANDS, parseArgs, USAGE, UsageError } from "./cli/args.ts";
 import { check } from "./cli/check.ts";
+import { daemon } from "./cli/daemon.ts";
 import { serve } from "./cli/serve.ts";
+import { update } from "./cli/update.ts";
 import { ConfigError, formatIssue } from "./config/issues.ts";
+import { VERSION } from "./version.ts";
 
-export const VERSION: string = pkg.version;
+export { VERSION };
 
 export async function main(argv: readonly string[]): Promise<number> {
   let args;
@@ -32,9 +34,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (args.command) {
       case "run":
+        if (args.daemon) return await daemon({ conf: args.conf, argv });
         return await serve({ conf: args.conf, dev: args.dev, watch: args.watch, sitesDir: args.sitesDir });
       case "check":
         return check({ conf: args.conf, sitesDir: args.sitesDir });
+      case "update":
+        return await update({ reinstall: args.reinstall, allowUnverified: args.allowUnverified });
       default:
         console.error(`Error: '${args.command}' is not available in this build yet (commands: ${COMMANDS.join(", ")})`);
         return 1;

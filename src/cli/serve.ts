@@ -4,6 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
+import { writePidFile } from "../runtime/pidfile.ts";
 import { startProxy } from "../runtime/runtime.ts";
 
 export interface ServeOptions {
@@ -17,6 +18,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const confPath = resolve(opts.conf);
   if (!existsSync(confPath)) throw new Error(`config file '${opts.conf}' not found`);
   const proxy = await startProxy({ confPath, dev: opts.dev, watch: opts.watch, sitesDir: resolve(opts.sitesDir) });
+  // Written once the listeners are up, so its appearance tells a daemon launcher we are ready.
+  const removePidFile = writePidFile(proxy.files.dir);
+  process.on("exit", removePidFile);
 
   return new Promise<number>((done) => {
     let signalled = false;
@@ -25,7 +29,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
         process.exit(1); // second signal: the operator wants out now
       }
       signalled = true;
-      proxy.shutdown().then(() => done(0));
+      proxy.shutdown().then(() => {
+        removePidFile();
+        done(0);
+      });
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
