@@ -5,7 +5,7 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { isAlive, looksLikeSoliProxy, readPidFile, runDir } from "../runtime/pidfile.ts";
+import { isAlive, looksLikeSoliProxy, pidFilePath, readPidFile, runDir } from "../runtime/pidfile.ts";
 import { selfCommand } from "../lib/executable.ts";
 import { VALUE_FLAGS } from "./args.ts";
 
@@ -91,10 +91,19 @@ async function stopExisting(configDir: string, out: (line: string) => void, time
   const pid = readPidFile(configDir);
   if (pid === null || pid === process.pid || !looksLikeSoliProxy(pid)) return;
   out(`Stopping existing daemon (PID: ${pid})...`);
-  process.kill(pid, "SIGTERM");
+  signal(pid, "SIGTERM", configDir);
   if (await exitedWithin(pid, timeoutMs)) return;
-  process.kill(pid, "SIGKILL");
-  if (!(await exitedWithin(pid, 5_000))) throw new Error(`daemon PID ${pid} (${join(runDir(configDir), "proxy.pid")}) did not exit after SIGKILL`);
+  signal(pid, "SIGKILL", configDir);
+  if (!(await exitedWithin(pid, 5_000))) throw new Error(`daemon PID ${pid} (${pidFilePath(configDir)}) did not exit after SIGKILL`);
+}
+
+function signal(pid: number, name: NodeJS.Signals, configDir: string): void {
+  try {
+    process.kill(pid, name);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ESRCH") return; // exited meanwhile
+    throw new Error(`cannot stop the daemon PID ${pid} named in ${pidFilePath(configDir)}: ${(err as Error).message}`);
+  }
 }
 
 async function exitedWithin(pid: number, ms: number): Promise<boolean> {

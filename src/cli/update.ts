@@ -32,9 +32,6 @@ export async function update(opts: UpdateOptions): Promise<number> {
     err("This is running from source: update the checkout instead (git pull && npm install), or build one with `npm run build`.");
     return 1;
   }
-  const exe = realpathSync(process.execPath);
-  ensureWritable(exe);
-
   const release = await fetchLatestRelease(env.SOLI_PROXY_UPDATE_URL || DEFAULT_UPDATE_URL, userAgent);
   if (isSameVersion(release.tag, VERSION) && !opts.reinstall) {
     out(`Already on latest version: ${release.tag}`);
@@ -44,6 +41,8 @@ export async function update(opts: UpdateOptions): Promise<number> {
   const picked = pickAsset(release, platform);
   if (!picked) throw new UpdateError(`release ${release.tag} has no asset for ${platform}`);
   const { asset, checksum } = picked;
+  const exe = realpathSync(process.execPath); // a symlink's target is what gets replaced
+  ensureWritable(exe); // before downloading anything
 
   let expected: string | null = null;
   if (checksum) {

@@ -173,14 +173,19 @@ describe("soli-proxy update (SPEC §16.4)", () => {
     ]);
   });
 
-  test("suggests sudo when it may not write beside the executable", async () => {
+  test("suggests sudo when it may not write beside the executable, before downloading", async () => {
+    using server = releaseServer("v9.9.9", { [BARE]: file(BARE), [`${BARE}.sha256`]: file(`${BARE}.sha256`) });
     using dir = installed();
     // root may write anywhere, so as root the update runs as nobody; otherwise the directory is read-only
     const asRoot = process.getuid?.() === 0;
     chmodSync(dir.dir, asRoot ? 0o755 : 0o555);
     try {
-      const r = await run([dir.exe, "update"], { SOLI_PROXY_UPDATE_URL: "http://127.0.0.1:9/unused" }, asRoot ? { uid: 65534 } : {});
-      expect([r.code, r.stderr]).toEqual([1, [`Error: permission denied writing ${dir.dir}; run it with the rights of the executable's owner: sudo soli-proxy update`]]);
+      const r = await run([dir.exe, "update"], { SOLI_PROXY_UPDATE_URL: server.base }, asRoot ? { uid: 65534 } : {});
+      expect([r.code, r.stderr, server.hits]).toEqual([
+        1,
+        [`Error: permission denied writing ${dir.dir}; run it with the rights of the executable's owner: sudo soli-proxy update`],
+        ["/repos/x/releases/latest"],
+      ]);
     } finally {
       chmodSync(dir.dir, 0o700);
     }
