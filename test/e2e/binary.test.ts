@@ -14,6 +14,9 @@ import { spawnProxy } from "../support/spawn.ts";
 import { waitFor } from "../support/wait.ts";
 import { isAlive, readPidFile } from "../../src/runtime/pidfile.ts";
 
+/** Real processes and 100 MB executables on a shared machine: well above the 5 s default. */
+const SLOW = 30_000;
+
 let project: TempProject;
 let exe: string;
 let bareEnv: Record<string, string>;
@@ -39,7 +42,7 @@ describe("the compiled executable", () => {
     const before = readdirSync(project.dir);
     const v = await run(["-V"]);
     expect([before, v.code, v.stdout.trim(), v.stderr]).toEqual([["soli-proxy"], 0, `soli-proxy ${pkg.version}`, ""]);
-  });
+  }, SLOW);
 
   test("checks the project beside it and ignores a .env in the working directory", async () => {
     project.write("proxy.conf", "default -> http://127.0.0.1:9\n/x -> http://127.0.0.1:9\n");
@@ -55,7 +58,7 @@ describe("the compiled executable", () => {
       1,
       [`${project.conf}:1:7: error: unsupported scheme 'ftp:' in 'ftp://nope' (use http, https, ws, wss or redirect)`, "1 error, 0 warnings"],
     ]);
-  });
+  }, SLOW);
 
   test("proxies HTTP and HTTPS requests, making its self-signed certificate at start-up", async () => {
     using upstream = backend((req) => new Response(`hello ${new URL(req.url).pathname}`));
@@ -68,7 +71,7 @@ describe("the compiled executable", () => {
       200, "hello /a", 200, "hello /b", ["self-signed.cert.pem", "self-signed.key.pem"],
     ]);
     expect(await proxy.stop("SIGTERM")).toBe(0);
-  });
+  }, SLOW);
 
   test("-d re-runs the executable itself as the daemon", async () => {
     project.write("proxy.conf", "default -> http://127.0.0.1:9\n");
@@ -82,5 +85,5 @@ describe("the compiled executable", () => {
       if (pid) process.kill(pid, "SIGTERM");
     }
     await waitFor(() => pid && !isAlive(pid) && readPidFile(project.dir) === null, "the daemon to exit and remove its pid file");
-  });
+  }, SLOW);
 });

@@ -12,6 +12,9 @@ import { readLogLines, tempProject, testToml, type TempProject } from "../suppor
 import { runCli } from "../support/spawn.ts";
 import { waitFor } from "../support/wait.ts";
 
+/** Real processes and 100 MB executables on a shared machine: well above the 5 s default. */
+const SLOW = 30_000;
+
 const started: number[] = [];
 
 afterEach(async () => {
@@ -48,7 +51,7 @@ describe("daemon mode (SPEC §15.3)", () => {
     process.kill(launch.pid, "SIGTERM");
     await waitFor(() => !isAlive(launch.pid), "the daemon to exit");
     expect([existsSync(pidFilePath(project.dir)), readFileSync(join(project.dir, "run", "logs", "proxy.log"), "utf8").includes("soli-proxy stopped")]).toEqual([false, true]);
-  });
+  }, SLOW);
 
   test("a second -d stops the running daemon and takes its place", async () => {
     using project = tempProject({ "proxy.conf": "default -> http://127.0.0.1:9\n", "config.toml": testToml() });
@@ -57,7 +60,7 @@ describe("daemon mode (SPEC §15.3)", () => {
     expect([first.code, second.code, second.stdout.split("\n"), isAlive(first.pid), isAlive(second.pid), readPidFile(project.dir)]).toEqual([
       0, 0, [`Stopping existing daemon (PID: ${first.pid})...`, `soli-proxy running as daemon (PID ${second.pid})`, ""], false, true, second.pid,
     ]);
-  });
+  }, SLOW);
 
   test("a daemon that cannot start exits 1 and shows the end of its log", async () => {
     using project = tempProject({ "proxy.conf": "/x -> ftp://nope\n", "config.toml": testToml() });
@@ -73,7 +76,7 @@ describe("daemon mode (SPEC §15.3)", () => {
       ],
       false,
     ]);
-  });
+  }, SLOW);
 
   test("a stale run/proxy.pid naming an unrelated process is not killed", async () => {
     using project = tempProject({ "proxy.conf": "default -> http://127.0.0.1:9\n", "config.toml": testToml() });
@@ -85,12 +88,12 @@ describe("daemon mode (SPEC §15.3)", () => {
     } finally {
       bystander.kill("SIGKILL");
     }
-  });
+  }, SLOW);
 
   test("the daemon's command line is the launcher's without -d, option values untouched", () => {
     expect([withoutDaemonFlag(["-d", "-c", "p.conf", "dev"]), withoutDaemonFlag(["--daemon", "--sites-dir", "-d", "--watch", "false"])]).toEqual([
       ["-c", "p.conf", "dev"],
       ["--sites-dir", "-d", "--watch", "false"],
     ]);
-  });
+  }, SLOW);
 });

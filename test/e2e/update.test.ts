@@ -13,6 +13,9 @@ import { compiledBinary } from "../support/binary.ts";
 import { tempProject, type TempProject } from "../support/project.ts";
 import { ROOT, runCli } from "../support/spawn.ts";
 
+/** Real processes and 100 MB executables on a shared machine: well above the 5 s default. */
+const SLOW = 30_000;
+
 const platform = detectPlatform();
 const TARBALL = `soli-proxy-${platform}.tar.gz`;
 const BARE = `soli-proxy-${platform}`;
@@ -95,7 +98,7 @@ describe("soli-proxy update (SPEC §16.4)", () => {
       ["soli-proxy", "soli-proxy.old"],
       ["/repos/x/releases/latest", `/download/${TARBALL}.sha256`, `/download/${TARBALL}`],
     ]);
-  });
+  }, SLOW);
 
   test("says it is already on the latest version and downloads nothing, unless --reinstall", async () => {
     using server = releaseServer(`v${pkg.version}`, { [BARE]: file(BARE), [`${BARE}.sha256`]: file(`${BARE}.sha256`) });
@@ -110,7 +113,7 @@ describe("soli-proxy update (SPEC §16.4)", () => {
       0,
       `soli-proxy v${pkg.version} installed. Restart it to use the new version.`,
     ]);
-  });
+  }, SLOW);
 
   test("refuses a download whose SHA-256 does not match and leaves the executable intact", async () => {
     const wrong = "ab".repeat(32);
@@ -124,7 +127,7 @@ describe("soli-proxy update (SPEC §16.4)", () => {
       true,
       ["soli-proxy"],
     ]);
-  });
+  }, SLOW);
 
   test("refuses an asset without a .sha256 unless --allow-unverified, then installs the bare executable", async () => {
     using server = releaseServer("v9.9.9", { [BARE]: file(BARE) });
@@ -140,14 +143,14 @@ describe("soli-proxy update (SPEC §16.4)", () => {
       [`Warning: release v9.9.9 has no ${BARE}.sha256; installing ${BARE} unverified (--allow-unverified).`],
       "soli-proxy 9.9.9",
     ]);
-  });
+  }, SLOW);
 
   test("reports a release without an asset for this platform", async () => {
     using server = releaseServer("v9.9.9", { "soli-proxy-plan9-mips.tar.gz": "x" });
     using dir = installed();
     const r = await update(dir.exe, server.base);
     expect([r.code, r.stderr]).toEqual([1, [`Error: release v9.9.9 has no asset for ${platform}`]]);
-  });
+  }, SLOW);
 
   test("reports a release server that does not answer", async () => {
     let base: string;
@@ -158,7 +161,7 @@ describe("soli-proxy update (SPEC §16.4)", () => {
     using dir = installed();
     const r = await update(dir.exe, base);
     expect([r.code, r.stderr.length, r.stderr[0]?.startsWith(`Error: cannot reach the release server ${base}/latest: `)]).toEqual([1, 1, true]);
-  });
+  }, SLOW);
 
   test("deletes a downloaded executable that does not run and keeps the old one", async () => {
     const broken = "#!/bin/sh\necho 'cannot start' >&2\nexit 3\n";
@@ -171,7 +174,7 @@ describe("soli-proxy update (SPEC §16.4)", () => {
       ["soli-proxy"],
       `soli-proxy ${pkg.version}`,
     ]);
-  });
+  }, SLOW);
 
   test("suggests sudo when it may not write beside the executable, before downloading", async () => {
     using server = releaseServer("v9.9.9", { [BARE]: file(BARE), [`${BARE}.sha256`]: file(`${BARE}.sha256`) });
@@ -189,7 +192,7 @@ describe("soli-proxy update (SPEC §16.4)", () => {
     } finally {
       chmodSync(dir.dir, 0o700);
     }
-  });
+  }, SLOW);
 
   test("draws a progress bar (bytes, total, rate) when stderr is a terminal", async () => {
     using server = releaseServer("v9.9.9", { [BARE]: file(BARE), [`${BARE}.sha256`]: file(`${BARE}.sha256`) });
@@ -198,12 +201,12 @@ describe("soli-proxy update (SPEC §16.4)", () => {
     const r = await run(["script", "-qec", `${dir.exe} update`, "/dev/null"], { SOLI_PROXY_UPDATE_URL: server.base });
     const total = (file(BARE).length / 1e6).toFixed(1);
     expect([r.code, new RegExp(`\\r\\[#{24}\\] ${total} MB / ${total} MB  [\\d.]+ MB/s`).test(r.stdout.join("\n")), await version(dir.exe)]).toEqual([0, true, "soli-proxy 9.9.9"]);
-  });
+  }, SLOW);
 
   test("from source it explains that only the compiled executable updates itself", async () => {
     const r = await runCli(["update"], { env: { SOLI_PROXY_UPDATE_URL: "http://127.0.0.1:9/unused" } });
     expect([r.code, r.stdout.trim().split("\n"), r.stderr.split("\n")[0]]).toEqual([1, header, "Error: update only works for the compiled soli-proxy executable"]);
-  });
+  }, SLOW);
 
   test("the release script's artifacts: executable and tarball for this platform, each with a sha256sum-format checksum", async () => {
     const check = Bun.spawnSync(["sha256sum", "-c", `${BARE}.sha256`, `${TARBALL}.sha256`], { cwd: artifacts });
@@ -215,5 +218,5 @@ describe("soli-proxy update (SPEC §16.4)", () => {
       "root/root",
       "soli-proxy",
     ]);
-  });
+  }, SLOW);
 });
