@@ -2,14 +2,16 @@
 /**
  * soli-proxy entry point: arguments → command → exit code. The only place that calls process.exit.
  */
-import pkg from "../package.json" with { type: "json" };
 import { COMMANDS, parseArgs, USAGE, UsageError } from "./cli/args.ts";
 import { check } from "./cli/check.ts";
 import { hashKey, hashPassword } from "./cli/hash-password.ts";
+import { daemon } from "./cli/daemon.ts";
 import { serve } from "./cli/serve.ts";
+import { update } from "./cli/update.ts";
 import { ConfigError, formatIssue } from "./config/issues.ts";
+import { VERSION } from "./lib/version.ts";
 
-export const VERSION: string = pkg.version;
+export { VERSION };
 
 export async function main(argv: readonly string[]): Promise<number> {
   let args;
@@ -33,6 +35,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (args.command) {
       case "run":
+        if (args.daemon) return await daemon({ conf: args.conf, argv });
         return await serve({ conf: args.conf, dev: args.dev, watch: args.watch, sitesDir: args.sitesDir });
       case "check":
         return check({ conf: args.conf, sitesDir: args.sitesDir });
@@ -40,6 +43,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await hashPassword(args.args, args.cost);
       case "hash-key":
         return await hashKey(args.args);
+      case "update":
+        return await update({ reinstall: args.reinstall, allowUnverified: args.allowUnverified });
       default:
         console.error(`Error: '${args.command}' is not available in this build yet (commands: ${COMMANDS.join(", ")})`);
         return 1;

@@ -27,7 +27,8 @@ export interface CliArgs {
   follow: boolean;
 }
 
-const VALUE_FLAGS = new Set(["-c", "--conf", "--sites-dir", "--cost"]);
+/** Options that take a value (the next token, or `--flag=value`). */
+export const VALUE_FLAGS = new Set(["-c", "--conf", "--sites-dir", "--cost"]);
 
 export function parseArgs(argv: readonly string[], env: Record<string, string | undefined> = process.env): CliArgs {
   const out: CliArgs = {

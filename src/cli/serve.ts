@@ -16,6 +16,7 @@ export interface ServeOptions {
 export async function serve(opts: ServeOptions): Promise<number> {
   const confPath = resolve(opts.conf);
   if (!existsSync(confPath)) throw new Error(`config file '${opts.conf}' not found`);
+  // startProxy writes run/proxy.pid once everything is up and shutdown() removes it.
   const proxy = await startProxy({ confPath, dev: opts.dev, watch: opts.watch, sitesDir: resolve(opts.sitesDir) });
 
   return new Promise<number>((done) => {

@@ -1,4 +1,10 @@
+/**
+ * The version soli-proxy reports (`-V`, `update`, and the admin status): package.json's, unless
+ * the build defined SOLI_PROXY_BUILD_VERSION (scripts/build.ts --version), which release and test
+ * builds use to stamp a binary without editing package.json.
+ */
 import pkg from "../../package.json" with { type: "json" };
 
-/** soli-proxy's version, from package.json (also compiled into the executable). */
-export const VERSION: string = pkg.version;
+declare const SOLI_PROXY_BUILD_VERSION: string | undefined;
+
+export const VERSION: string = typeof SOLI_PROXY_BUILD_VERSION === "string" ? SOLI_PROXY_BUILD_VERSION : pkg.version;

@@ -3,7 +3,7 @@
  * control socket means another proxy runs on this config: starting a second one would fight it
  * for the socket and the state files, so start-up stops with a clear error.
  */
-import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, statSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 
@@ -37,17 +37,6 @@ export async function claimRunDir(run: RunDir): Promise<void> {
   if (await socketAnswers(run.socket)) throw new Error("another soli-proxy is running (run/control.sock)");
   try {
     rmSync(run.socket, { force: true });
-  } catch {}
-}
-
-export function writePidFile(run: RunDir): void {
-  writeFileSync(run.pidFile, `${process.pid}\n`, { mode: 0o644 });
-}
-
-/** Removes the pid file if it is still ours (a newer proxy may have replaced it). */
-export function removePidFile(run: RunDir): void {
-  try {
-    if (readFileSync(run.pidFile, "utf8").trim() === String(process.pid)) rmSync(run.pidFile, { force: true });
   } catch {}
 }
 

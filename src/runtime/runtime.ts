@@ -19,7 +19,8 @@ import { resolve } from "node:path";
 import { AdminCredentials } from "./admin-credentials.ts";
 import { startAdmin, type AdminProviders } from "./admin.ts";
 import { Reloader } from "./reloader.ts";
-import { claimRunDir, removePidFile, runDirFor, writePidFile } from "./run-dir.ts";
+import { claimRunDir, runDirFor } from "./run-dir.ts";
+import { writePidFile } from "./pidfile.ts";
 import { watchConfigFiles } from "./watcher.ts";
 
 export type { ReloadResult };
@@ -130,7 +131,13 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     run,
     providers: { ...coreAdminProviders(state, current), ...opts.adminProviders },
   });
-  if (admin.socket) writePidFile(run);
+  // Written once the listeners and the control socket are up: a daemon launcher waits for it.
+  let removePid: () => void = () => {};
+  try {
+    removePid = writePidFile(files.dir);
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, "cannot write run/proxy.pid");
+  }
   log.info(
     { http: `${bind.host}:${plainServer.port}`, https: `${bind.host}:${httpsServer.port}`, admin: admin.tcp ? `${admin.tcp.hostname}:${admin.tcp.port}` : null, dev, version: snapshot.version },
     "soli-proxy listening",
@@ -149,7 +156,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       await Promise.race([drained, timer]);
       await stopAll();
       admin.stop();
-      removePidFile(run);
+      removePid();
       state.pool.closeIdle();
       log.info("soli-proxy stopped");
     })();

@@ -30,11 +30,15 @@ export async function runCli(args: string[], opts: { cwd?: string; env?: Record<
   return { code, stdout, stderr };
 }
 
-/** Starts the proxy on a project dir and waits for its "listening" log line. */
-export async function spawnProxy(confPath: string, opts: { env?: Record<string, string>; args?: string[]; cwd?: string } = {}): Promise<SpawnedProxy> {
-  const proc = Bun.spawn([process.execPath, MAIN, "-c", confPath, ...(opts.args ?? [])], {
+/**
+ * Starts the proxy on a project dir and waits for its "listening" log line. `exe` runs a compiled
+ * executable instead of `bun src/main.ts`; `env` then replaces the environment instead of adding to it.
+ */
+export async function spawnProxy(confPath: string, opts: { env?: Record<string, string>; args?: string[]; cwd?: string; exe?: string } = {}): Promise<SpawnedProxy> {
+  const program = opts.exe ? [opts.exe] : [process.execPath, MAIN];
+  const proc = Bun.spawn([...program, "-c", confPath, ...(opts.args ?? [])], {
     cwd: opts.cwd ?? ROOT,
-    env: { ...process.env, ...opts.env },
+    env: opts.exe && opts.env ? opts.env : { ...process.env, ...opts.env },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
