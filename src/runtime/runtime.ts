@@ -116,7 +116,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     swap(next) {
       snapshot = next; // the swap: every request from here on sees the new configuration
       state.prune(new Set(allRoutes(next.routes).map((r) => r.key)));
-      log.level = next.settings.logging.level;
+      // A logger handed in by the caller (tests, embedding) keeps its own level.
+      if (!opts.logger) log.level = next.settings.logging.level;
       credentials.refresh();
     },
     onResult: (ok) => state.metrics.configReload(ok),
