@@ -53,6 +53,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
 
   let snapshot = compile({ version: 1, dev, conf: loaded.conf, settings, files });
   const state = new ProxyState();
+  state.breakers.configure(settings.circuit_breaker, snapshot.limits.requestTimeoutMs);
   const current = () => snapshot;
 
   const bind = parseBind(settings.server.bind)!;
@@ -94,7 +95,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     }
     const compiled = compile({ version: snapshot.version + 1, dev, conf: next.conf, settings: next.settings, files });
     snapshot = compiled; // the swap: every request from here on sees the new configuration
-    state.prune(new Set(allRoutes(compiled.routes).map((r) => r.key)));
+    const routes = allRoutes(compiled.routes);
+    state.breakers.configure(compiled.settings.circuit_breaker, compiled.limits.requestTimeoutMs);
+    state.prune(new Set(routes.map((r) => r.key)), new Set(routes.flatMap((r) => r.targets.map((t) => t.origin))));
     log.level = compiled.settings.logging.level;
     log.info(`config v${compiled.version} applied`);
     return { ok: true, version: compiled.version };
@@ -109,6 +112,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       const drained = Promise.all(servers.map((s) => s.stop(false)));
       const timer = new Promise<void>((r) => setTimeout(r, grace).unref?.());
       await Promise.race([drained, timer]);
+      for (const tunnel of state.tunnels) tunnel.shutdown();
       await stopAll();
       state.pool.closeIdle();
       log.info("soli-proxy stopped");
