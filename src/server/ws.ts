@@ -38,7 +38,7 @@ export interface TunnelDeps {
   readonly log: Logger;
   /** The door's handle to cancel the handshake when the client leaves. */
   readonly control: ExchangeControl;
-  /** Called once when the tunnel is over, with the bytes relayed to the client. */
+  /** Called once when a tunnel the client was upgraded to is over, with the bytes relayed to the client. */
   readonly onEnd: (bytesToClient: number, error: Error | null) => void;
 }
 
@@ -71,8 +71,9 @@ export class Tunnel implements Watched, OpenTunnel {
   private backendPaused = false;
   private clientPaused = false;
   private resumeTimer: ReturnType<typeof setTimeout> | null = null;
-  /** The most the client side had buffered (tests and benchmarks read it). */
+  /** The most each side had buffered in this process, in bytes (tests and benchmarks read them). */
   peakClientBuffered = 0;
+  peakBackendBuffered = 0;
 
   constructor(
     private readonly req: Request,
@@ -146,6 +147,7 @@ export class Tunnel implements Watched, OpenTunnel {
       this.resolve(plain(400, "GET", "Bad Request"));
       return;
     }
+    this.upgraded = true;
     this.deps.tunnels.add(this);
     this.resolve(undefined);
   }
@@ -191,7 +193,9 @@ export class Tunnel implements Watched, OpenTunnel {
     this.bytesToBackend += typeof m === "string" ? Buffer.byteLength(m) : m.byteLength;
     if (this.bytesToBackend > this.request.limits.maxBytesPerDirection) return this.closeBoth(1009, "max bytes per direction");
     this.backend.send(m);
-    if (this.backend.bufferedAmount > HIGH_WATER_BYTES && !this.clientPaused) {
+    const buffered = this.backend.bufferedAmount;
+    if (buffered > this.peakBackendBuffered) this.peakBackendBuffered = buffered;
+    if (buffered > HIGH_WATER_BYTES && !this.clientPaused) {
       this.clientPaused = true;
       this.client!.pause();
       this.resumeTimer = setTimeout(this.pollBackendDrain, RESUME_POLL_MS);
@@ -292,7 +296,9 @@ export class Tunnel implements Watched, OpenTunnel {
     this.client!.resume();
   };
 
+  private upgraded = false;
   private ended = false;
+  /** The tunnel is over: stop its clock; a tunnel that reached the client reports its bytes. */
   private end(error: Error | null): void {
     if (this.ended) return;
     this.ended = true;
@@ -300,7 +306,7 @@ export class Tunnel implements Watched, OpenTunnel {
     if (this.resumeTimer !== null) clearTimeout(this.resumeTimer);
     this.deps.watch.delete(this);
     this.deps.tunnels.delete(this);
-    this.deps.onEnd(this.bytesToClient, error);
+    if (this.upgraded) this.deps.onEnd(this.bytesToClient, error);
   }
 }
 
@@ -312,7 +318,6 @@ export function openTunnel(req: Request, server: Server<unknown>, request: Tunne
   } catch (err) {
     // The WebSocket constructor refuses bad URLs and protocol tokens up front.
     deps.log.warn({ upstream: request.describe, err: (err as Error).message }, "WebSocket backend request refused");
-    deps.onEnd(0, err as Error);
     return Promise.resolve(plain(400, "GET", "Bad Request"));
   }
   return tunnel.answer;
