@@ -66,8 +66,16 @@ export class Tunnel implements Watched, OpenTunnel {
   private active = false;
   private bytesToBackend = 0;
   private bytesToClient = 0;
-  /** Messages the backend delivered before the client side opened. */
+  /**
+   * Messages the backend delivered before the client side opened. Bounded: the backend is paused
+   * from its open event on, so only what one socket read already held can land here.
+   */
   private early: Message[] = [];
+  /** Close code and reason of a backend that left before the client side opened. */
+  private backendGone: [number, string] | null = null;
+  /** The client got its 101: the request record completes when the tunnel ends. */
+  private upgraded = false;
+  private ended = false;
   private backendPaused = false;
   private clientPaused = false;
   private resumeTimer: ReturnType<typeof setTimeout> | null = null;
@@ -231,8 +239,9 @@ export class Tunnel implements Watched, OpenTunnel {
 
   private sendToClient(m: Message): void {
     const client = this.client!;
-    // Bun's backpressureLimit is set far above what pausing lets accumulate, so nothing is dropped.
-    client.send(m);
+    // -1 means "queued, backpressure"; Bun's backpressureLimit is set far above what pausing lets
+    // accumulate, so a send is never dropped (0). Only a queued send needs a look at the buffer.
+    if (client.send(m) !== -1) return;
     const buffered = client.getBufferedAmount();
     if (buffered > this.peakClientBuffered) this.peakClientBuffered = buffered;
     if (buffered > HIGH_WATER_BYTES && !this.backendPaused) {
@@ -254,9 +263,6 @@ export class Tunnel implements Watched, OpenTunnel {
     this.client = null;
     this.end(abnormal ? new Error("backend connection lost") : null);
   }
-
-  /** Close code and reason of a backend that left before the client side opened. */
-  private backendGone: [number, string] | null = null;
 
   // ---- both ----
 
@@ -296,8 +302,6 @@ export class Tunnel implements Watched, OpenTunnel {
     this.client!.resume();
   };
 
-  private upgraded = false;
-  private ended = false;
   /** The tunnel is over: stop its clock; a tunnel that reached the client reports its bytes. */
   private end(error: Error | null): void {
     if (this.ended) return;
