@@ -2,20 +2,21 @@
  * The request path after the door (ARCHITECTURE §4): route → guard → pick → forward → respond.
  * Each phase is a function in its own file; a phase that answers early returns a Response.
  */
-import type { AuthGrant } from "../config/snapshot.ts";
+import type { AuthGrant, Route, Upstream } from "../config/snapshot.ts";
 import type { RateDecision } from "../state/limiter.ts";
+import type { ProxyState } from "../state/proxy-state.ts";
+import { UpstreamError, type ExchangeControl } from "../upstream/exchange.ts";
 import type { RequestContext } from "./context.ts";
 import { ProxyError } from "./errors.ts";
-import { forward, upstreamFailure } from "./forward.ts";
+import { forward, upstreamFailure, type ForwardOptions } from "./forward.ts";
 import { guard } from "./guard.ts";
-import { pickTarget } from "./pick.ts";
+import { pickTarget, type Available } from "./pick.ts";
 import { rateLimit } from "./rate-limit.ts";
 import { redirect } from "./redirect.ts";
 import { respond } from "./respond.ts";
 import { matchRoute, type RouteMatch } from "./route.ts";
 import { upstreamTarget } from "./url.ts";
-import type { ProxyState } from "../state/proxy-state.ts";
-import type { ExchangeControl } from "../upstream/exchange.ts";
+import { isWebSocketUpgrade, tunnelRequest, type TunnelRequest } from "./websocket.ts";
 
 /** What the door records about a request for its log line and metrics. */
 export interface RequestRecord {
@@ -32,13 +33,21 @@ export interface HandleHooks {
   onBodyEnd(bytes: number, error: Error | null): void;
   /** Filled in by the upstream exchange so the door can cancel it when the client leaves. */
   readonly control: ExchangeControl | null;
+  /**
+   * Opens a WebSocket tunnel (SPEC §5.8): resolves undefined once the client got its 101, or the
+   * error answer when the backend did not accept.
+   */
+  upgrade(request: TunnelRequest): Promise<Response | undefined>;
 }
+
+export type HandleResult = Response | Promise<Response> | Promise<Response | undefined>;
 
 /**
  * Answers the request: a Response when a phase answers early, else the promise of the upstream's
- * answer. Kept free of `await`: every hop between the exchange and Bun.serve costs time.
+ * answer (undefined for a WebSocket the client was upgraded to). Kept free of `await`: every hop
+ * between the exchange and Bun.serve costs time.
  */
-export function handle(ctx: RequestContext, state: ProxyState, record: RequestRecord, hooks: HandleHooks): Response | Promise<Response> {
+export function handle(ctx: RequestContext, state: ProxyState, record: RequestRecord, hooks: HandleHooks): HandleResult {
   // 1. route
   const match = matchRoute(ctx.snapshot.routes, ctx.host, ctx.path);
   if (!match) throw new ProxyError(421, "client", `no rule matches ${ctx.host || "(no host)"}${ctx.path}`);
@@ -59,38 +68,100 @@ export function handle(ctx: RequestContext, state: ProxyState, record: RequestRe
   return proceed(ctx, state, record, hooks, match, verdict);
 }
 
+const always: Available = () => true;
+
 /** Phases 3–5 for a request that may go on; `grant` carries what authentication adds upstream. */
-function proceed(ctx: RequestContext, state: ProxyState, record: RequestRecord, hooks: HandleHooks, match: RouteMatch, grant: AuthGrant | null): Response | Promise<Response> {
+function proceed(ctx: RequestContext, state: ProxyState, record: RequestRecord, hooks: HandleHooks, match: RouteMatch, grant: AuthGrant | null): HandleResult {
   const route = match.route;
 
-  // 3. pick
-  const index = pickTarget(route, route.targets.length > 1 ? state.rotation.next(route.key) : 0, () => true);
-  if (index < 0) throw new ProxyError(503, "upstream", `no available target for ${route.key}`);
+  // 3. pick: load balancing over the targets whose circuit breaker grants a request (SPEC §6)
+  const breakers = state.breakers;
+  const counter = route.targets.length > 1 ? state.rotation.next(route.key) : 0;
+  const index = pickTarget(route, counter, route.redirect ? always : breakers.available);
+  if (index < 0) throw new ProxyError(503, "upstream", `no available target for ${route.key}: every circuit breaker is open`);
   const target = route.targets[index]!;
-
   if (route.redirect) return redirect(ctx, route, target, match.groups);
+  const ticket = breakers.granted;
   record.upstream = target.origin;
+
+  const headers = {
+    extraHeaders: grant?.headers,
+    dropHeaders: (grant !== null ? grant.drop : ctx.snapshot.claimHeaders) ?? undefined,
+  };
+  if (isWebSocketUpgrade(ctx.req)) {
+    // Selected like HTTP, but WebSocket outcomes are not reported (SPEC §6.2): give the grant back.
+    breakers.release(target.origin, ticket);
+    return hooks.upgrade(tunnelRequest(ctx, route, target, match.groups, headers));
+  }
   if (target.scheme === "ws" || target.scheme === "wss") {
+    breakers.release(target.origin, ticket);
     throw new ProxyError(502, "client", `${route.key} only accepts WebSocket upgrades (target ${target.url})`);
   }
 
   // 4. forward, 5. respond
-  const path = upstreamTarget(route, target, ctx.path, ctx.query, match.groups);
-  const options = {
+  const options: ForwardOptions = {
     pool: state.pool,
     watch: state.watch,
     control: hooks.control,
     onBodyEnd: (n: number, err: Error | null) => hooks.onBodyEnd(n, err),
-    extraHeaders: grant?.headers,
-    dropHeaders: (grant !== null ? grant.drop : ctx.snapshot.claimHeaders) ?? undefined,
+    ...headers,
   };
-  return forward(ctx, route, target, path, options).then(
+  return attempt(ctx, state, record, route, match.groups, target, ticket, options, retryable(ctx.req) ? { counter, index } : null);
+}
+
+/**
+ * One exchange with `target`, its outcome reported to the target's breaker. When `retry` is given
+ * and the connection failed before any byte was written, the request goes once more to the next
+ * available target (SPEC §6.1).
+ */
+function attempt(
+  ctx: RequestContext,
+  state: ProxyState,
+  record: RequestRecord,
+  route: Route,
+  groups: RegExpExecArray | null,
+  target: Upstream,
+  ticket: number,
+  options: ForwardOptions,
+  retry: { counter: number; index: number } | null,
+): Promise<Response> {
+  const breakers = state.breakers;
+  const path = upstreamTarget(route, target, ctx.path, ctx.query, groups);
+  let exchange;
+  try {
+    exchange = forward(ctx, route, target, path, options);
+  } catch (err) {
+    breakers.release(target.origin, ticket);
+    throw err;
+  }
+  return exchange.then(
     (upstream) => {
+      breakers.reportStatus(target.origin, ticket, upstream.status);
       record.streaming = upstream.body instanceof ReadableStream;
       return respond(ctx, route, upstream);
     },
     (err) => {
+      if (!(err instanceof UpstreamError) || err.kind === "too_large" || err.kind === "aborted") {
+        // Not the upstream's fault (SPEC §6.2: body-limit 413s are not reported).
+        breakers.release(target.origin, ticket);
+        throw upstreamFailure(err, target, ctx.req.method, ctx.path);
+      }
+      breakers.report(target.origin, ticket, false);
+      if (retry !== null && err.kind === "connect" && !err.written) {
+        const next = pickTarget(route, retry.counter, breakers.available, retry.index);
+        if (next >= 0) {
+          const other = route.targets[next]!;
+          record.upstream = other.origin;
+          return attempt(ctx, state, record, route, groups, other, breakers.granted, options, null);
+        }
+      }
       throw upstreamFailure(err, target, ctx.req.method, ctx.path);
     },
   );
+}
+
+/** Idempotent for a retry (SPEC §6.1): GET, HEAD, OPTIONS, or any method with no body. */
+function retryable(req: Request): boolean {
+  const m = req.method;
+  return m === "GET" || m === "HEAD" || m === "OPTIONS" || req.body === null || req.headers.get("content-length") === "0";
 }

@@ -74,6 +74,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
 
   let snapshot = compile({ version: 1, dev, conf: loaded.conf, settings, files, auth: loaded.auth });
   const state = new ProxyState();
+  state.breakers.configure(settings.circuit_breaker, snapshot.limits.requestTimeoutMs);
   const current = () => snapshot;
 
   const bind = parseBind(settings.server.bind)!;
@@ -115,7 +116,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     compile: (conf, nextSettings, version, auth) => compile({ version, dev, conf, settings: nextSettings, files, auth }),
     swap(next) {
       snapshot = next; // the swap: every request from here on sees the new configuration
-      state.prune(new Set(allRoutes(next.routes).map((r) => r.key)));
+      const routes = allRoutes(next.routes);
+      state.breakers.configure(next.settings.circuit_breaker, next.limits.requestTimeoutMs);
+      state.prune(new Set(routes.map((r) => r.key)), new Set(routes.flatMap((r) => r.targets.map((t) => t.origin))));
       // A logger handed in by the caller (tests, embedding) keeps its own level.
       if (!opts.logger) log.level = next.settings.logging.level;
       credentials.refresh();
@@ -155,6 +158,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       const drained = Promise.all(servers.map((s) => s.stop(false)));
       const timer = new Promise<void>((r) => setTimeout(r, grace).unref?.());
       await Promise.race([drained, timer]);
+      for (const tunnel of state.tunnels) tunnel.shutdown();
       await stopAll();
       admin.stop();
       removePid();
@@ -184,10 +188,11 @@ function resolveOutput(output: string, dir: string): string {
   return output.startsWith("file:") ? `file:${resolve(dir, output.slice(5))}` : output;
 }
 
-/** The admin providers the core always has: the metrics page and the admin rate limit (SPEC §8, §11.1). */
+/** The admin providers the core always has: metrics, circuit breakers and the admin rate limit (SPEC §8, §11). */
 function coreAdminProviders(state: ProxyState, current: () => Snapshot): AdminProviders {
   return {
     metricsText: () => state.metrics.render(state.inFlight),
+    breakers: { states: () => state.breakers.snapshot(), reset: () => state.breakers.resetAll() },
     rateLimit(_req, peer) {
       const spec = current().rateLimit;
       if (spec === null) return { allowed: true, headers: {} };

@@ -16,6 +16,8 @@ import { matchRoute } from "../proxy/route.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
 import type { Watch, Watched } from "../state/watch.ts";
 import type { ExchangeControl } from "../upstream/exchange.ts";
+import type { TunnelRequest } from "../proxy/websocket.ts";
+import { openTunnel } from "./ws.ts";
 
 export interface HttpDeps {
   readonly current: () => Snapshot;
@@ -24,10 +26,11 @@ export interface HttpDeps {
   readonly scheme: "http" | "https";
 }
 
-export type FetchHandler = (req: Request, server: Server<unknown>) => Response | Promise<Response>;
+/** Resolves undefined when the request was upgraded to a WebSocket. */
+export type FetchHandler = (req: Request, server: Server<unknown>) => Response | undefined | Promise<Response | undefined>;
 
 export function createFetchHandler(deps: HttpDeps): FetchHandler {
-  return function proxyFetch(req: Request, server: Server<unknown>): Response | Promise<Response> {
+  return function proxyFetch(req: Request, server: Server<unknown>): Response | undefined | Promise<Response | undefined> {
     const flight = new Flight(req, server, deps);
     const { state } = deps;
     state.inFlight++;
@@ -73,6 +76,7 @@ class Flight implements Watched, HandleHooks {
   private watched = false;
   private slow = false;
   private completed = false;
+  private upgraded = false;
 
   constructor(
     private readonly req: Request,
@@ -99,7 +103,7 @@ class Flight implements Watched, HandleHooks {
     return { req: this.req, snapshot: this.snapshot, scheme: this.deps.scheme, peer: this.peer, clientIp: this.clientIp, authority: this.authority, host, path: this.path, query: this.query, id: this.id };
   }
 
-  forward(ctx: RequestContext): Response | Promise<Response> {
+  forward(ctx: RequestContext): Response | Promise<Response> | Promise<Response | undefined> {
     this.deps.state.watch.add(this);
     this.watched = true;
     return handle(ctx, this.deps.state, this.record, this);
@@ -111,8 +115,22 @@ class Flight implements Watched, HandleHooks {
     else this.bytes = bytes;
   }
 
-  readonly onResponse = (response: Response): Response => {
+  /** HandleHooks: a WebSocket upgrade; the record completes when the tunnel ends. */
+  upgrade(request: TunnelRequest): Promise<Response | undefined> {
+    const { state } = this.deps;
+    return openTunnel(this.req, this.server, request, { watch: state.watch, tunnels: state.tunnels, log: this.deps.log(), control: this.control, onEnd: (bytes, err) => this.onBodyEnd(bytes, err) });
+  }
+
+  readonly onResponse = <R extends Response | undefined>(response: R): R => {
     this.deps.state.inFlight--;
+    if (response === undefined) {
+      // Upgraded (SPEC §10: WebSocket upgrades record 101); Bun's HTTP timers no longer apply.
+      this.status = 101;
+      this.upgraded = true;
+      this.waitingForBody = true;
+      this.deps.state.watch.delete(this);
+      return response;
+    }
     this.status = response.status;
     if (this.record.rate !== null) addRateHeaders(response, this.record.rate);
     if (this.record.streaming) this.waitingForBody = true;
@@ -142,7 +160,7 @@ class Flight implements Watched, HandleHooks {
     if (this.completed) return;
     this.completed = true;
     if (this.watched) this.deps.state.watch.delete(this);
-    if (this.slow) this.server.timeout(this.req, this.snapshot.limits.keepAliveTimeoutSecs);
+    if (this.slow && !this.upgraded) this.server.timeout(this.req, this.snapshot.limits.keepAliveTimeoutSecs);
     const seconds = (performance.now() - this.started) / 1000;
     const upstream = this.record.upstream;
     this.deps.state.metrics.record({
@@ -155,6 +173,8 @@ class Flight implements Watched, HandleHooks {
       relayed: upstream !== null && !this.generated,
       transportError: this.transportError,
     });
+    // A WebSocket tunnel that ended in failure counts as a proxy error (SPEC §10).
+    if (this.upgraded && error !== null) this.deps.state.metrics.tunnelFailed();
     if (!this.snapshot.settings.logging.log_endpoints) return;
     logEndpoint(this.deps.log(), {
       id: this.id,

@@ -4,6 +4,7 @@
  */
 import type { Server, TLSOptions } from "bun";
 import type { FetchHandler } from "./http.ts";
+import { tunnelHandler } from "./ws.ts";
 
 export interface ListenerOptions {
   hostname: string;
@@ -29,6 +30,8 @@ export function listen(opts: ListenerOptions): Server<unknown> {
     reusePort: opts.reusePort ?? false,
     tls: opts.tls,
     fetch: opts.fetch,
+    // WebSocket upgrades over HTTP/1.1 on both listeners (SPEC §5.1, §5.8).
+    websocket: tunnelHandler,
     error(err) {
       // Reached only when a handler threw outside our own try/catch; never leak the error text.
       console.error("listener error:", err);

@@ -7,12 +7,17 @@ import { AuthCache } from "./auth-cache.ts";
 import { JwksSets } from "./jwks.ts";
 import { Limiter } from "./limiter.ts";
 import { Metrics } from "./metrics.ts";
+import { Breakers } from "./breakers.ts";
 import { Rotation } from "./rotation.ts";
 import { Watch } from "./watch.ts";
 
 export class ProxyState {
   readonly pool = new UpstreamPool();
   readonly rotation = new Rotation();
+  /** Circuit breakers by upstream origin (SPEC §6.2); the admin API reads snapshot() and calls resetAll(). */
+  readonly breakers = new Breakers();
+  /** Open WebSocket tunnels: a reload leaves them alone, shutdown closes them with 1001 (SPEC §15.4). */
+  readonly tunnels = new Set<OpenTunnel>();
   /** The coarse clock for request deadlines and slow-request handling. */
   readonly watch = new Watch(100);
   /** Rate-limit buckets per client (SPEC §8). */
@@ -35,8 +40,15 @@ export class ProxyState {
   }
 
   /** Drops state for rules and upstreams the new snapshot no longer names. */
-  prune(liveRouteKeys: ReadonlySet<string>): void {
+  prune(liveRouteKeys: ReadonlySet<string>, liveOrigins?: ReadonlySet<string>): void {
     this.rotation.prune(liveRouteKeys);
     this.limiter.prune(liveRouteKeys);
+    if (liveOrigins) this.breakers.prune(liveOrigins);
   }
+}
+
+/** A WebSocket tunnel as the process sees it: something to close when it shuts down. */
+export interface OpenTunnel {
+  /** Closes both sides with 1001 Going Away. */
+  shutdown(): void;
 }

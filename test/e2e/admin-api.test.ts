@@ -215,8 +215,6 @@ describe("admin API over HTTP (SPEC §11)", () => {
       ["GET", "apps/shop"],
       ["POST", "apps/shop/deploy"],
       ["GET", "events/apps"],
-      ["GET", "circuit-breaker"],
-      ["POST", "circuit-breaker/reset"],
       ["GET", "certs"],
       ["POST", "certs/reload"],
       ["GET", "nothing-here"],
@@ -230,8 +228,6 @@ describe("admin API over HTTP (SPEC §11)", () => {
       [501, apps],
       [501, apps],
       [501, apps],
-      [501, "circuit breakers are not available in this build"],
-      [501, "circuit breakers are not available in this build"],
       [501, "certificate management is not available in this build"],
       [501, "certificate management is not available in this build"],
       [404, "Not found"],
@@ -255,6 +251,22 @@ describe("admin API over HTTP (SPEC §11)", () => {
     for (let i = 0; i < 4; i++) statuses.push((await fetch(`${proxy.adminUrl}/api/v1/status`, { headers: { "x-api-key": "wrong" } })).status);
     const viaSocket = await fetch("http://localhost/api/v1/status", { unix: proxy.handle.controlSocket! } as RequestInit);
     expect([statuses, viaSocket.status]).toEqual([[401, 401, 429, 429], 200]);
+  });
+
+  test("GET /circuit-breaker shows each upstream's breaker and POST /circuit-breaker/reset closes them", async () => {
+    const dead = Bun.serve({ port: 0, fetch: () => new Response() });
+    const port = dead.port;
+    dead.stop(true);
+    await using proxy = await startAdminProxy(`default -> http://127.0.0.1:${port}\n`, { toml: adminToml(undefined, "[circuit_breaker]\nfailure_threshold = 2\n") });
+    for (let i = 0; i < 2; i++) await fetch(`${proxy.url}/`);
+    const before = await api(proxy.adminUrl, "GET", "circuit-breaker");
+    const reset = await api(proxy.adminUrl, "POST", "circuit-breaker/reset", undefined, { "x-api-key": API_KEY });
+    const after = await api(proxy.adminUrl, "GET", "circuit-breaker");
+    expect([before.body.data, reset.body.data, after.body.data]).toEqual([
+      { [`http://127.0.0.1:${port}`]: { state: "open", consecutive_failures: 2, consecutive_successes: 0 } },
+      { message: "Circuit breaker states reset" },
+      {},
+    ]);
   });
 
   test("POST /hash-password returns a bcrypt hash of the password", async () => {

@@ -1,0 +1,67 @@
+/**
+ * SPEC §5.8: what the proxy asks of the backend when a client wants a WebSocket. The tunnel itself
+ * (connect first, then 101, relay, limits) lives in server/ws.ts; this phase only decides where
+ * and with which headers.
+ */
+import type { Route, Upstream } from "../config/snapshot.ts";
+import type { RequestContext } from "./context.ts";
+import { upstreamHeaders } from "./forward.ts";
+import { upstreamTarget } from "./url.ts";
+
+/** Everything server/ws.ts needs to open the backend side of a tunnel. */
+export interface TunnelRequest {
+  /** `ws://` or `wss://` URL of the backend: the resolved upstream URL (SPEC §5.4). */
+  readonly url: string;
+  /** Handshake headers: the client's minus hop-by-hop, Host and Sec-WebSocket-*, plus §5.6 steps 3–6. */
+  readonly headers: [string, string][];
+  /** The client's offered Sec-WebSocket-Protocol list, in order. */
+  readonly protocols: string[];
+  /** The target's origin (breaker key, metrics label). */
+  readonly origin: string;
+  /** Says which tunnel a log line is about: `ws://h:1/chat (GET /chat)`. */
+  readonly describe: string;
+  readonly limits: TunnelLimits;
+}
+
+export interface TunnelLimits {
+  readonly idleMs: number;
+  readonly lifetimeMs: number;
+  readonly maxBytesPerDirection: number;
+}
+
+/** SPEC §5.2 step 14: `Upgrade: websocket` (any case) on a GET. */
+export function isWebSocketUpgrade(req: Request): boolean {
+  if (req.method !== "GET") return false;
+  const upgrade = req.headers.get("upgrade");
+  return upgrade !== null && upgrade.toLowerCase() === "websocket";
+}
+
+export function tunnelRequest(ctx: RequestContext, route: Route, target: Upstream, groups: RegExpExecArray | null, extra?: { extraHeaders?: string; dropHeaders?: ReadonlySet<string> }): TunnelRequest {
+  const path = upstreamTarget(route, target, ctx.path, ctx.query, groups);
+  const url = `${target.secure ? "wss" : "ws"}://${target.authority}${path}`;
+  const headers: [string, string][] = [];
+  // The same header rules as plain HTTP (SPEC §5.6 steps 1 and 3–6); the WebSocket client writes
+  // its own Sec-WebSocket-Key/Version/Protocol, Upgrade and Connection.
+  for (const line of upstreamHeaders(ctx, route, target, extra ?? {}).split("\r\n")) {
+    const colon = line.indexOf(": ");
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon);
+    if (name.startsWith("sec-websocket-")) continue;
+    headers.push([name, line.slice(colon + 2)]);
+  }
+  const offered = ctx.req.headers.get("sec-websocket-protocol");
+  const protocols = offered === null ? [] : offered.split(",").map((p) => p.trim()).filter((p) => p !== "");
+  const limits = ctx.snapshot.settings.limits;
+  return {
+    url,
+    headers,
+    protocols,
+    origin: target.origin,
+    describe: `${url} (GET ${ctx.path})`,
+    limits: {
+      idleMs: limits.websocket_idle_timeout_secs * 1000,
+      lifetimeMs: limits.websocket_max_lifetime_secs * 1000,
+      maxBytesPerDirection: limits.websocket_max_bytes_per_direction,
+    },
+  };
+}

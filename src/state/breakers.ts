@@ -1,0 +1,181 @@
+/**
+ * Circuit breakers (SPEC §6.2): one per upstream origin (`scheme://host:port`), shared by every
+ * rule and kept across reloads for origins that stay. They are the passive health check of rule
+ * backends: real traffic reports its outcome, nothing probes on its own.
+ *
+ *   closed ──failure_threshold consecutive failures──► open
+ *   open ──recovery_timeout_secs later, first availability check──► half_open (gets the permit)
+ *   half_open ──probe fails──► open (timer restarted)
+ *   half_open ──probe succeeds──► new permit, or closed once success_threshold is reached
+ *
+ * Exactly one probe is in flight at a time: a grant in half_open hands out the permit as a ticket,
+ * and only the outcome carrying that ticket moves the breaker. Outcomes of requests granted
+ * earlier (while closed) are ignored once the breaker has left the closed state.
+ */
+
+export type BreakerState = "closed" | "open" | "half_open";
+
+/** [circuit_breaker] in config.toml. */
+export interface BreakerSettings {
+  readonly failure_threshold: number;
+  readonly recovery_timeout_secs: number;
+  readonly success_threshold: number;
+  readonly failure_status_codes: readonly number[];
+}
+
+/** What GET /api/v1/circuit-breaker shows per origin (SPEC §11.2). */
+export interface BreakerView {
+  state: BreakerState;
+  consecutive_failures: number;
+  consecutive_successes: number;
+}
+
+/** A refused grant. Ticket 0 is an ordinary grant (closed); a positive ticket is the probe permit. */
+export const REFUSED = -1;
+
+const DEFAULTS: BreakerSettings = { failure_threshold: 5, recovery_timeout_secs: 30, success_threshold: 2, failure_status_codes: [502, 503, 504] };
+
+class Breaker {
+  state: BreakerState = "closed";
+  failures = 0;
+  successes = 0;
+  openedAt = 0;
+  /** Ticket of the probe in flight (half_open), 0 when the permit is free. */
+  probe = 0;
+  probeSince = 0;
+}
+
+export class Breakers {
+  private readonly byOrigin = new Map<string, Breaker>();
+  private settings: BreakerSettings = DEFAULTS;
+  private failureCodes = codeTable(DEFAULTS.failure_status_codes);
+  /** A permit whose holder never reported is given out again after this long (a safety net). */
+  private permitTimeoutMs = 61_000;
+  private nextTicket = 1;
+  /** Ticket of the latest successful `available()` check; read it right after pickTarget(). */
+  granted = 0;
+
+  /** `now` in milliseconds; tests pass a clock they control. */
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /**
+   * Settings for the next transitions (SPEC §13: [circuit_breaker] applies at the next transition).
+   * `requestTimeoutMs` bounds how long a probe may go unreported before its permit is reissued.
+   */
+  configure(settings: BreakerSettings, requestTimeoutMs = 60_000): void {
+    this.settings = settings;
+    this.failureCodes = codeTable(settings.failure_status_codes);
+    this.permitTimeoutMs = requestTimeoutMs + 1000;
+  }
+
+  /**
+   * The availability check of SPEC §6.1 in the shape pickTarget() wants. A true answer is a grant:
+   * its ticket is left in `granted`, and its outcome must be reported or released.
+   */
+  readonly available = (target: { readonly origin: string }): boolean => {
+    const ticket = this.grant(target.origin);
+    if (ticket === REFUSED) return false;
+    this.granted = ticket;
+    return true;
+  };
+
+  /** Asks the origin's breaker for a request: a ticket, or REFUSED. */
+  grant(origin: string): number {
+    let b = this.byOrigin.get(origin);
+    if (b === undefined) {
+      b = new Breaker();
+      this.byOrigin.set(origin, b);
+    }
+    if (b.state === "closed") return 0;
+    const now = this.now();
+    if (b.state === "open") {
+      if (now - b.openedAt < this.settings.recovery_timeout_secs * 1000) return REFUSED;
+      b.state = "half_open";
+      b.successes = 0;
+      b.probe = 0;
+    }
+    if (b.probe !== 0 && now - b.probeSince < this.permitTimeoutMs) return REFUSED;
+    b.probe = this.nextTicket++;
+    b.probeSince = now;
+    return b.probe;
+  }
+
+  /** Whether an upstream status counts as a failure ([circuit_breaker] failure_status_codes). */
+  isFailureStatus(status: number): boolean {
+    return this.failureCodes[status] === 1;
+  }
+
+  /** The outcome of a granted request: a response head with `status` arrived. */
+  reportStatus(origin: string, ticket: number, status: number): void {
+    this.report(origin, ticket, this.failureCodes[status] !== 1);
+  }
+
+  /** The outcome of a granted request: success, or failure (transport error, timeout, failure status). */
+  report(origin: string, ticket: number, ok: boolean): void {
+    const b = this.byOrigin.get(origin);
+    if (b === undefined) return;
+    if (b.state === "closed") {
+      if (ok) b.failures = 0;
+      else if (++b.failures >= this.settings.failure_threshold) this.open(b);
+      return;
+    }
+    // open: outcomes of requests granted before it opened are ignored.
+    // half_open: only the permit holder's outcome counts.
+    if (b.state === "open" || ticket === 0 || ticket !== b.probe) return;
+    b.probe = 0;
+    if (!ok) {
+      b.failures++;
+      this.open(b);
+      return;
+    }
+    if (++b.successes >= this.settings.success_threshold) {
+      b.state = "closed";
+      b.failures = 0;
+      b.successes = 0;
+    }
+  }
+
+  /** Gives a grant back without an outcome (WebSocket upgrades, 413, a client that left). */
+  release(origin: string, ticket: number): void {
+    if (ticket === 0) return;
+    const b = this.byOrigin.get(origin);
+    if (b !== undefined && b.probe === ticket) b.probe = 0;
+  }
+
+  /** Every known origin's state, for the admin API. */
+  snapshot(): Record<string, BreakerView> {
+    const out: Record<string, BreakerView> = {};
+    // An open breaker whose recovery time has passed still reads "open" until a request checks it.
+    for (const [origin, b] of this.byOrigin) out[origin] = { state: b.state, consecutive_failures: b.failures, consecutive_successes: b.successes };
+    return out;
+  }
+
+  /** POST /api/v1/circuit-breaker/reset: every breaker closed with zeroed counters. */
+  resetAll(): void {
+    this.byOrigin.clear();
+  }
+
+  /** A successful deploy resets the new slot's upstream (SPEC §6.2). */
+  reset(origin: string): void {
+    this.byOrigin.delete(origin);
+  }
+
+  /** Drops breakers of origins the new snapshot no longer names; the others keep their state. */
+  prune(liveOrigins: ReadonlySet<string>): void {
+    for (const origin of this.byOrigin.keys()) if (!liveOrigins.has(origin)) this.byOrigin.delete(origin);
+  }
+
+  private open(b: Breaker): void {
+    b.state = "open";
+    b.openedAt = this.now();
+    b.successes = 0;
+    b.probe = 0;
+  }
+}
+
+/** status → 1 when it is a failure status; a flat table keeps the per-response check to one load. */
+function codeTable(codes: readonly number[]): Uint8Array {
+  const table = new Uint8Array(600);
+  for (const c of codes) if (c >= 0 && c < 600) table[c] = 1;
+  return table;
+}
