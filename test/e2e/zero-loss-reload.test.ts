@@ -5,6 +5,7 @@ import { backend } from "../support/backend.ts";
 import { startTestProxy } from "../support/project.ts";
 import { rawRequest } from "../support/raw.ts";
 import { waitFor } from "../support/wait.ts";
+import { wsBackend, wsConnect } from "../support/ws.ts";
 
 const REWRITES = 50;
 /** Upper bound per client loop, so the test stays bounded even if reloads were slow. */
@@ -45,13 +46,16 @@ function h2Get(session: http2.ClientHttp2Session): Promise<string> {
 }
 
 describe("zero-loss reload (SPEC §13)", () => {
-  test("no request fails while proxy.conf is rewritten 50 times, valid and invalid alternately, over HTTP/1.1 keep-alive, new connections and h2c", async () => {
+  test("no request fails while proxy.conf is rewritten 50 times, valid and invalid alternately, over HTTP/1.1 keep-alive, new connections and h2c, and a WebSocket stays open", async () => {
     // Generation g routes to A (even) or B (odd) and stamps X-Gen: g, so every answer names the
     // one configuration that served it: "A:4" is right, "B:4" would be a request that saw two.
     using a = backend((req) => new Response(`A:${req.headers.get("x-gen")}`));
     using b = backend((req) => new Response(`B:${req.headers.get("x-gen")}`));
-    const confFor = (gen: number) => `headers {\n    X-Gen: ${gen}\n}\ndefault -> ${gen % 2 === 0 ? a.url : b.url}\n`;
+    using echo = wsBackend();
+    // The /ws rule is the same in every generation: its tunnel must survive all the reloads.
+    const confFor = (gen: number) => `headers {\n    X-Gen: ${gen}\n}\n/ws -> ${echo.url}\ndefault -> ${gen % 2 === 0 ? a.url : b.url}\n`;
     await using proxy = await startTestProxy(confFor(0));
+    using tunnel = await wsConnect(proxy.url.replace("http", "ws") + "/ws");
     const correct = new Set(["200 A:0"]);
     const answers: { kind: string; answer: string }[] = [];
     const failures: string[] = [];
@@ -84,12 +88,14 @@ describe("zero-loss reload (SPEC §13)", () => {
       const served = answers.length;
       const result = await proxy.handle.reload();
       results.push(result.ok);
+      tunnel.ws.send(`after rewrite ${gen}`);
       if (valid) correct.add(`200 ${gen % 2 === 0 ? "A" : "B"}:${gen}`);
       // Let traffic run on each configuration before the next rewrite.
       await waitFor(() => answers.length >= served + 8, `traffic after rewrite ${gen}`);
     }
     running = false;
     await Promise.all(clients);
+    const echoes = await tunnel.received(REWRITES);
     for (const s of sessions) s.close();
 
     const wrong = answers.filter((x) => !correct.has(x.answer));
@@ -104,6 +110,8 @@ describe("zero-loss reload (SPEC §13)", () => {
       manyGenerations: generations.size >= 20,
       version: proxy.handle.current().version,
       final: await keepAlive(),
+      tunnelOpen: tunnel.ws.readyState === WebSocket.OPEN,
+      echoesInOrder: echoes.map(String).join("|") === Array.from({ length: REWRITES }, (_, i) => `after rewrite ${i + 1}`).join("|"),
     }).toEqual({
       failures: [],
       wrong: [],
@@ -113,6 +121,8 @@ describe("zero-loss reload (SPEC §13)", () => {
       manyGenerations: true,
       version: 26,
       final: "200 B:49",
+      tunnelOpen: true,
+      echoesInOrder: true,
     });
   });
 });
