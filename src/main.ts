@@ -5,6 +5,7 @@
 import pkg from "../package.json" with { type: "json" };
 import { COMMANDS, parseArgs, USAGE, UsageError } from "./cli/args.ts";
 import { check } from "./cli/check.ts";
+import { lifecycle } from "./cli/lifecycle.ts";
 import { serve } from "./cli/serve.ts";
 import { ConfigError, formatIssue } from "./config/issues.ts";
 
@@ -35,11 +36,20 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await serve({ conf: args.conf, dev: args.dev, watch: args.watch, sitesDir: args.sitesDir });
       case "check":
         return check({ conf: args.conf, sitesDir: args.sitesDir });
+      case "deploy":
+      case "restart":
+      case "stop":
+      case "logs":
+        return await lifecycle({ command: args.command, app: args.args[0], conf: args.conf, sitesDir: args.sitesDir, dev: args.dev, follow: args.follow });
       default:
         console.error(`Error: '${args.command}' is not available in this build yet (commands: ${COMMANDS.join(", ")})`);
         return 1;
     }
   } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`Error: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
     if (err instanceof ConfigError) {
       for (const issue of err.issues) console.error(formatIssue(issue));
       console.error("Error: configuration is invalid");

@@ -11,7 +11,7 @@ import { respond } from "./respond.ts";
 import { matchRoute } from "./route.ts";
 import { upstreamTarget } from "./url.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
-import type { ExchangeControl } from "../upstream/exchange.ts";
+import { UpstreamError, type ExchangeControl } from "../upstream/exchange.ts";
 
 /** What the door records about a request for its log line and metrics. */
 export interface RequestRecord {
@@ -19,6 +19,8 @@ export interface RequestRecord {
   upstream: string | null;
   /** Set when the response body streams: the record completes when it ends. */
   streaming: boolean;
+  /** Slot port of a managed-app target (per-app metrics), 0 for rules. */
+  appPort: number;
 }
 
 export interface HandleHooks {
@@ -46,6 +48,7 @@ export function handle(ctx: RequestContext, state: ProxyState, record: RequestRe
 
   if (route.redirect) return redirect(ctx, route, target, match.groups);
   record.upstream = target.origin;
+  if (route.app !== null) record.appPort = target.port;
   if (target.scheme === "ws" || target.scheme === "wss") {
     throw new ProxyError(502, "client", `${route.key} only accepts WebSocket upgrades (target ${target.url})`);
   }
@@ -58,6 +61,8 @@ export function handle(ctx: RequestContext, state: ProxyState, record: RequestRe
       return respond(ctx, route, upstream);
     },
     (err) => {
+      // SPEC §14.8 request failover: the app's process did not take the connection.
+      if (route.app !== null && err instanceof UpstreamError && (err.kind === "connect" || err.kind === "reset")) state.appFailover?.(route.app, target.port);
       throw upstreamFailure(err, target, ctx.req.method, ctx.path);
     },
   );

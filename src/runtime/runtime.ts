@@ -3,7 +3,13 @@
  * snapshots on reload, shut down gracefully. The only module that wires the others together.
  */
 import type { Server } from "bun";
-import { allRoutes, compile } from "../config/compile.ts";
+import { mkdirSync } from "node:fs";
+import { basename, join } from "node:path";
+import { createAppPort, type AppPort } from "../apps/port.ts";
+import { watchSites } from "../apps/sites-watch.ts";
+import { Supervisor } from "../apps/supervisor.ts";
+import type { AppTimings } from "../apps/timings.ts";
+import { allRoutes, compile, type AppRouteInput } from "../config/compile.ts";
 import { ConfigError, formatIssue, hasErrors, type ConfigIssue } from "../config/issues.ts";
 import { configFiles, loadConfig, type ConfigFiles } from "../config/load.ts";
 import type { Snapshot } from "../config/snapshot.ts";
@@ -22,6 +28,8 @@ export interface ProxyOptions {
   sitesDir?: string;
   /** Use this logger instead of one built from [logging] (tests). */
   logger?: Logger;
+  /** Shorter supervision clocks (tests); [apps] health_check_interval_secs still applies unless given. */
+  appTimings?: Partial<AppTimings>;
 }
 
 export type ReloadResult = { ok: true; version: number } | { ok: false; issues: ConfigIssue[] };
@@ -38,6 +46,19 @@ export interface ProxyHandle {
   reload(): Promise<ReloadResult>;
   /** Graceful shutdown (SPEC §15.4). */
   shutdown(): Promise<void>;
+  /** Managed apps, for the admin API and the control socket (SPEC §11.2). */
+  readonly apps: AppPort;
+  /** Settles once the apps found at start-up have been started (or failed to); tests await it. */
+  readonly appsStarted: Promise<void>;
+  /**
+   * Publishes a new app routing table: the current proxy.conf and config.toml are compiled again
+   * with it and swapped in by one assignment, exactly like a reload (SPEC §14.7 step 4).
+   */
+  setAppRoutes(routes: readonly AppRouteInput[]): void;
+  /** The `.test` aliases of the apps in --dev (SPEC §14.9), for the self-signed certificate. */
+  devAliases(): string[];
+  /** Calls `listener` with the new alias list whenever discovery changes it; returns the unsubscribe. */
+  onDevAliasesChange(listener: (aliases: string[]) => void): () => void;
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
@@ -85,6 +106,52 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const [plainServer, httpsServer] = servers as [Server<unknown>, Server<unknown>];
   log.info({ http: `${bind.host}:${plainServer.port}`, https: `${bind.host}:${httpsServer.port}`, dev, version: snapshot.version }, "soli-proxy listening");
 
+  // Managed apps (SPEC §14): discovered and started after the listeners are up, in the background.
+  let appRoutes: readonly AppRouteInput[] = [];
+  const setAppRoutes = (routes: readonly AppRouteInput[]) => {
+    appRoutes = routes;
+    const compiled = compile({ version: snapshot.version + 1, dev, conf: snapshot.conf, settings: snapshot.settings, apps: routes, files });
+    snapshot = compiled; // the swap, as in reload()
+    state.prune(new Set(allRoutes(compiled.routes).map((r) => r.key)));
+    log.info({ apps: routes.map((r) => `${r.name} -> 127.0.0.1:${r.port}`) }, `app routes applied (config v${compiled.version})`);
+  };
+  const sitesDir = resolve(opts.sitesDir ?? "sites");
+  mkdirSync(sitesDir, { recursive: true });
+  const apps = new Supervisor({
+    sitesDir,
+    runDir: join(files.dir, "run"),
+    dev,
+    log,
+    settings: () => snapshot.settings.apps,
+    timings: { monitorIntervalMs: settings.apps.health_check_interval_secs * 1000, ...opts.appTimings },
+    onRoutes: setAppRoutes,
+  });
+  state.appFailover = (name, port) => apps.requestFailover(name, port);
+  const aliasListeners = new Set<(aliases: string[]) => void>();
+  let aliases = "";
+  apps.onDiscovery(() => {
+    state.appMetrics.prune(new Set([...apps.apps.values()].flatMap((a) => [a.slots.blue.port, a.slots.green.port])));
+    const now = apps.devAliases();
+    if (now.join(",") === aliases) return;
+    aliases = now.join(",");
+    for (const listener of aliasListeners) listener(now);
+  });
+  for (const issue of apps.discover()) log[issue.severity === "error" ? "error" : "warn"](formatIssue(issue));
+  const appsStarted = apps.start().catch((err) => log.error({ err: (err as Error).message }, "starting apps failed"));
+  const stopWatchingSites =
+    opts.watch === true
+      ? watchSites(
+          sitesDir,
+          ({ touched }) => {
+            for (const issue of apps.discover()) log[issue.severity === "error" ? "error" : "warn"](formatIssue(issue));
+            if (!dev) return;
+            for (const app of apps.apps.values()) if (touched.has(basename(app.config.dir))) apps.restartForChange(app.name);
+          },
+          500,
+          (err) => log.warn({ dir: sitesDir, err: err.message }, "cannot watch the sites directory"),
+        )
+      : () => {};
+
   let reloading: Promise<ReloadResult> | null = null;
   const reload = async (): Promise<ReloadResult> => {
     const next = loadConfig(files);
@@ -92,7 +159,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       log.error({ issues: next.issues.map(formatIssue) }, `config reload rejected, keeping v${snapshot.version}`);
       return { ok: false, issues: next.issues };
     }
-    const compiled = compile({ version: snapshot.version + 1, dev, conf: next.conf, settings: next.settings, files });
+    const compiled = compile({ version: snapshot.version + 1, dev, conf: next.conf, settings: next.settings, apps: appRoutes, files });
     snapshot = compiled; // the swap: every request from here on sees the new configuration
     state.prune(new Set(allRoutes(compiled.routes).map((r) => r.key)));
     log.level = compiled.settings.logging.level;
@@ -110,6 +177,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       const timer = new Promise<void>((r) => setTimeout(r, grace).unref?.());
       await Promise.race([drained, timer]);
       await stopAll();
+      stopWatchingSites();
+      await apps.shutdown(); // every app, both slots (SPEC §15.4)
       state.pool.closeIdle();
       log.info("soli-proxy stopped");
     })();
@@ -125,6 +194,14 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     log: () => log,
     reload: () => (reloading ??= reload().finally(() => (reloading = null))),
     shutdown,
+    apps: createAppPort(apps, state.appMetrics),
+    appsStarted,
+    setAppRoutes,
+    devAliases: () => apps.devAliases(),
+    onDevAliasesChange(listener) {
+      aliasListeners.add(listener);
+      return () => aliasListeners.delete(listener);
+    },
   };
 }
 

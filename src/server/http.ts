@@ -55,7 +55,7 @@ class Flight implements Watched, HandleHooks {
   readonly snapshot: Snapshot;
   readonly started = performance.now();
   readonly id: string;
-  readonly record: RequestRecord = { route: "none", upstream: null, streaming: false };
+  readonly record: RequestRecord = { route: "none", upstream: null, streaming: false, appPort: 0 };
   readonly control: ExchangeControl = { exchange: null };
   private readonly peer: string;
   private readonly authority: string;
@@ -134,6 +134,7 @@ class Flight implements Watched, HandleHooks {
     this.completed = true;
     if (this.watched) this.deps.state.watch.delete(this);
     if (this.slow) this.server.timeout(this.req, this.snapshot.limits.keepAliveTimeoutSecs);
+    if (this.record.appPort !== 0) this.recordAppTraffic(bytes);
     if (!this.snapshot.settings.logging.log_endpoints) return;
     logEndpoint(this.deps.log(), {
       id: this.id,
@@ -148,6 +149,12 @@ class Flight implements Watched, HandleHooks {
       record: this.record,
       error: this.failure ?? error,
     });
+  }
+
+  /** Per-app metrics (SPEC §10): attributed by the slot port the request went to. */
+  private recordAppTraffic(bytesSent: number): void {
+    const declared = this.req.headers.get("content-length");
+    this.deps.state.appMetrics.record(this.record.appPort, this.status, performance.now() - this.started, declared === null ? 0 : Number(declared) || 0, bytesSent);
   }
 }
 
