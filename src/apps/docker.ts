@@ -65,7 +65,9 @@ export async function startContainer(cli: DockerCli, app: AppConfig, docker: Doc
   if (run.code !== 0) throw new Error(`docker run for ${name} failed: ${run.stderr || `status ${run.code}`}`);
   const follower = Bun.spawn([cli.command, "logs", "-f", name], { cwd: app.dir, stdin: "ignore", stdout: logFd, stderr: logFd, detached: true });
   follower.unref();
-  return followContainer(cli, name, app.dir, () => follower.kill("SIGKILL"));
+  const proc = followContainer(cli, name, app.dir, () => follower.kill("SIGKILL"));
+  await proc.checked; // the container's pid is known before app_state.json records the slot
+  return proc;
 }
 
 /** A container started earlier, known by name (a previous run recorded it). */
@@ -73,7 +75,7 @@ export function adoptContainer(cli: DockerCli, app: string, slot: Slot, cwd: str
   return followContainer(cli, containerName(app, slot), cwd, () => {});
 }
 
-function followContainer(cli: DockerCli, name: string, cwd: string, stopLogs: () => void): SlotProcess {
+function followContainer(cli: DockerCli, name: string, cwd: string, stopLogs: () => void): SlotProcess & { checked: Promise<void> } {
   let pid: number | null = null;
   let settle: (reason: string) => void = () => {};
   const exited = new Promise<string>((done) => (settle = done));
@@ -94,8 +96,9 @@ function followContainer(cli: DockerCli, name: string, cwd: string, stopLogs: ()
   };
   const timer = setInterval(() => void check(), cli.pollMs);
   (timer as { unref?: () => void }).unref?.();
-  void check();
+  const checked = check();
   return {
+    checked,
     get pid() {
       return pid;
     },

@@ -68,10 +68,11 @@ export class SlotRunner {
   }
 
   /** Takes over a process recorded by an earlier run (the standalone CLI acts on what runs). */
-  adopt(app: ManagedApp, slotName: Slot, pid: number | null): boolean {
+  adopt(app: ManagedApp, slotName: Slot, pid: number | null, status: SlotStatus): boolean {
     const slot = app.slots[slotName];
     if (app.config.docker) {
-      if (pid === null) return false;
+      // a container is known by its name; the pid may not have been known when it was recorded
+      if (pid === null && status === "Stopped") return false;
       this.attach(app, slot, adoptContainer(this.opts.docker, app.name, slotName, app.config.dir));
       return true;
     }
@@ -108,7 +109,6 @@ export class SlotRunner {
       slot.proc = null;
       slot.status = "Failed";
       slot.lastExit = reason;
-      this.opts.log.warn({ app: app.name, slot: slot.slot, pid: proc.pid, reason }, `app ${app.name} slot ${slot.slot} ${reason}`);
       this.opts.onExit(app, slot, reason);
     });
   }

@@ -22,7 +22,7 @@ import { monitorRound, nextRetry } from "./monitor.ts";
 import { PortsLock } from "./ports.ts";
 import { looksLikeOurSlot, terminateGroup } from "./process.ts";
 import { SlotRunner } from "./slots.ts";
-import { readAppState, writeAppState, type AppStateFile } from "./state-files.ts";
+import { readAppState, writeAppState, type AppStateFile, type SlotStatus } from "./state-files.ts";
 import { DEFAULT_TIMINGS, type AppTimings } from "./timings.ts";
 
 export type AppsSettings = Settings["apps"];
@@ -148,7 +148,7 @@ export class Supervisor {
    */
   async start(): Promise<void> {
     const recorded = readAppState(this.stateFile);
-    await Promise.all(Object.entries(recorded).flatMap(([name, record]) => SLOTS.map((slot) => this.stopLeftover(name, slot, record[slot].pid))));
+    await Promise.all(Object.entries(recorded).flatMap(([name, record]) => SLOTS.map((slot) => this.stopLeftover(name, slot, record[slot].pid, record[slot].status))));
     for (const [name, record] of Object.entries(recorded)) {
       const app = this.apps.get(name);
       if (!app) continue;
@@ -170,7 +170,7 @@ export class Supervisor {
       app.currentSlot = record.current_slot;
       app.stopped = record.stopped;
       for (const slot of SLOTS) {
-        if (this.runner.adopt(app, slot, record[slot].pid)) app.slots[slot].status = record[slot].status;
+        if (this.runner.adopt(app, slot, record[slot].pid, record[slot].status)) app.slots[slot].status = record[slot].status;
       }
     }
     this.started = true;
@@ -278,6 +278,8 @@ export class Supervisor {
 
   /** A slot process ended on its own. The current slot's death starts the crash policy. */
   private exited(app: ManagedApp, slot: SlotState, reason: string): void {
+    // the standalone CLI reports a failed start itself; a log line would say it twice
+    if (!this.opts.standalone) this.opts.log.warn({ app: app.name, slot: slot.slot, reason }, `app ${app.name} slot ${slot.slot} ${reason}`);
     this.changed();
     this.events.emit(statusEvent(app, slot.slot, "Failed"));
     if (this.closing || this.opts.standalone || app.stopped || slot.slot !== app.currentSlot) return;
@@ -322,10 +324,10 @@ export class Supervisor {
     );
   }
 
-  private async stopLeftover(name: string, slot: Slot, pid: number | null): Promise<void> {
+  private async stopLeftover(name: string, slot: Slot, pid: number | null, status: SlotStatus): Promise<void> {
     const app = this.apps.get(name);
     if (app?.config.docker) {
-      if (pid !== null && this.runner.adopt(app, slot, pid)) await this.runner.stop(app, slot);
+      if (this.runner.adopt(app, slot, pid, status)) await this.runner.stop(app, slot);
       return;
     }
     if (pid === null || !looksLikeOurSlot(pid)) return;
