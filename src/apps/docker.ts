@@ -48,7 +48,12 @@ export interface CommandResult {
 }
 
 export async function runDocker(cli: DockerCli, args: readonly string[], cwd: string): Promise<CommandResult> {
-  const proc = Bun.spawn([cli.command, ...args], { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  let proc;
+  try {
+    proc = Bun.spawn([cli.command, ...args], { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  } catch (err) {
+    throw new Error(`cannot run ${cli.command}: ${(err as Error).message}`);
+  }
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { code, stdout: stdout.trim(), stderr: stderr.trim() };
 }
@@ -81,7 +86,8 @@ function followContainer(cli: DockerCli, name: string, cwd: string, stopLogs: ()
   const exited = new Promise<string>((done) => (settle = done));
   let gone = false;
   const check = async () => {
-    const r = await runDocker(cli, ["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Pid}}", name], cwd);
+    const r = await runDocker(cli, ["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Pid}}", name], cwd).catch(() => null);
+    if (r === null) return; // the docker CLI itself is unavailable: the container's state is unknown, not gone
     const [status, code, mainPid] = r.stdout.split(/\s+/);
     if (r.code === 0 && Number(mainPid) > 0) pid = Number(mainPid);
     if (r.code !== 0) return finish(`container ${name} is missing`);

@@ -109,7 +109,11 @@ export class SlotRunner {
       slot.proc = null;
       slot.status = "Failed";
       slot.lastExit = reason;
-      this.opts.onExit(app, slot, reason);
+      try {
+        this.opts.onExit(app, slot, reason);
+      } catch (err) {
+        this.opts.log.error({ app: app.name, err: (err as Error).message }, "handling an app exit failed");
+      }
     });
   }
 

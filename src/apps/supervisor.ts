@@ -128,11 +128,14 @@ export class Supervisor {
       this.apps.delete(name);
       app.cancelRetry();
       this.opts.log.info({ app: name }, `app ${name} removed from ${this.opts.sitesDir}`);
-      void app.lock(() => Promise.all(SLOTS.map((s) => this.runner.stop(app, s)))).then(() => {
-        this.ports.release(name);
-        this.ports.save();
-        this.changed();
-      });
+      void app
+        .lock(() => Promise.all(SLOTS.map((s) => this.runner.stop(app, s))))
+        .then(() => {
+          this.ports.release(name);
+          this.ports.save();
+          this.changed();
+        })
+        .catch((err) => this.opts.log.error({ app: name, err: (err as Error).message }, `stopping removed app ${name} failed`));
     }
     if (portsChanged) this.ports.save();
     this.changed();
@@ -252,7 +255,11 @@ export class Supervisor {
     const key = JSON.stringify(routes);
     if (key === this.lastRoutes) return;
     this.lastRoutes = key;
-    this.opts.onRoutes?.(routes);
+    try {
+      this.opts.onRoutes?.(routes);
+    } catch (err) {
+      this.opts.log.error({ err: (err as Error).message }, "publishing the app routes failed");
+    }
   }
 
   private persist(): void {
@@ -345,7 +352,7 @@ export class Supervisor {
         changed: () => this.changed(),
         emit: (event) => this.events.emit(event),
         failover: (app, why) => this.failover(app, why),
-      });
+      }).catch((err) => this.opts.log.error({ err: (err as Error).message }, "health monitor round failed"));
     }, this.timings.monitorIntervalMs);
     const logs = setInterval(() => {
       for (const app of this.apps.values()) {

@@ -3,11 +3,7 @@
  * snapshots on reload, shut down gracefully. The only module that wires the others together.
  */
 import type { Server } from "bun";
-import { mkdirSync } from "node:fs";
-import { basename, join } from "node:path";
-import { createAppPort, type AppPort } from "../apps/port.ts";
-import { watchSites } from "../apps/sites-watch.ts";
-import { Supervisor } from "../apps/supervisor.ts";
+import type { AppPort } from "../apps/port.ts";
 import type { AppTimings } from "../apps/timings.ts";
 import { allRoutes, compile, type AppRouteInput } from "../config/compile.ts";
 import { ConfigError, formatIssue, hasErrors, type ConfigIssue } from "../config/issues.ts";
@@ -19,6 +15,7 @@ import { createFetchHandler } from "../server/http.ts";
 import { listen } from "../server/listen.ts";
 import { ProxyState } from "../state/proxy-state.ts";
 import { ensureSelfSigned } from "../tls/self-signed.ts";
+import { startManagedApps } from "./apps.ts";
 import { resolve } from "node:path";
 
 export interface ProxyOptions {
@@ -115,42 +112,18 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     state.prune(new Set(allRoutes(compiled.routes).map((r) => r.key)));
     log.info({ apps: routes.map((r) => `${r.name} -> 127.0.0.1:${r.port}`) }, `app routes applied (config v${compiled.version})`);
   };
-  const sitesDir = resolve(opts.sitesDir ?? "sites");
-  mkdirSync(sitesDir, { recursive: true });
-  const apps = new Supervisor({
-    sitesDir,
-    runDir: join(files.dir, "run"),
+  const apps = startManagedApps({
+    sitesDir: resolve(opts.sitesDir ?? "sites"),
+    configDir: files.dir,
     dev,
+    watch: opts.watch === true,
     log,
-    settings: () => snapshot.settings.apps,
-    timings: { monitorIntervalMs: settings.apps.health_check_interval_secs * 1000, ...opts.appTimings },
-    onRoutes: setAppRoutes,
+    state,
+    settings: settings.apps,
+    current: () => snapshot.settings.apps,
+    publish: setAppRoutes,
+    timings: opts.appTimings,
   });
-  state.appFailover = (name, port) => apps.requestFailover(name, port);
-  const aliasListeners = new Set<(aliases: string[]) => void>();
-  let aliases = "";
-  apps.onDiscovery(() => {
-    state.appMetrics.prune(new Set([...apps.apps.values()].flatMap((a) => [a.slots.blue.port, a.slots.green.port])));
-    const now = apps.devAliases();
-    if (now.join(",") === aliases) return;
-    aliases = now.join(",");
-    for (const listener of aliasListeners) listener(now);
-  });
-  for (const issue of apps.discover()) log[issue.severity === "error" ? "error" : "warn"](formatIssue(issue));
-  const appsStarted = apps.start().catch((err) => log.error({ err: (err as Error).message }, "starting apps failed"));
-  const stopWatchingSites =
-    opts.watch === true
-      ? watchSites(
-          sitesDir,
-          ({ touched }) => {
-            for (const issue of apps.discover()) log[issue.severity === "error" ? "error" : "warn"](formatIssue(issue));
-            if (!dev) return;
-            for (const app of apps.apps.values()) if (touched.has(basename(app.config.dir))) apps.restartForChange(app.name);
-          },
-          500,
-          (err) => log.warn({ dir: sitesDir, err: err.message }, "cannot watch the sites directory"),
-        )
-      : () => {};
 
   let reloading: Promise<ReloadResult> | null = null;
   const reload = async (): Promise<ReloadResult> => {
@@ -177,7 +150,6 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       const timer = new Promise<void>((r) => setTimeout(r, grace).unref?.());
       await Promise.race([drained, timer]);
       await stopAll();
-      stopWatchingSites();
       await apps.shutdown(); // every app, both slots (SPEC §15.4)
       state.pool.closeIdle();
       log.info("soli-proxy stopped");
@@ -194,14 +166,11 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     log: () => log,
     reload: () => (reloading ??= reload().finally(() => (reloading = null))),
     shutdown,
-    apps: createAppPort(apps, state.appMetrics),
-    appsStarted,
+    apps: apps.port,
+    appsStarted: apps.started,
     setAppRoutes,
-    devAliases: () => apps.devAliases(),
-    onDevAliasesChange(listener) {
-      aliasListeners.add(listener);
-      return () => aliasListeners.delete(listener);
-    },
+    devAliases: apps.devAliases,
+    onDevAliasesChange: apps.onDevAliasesChange,
   };
 }
 

@@ -1,11 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AppError } from "../../src/apps/errors.ts";
 import type { AppEvent } from "../../src/apps/events.ts";
 import { processAlive } from "../../src/apps/process.ts";
 import { backend } from "../support/backend.ts";
 import { defaultInfos, IS_ROOT, setBehaviour, startAppsProxy, writeApp } from "../support/apps.ts";
+import { ROOT } from "../support/spawn.ts";
 import { waitFor } from "../support/wait.ts";
 
 type AppAnswer = { version: string; port: number; pid: number; uid: number; gid: number; cwd: string; argv: string[]; env: Record<string, string>; path: string };
@@ -51,6 +52,21 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     expect(Object.values(ports).map((e) => { const { timestamp, ...rest } = e as { timestamp: string }; return [rest, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(timestamp)]; })).toEqual([
       [{ app_name: "shop.example.org", slot: "blue", port: info.blue.port }, true],
       [{ app_name: "shop.example.org", slot: "green", port: info.green.port }, true],
+    ]);
+  });
+
+  test("the shipped demo app in sites/ runs and answers for demo.localhost", async () => {
+    await using proxy = await startAppsProxy({
+      before: (project) => {
+        cpSync(join(ROOT, "sites", "demo.localhost"), join(project.dir, "sites", "demo.localhost"), { recursive: true });
+        chmodSync(join(project.dir, "sites", "demo.localhost"), 0o755);
+      },
+    });
+    const res = await proxy.get("demo.localhost");
+    expect([res.status, (await res.text()).includes("<h1>Hello from demo.localhost</h1>"), proxy.handle.apps.list().map((a) => [a.config.name, a.config.health_check, a.blue.status])]).toEqual([
+      200,
+      true,
+      [["demo.localhost", "/health", "Running"]],
     ]);
   });
 
