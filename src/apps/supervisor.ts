@@ -292,28 +292,40 @@ export class Supervisor {
     if (this.closing || this.opts.standalone || app.stopped || slot.slot !== app.currentSlot) return;
     app.lastError = `${app.name} slot ${slot.slot} ${reason}`;
     const lived = slot.lastStarted ? Date.now() - slot.lastStarted.getTime() : 0;
+    const delay = this.countCrash(app, lived);
+    if (delay === null) return;
     if (app.busy) {
-      // a deploy in progress may still switch away; decide once it is over
+      // a failover or deploy already runs and may switch away; retry only if it did not
       void app.busy.catch(() => {}).then(() => {
-        if (app.current === slot && !slot.proc && !app.stopped) this.crashed(app, lived);
+        if (app.current === slot && !slot.proc && !app.stopped) this.retryAfter(app, delay);
       });
       return;
     }
-    this.crashed(app, lived);
+    this.retryAfter(app, delay);
   }
 
+  /** A failover that did not come up counts like an exit, and is retried with back-off. */
   private crashed(app: ManagedApp, livedMs: number): void {
+    const delay = this.countCrash(app, livedMs);
+    if (delay !== null) this.retryAfter(app, delay);
+  }
+
+  /** Counts an unexpected exit; null once the app gave up (SPEC §14.8). */
+  private countCrash(app: ManagedApp, livedMs: number): number | null {
     const delay = nextRetry(app, livedMs, this.timings);
     if (delay === null) {
       this.opts.log.error({ app: app.name, exits: app.unexpectedExits }, `${app.name} failed ${app.unexpectedExits} times in a row; it stays Failed until the next deploy`);
       this.changed();
-      return;
     }
+    return delay;
+  }
+
+  private retryAfter(app: ManagedApp, delayMs: number): void {
     app.cancelRetry();
     app.retryTimer = setTimeout(() => {
       app.retryTimer = null;
       this.failover(app, "unexpected exit");
-    }, delay);
+    }, delayMs);
   }
 
   /** A deploy toward the other slot, in the background, unless one runs or a retry is pending. */

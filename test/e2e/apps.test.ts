@@ -230,8 +230,8 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     await fetch(`http://127.0.0.1:${info.blue.port}/__control/close`);
     const after = await waitFor(() => {
       const i = proxy.handle.apps.get("mon.example.com");
-      return i.current_slot === "green" && i.green.status === "Running" ? i : null;
-    }, "a failover to green", 5000);
+      return i.current_slot === "green" && i.green.status === "Running" && i.blue.status !== "Running" && i.blue.status !== "Unhealthy" ? i : null;
+    }, "a failover to green and the old slot stopped", 5000);
     expect([stillRouted, after.blue.status, (await json(await proxy.get("mon.example.com"))).port]).toEqual([200, "Stopped", info.green.port]);
     expect(proxy.logs().some((l) => l.msg === "health check of mon.example.com answered 500")).toBe(true);
   });
