@@ -56,6 +56,12 @@ export function discoverApps(sitesDir: string): { apps: DiscoveredApp[]; issues:
       issues.push({ file: infosFile, severity: "error", message: `app name '${name}' is already used by ${twin.path}` });
       continue;
     }
+    const domain = (infos.domain ?? (entry.startsWith("_") ? "" : entry)).toLowerCase();
+    const sameDomain = domain ? apps.find((a) => (a.infos.domain ?? (a.dir.startsWith("_") ? "" : a.dir)).toLowerCase() === domain) : undefined;
+    if (sameDomain) {
+      issues.push({ file: infosFile, severity: "error", message: `domain '${domain}' is already served by ${sameDomain.path}` });
+      continue;
+    }
     apps.push({ dir: entry, path, infos });
   }
   return { apps, issues };

@@ -321,6 +321,7 @@ export class Supervisor {
   }
 
   private retryAfter(app: ManagedApp, delayMs: number): void {
+    if (this.closing) return;
     app.cancelRetry();
     app.retryTimer = setTimeout(() => {
       app.retryTimer = null;

@@ -114,6 +114,7 @@ describe("discovery and effective configuration (SPEC §14.1, §14.3, §14.9)", 
       "sites/file.example.com": "not a directory",
       "sites/bad_name.example.com/app.infos": "",
       "sites/twin.example.com/app.infos": 'name = "shop.example.com"\n',
+      "sites/zcopy.example.com/app.infos": 'domain = "Shop.example.com"\n',
     });
     const sites = join(project.dir, "sites");
     const found = discoverApps(sites);
@@ -123,6 +124,7 @@ describe("discovery and effective configuration (SPEC §14.1, §14.3, §14.9)", 
         "<sites>/bad_name.example.com: error: 'bad_name.example.com' is not a domain name; set domain in app.infos or rename the directory",
         "<sites>/notes: warning: 'notes' skipped: an app directory is named after its domain (with a '.') or starts with '_'",
         "<sites>/twin.example.com/app.infos: error: app name 'shop.example.com' is already used by <sites>/shop.example.com",
+        "<sites>/zcopy.example.com/app.infos: error: domain 'shop.example.com' is already served by <sites>/shop.example.com",
       ],
     ]);
   });
