@@ -131,6 +131,7 @@ export class Supervisor {
       void app
         .lock(() => Promise.all(SLOTS.map((s) => this.runner.stop(app, s))))
         .then(() => {
+          if (this.apps.has(name)) return; // the directory came back meanwhile: it keeps its ports
           this.ports.release(name);
           this.ports.save();
           this.changed();
