@@ -28,6 +28,8 @@ export interface ManagedAppsOptions {
   settings: Settings["apps"];
   current: () => Settings["apps"];
   publish: (routes: readonly AppRouteInput[]) => void;
+  /** Routing switched to a new slot (SPEC §14.7 step 4): reset its breaker, register the domain for ACME. */
+  onSwitch?: (app: string, slot: "blue" | "green", port: number) => void;
   timings?: Partial<AppTimings>;
 }
 
@@ -56,6 +58,7 @@ export function startManagedApps(opts: ManagedAppsOptions): ManagedApps {
     settings: opts.current,
     timings: { monitorIntervalMs: opts.settings.health_check_interval_secs * 1000, ...opts.timings },
     onRoutes: opts.publish,
+    onSwitch: opts.onSwitch,
   });
   state.appFailover = (name, port) => apps.requestFailover(name, port);
 
