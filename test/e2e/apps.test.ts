@@ -201,24 +201,31 @@ describe("managed apps in the proxy (SPEC §14)", () => {
 
   test("a crash loop backs off between restarts and stops after more than 3 unexpected exits, visible in status", async () => {
     await using proxy = await startAppsProxy({ apps: { "loop.example.com": { behaviour: { exitAfterMs: 400 } } }, timings: { crashBackoffMs: 300 } });
-    const starts: number[] = [];
-    proxy.handle.apps.subscribe((e) => e.type === "StatusChanged" && e.status === "starting" && starts.push(Date.now()));
+    const seen: { status: string; at: number }[] = [];
+    proxy.handle.apps.subscribe((e) => e.type === "StatusChanged" && seen.push({ status: e.status, at: Date.now() }));
     const info = await waitFor(() => {
       const i = proxy.handle.apps.get("loop.example.com");
       return i.gave_up ? i : null;
     }, "the supervisor to give up", 15000, 50);
     await Bun.sleep(800); // nothing more happens once it gave up
-    const gaps = starts.slice(1).map((t, i) => t - starts[i]!);
+    // back-off: from each failure to the next start (the first failover is at once, then 300 ms, then 600 ms)
+    const starts = seen.filter((e) => e.status === "starting");
+    const waits = starts.map((s) => s.at - seen.filter((e) => e.status === "failed" && e.at <= s.at).at(-1)!.at);
     expect({
       restarts: starts.length,
       exits: info.unexpected_exits,
       statuses: [info.blue.status, info.green.status],
-      error: info.last_error?.replace(/slot \w+/, "slot X"),
+      error: info.last_error?.replace(/slot \w+/, "slot X").startsWith("loop.example.com slot X exited with status 3"),
       routed: (await proxy.get("loop.example.com")).status,
-    }).toEqual({ restarts: 3, exits: 4, statuses: ["Failed", "Failed"], error: "loop.example.com slot X exited with status 3", routed: 421 });
-    // the first failover is at once; the next ones wait 300 ms, then 600 ms (the process lives ~400 ms each time)
-    expect(gaps.length).toBe(2);
-    expect(gaps[1]! - gaps[0]!).toBeGreaterThan(150);
+      backoff: [waits[0]! < 250, waits[1]! >= 290, waits[2]! >= 590],
+    }).toEqual({
+      restarts: 3,
+      exits: 4,
+      statuses: ["Failed", "Failed"],
+      error: true,
+      routed: 421,
+      backoff: [true, true, true],
+    });
   });
 
   test("the health monitor marks a non-2xx answer Unhealthy and fails over when the app stops answering", async () => {
