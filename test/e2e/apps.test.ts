@@ -3,6 +3,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFi
 import { join } from "node:path";
 import type { AppError } from "../../src/apps/errors.ts";
 import type { AppEvent } from "../../src/apps/events.ts";
+import { acceptsConnections } from "../../src/apps/ports.ts";
 import { processAlive } from "../../src/apps/process.ts";
 import { backend } from "../support/backend.ts";
 import { defaultInfos, IS_ROOT, setBehaviour, startAppsProxy, writeApp } from "../support/apps.ts";
@@ -244,10 +245,11 @@ describe("managed apps in the proxy (SPEC §14)", () => {
   });
 
   test("a transport error proxying to an app starts a failover", async () => {
-    await using proxy = await startAppsProxy({ apps: { "deaf.example.com": {} } });
+    // the health monitor is kept out of the way: only the failed request may notice
+    await using proxy = await startAppsProxy({ apps: { "deaf.example.com": {} }, timings: { monitorIntervalMs: 60_000 } });
     const info = proxy.handle.apps.get("deaf.example.com");
     await fetch(`http://127.0.0.1:${info.blue.port}/__control/close`);
-    await Bun.sleep(50);
+    await waitFor(async () => !(await acceptsConnections(info.blue.port)), "the app to stop listening", 3000);
     const failed = (await proxy.get("deaf.example.com")).status;
     const again = await waitFor(async () => {
       const res = await proxy.get("deaf.example.com");
