@@ -25,7 +25,7 @@ await waitPort(backendPort);
 const soliPort = await freePort();
 writeFileSync(join(dir, "proxy.conf"), [...Array.from({ length: 20 }, (_, i) => `/unused${i}/* -> http://127.0.0.1:${backendPort}`), `bench.test -> http://127.0.0.1:${backendPort}`, `default -> http://127.0.0.1:${backendPort}`].join("\n") + "\n");
 writeFileSync(join(dir, "config.toml"), `[server]\nbind = "127.0.0.1:${soliPort}"\nhttps_port = 0\nworker_threads = 1\n[admin]\nenabled = false\n[logging]\nlevel = "warn"\n`);
-const soli = start([BUN, join(ROOT, "src/main.ts"), "-c", join(dir, "proxy.conf")]);
+const soli = start([BUN, join(ROOT, "src/main.ts"), "-c", join(dir, "proxy.conf"), "--sites-dir", join(dir, "sites")]);
 const passPort = await freePort();
 const pass = start([BUN, join(ROOT, "bench/passthrough.ts"), String(passPort), `http://127.0.0.1:${backendPort}`]);
 await Promise.all([waitPort(soliPort), waitPort(passPort)]);

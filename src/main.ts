@@ -6,6 +6,7 @@ import { COMMANDS, parseArgs, USAGE, UsageError } from "./cli/args.ts";
 import { check } from "./cli/check.ts";
 import { hashKey, hashPassword } from "./cli/hash-password.ts";
 import { daemon } from "./cli/daemon.ts";
+import { lifecycle } from "./cli/lifecycle.ts";
 import { serve } from "./cli/serve.ts";
 import { update } from "./cli/update.ts";
 import { ConfigError, formatIssue } from "./config/issues.ts";
@@ -45,11 +46,20 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await hashKey(args.args);
       case "update":
         return await update({ reinstall: args.reinstall, allowUnverified: args.allowUnverified });
+      case "deploy":
+      case "restart":
+      case "stop":
+      case "logs":
+        return await lifecycle({ command: args.command, app: args.args[0], conf: args.conf, sitesDir: args.sitesDir, dev: args.dev, follow: args.follow });
       default:
         console.error(`Error: '${args.command}' is not available in this build yet (commands: ${COMMANDS.join(", ")})`);
         return 1;
     }
   } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`Error: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
     if (err instanceof ConfigError) {
       for (const issue of err.issues) console.error(formatIssue(issue));
       console.error("Error: configuration is invalid");

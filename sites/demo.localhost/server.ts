@@ -2,7 +2,7 @@
 const port = Number(process.env.PORT ?? 3000);
 const started = new Date().toISOString();
 
-Bun.serve({
+const server = Bun.serve({
   port,
   hostname: "127.0.0.1",
   fetch(req) {
@@ -16,6 +16,8 @@ Bun.serve({
     );
   },
 });
+
+console.log(`demo app listening on http://127.0.0.1:${server.port}`);
 
 function escape(s: string): string {
   return s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);

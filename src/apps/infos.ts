@@ -1,11 +1,19 @@
 /**
  * app.infos (SPEC §14.2): optional flat TOML in an app's directory. Every field has a default;
- * a parse or type error names the file and the field.
+ * a parse or type error names the file and the field. Scripts whose program leaves the app
+ * directory and docker_options outside the allow-list (SPEC §14.5) are errors here, so `check`
+ * reports them and a deploy never gets that far.
  */
+import { dirname } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
-import type { ConfigIssue } from "../config/issues.ts";
+import { hasErrors, type ConfigIssue } from "../config/issues.ts";
 import { tomlPosition } from "../config/toml-position.ts";
+import { scriptProblem } from "./command.ts";
+import { parseDockerOptions } from "./docker-options.ts";
+
+/** A DNS name: labels of letters, digits and inner hyphens, joined by dots. */
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
 const int = (what: string, min: number) =>
   z.number({ error: `${what} must be an integer` }).int({ error: `${what} must be an integer` }).min(min, { error: `${what} must be at least ${min}` });
@@ -13,8 +21,9 @@ const port = (what: string) => int(what, 1).max(65535, { error: `${what} must be
 
 export const appInfosSchema = z
   .strictObject({
-    name: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: "name may contain only letters, digits, '.', '_' and '-'" }).optional(),
-    domain: z.string().optional(),
+    // The name becomes a path component (run/logs/<name>/) and a container name: no separators, no dot first.
+    name: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/, { error: "name may contain only letters, digits, '.', '_' and '-', and must not start with '.'" }).optional(),
+    domain: z.string().regex(DNS_NAME, { error: "domain must be a DNS name like shop.example.com" }).optional(),
     start_script: z.string().optional(),
     stop_script: z.string().optional(),
     health_check: z.string().refine((v) => v.startsWith("/"), { error: "health_check must be a path starting with '/'" }).optional(),
@@ -63,5 +72,16 @@ export function parseAppInfos(text: string, file: string): { infos: AppInfos | n
     }
     return { infos: null, issues };
   }
-  return { infos: result.data, issues };
+  const infos = result.data;
+  const dir = dirname(file);
+  const refuse = (key: string, message: string) =>
+    issues.push({ file, ...(tomlPosition(text, [key]) ?? {}), path: key, severity: "error", message: `${key}: ${message}` });
+  for (const key of ["start_script", "stop_script"] as const) {
+    const script = infos[key];
+    const problem = script === undefined ? null : scriptProblem(script, dir);
+    if (problem) refuse(key, problem);
+  }
+  const docker = parseDockerOptions(infos.docker_options, dir);
+  if (!docker.ok) refuse("docker_options", docker.error);
+  return hasErrors(issues) ? { infos: null, issues } : { infos, issues };
 }

@@ -147,6 +147,8 @@ const apps = z.strictObject({
   default_user: z.string().optional(),
   default_group: z.string().optional(),
   health_failure_threshold: intAtLeast(1, "health_failure_threshold").default(1),
+  /** Health monitor period (SPEC §14.8 says every 30 s; configurable for operators and tests). */
+  health_check_interval_secs: intAtLeast(1, "health_check_interval_secs").default(30),
 });
 
 export const settingsSchema = z

@@ -26,6 +26,8 @@ export interface RequestRecord {
   streaming: boolean;
   /** The tightest rate-limit bucket the request passed, for the RateLimit-* headers (SPEC §8). */
   rate: RateDecision | null;
+  /** Slot port of a managed-app target (per-app metrics), 0 for rules. */
+  appPort: number;
 }
 
 export interface HandleHooks {
@@ -83,6 +85,7 @@ function proceed(ctx: RequestContext, state: ProxyState, record: RequestRecord, 
   if (route.redirect) return redirect(ctx, route, target, match.groups);
   const ticket = breakers.granted;
   record.upstream = target.origin;
+  if (route.app !== null) record.appPort = target.port;
 
   const headers = {
     extraHeaders: grant?.headers,
@@ -141,6 +144,8 @@ function attempt(
       return respond(ctx, route, upstream);
     },
     (err) => {
+      // SPEC §14.8 request failover: the app's process did not take the connection.
+      if (route.app !== null && err instanceof UpstreamError && (err.kind === "connect" || err.kind === "reset")) state.appFailover?.(route.app, target.port);
       if (!(err instanceof UpstreamError) || err.kind === "too_large" || err.kind === "aborted") {
         // Not the upstream's fault (SPEC §6.2: body-limit 413s are not reported).
         breakers.release(target.origin, ticket);

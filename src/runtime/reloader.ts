@@ -19,12 +19,14 @@ export interface AppliedConfig {
   readonly snapshot: Snapshot;
   /** The proxy.conf text the snapshot was compiled from. */
   readonly confText: string;
+  /** Key material read with it ([auth.jwt] files), reused when the runtime recompiles. */
+  readonly auth: AuthMaterial | null;
 }
 
 export interface ReloaderDeps {
   files: ConfigFiles;
   log: () => Logger;
-  initial: { snapshot: Snapshot; confText: string; tomlText: string | null };
+  initial: { snapshot: Snapshot; confText: string; tomlText: string | null; auth: AuthMaterial | null };
   /** Builds the next snapshot; the runtime adds what it owns (e.g. the app routing table). */
   compile(conf: ProxyConf, settings: Settings, version: number, auth: AuthMaterial | null): Snapshot;
   /** Makes `next` current (one assignment) and retires what only the old one named. */
@@ -43,7 +45,7 @@ export class Reloader {
   readonly counts = { success: 0, failure: 0 };
 
   constructor(private readonly deps: ReloaderDeps) {
-    this.applied = { snapshot: deps.initial.snapshot, confText: deps.initial.confText };
+    this.applied = { snapshot: deps.initial.snapshot, confText: deps.initial.confText, auth: deps.initial.auth };
     this.seen = { conf: deps.initial.confText, toml: deps.initial.tomlText };
   }
 
@@ -91,6 +93,21 @@ export class Reloader {
     });
   }
 
+  /**
+   * Compiles the applied configuration again and swaps it in: for inputs the runtime owns that are
+   * not in the files (the managed apps' routing table). Serialized with reloads like any change.
+   */
+  recompile(reason: string): Promise<number> {
+    return this.serial(() => {
+      const { snapshot, auth } = this.applied;
+      const compiled = this.deps.compile(snapshot.conf, snapshot.settings, snapshot.version + 1, auth);
+      this.deps.swap(compiled);
+      this.applied = { ...this.applied, snapshot: compiled };
+      this.deps.log().info({ version: compiled.version }, reason);
+      return compiled.version;
+    });
+  }
+
   /** Runs jobs one after another, whatever their outcome, so two writes never interleave. */
   private serial<T>(job: () => T): Promise<T> {
     const run = this.queue.then(job);
@@ -115,7 +132,7 @@ export class Reloader {
       return this.reject([{ file: files.conf, severity: "error", message: `cannot compile the configuration: ${(err as Error).message}` }]);
     }
     this.deps.swap(compiled);
-    this.applied = { snapshot: compiled, confText: next.confText };
+    this.applied = { snapshot: compiled, confText: next.confText, auth: next.auth };
     this.lastError = null;
     this.counts.success++;
     this.deps.onResult?.(true);

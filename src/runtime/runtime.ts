@@ -3,7 +3,9 @@
  * snapshots on reload, shut down gracefully. The only module that wires the others together.
  */
 import type { Server } from "bun";
-import { allRoutes, compile } from "../config/compile.ts";
+import type { AppPort } from "../apps/port.ts";
+import type { AppTimings } from "../apps/timings.ts";
+import { allRoutes, compile, type AppRouteInput } from "../config/compile.ts";
 import { ConfigError, formatIssue, hasErrors, type ReloadResult } from "../config/issues.ts";
 import { configFiles, loadConfig, type ConfigFiles } from "../config/load.ts";
 import type { Snapshot } from "../config/snapshot.ts";
@@ -15,9 +17,11 @@ import { createFetchHandler } from "../server/http.ts";
 import { listen } from "../server/listen.ts";
 import { ProxyState } from "../state/proxy-state.ts";
 import { ensureSelfSigned } from "../tls/self-signed.ts";
+import { startManagedApps } from "./apps.ts";
 import { resolve } from "node:path";
 import { AdminCredentials } from "./admin-credentials.ts";
 import { startAdmin, type AdminProviders } from "./admin.ts";
+import { appsProvider } from "./admin-apps.ts";
 import { Reloader } from "./reloader.ts";
 import { claimRunDir, runDirFor } from "./run-dir.ts";
 import { writePidFile } from "./pidfile.ts";
@@ -36,6 +40,8 @@ export interface ProxyOptions {
   env?: Record<string, string | undefined>;
   /** Subsystems the admin API reports on (metrics, breakers, certificates, apps). */
   adminProviders?: AdminProviders;
+  /** Shorter supervision clocks (tests); [apps] health_check_interval_secs still applies unless given. */
+  appTimings?: Partial<AppTimings>;
 }
 
 export interface ProxyHandle {
@@ -56,6 +62,19 @@ export interface ProxyHandle {
   reload(): Promise<ReloadResult>;
   /** Graceful shutdown (SPEC §15.4). */
   shutdown(): Promise<void>;
+  /** Managed apps, for the admin API and the control socket (SPEC §11.2). */
+  readonly apps: AppPort;
+  /** Settles once the apps found at start-up have been started (or failed to); tests await it. */
+  readonly appsStarted: Promise<void>;
+  /**
+   * Publishes a new app routing table: the current proxy.conf and config.toml are compiled again
+   * with it and swapped in by one assignment, exactly like a reload (SPEC §14.7 step 4).
+   */
+  setAppRoutes(routes: readonly AppRouteInput[]): Promise<number>;
+  /** The `.test` aliases of the apps in --dev (SPEC §14.9), for the self-signed certificate. */
+  devAliases(): string[];
+  /** Calls `listener` with the new alias list whenever discovery changes it; returns the unsubscribe. */
+  onDevAliasesChange(listener: (aliases: string[]) => void): () => void;
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
@@ -108,12 +127,14 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
 
   const credentials = new AdminCredentials(files.dir, opts.env ?? process.env, () => log);
   credentials.refresh();
+  // Managed apps publish their routing table here; every compile includes it (SPEC §5.3 step 2).
+  let appRoutes: readonly AppRouteInput[] = [];
   // Every configuration change goes through this one door (ARCHITECTURE §3).
   const reloader = new Reloader({
     files,
     log: () => log,
-    initial: { snapshot, confText: loaded.confText ?? "", tomlText: loaded.tomlText },
-    compile: (conf, nextSettings, version, auth) => compile({ version, dev, conf, settings: nextSettings, files, auth }),
+    initial: { snapshot, confText: loaded.confText ?? "", tomlText: loaded.tomlText, auth: loaded.auth },
+    compile: (conf, nextSettings, version, auth) => compile({ version, dev, conf, settings: nextSettings, apps: appRoutes, files, auth }),
     swap(next) {
       snapshot = next; // the swap: every request from here on sees the new configuration
       const routes = allRoutes(next.routes);
@@ -125,6 +146,27 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     },
     onResult: (ok) => state.metrics.configReload(ok),
   });
+
+  // Managed apps (SPEC §14): discovered and started after the listeners are up, in the background.
+  const setAppRoutes = (routes: readonly AppRouteInput[]): Promise<number> => {
+    appRoutes = routes;
+    return reloader.recompile(`app routes applied: ${routes.map((r) => `${r.name} -> 127.0.0.1:${r.port}`).join(", ") || "none"}`);
+  };
+  const apps = startManagedApps({
+    sitesDir: resolve(opts.sitesDir ?? "sites"),
+    configDir: files.dir,
+    dev,
+    watch: opts.watch === true,
+    log,
+    state,
+    settings: settings.apps,
+    current: () => snapshot.settings.apps,
+    publish: (routes) => void setAppRoutes(routes),
+    // A successful switch resets the new slot's breaker (SPEC §6.2, §14.7 step 4).
+    onSwitch: (_app, _slot, port) => state.breakers.reset(`http://127.0.0.1:${port}`),
+    timings: opts.appTimings,
+  });
+
   const admin = startAdmin({
     reloader,
     current,
@@ -133,7 +175,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     startedAt,
     listeners: { bind: `${bind.host.includes(":") ? `[${bind.host}]` : bind.host}:${plainServer.port}`, httpsPort: httpsServer.port ?? null },
     run,
-    providers: { ...coreAdminProviders(state, current), ...opts.adminProviders },
+    providers: { ...coreAdminProviders(state, current), apps: appsProvider(apps.port), ...opts.adminProviders },
   });
   // Written once the listeners and the control socket are up: a daemon launcher waits for it.
   let removePid: () => void = () => {};
@@ -161,6 +203,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       for (const tunnel of state.tunnels) tunnel.shutdown();
       await stopAll();
       admin.stop();
+      await apps.shutdown(); // every app, both slots (SPEC §15.4)
       removePid();
       state.pool.closeIdle();
       log.info("soli-proxy stopped");
@@ -180,6 +223,11 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     log: () => log,
     reload: () => reloader.reload(),
     shutdown,
+    apps: apps.port,
+    appsStarted: apps.started,
+    setAppRoutes,
+    devAliases: apps.devAliases,
+    onDevAliasesChange: apps.onDevAliasesChange,
   };
 }
 

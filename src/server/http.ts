@@ -59,7 +59,7 @@ class Flight implements Watched, HandleHooks {
   readonly snapshot: Snapshot;
   readonly started = performance.now();
   readonly id: string;
-  readonly record: RequestRecord = { route: "none", upstream: null, streaming: false, rate: null };
+  readonly record: RequestRecord = { route: "none", upstream: null, streaming: false, rate: null, appPort: 0 };
   readonly control: ExchangeControl = { exchange: null };
   private readonly peer: string;
   private readonly authority: string;
@@ -175,6 +175,7 @@ class Flight implements Watched, HandleHooks {
     });
     // A WebSocket tunnel that ended in failure counts as a proxy error (SPEC §10).
     if (this.upgraded && error !== null) this.deps.state.metrics.tunnelFailed();
+    if (this.record.appPort !== 0) this.recordAppTraffic(bytes);
     if (!this.snapshot.settings.logging.log_endpoints) return;
     logEndpoint(this.deps.log(), {
       id: this.id,
@@ -189,6 +190,12 @@ class Flight implements Watched, HandleHooks {
       record: this.record,
       error: this.failure ?? error,
     });
+  }
+
+  /** Per-app metrics (SPEC §10): attributed by the slot port the request went to. */
+  private recordAppTraffic(bytesSent: number): void {
+    const declared = this.req.headers.get("content-length");
+    this.deps.state.appMetrics.record(this.record.appPort, this.status, performance.now() - this.started, declared === null ? 0 : Number(declared) || 0, bytesSent);
   }
 }
 

@@ -8,6 +8,7 @@ import { JwksSets } from "./jwks.ts";
 import { Limiter } from "./limiter.ts";
 import { Metrics } from "./metrics.ts";
 import { Breakers } from "./breakers.ts";
+import { AppMetrics } from "./app-metrics.ts";
 import { Rotation } from "./rotation.ts";
 import { Watch } from "./watch.ts";
 
@@ -32,6 +33,10 @@ export class ProxyState {
   inFlight = 0;
   /** Set once shutdown begins: readiness answers 503 (SPEC §15.4). */
   shuttingDown = false;
+  /** Per-app traffic by slot port (SPEC §10, last bullet). */
+  readonly appMetrics = new AppMetrics();
+  /** Request failover (SPEC §14.8): called when proxying to an app's slot failed in transport. */
+  appFailover: ((app: string, port: number) => void) | null = null;
   private nextId = 0;
   private readonly idPrefix = `${process.pid.toString(36)}-`;
 

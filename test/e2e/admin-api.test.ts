@@ -209,25 +209,12 @@ describe("admin API over HTTP (SPEC §11)", () => {
   test("endpoints of subsystems this build lacks answer 501 with the reason; unknown paths 404", async () => {
     await using proxy = await startAdminProxy("default -> http://127.0.0.1:9\n");
     const calls: [string, string][] = [
-      ["GET", "app-metrics"],
-      ["GET", "app-metrics/system"],
-      ["GET", "apps"],
-      ["GET", "apps/shop"],
-      ["POST", "apps/shop/deploy"],
-      ["GET", "events/apps"],
       ["GET", "certs"],
       ["POST", "certs/reload"],
       ["GET", "nothing-here"],
     ];
     const answers = await Promise.all(calls.map(([m, p]) => api(proxy.adminUrl, m, p)));
-    const apps = "app management is not available";
     expect(answers.map((a) => [a.status, a.body.error])).toEqual([
-      [501, apps],
-      [501, apps],
-      [501, apps],
-      [501, apps],
-      [501, apps],
-      [501, apps],
       [501, "certificate management is not available in this build"],
       [501, "certificate management is not available in this build"],
       [404, "Not found"],

@@ -101,8 +101,8 @@ export function adminAppFor(conf: string, opts: { toml?: string; env?: Record<st
   const reloader = new Reloader({
     files,
     log: () => logger,
-    initial: { snapshot, confText: loaded.confText ?? "", tomlText: loaded.tomlText },
-    compile: (c, settings, version) => compile({ version, dev: false, conf: c, settings, files }),
+    initial: { snapshot, confText: loaded.confText ?? "", tomlText: loaded.tomlText, auth: loaded.auth },
+    compile: (c, settings, version, auth) => compile({ version, dev: false, conf: c, settings, files, auth }),
     swap: (next) => (snapshot = next),
   });
   const credentials = new AdminCredentials(project.dir, opts.env ?? {}, () => logger);

@@ -3,7 +3,7 @@
  * signals, exit codes, environment such as NODE_EXTRA_CA_CERTS.
  */
 import type { Subprocess } from "bun";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 export const ROOT = join(import.meta.dir, "..", "..");
 export const MAIN = join(ROOT, "src", "main.ts");
@@ -36,7 +36,9 @@ export async function runCli(args: string[], opts: { cwd?: string; env?: Record<
  */
 export async function spawnProxy(confPath: string, opts: { env?: Record<string, string>; args?: string[]; cwd?: string; exe?: string } = {}): Promise<SpawnedProxy> {
   const program = opts.exe ? [opts.exe] : [process.execPath, MAIN];
-  const proc = Bun.spawn([...program, "-c", confPath, ...(opts.args ?? [])], {
+  // The project's own sites dir, never the repository's: a spawned proxy starts the apps it finds.
+  const sites = opts.args?.includes("--sites-dir") ? [] : ["--sites-dir", join(dirname(confPath), "sites")];
+  const proc = Bun.spawn([...program, "-c", confPath, ...sites, ...(opts.args ?? [])], {
     cwd: opts.cwd ?? ROOT,
     env: opts.exe && opts.env ? opts.env : { ...process.env, ...opts.env },
     stdin: "ignore",

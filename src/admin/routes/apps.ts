@@ -59,11 +59,17 @@ export function appRoutes(api: AdminApp, port: AdminPort): void {
     c.env?.server?.timeout(c.req.raw, 0);
     const encoder = new TextEncoder();
     let unsubscribe = () => {};
+    let heartbeat: ReturnType<typeof setInterval> | undefined;
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
+        // A first comment line makes Bun send the headers now rather than with the first event,
+        // and one every 15 s keeps idle connections (and the TUI's reader) from timing out.
+        controller.enqueue(encoder.encode(": connected\n\n"));
+        heartbeat = setInterval(() => controller.enqueue(encoder.encode(": keep-alive\n\n")), 15_000);
         unsubscribe = provider.subscribe((event) => controller.enqueue(encoder.encode(`data: ${JSON.stringify(event)}\n\n`)));
       },
       cancel() {
+        clearInterval(heartbeat);
         unsubscribe();
       },
     });

@@ -1,0 +1,162 @@
+import { describe, expect, test } from "bun:test";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { devAlias, resolveAppConfig } from "../../src/apps/config.ts";
+import { detectStartScript } from "../../src/apps/detect.ts";
+import { discoverApps } from "../../src/apps/discover.ts";
+import { parseDockerOptions } from "../../src/apps/docker-options.ts";
+import { parseAppInfos } from "../../src/apps/infos.ts";
+import { check } from "../../src/cli/check.ts";
+import { formatIssue } from "../../src/config/issues.ts";
+import { tempProject } from "../support/project.ts";
+
+const DIR = "/srv/sites/shop.example.com";
+const parse = (text: string, dir = DIR) => parseAppInfos(text, join(dir, "app.infos"));
+const errors = (text: string, dir = DIR) => parse(text, dir).issues.map((i) => formatIssue(i).replace(dir, "<app>"));
+
+describe("app.infos (SPEC §14.2)", () => {
+  test("a missing or blank file means every default", () => {
+    expect(parse("\n").infos).toEqual({ graceful_timeout: 30, drain_delay: 5, port_range_start: 20000, port_range_end: 30000, workers: 1, docker_network: "soli-apps" });
+  });
+
+  test("type errors name the file, line and field; unknown keys are warnings", () => {
+    expect(errors('workers = "two"\ncolour = "red"\nhealth_check = "health"\n')).toEqual([
+      "<app>/app.infos:2:1: warning: unknown key 'colour' ignored",
+      "<app>/app.infos:3:1: error: health_check: health_check must be a path starting with '/'",
+      "<app>/app.infos:1:1: error: workers: workers must be an integer",
+    ]);
+  });
+
+  test("names that are not one path component and domains that are not DNS names are refused", () => {
+    expect([...errors('name = ".."\n'), ...errors('name = "a/b"\n'), ...errors('domain = "shop example.com"\n')]).toEqual([
+      "<app>/app.infos:1:1: error: name: name may contain only letters, digits, '.', '_' and '-', and must not start with '.'",
+      "<app>/app.infos:1:1: error: name: name may contain only letters, digits, '.', '_' and '-', and must not start with '.'",
+      "<app>/app.infos:1:1: error: domain: domain must be a DNS name like shop.example.com",
+    ]);
+  });
+
+  test("a start or stop script whose program leaves the app directory is refused", () => {
+    expect([
+      ...errors('start_script = "../other/server --port $PORT"\n'),
+      ...errors('start_script = "./bin/../../../usr/bin/env"\n'),
+      ...errors('stop_script = "tools/../../x"\n'),
+      ...errors('start_script = "./server $PORT"\nstop_script = "/usr/bin/kill -TERM 1"\n'),
+      ...errors('start_script = "bun server.ts"\n'),
+    ]).toEqual([
+      `<app>/app.infos:1:1: error: start_script: program '../other/server' is outside the app directory ${DIR}`,
+      `<app>/app.infos:1:1: error: start_script: program './bin/../../../usr/bin/env' is outside the app directory ${DIR}`,
+      `<app>/app.infos:1:1: error: stop_script: program 'tools/../../x' is outside the app directory ${DIR}`,
+    ]);
+  });
+
+  test("a program that is a symlink out of the app directory is refused", () => {
+    using project = tempProject({ "sites/x.example.com/app.infos": "" });
+    const dir = join(project.dir, "sites", "x.example.com");
+    symlinkSync("/usr/bin/env", join(dir, "run-me"));
+    expect(errors('start_script = "./run-me"\n', dir)).toEqual([`<app>/app.infos:1:1: error: start_script: program './run-me' links outside the app directory ${dir}`]);
+  });
+});
+
+describe("docker_options allow-list (SPEC §14.5)", () => {
+  test("allowed flags in both spellings become --flag=value; volume sources resolve inside the app directory", () => {
+    expect(parseDockerOptions("-e A=1 --env=B=2 -l x=y --memory 64m -m 1g --cpus 0.5 --cpu-shares 512 --pids-limit 50 --shm-size 64m --stop-timeout 5 --health-cmd=true --health-interval 5s --read-only --tmpfs /tmp --ulimit nofile=1024 -v ./data:/data -v /srv/sites/shop.example.com/cache:/cache:ro", DIR)).toEqual({
+      ok: true,
+      argv: [
+        "--env=A=1", "--env=B=2", "--label=x=y", "--memory=64m", "--memory=1g", "--cpus=0.5", "--cpu-shares=512", "--pids-limit=50", "--shm-size=64m", "--stop-timeout=5",
+        "--health-cmd=true", "--health-interval=5s", "--read-only", "--tmpfs=/tmp", "--ulimit=nofile=1024", `--volume=${DIR}/data:/data`, `--volume=${DIR}/cache:/cache:ro`,
+      ],
+    });
+  });
+
+  test("every other flag, escaping or named volumes, and missing values are refused with the flag named", () => {
+    const refused = ["--privileged", "--network host", "-p 80:80", "--cap-add=ALL", "--user=0", "--mount type=bind,src=/,dst=/h", "-v /etc:/etc", "-v ../other:/o", "-v data:/data", "-v /anon", "--memory", "image-name"];
+    expect(refused.map((o) => parseDockerOptions(o, DIR))).toEqual([
+      { ok: false, error: "docker option '--privileged' is not allowed" },
+      { ok: false, error: "docker option '--network' is not allowed" },
+      { ok: false, error: "docker option '-p' is not allowed" },
+      { ok: false, error: "docker option '--cap-add' is not allowed" },
+      { ok: false, error: "docker option '--user' is not allowed" },
+      { ok: false, error: "docker option '--mount' is not allowed" },
+      { ok: false, error: `volume '/etc:/etc' must be a bind mount inside ${DIR}` },
+      { ok: false, error: `volume '../other:/o' must be a bind mount inside ${DIR}` },
+      { ok: false, error: `volume 'data:/data' must be a bind mount inside ${DIR}` },
+      { ok: false, error: `volume '/anon' must be a bind mount inside ${DIR}` },
+      { ok: false, error: "docker option '--memory' needs a value" },
+      { ok: false, error: "docker option 'image-name' is not allowed" },
+    ]);
+  });
+
+  test("a volume source that is a symlink out of the app directory is refused", () => {
+    using project = tempProject({ "sites/v.example.com/app.infos": "" });
+    const dir = join(project.dir, "sites", "v.example.com");
+    symlinkSync("/etc", join(dir, "conf"));
+    expect(parseDockerOptions("-v ./conf:/conf", dir)).toEqual({ ok: false, error: `volume './conf:/conf' must be a bind mount inside ${dir}` });
+  });
+
+  test("check reports a refused docker option like any app.infos error", () => {
+    using project = tempProject({
+      "proxy.conf": "default -> http://127.0.0.1:9\n",
+      "sites/box.example.com/app.infos": 'docker_image = "x"\ndocker_options = "--privileged"\n',
+    });
+    const lines: string[] = [];
+    const code = check({ conf: project.conf, sitesDir: join(project.dir, "sites"), out: (l) => lines.push(l.replace(project.dir, "<dir>")) });
+    expect([code, lines]).toEqual([1, ["<dir>/sites/box.example.com/app.infos:2:1: error: docker_options: docker option '--privileged' is not allowed", "1 error, 0 warnings"]]);
+  });
+});
+
+describe("discovery and effective configuration (SPEC §14.1, §14.3, §14.9)", () => {
+  test("directories named like a domain or starting with _ are apps; others are skipped with a warning", () => {
+    using project = tempProject({
+      "sites/shop.example.com/app.infos": 'start_script = "./server"\n',
+      "sites/_admin/app.infos": 'start_script = "./admin"\n',
+      "sites/notes/readme.txt": "x",
+      "sites/.hidden.example.com/app.infos": "",
+      "sites/file.example.com": "not a directory",
+      "sites/bad_name.example.com/app.infos": "",
+      "sites/twin.example.com/app.infos": 'name = "shop.example.com"\n',
+      "sites/zcopy.example.com/app.infos": 'domain = "Shop.example.com"\n',
+    });
+    const sites = join(project.dir, "sites");
+    const found = discoverApps(sites);
+    expect([found.apps.map((a) => a.dir), found.issues.map((i) => formatIssue(i).replaceAll(sites, "<sites>"))]).toEqual([
+      ["_admin", "shop.example.com"],
+      [
+        "<sites>/bad_name.example.com: error: 'bad_name.example.com' is not a domain name; set domain in app.infos or rename the directory",
+        "<sites>/notes: warning: 'notes' skipped: an app directory is named after its domain (with a '.') or starts with '_'",
+        "<sites>/twin.example.com/app.infos: error: app name 'shop.example.com' is already used by <sites>/shop.example.com",
+        "<sites>/zcopy.example.com/app.infos: error: domain 'shop.example.com' is already served by <sites>/shop.example.com",
+      ],
+    ]);
+  });
+
+  test("start scripts are detected for LuaOnBeans and Soli layouts, with / as health check, and soli gets --dev in dev mode", () => {
+    using project = tempProject({ "lua.example.com/luaonbeans.org": "", "soli.example.com/app/models/user.sl": "", "plain.example.com/index.html": "" });
+    const at = (d: string) => join(project.dir, d);
+    expect([detectStartScript(at("lua.example.com")), detectStartScript(at("soli.example.com")), detectStartScript(at("plain.example.com"))]).toEqual([
+      { script: "./luaonbeans.org -D . -p $PORT -s", healthCheck: "/" },
+      { script: "soli serve . --port $PORT --workers $WORKERS", healthCheck: "/" },
+      null,
+    ]);
+    const soli = resolveAppConfig({ dir: "soli.example.com", path: at("soli.example.com"), infos: parse("").infos! }, { dev: true });
+    expect([soli.startScript, soli.healthCheck]).toEqual(["soli serve . --port $PORT --workers $WORKERS --dev", "/"]);
+  });
+
+  test("the effective configuration: hosts with www. and dev alias, [apps] defaults, drain delay capped", () => {
+    const infos = parse("graceful_timeout = 4\ndrain_delay = 9\n").infos!;
+    const dev = resolveAppConfig({ dir: "shop.example.org", path: "/s/shop.example.org", infos }, { dev: true, defaultUser: "www-data", defaultGroup: "www-data" });
+    const admin = resolveAppConfig({ dir: "_admin", path: "/s/_admin", infos: parse('user = "admin"\n').infos! }, { dev: true, defaultUser: "www-data" });
+    expect([dev.hosts, dev.drainDelaySecs, dev.user, dev.group, dev.startScript, dev.healthCheck, admin.hosts, admin.domain, admin.user, admin.group]).toEqual([
+      ["shop.example.org", "www.shop.example.org", "shop.example.test"],
+      2,
+      "www-data",
+      "www-data",
+      null,
+      "/health",
+      [],
+      null,
+      "admin",
+      null,
+    ]);
+    expect(["shop.example.org", "demo.localhost", "a.test", "localhost"].map(devAlias)).toEqual(["shop.example.test", null, null, null]);
+  });
+});
