@@ -12,7 +12,8 @@ import { parseBind } from "../lib/net.ts";
 import { createFetchHandler } from "../server/http.ts";
 import { listen } from "../server/listen.ts";
 import { ProxyState } from "../state/proxy-state.ts";
-import { ensureSelfSigned } from "../tls/self-signed.ts";
+import { ChallengeTokens } from "../tls/challenge.ts";
+import { TlsRuntime, type CertificateInfo, type CertificateReload } from "./tls.ts";
 import { resolve } from "node:path";
 
 export interface ProxyOptions {
@@ -38,6 +39,14 @@ export interface ProxyHandle {
   reload(): Promise<ReloadResult>;
   /** Graceful shutdown (SPEC §15.4). */
   shutdown(): Promise<void>;
+  /** The certificates in service, fallback first (GET /api/v1/certs, the expiry gauge of SPEC §10). */
+  certificates(): CertificateInfo[];
+  /** Rescans tls.cache_dir now (SIGUSR1, POST /api/v1/certs/reload; SPEC §12.3). */
+  reloadCertificates(): Promise<CertificateReload>;
+  /** --dev: the `.test` aliases of the managed apps, covered by the fallback (SPEC §12.4). */
+  setDevAliases(names: readonly string[]): Promise<CertificateReload>;
+  /** letsencrypt mode: the managed apps' domains, ordered like domain rules (SPEC §12.6). */
+  setAppDomains(domains: readonly string[]): void;
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
@@ -56,34 +65,38 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const current = () => snapshot;
 
   const bind = parseBind(settings.server.bind)!;
-  const servers: Server<unknown>[] = [];
+  const challenges = new ChallengeTokens();
+  const servers: Pick<Server<unknown>, "stop">[] = [];
+  let tls: TlsRuntime;
   const stopAll = () => Promise.all(servers.map((s) => s.stop(true))).then(() => undefined);
   try {
     const plain = listen({
       hostname: bind.host,
       port: bind.port,
       idleTimeout: settings.limits.keep_alive_timeout,
-      fetch: createFetchHandler({ current, state, log: () => log, scheme: "http" }),
+      fetch: createFetchHandler({ current, state, log: () => log, scheme: "http", challenges }),
     });
     servers.push(plain);
 
-    const cacheDir = resolve(files.dir, settings.tls.cache_dir);
-    const fallback = await ensureSelfSigned(cacheDir);
-    if (fallback.generated) log.info({ dir: cacheDir }, "generated self-signed fallback certificate");
-    const https = listen({
-      hostname: bind.host,
-      port: settings.server.https_port,
-      idleTimeout: settings.limits.keep_alive_timeout,
-      tls: [{ cert: fallback.cert, key: fallback.key }],
-      fetch: createFetchHandler({ current, state, log: () => log, scheme: "https" }),
+    tls = await TlsRuntime.start({
+      snapshot,
+      challenges,
+      log: () => log,
+      listener: {
+        hostname: bind.host,
+        port: settings.server.https_port,
+        idleTimeout: settings.limits.keep_alive_timeout,
+        fetch: createFetchHandler({ current, state, log: () => log, scheme: "https", challenges }),
+      },
     });
-    servers.push(https);
+    servers.push(tls.listener);
   } catch (err) {
     await stopAll();
     throw new Error(`cannot listen: ${(err as Error).message}`);
   }
-  const [plainServer, httpsServer] = servers as [Server<unknown>, Server<unknown>];
-  log.info({ http: `${bind.host}:${plainServer.port}`, https: `${bind.host}:${httpsServer.port}`, dev, version: snapshot.version }, "soli-proxy listening");
+  const plainServer = servers[0] as Server<unknown>;
+  log.info({ http: `${bind.host}:${plainServer.port}`, https: `${bind.host}:${tls.listener.port}`, dev, version: snapshot.version }, "soli-proxy listening");
+  tls.startBackground(opts.watch ?? false, () => log);
 
   let reloading: Promise<ReloadResult> | null = null;
   const reload = async (): Promise<ReloadResult> => {
@@ -94,6 +107,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     }
     const compiled = compile({ version: snapshot.version + 1, dev, conf: next.conf, settings: next.settings, files });
     snapshot = compiled; // the swap: every request from here on sees the new configuration
+    tls.configChanged(compiled);
     state.prune(new Set(allRoutes(compiled.routes).map((r) => r.key)));
     log.level = compiled.settings.logging.level;
     log.info(`config v${compiled.version} applied`);
@@ -105,6 +119,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     stopping ??= (async () => {
       log.info("Received shutdown signal, draining connections...");
       state.shuttingDown = true;
+      tls.stopBackground();
       const grace = snapshot.limits.shutdownGraceMs;
       const drained = Promise.all(servers.map((s) => s.stop(false)));
       const timer = new Promise<void>((r) => setTimeout(r, grace).unref?.());
@@ -120,11 +135,15 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     files,
     state,
     http: { hostname: bind.host, port: plainServer.port ?? 0 },
-    https: { hostname: bind.host, port: httpsServer.port ?? 0 },
+    https: { hostname: bind.host, port: tls.listener.port },
     current,
     log: () => log,
     reload: () => (reloading ??= reload().finally(() => (reloading = null))),
     shutdown,
+    certificates: () => tls.certificates(),
+    reloadCertificates: () => tls.reload(),
+    setDevAliases: (names) => tls.setDevAliases(names),
+    setAppDomains: (domains) => tls.setAppDomains(domains),
   };
 }
 

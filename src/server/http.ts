@@ -13,6 +13,7 @@ import { plain, ProxyError } from "../proxy/errors.ts";
 import { handle, type HandleHooks, type RequestRecord } from "../proxy/handle.ts";
 import { matchRoute } from "../proxy/route.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
+import type { ChallengeTokens } from "../tls/challenge.ts";
 import type { Watch, Watched } from "../state/watch.ts";
 import type { ExchangeControl } from "../upstream/exchange.ts";
 
@@ -21,12 +22,17 @@ export interface HttpDeps {
   readonly state: ProxyState;
   readonly log: () => Logger;
   readonly scheme: "http" | "https";
+  /** HTTP-01 tokens answered before anything else (SPEC §5.2 step 2). */
+  readonly challenges?: ChallengeTokens;
 }
 
 export type FetchHandler = (req: Request, server: Server<unknown>) => Response | Promise<Response>;
 
 export function createFetchHandler(deps: HttpDeps): FetchHandler {
+  const challenges = deps.challenges;
   return function proxyFetch(req: Request, server: Server<unknown>): Response | Promise<Response> {
+    const challenge = challenges?.answer(req.url, req.method);
+    if (challenge) return challenge;
     const flight = new Flight(req, server, deps);
     const { state } = deps;
     state.inFlight++;

@@ -1,12 +1,13 @@
 /**
  * The fallback certificate (SPEC §12.4): ECDSA P-256, CN `soli-proxy self-signed`, valid from a
  * day ago for ten years, for localhost, 127.0.0.1, ::1 and (in --dev) every app's dev alias.
- * Reused when the files on disk already cover the wanted names.
+ * Reused when the files on disk already cover the wanted names and the key matches.
  */
 import { x509 } from "../lib/x509.ts";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../lib/atomic-write.ts";
+import { checkPair } from "./pair.ts";
 
 export const SELF_SIGNED_CN = "soli-proxy self-signed";
 const BASE_NAMES = ["DNS:localhost", "IP:127.0.0.1", "IP:::1"];
@@ -34,7 +35,7 @@ export async function ensureSelfSigned(cacheDir: string, extraDnsNames: readonly
       const cert = readFileSync(paths.cert, "utf8");
       const key = readFileSync(paths.key, "utf8");
       const have = new Set(certificateNames(cert));
-      if (wanted.every((n) => have.has(n))) return { cert, key, generated: false };
+      if (wanted.every((n) => have.has(n)) && checkPair("localhost", cert, key).ok) return { cert, key, generated: false };
     } catch {
       // unreadable or corrupt: replaced below
     }
