@@ -47,6 +47,8 @@ export class Certificates {
   private signature = "";
   private lookup = new CertificateIndex([]);
   private aliases: readonly string[];
+  /** The next scan must regenerate the fallback unless it lists exactly the aliases. */
+  private aliasesChanged = false;
   private apply: ApplyTls | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -80,7 +82,11 @@ export class Certificates {
 
   /** Sets the dev aliases the fallback covers, regenerating it when the set changed (SPEC §12.4). */
   setDevAliases(names: readonly string[]): Promise<CertificateReload> {
-    this.aliases = normalizeAliases(names);
+    const next = normalizeAliases(names);
+    if (next.join(",") !== this.aliases.join(",")) {
+      this.aliases = next;
+      this.aliasesChanged = true;
+    }
     return this.reload();
   }
 
@@ -151,7 +157,8 @@ export class Certificates {
   private async loadFallback(log: Logger): Promise<Certificates["fallback"]> {
     let made;
     try {
-      made = await ensureSelfSigned(this.opts.cacheDir, this.aliases);
+      made = await ensureSelfSigned(this.opts.cacheDir, this.aliases, { exact: this.aliasesChanged });
+      this.aliasesChanged = false;
     } catch (err) {
       throw new Error(`cannot write the self-signed fallback in ${this.opts.cacheDir}: ${(err as Error).message}`);
     }

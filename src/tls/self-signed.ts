@@ -26,8 +26,11 @@ export function wantedNames(extraDnsNames: readonly string[]): string[] {
   return [...BASE_NAMES, ...extraDnsNames.map((n) => `DNS:${n.toLowerCase()}`)];
 }
 
-/** Loads the fallback pair from cacheDir, generating it when missing or not covering `extraDnsNames`. */
-export async function ensureSelfSigned(cacheDir: string, extraDnsNames: readonly string[] = []): Promise<PemPair & { generated: boolean }> {
+/**
+ * Loads the fallback pair from cacheDir, generating it when missing or not covering `extraDnsNames`;
+ * with `exact` the files must list exactly those names (the dev alias set changed, SPEC §12.4).
+ */
+export async function ensureSelfSigned(cacheDir: string, extraDnsNames: readonly string[] = [], opts: { exact?: boolean } = {}): Promise<PemPair & { generated: boolean }> {
   const paths = selfSignedPaths(cacheDir);
   const wanted = wantedNames(extraDnsNames);
   if (existsSync(paths.cert) && existsSync(paths.key)) {
@@ -35,7 +38,8 @@ export async function ensureSelfSigned(cacheDir: string, extraDnsNames: readonly
       const cert = readFileSync(paths.cert, "utf8");
       const key = readFileSync(paths.key, "utf8");
       const have = new Set(certificateNames(cert));
-      if (wanted.every((n) => have.has(n)) && checkPair("localhost", cert, key).ok) return { cert, key, generated: false };
+      const fits = wanted.every((n) => have.has(n)) && (!opts.exact || have.size === new Set(wanted).size);
+      if (fits && checkPair("localhost", cert, key).ok) return { cert, key, generated: false };
     } catch {
       // unreadable or corrupt: replaced below
     }
