@@ -4,6 +4,7 @@
  * (file watcher, SIGUSR1, admin API, ACME, dev aliases) goes through `Certificates.reload`, which
  * swaps the listener only when the set really changed (SPEC §12.3).
  */
+import type { TLSOptions } from "bun";
 import { resolve } from "node:path";
 import type { Snapshot } from "../config/snapshot.ts";
 import type { Logger } from "../lib/log.ts";
@@ -34,7 +35,7 @@ export class TlsRuntime {
     private readonly certs: Certificates,
     opts: TlsRuntimeOptions,
   ) {
-    this.listener = new HttpsListener(opts.listener, certs.tlsEntries());
+    this.listener = listenWithFallback(opts.listener, certs.tlsEntries(), opts.log);
     certs.attach((entries) => this.listener.replace(entries));
     const { settings, dev } = opts.snapshot;
     this.acme =
@@ -101,6 +102,20 @@ export class TlsRuntime {
     this.watcher?.close();
     this.watcher = null;
     this.acme?.stop();
+  }
+}
+
+/**
+ * The HTTPS listener with every certificate; should Bun refuse the set (each pair was already
+ * checked, so this is a last resort), with the fallback alone rather than not at all.
+ */
+function listenWithFallback(opts: TlsRuntimeOptions["listener"], entries: TLSOptions[], log: () => Logger): HttpsListener {
+  try {
+    return new HttpsListener(opts, entries);
+  } catch (err) {
+    if (entries.length === 1) throw err;
+    log().error(`cannot serve the certificates of the store (${(err as Error).message}); serving only the fallback certificate until the set changes`);
+    return new HttpsListener(opts, entries.slice(0, 1));
   }
 }
 

@@ -31,7 +31,7 @@ export type FetchHandler = (req: Request, server: Server<unknown>) => Response |
 export function createFetchHandler(deps: HttpDeps): FetchHandler {
   const challenges = deps.challenges;
   return function proxyFetch(req: Request, server: Server<unknown>): Response | Promise<Response> {
-    const challenge = challenges?.answer(req.url, req.method);
+    const challenge = challenges?.answer(req);
     if (challenge) return challenge;
     const flight = new Flight(req, server, deps);
     const { state } = deps;

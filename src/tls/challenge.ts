@@ -22,17 +22,20 @@ export class ChallengeTokens {
   }
 
   /**
-   * The answer for a challenge request, or null for every other request. `url` is the request URL
-   * as Bun gives it (absolute); the check is one prefix comparison at the start of the path.
+   * The answer for a challenge request, or null for every other request. Costs one substring
+   * search on the URL for requests that are not challenges.
    */
-  answer(url: string, method: string): Response | null {
+  answer(req: Request): Response | null {
+    const url = req.url;
+    const at = url.indexOf(PREFIX);
+    if (at < 0) return null;
+    // Only a path that starts with the prefix counts (Bun gives an absolute URL).
     const scheme = url.indexOf("://");
-    const pathStart = scheme < 0 ? 0 : url.indexOf("/", scheme + 3);
-    if (pathStart < 0 || !url.startsWith(PREFIX, pathStart)) return null;
-    const end = url.indexOf("?", pathStart);
-    const token = url.slice(pathStart + PREFIX.length, end < 0 ? undefined : end);
+    if (url.indexOf("/", scheme < 0 ? 0 : scheme + 3) !== at) return null;
+    const end = url.indexOf("?", at);
+    const token = url.slice(at + PREFIX.length, end < 0 ? undefined : end);
     const keyAuthorization = this.tokens.get(token);
-    return keyAuthorization === undefined ? text(404, method, "Challenge not found") : text(200, method, keyAuthorization);
+    return keyAuthorization === undefined ? text(404, req.method, "Challenge not found") : text(200, req.method, keyAuthorization);
   }
 }
 

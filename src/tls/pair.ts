@@ -1,10 +1,12 @@
 /**
  * One certificate/key pair checked the way SPEC §12.1 asks: the certificate parses (the first PEM
  * block is the leaf; the rest of a full chain is passed along untouched), its SANs list the name
- * it is stored under, and the private key belongs to it. Expiry is reported, not refused.
+ * it is stored under, the private key belongs to it, and the TLS library accepts the two together.
+ * Expiry is reported, not refused.
  */
 import { createHash, createPrivateKey, createPublicKey } from "node:crypto";
 import { isIP } from "node:net";
+import { createSecureContext } from "node:tls";
 import { x509 } from "../lib/x509.ts";
 
 /** What the store knows about a pair that passed the checks. */
@@ -48,6 +50,12 @@ export function checkPair(name: string, certPem: string, keyPem: string): PairCh
   }
   if (!keySpki.equals(Buffer.from(cert.publicKey.rawData))) {
     return { ok: false, error: "the private key does not match the certificate" };
+  }
+  try {
+    // What Bun.serve will do with the pair: a pair refused here would make the listener swap fail.
+    createSecureContext({ cert: certPem, key: keyPem });
+  } catch (err) {
+    return { ok: false, error: `the TLS library refuses the pair (${(err as Error).message})` };
   }
   const fingerprint = createHash("sha256").update(Buffer.from(cert.rawData)).digest("hex");
   return { ok: true, facts: { name, sans, notAfter: cert.notAfter, notBefore: cert.notBefore, fingerprint } };

@@ -94,6 +94,16 @@ describe("certificate hot reload (SPEC §12.3)", () => {
     expect(kept?.file).toBe(join(dir, "crm.example.test.key.pem"));
   });
 
+  test("a rescan that finds the same files keeps the listener; a changed set replaces it", async () => {
+    await using proxy = await startTestProxy("default -> http://127.0.0.1:9");
+    const swaps = () => proxy.logs().filter((l) => String(l.msg).startsWith("certificates reloaded")).length;
+    const unchanged = await proxy.handle.reloadCertificates();
+    const afterNoop = swaps();
+    writePair(join(proxy.project.dir, "certs"), "crm.example.test", await makeLeaf(await makeCa(), ["crm.example.test"]));
+    const changed = await proxy.handle.reloadCertificates();
+    expect([unchanged, afterNoop, changed, swaps()]).toEqual([{ count: 0, refused: [] }, 0, { count: 1, refused: [] }, 1]);
+  });
+
   test("SIGUSR1 rescans cache_dir when watching is off", async () => {
     using project = tempProject({ "proxy.conf": "default -> http://127.0.0.1:9\n", "config.toml": testToml() });
     await using proxy = await spawnProxy(project.conf, { args: ["--watch", "false"] });

@@ -129,7 +129,7 @@ describe("HTTP-01 answers (SPEC §5.2 step 2)", () => {
         ["http://h/.well-known/acme-challenge/nope", "GET"],
         ["http://h/.well-known/acme-challenge/tok1", "HEAD"],
       ].map(async ([url, method]) => {
-        const r = tokens.answer(url!, method!)!;
+        const r = tokens.answer(new Request(url!, { method }))!;
         return [r.status, r.headers.get("content-type"), await r.text()];
       }),
     );
@@ -139,6 +139,6 @@ describe("HTTP-01 answers (SPEC §5.2 step 2)", () => {
       [404, "text/plain", "Challenge not found"],
       [200, "text/plain", ""],
     ]);
-    expect([tokens.answer("http://h/x/.well-known/acme-challenge/tok1", "GET"), tokens.answer("http://h/", "GET")]).toEqual([null, null]);
+    expect([tokens.answer(new Request("http://h/x/.well-known/acme-challenge/tok1")), tokens.answer(new Request("http://h/"))]).toEqual([null, null]);
   });
 });
