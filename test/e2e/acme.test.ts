@@ -35,6 +35,7 @@ describe("Let's Encrypt via ACME against a real Pebble (SPEC §12.6)", () => {
     await using pebble = await startPebble(project.dir, httpPort);
     project.write("proxy.conf", `shop.example.com -> ${site.url}\nlocal.test -> ${site.url}\n`);
     project.write("config.toml", toml(httpPort, pebble.directory));
+    project.write("certs/account_credentials.json", "{ not json"); // an unreadable account is replaced
     await using proxy = await spawnProxy(project.conf, { env: { NODE_EXTRA_CA_CERTS: pebble.apiCaFile } });
 
     await waitFor(() => proxy.output().includes("certificate for shop.example.com issued"), "the issued certificate", 20_000, 100).catch((err) => {
@@ -60,8 +61,9 @@ describe("Let's Encrypt via ACME against a real Pebble (SPEC §12.6)", () => {
       // Pebble really fetched the token from the proxy's plain listener
       pebble.output().includes(`http://shop.example.com:${httpPort}/.well-known/acme-challenge/`),
       proxy.output().includes("local.test"), // *.test names are never ordered
+      proxy.output().includes("account_credentials.json is not a usable ACME account"),
       [code, body, err],
-    ]).toEqual([true, true, ["600", "600"], [pebble.directory, ["mailto:ops@example.com"], "string"], true, false, [0, "hello from shop", ""]]);
+    ]).toEqual([true, true, ["600", "600"], [pebble.directory, ["mailto:ops@example.com"], "string"], true, false, true, [0, "hello from shop", ""]]);
   }, 30_000);
 
   test("a challenge the CA cannot validate is logged with the domain and the CA's reason, and the fallback keeps serving", async () => {
@@ -79,6 +81,8 @@ describe("Let's Encrypt via ACME against a real Pebble (SPEC §12.6)", () => {
     ]);
   }, 30_000);
 });
+
+const letsencryptToml = (directory: string) => `[tls]\nmode = "letsencrypt"\n[letsencrypt]\nemail = "ops@example.com"\nterms_agreed = true\ndirectory_url = "${directory}"\n`;
 
 /** A stand-in ACME server that answers the directory and nonces, and refuses accounts with an RFC 7807 problem. */
 function refusingCa(): { url: string; hits: string[]; stop(): void } & Disposable {
@@ -101,7 +105,13 @@ function refusingCa(): { url: string; hits: string[]; stop(): void } & Disposabl
 }
 
 describe("ACME failures are logged with the domain and serving goes on (SPEC §12.6)", () => {
-  const letsencrypt = (directory: string) => `[tls]\nmode = "letsencrypt"\n[letsencrypt]\nemail = "ops@example.com"\nterms_agreed = true\ndirectory_url = "${directory}"\n`;
+  test("app domains given to the running proxy are ordered too, except names no public CA issues", async () => {
+    await using proxy = await startTestProxy("default -> http://127.0.0.1:9", { toml: letsencryptToml(`http://127.0.0.1:${await freePort()}/dir`) });
+    proxy.handle.setAppDomains(["shop.example.org", "shop.example.test", "localhost"]);
+    await waitFor(() => proxy.logs().some((l) => l.domain === "shop.example.org"), "the app domain's attempt", 10_000, 20);
+    expect([...new Set(proxy.logs().filter((l) => l.domain).map((l) => l.domain))]).toEqual(["shop.example.org"]);
+  });
+
 
   test.each([
     ["a CA that is down", async () => ({ url: `http://127.0.0.1:${await freePort()}/dir`, stop() {} }), /^certificate for shop\.example\.com not issued: ACME directory http:\/\/127\.0\.0\.1:\d+\/dir unreachable: .+; next attempt in 60 min$/],
@@ -113,7 +123,7 @@ describe("ACME failures are logged with the domain and serving goes on (SPEC §1
   ] as const)("%s", async (_name, makeCa, expected) => {
     const ca = await makeCa();
     try {
-      await using proxy = await startTestProxy("shop.example.com -> http://127.0.0.1:9", { toml: letsencrypt(ca.url) });
+      await using proxy = await startTestProxy("shop.example.com -> http://127.0.0.1:9", { toml: letsencryptToml(ca.url) });
       const line = await waitFor(() => proxy.logs().find((l) => l.level === "error" && l.domain === "shop.example.com"), "the failure log line", 10_000, 20);
       const served = await presented(proxy.handle.https!.port, "shop.example.com");
       expect([String(line.msg), served.cn]).toEqual([expect.stringMatching(expected) as unknown as string, "soli-proxy self-signed"]);
