@@ -58,5 +58,5 @@ describe("mkcert workflow (SPEC §12.5, docs/tls-mkcert.md)", () => {
       [rotated.code, rotated.stderr.split("\n")[0]],
       [recovered.code, recovered.stdout],
     ]).toEqual([[0, "hello from crm"], true, [60, "curl: (60) SSL certificate problem: unable to get local issuer certificate"], [0, "hello from crm"]]);
-  });
+  }, 20_000); // mkcert makes two RSA CAs and three certificates
 });
