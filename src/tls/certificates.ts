@@ -118,6 +118,10 @@ export class Certificates {
     }
 
     const scan = scanStore(this.opts.cacheDir);
+    if (scan.unreadable && this.fallback) {
+      log.error({ dir: this.opts.cacheDir }, `${scan.unreadable}; keeping the certificates in service`);
+      return { count: this.served.length, refused: scan.refused };
+    }
     const previous = new Map(this.served.map((c) => [c.name, c]));
     const next = [...scan.certificates];
     for (const bad of scan.refused) {

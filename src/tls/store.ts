@@ -40,6 +40,8 @@ export interface RefusedPair {
 export interface StoreScan {
   readonly certificates: StoredCertificate[];
   readonly refused: RefusedPair[];
+  /** Set when the directory itself could not be listed: the scan says nothing about the pairs. */
+  readonly unreadable?: string;
 }
 
 /** `crm.example.com` → `crm.example.com`, `*.example.com` → `_wildcard.example.com`. */
@@ -80,7 +82,8 @@ export function scanStore(cacheDir: string): StoreScan {
     files = readdirSync(cacheDir).sort();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { certificates, refused };
-    return { certificates, refused: [{ name: "*", file: cacheDir, error: `cannot read the certificate directory: ${(err as Error).message}` }] };
+    const error = `cannot read the certificate directory: ${(err as Error).message}`;
+    return { certificates, refused: [{ name: "*", file: cacheDir, error }], unreadable: error };
   }
   const seen = new Set<string>();
   for (const file of files) {

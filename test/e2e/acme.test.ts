@@ -105,6 +105,14 @@ function refusingCa(): { url: string; hits: string[]; stop(): void } & Disposabl
 }
 
 describe("ACME failures are logged with the domain and serving goes on (SPEC §12.6)", () => {
+  test("a domain rule added by a config reload is ordered at once", async () => {
+    await using proxy = await startTestProxy("default -> http://127.0.0.1:9", { toml: letsencryptToml(`http://127.0.0.1:${await freePort()}/dir`) });
+    proxy.project.write("proxy.conf", "default -> http://127.0.0.1:9\nnew.example.com -> http://127.0.0.1:9\n");
+    const reloaded = await proxy.handle.reload();
+    await waitFor(() => proxy.logs().some((l) => l.domain === "new.example.com"), "the new domain's attempt", 10_000, 20);
+    expect(reloaded).toEqual({ ok: true, version: 2 });
+  });
+
   test("app domains given to the running proxy are ordered too, except names no public CA issues", async () => {
     await using proxy = await startTestProxy("default -> http://127.0.0.1:9", { toml: letsencryptToml(`http://127.0.0.1:${await freePort()}/dir`) });
     proxy.handle.setAppDomains(["shop.example.org", "shop.example.test", "localhost"]);
