@@ -6,6 +6,7 @@ import { resolve } from "node:path";
 import { discoverApps } from "../apps/discover.ts";
 import { formatIssue, sortIssues, type ConfigIssue } from "../config/issues.ts";
 import { configFiles, loadConfig } from "../config/load.ts";
+import { scanStore } from "../tls/store.ts";
 
 export interface CheckOptions {
   conf: string;
@@ -20,6 +21,13 @@ export function check(opts: CheckOptions): number {
   const issues: ConfigIssue[] = [...loaded.issues];
   const apps = discoverApps(resolve(opts.sitesDir));
   issues.push(...apps.issues);
+  // The certificate pairs, judged by the same code as start-up and reloads (SPEC §12.1).
+  const store = loaded.settings ? scanStore(resolve(files.dir, loaded.settings.tls.cache_dir)) : { certificates: [], refused: [] };
+  for (const bad of store.refused) issues.push({ file: bad.file, severity: "error", message: `certificate for '${bad.name}' refused: ${bad.error}` });
+  const now = Date.now();
+  for (const cert of store.certificates) {
+    if (cert.notAfter.getTime() <= now) issues.push({ file: cert.certFile, severity: "warning", message: `certificate for '${cert.name}' expired on ${cert.notAfter.toISOString()}` });
+  }
 
   for (const issue of sortIssues(issues)) out(formatIssue(issue));
   const errors = issues.filter((i) => i.severity === "error").length;
@@ -29,6 +37,7 @@ export function check(opts: CheckOptions): number {
     return 1;
   }
   const rules = loaded.conf?.rules.length ?? 0;
-  out(`ok: ${rules} rule${rules === 1 ? "" : "s"}, ${apps.apps.length} app${apps.apps.length === 1 ? "" : "s"}, 0 certificates`);
+  const certs = store.certificates.length;
+  out(`ok: ${rules} rule${rules === 1 ? "" : "s"}, ${apps.apps.length} app${apps.apps.length === 1 ? "" : "s"}, ${certs} certificate${certs === 1 ? "" : "s"}`);
   return 0;
 }

@@ -30,7 +30,11 @@ export async function serve(opts: ServeOptions): Promise<number> {
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
-    const reload = () => void proxy.reload();
+    // SPEC §13 and §12.3: the signals reload the configuration and rescan the certificates.
+    const reload = () => {
+      void proxy.reload();
+      void proxy.reloadCertificates();
+    };
     process.on("SIGUSR1", reload);
     process.on("SIGHUP", reload);
   });

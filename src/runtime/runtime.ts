@@ -16,8 +16,9 @@ import { parseBind } from "../lib/net.ts";
 import { createFetchHandler } from "../server/http.ts";
 import { listen } from "../server/listen.ts";
 import { ProxyState } from "../state/proxy-state.ts";
-import { ensureSelfSigned } from "../tls/self-signed.ts";
+import { ChallengeTokens } from "../tls/challenge.ts";
 import { startManagedApps } from "./apps.ts";
+import { TlsRuntime, type CertificateInfo, type CertificateReload } from "./tls.ts";
 import { resolve } from "node:path";
 import { AdminCredentials } from "./admin-credentials.ts";
 import { startAdmin, type AdminProviders } from "./admin.ts";
@@ -75,6 +76,14 @@ export interface ProxyHandle {
   devAliases(): string[];
   /** Calls `listener` with the new alias list whenever discovery changes it; returns the unsubscribe. */
   onDevAliasesChange(listener: (aliases: string[]) => void): () => void;
+  /** The certificates in service, fallback first (GET /api/v1/certs, the expiry gauge of SPEC §10). */
+  certificates(): CertificateInfo[];
+  /** Rescans tls.cache_dir now (SIGUSR1, POST /api/v1/certs/reload; SPEC §12.3). */
+  reloadCertificates(): Promise<CertificateReload>;
+  /** --dev: the `.test` aliases of the managed apps, covered by the fallback (SPEC §12.4). */
+  setDevAliases(names: readonly string[]): Promise<CertificateReload>;
+  /** letsencrypt mode: the managed apps' domains, ordered like domain rules (SPEC §12.6). */
+  setAppDomains(domains: readonly string[]): void;
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
@@ -97,33 +106,36 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const current = () => snapshot;
 
   const bind = parseBind(settings.server.bind)!;
-  const servers: Server<unknown>[] = [];
+  const challenges = new ChallengeTokens();
+  const servers: Pick<Server<unknown>, "stop">[] = [];
+  let tls: TlsRuntime;
   const stopAll = () => Promise.all(servers.map((s) => s.stop(true))).then(() => undefined);
   try {
     const plain = listen({
       hostname: bind.host,
       port: bind.port,
       idleTimeout: settings.limits.keep_alive_timeout,
-      fetch: createFetchHandler({ current, state, log: () => log, scheme: "http" }),
+      fetch: createFetchHandler({ current, state, log: () => log, scheme: "http", challenges }),
     });
     servers.push(plain);
 
-    const cacheDir = resolve(files.dir, settings.tls.cache_dir);
-    const fallback = await ensureSelfSigned(cacheDir);
-    if (fallback.generated) log.info({ dir: cacheDir }, "generated self-signed fallback certificate");
-    const https = listen({
-      hostname: bind.host,
-      port: settings.server.https_port,
-      idleTimeout: settings.limits.keep_alive_timeout,
-      tls: [{ cert: fallback.cert, key: fallback.key }],
-      fetch: createFetchHandler({ current, state, log: () => log, scheme: "https" }),
+    tls = await TlsRuntime.start({
+      snapshot,
+      challenges,
+      log: () => log,
+      listener: {
+        hostname: bind.host,
+        port: settings.server.https_port,
+        idleTimeout: settings.limits.keep_alive_timeout,
+        fetch: createFetchHandler({ current, state, log: () => log, scheme: "https", challenges }),
+      },
     });
-    servers.push(https);
+    servers.push(tls.listener);
   } catch (err) {
     await stopAll();
     throw new Error(`cannot listen: ${(err as Error).message}`);
   }
-  const [plainServer, httpsServer] = servers as [Server<unknown>, Server<unknown>];
+  const plainServer = servers[0] as Server<unknown>;
 
   const credentials = new AdminCredentials(files.dir, opts.env ?? process.env, () => log);
   credentials.refresh();
@@ -137,6 +149,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     compile: (conf, nextSettings, version, auth) => compile({ version, dev, conf, settings: nextSettings, apps: appRoutes, files, auth }),
     swap(next) {
       snapshot = next; // the swap: every request from here on sees the new configuration
+      tls.configChanged(next);
       const routes = allRoutes(next.routes);
       state.breakers.configure(next.settings.circuit_breaker, next.limits.requestTimeoutMs);
       state.prune(new Set(routes.map((r) => r.key)), new Set(routes.flatMap((r) => r.targets.map((t) => t.origin))));
@@ -150,6 +163,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   // Managed apps (SPEC §14): discovered and started after the listeners are up, in the background.
   const setAppRoutes = (routes: readonly AppRouteInput[]): Promise<number> => {
     appRoutes = routes;
+    // App domains get certificates like domain rules (SPEC §12.6; not www. forms, §14.7 step 4).
+    tls.setAppDomains(routes.map((r) => r.hosts[0]!));
     return reloader.recompile(`app routes applied: ${routes.map((r) => `${r.name} -> 127.0.0.1:${r.port}`).join(", ") || "none"}`);
   };
   const apps = startManagedApps({
@@ -173,9 +188,17 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     credentials,
     log: () => log,
     startedAt,
-    listeners: { bind: `${bind.host.includes(":") ? `[${bind.host}]` : bind.host}:${plainServer.port}`, httpsPort: httpsServer.port ?? null },
+    listeners: { bind: `${bind.host.includes(":") ? `[${bind.host}]` : bind.host}:${plainServer.port}`, httpsPort: tls.listener.port },
     run,
-    providers: { ...coreAdminProviders(state, current), apps: appsProvider(apps.port), ...opts.adminProviders },
+    providers: {
+      ...coreAdminProviders(state, current),
+      apps: appsProvider(apps.port),
+      certificates: {
+        list: () => tls.certificates(),
+        reload: () => tls.reload().then((r) => ({ count: r.count, refused: r.refused.map((p) => ({ file: p.file, error: p.error })) })),
+      },
+      ...opts.adminProviders,
+    },
   });
   // Written once the listeners and the control socket are up: a daemon launcher waits for it.
   let removePid: () => void = () => {};
@@ -185,9 +208,17 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     log.warn({ err: (err as Error).message }, "cannot write run/proxy.pid");
   }
   log.info(
-    { http: `${bind.host}:${plainServer.port}`, https: `${bind.host}:${httpsServer.port}`, admin: admin.tcp ? `${admin.tcp.hostname}:${admin.tcp.port}` : null, dev, version: snapshot.version },
+    { http: `${bind.host}:${plainServer.port}`, https: `${bind.host}:${tls.listener.port}`, admin: admin.tcp ? `${admin.tcp.hostname}:${admin.tcp.port}` : null, dev, version: snapshot.version },
     "soli-proxy listening",
   );
+  tls.startBackground(opts.watch ?? false, () => log);
+  // proxy_certificate_expiry_timestamp_seconds{name} (SPEC §10) reads the certificates in service.
+  state.metrics.certificates = () => tls.certificates().map((c) => ({ name: c.name, notAfter: Date.parse(c.not_after) }));
+  // --dev: the fallback certificate also covers the apps' .test aliases (SPEC §12.4).
+  if (dev) {
+    void tls.setDevAliases(apps.devAliases());
+    apps.onDevAliasesChange((names) => void tls.setDevAliases(names));
+  }
   const watcher = opts.watch === false ? null : watchConfigFiles(files, () => void reloader.reloadIfChanged(), () => log);
 
   let stopping: Promise<void> | null = null;
@@ -196,6 +227,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       log.info("Received shutdown signal, draining connections...");
       watcher?.close();
       state.shuttingDown = true;
+      tls.stopBackground();
       const grace = snapshot.limits.shutdownGraceMs;
       const drained = Promise.all(servers.map((s) => s.stop(false)));
       const timer = new Promise<void>((r) => setTimeout(r, grace).unref?.());
@@ -215,7 +247,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     files,
     state,
     http: { hostname: bind.host, port: plainServer.port ?? 0 },
-    https: { hostname: bind.host, port: httpsServer.port ?? 0 },
+    https: { hostname: bind.host, port: tls.listener.port },
     admin: admin.tcp,
     controlSocket: admin.socket,
     reloadCounts: reloader.counts,
@@ -228,6 +260,10 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     setAppRoutes,
     devAliases: apps.devAliases,
     onDevAliasesChange: apps.onDevAliasesChange,
+    certificates: () => tls.certificates(),
+    reloadCertificates: () => tls.reload(),
+    setDevAliases: (names) => tls.setDevAliases(names),
+    setAppDomains: (domains) => tls.setAppDomains(domains),
   };
 }
 

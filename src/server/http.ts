@@ -14,6 +14,7 @@ import { handle, type HandleHooks, type RequestRecord } from "../proxy/handle.ts
 import { addRateHeaders, rateLimit } from "../proxy/rate-limit.ts";
 import { matchRoute } from "../proxy/route.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
+import type { ChallengeTokens } from "../tls/challenge.ts";
 import type { Watch, Watched } from "../state/watch.ts";
 import type { ExchangeControl } from "../upstream/exchange.ts";
 import type { TunnelRequest } from "../proxy/websocket.ts";
@@ -24,13 +25,19 @@ export interface HttpDeps {
   readonly state: ProxyState;
   readonly log: () => Logger;
   readonly scheme: "http" | "https";
+  /** HTTP-01 tokens answered before anything else (SPEC §5.2 step 2). */
+  readonly challenges?: ChallengeTokens;
 }
 
 /** Resolves undefined when the request was upgraded to a WebSocket. */
 export type FetchHandler = (req: Request, server: Server<unknown>) => Response | undefined | Promise<Response | undefined>;
 
 export function createFetchHandler(deps: HttpDeps): FetchHandler {
+  const challenges = deps.challenges;
   return function proxyFetch(req: Request, server: Server<unknown>): Response | undefined | Promise<Response | undefined> {
+    // ACME HTTP-01 first: never limited, redirected or authenticated (SPEC §5.2 step 2).
+    const challenge = challenges?.answer(req);
+    if (challenge) return challenge;
     const flight = new Flight(req, server, deps);
     const { state } = deps;
     state.inFlight++;

@@ -1,12 +1,13 @@
 /**
  * The fallback certificate (SPEC §12.4): ECDSA P-256, CN `soli-proxy self-signed`, valid from a
  * day ago for ten years, for localhost, 127.0.0.1, ::1 and (in --dev) every app's dev alias.
- * Reused when the files on disk already cover the wanted names.
+ * Reused when the files on disk already cover the wanted names and the key matches.
  */
 import { x509 } from "../lib/x509.ts";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../lib/atomic-write.ts";
+import { checkPair } from "./pair.ts";
 
 export const SELF_SIGNED_CN = "soli-proxy self-signed";
 const BASE_NAMES = ["DNS:localhost", "IP:127.0.0.1", "IP:::1"];
@@ -25,8 +26,11 @@ export function wantedNames(extraDnsNames: readonly string[]): string[] {
   return [...BASE_NAMES, ...extraDnsNames.map((n) => `DNS:${n.toLowerCase()}`)];
 }
 
-/** Loads the fallback pair from cacheDir, generating it when missing or not covering `extraDnsNames`. */
-export async function ensureSelfSigned(cacheDir: string, extraDnsNames: readonly string[] = []): Promise<PemPair & { generated: boolean }> {
+/**
+ * Loads the fallback pair from cacheDir, generating it when missing or not covering `extraDnsNames`;
+ * with `exact` the files must list exactly those names (the dev alias set changed, SPEC §12.4).
+ */
+export async function ensureSelfSigned(cacheDir: string, extraDnsNames: readonly string[] = [], opts: { exact?: boolean } = {}): Promise<PemPair & { generated: boolean }> {
   const paths = selfSignedPaths(cacheDir);
   const wanted = wantedNames(extraDnsNames);
   if (existsSync(paths.cert) && existsSync(paths.key)) {
@@ -34,7 +38,8 @@ export async function ensureSelfSigned(cacheDir: string, extraDnsNames: readonly
       const cert = readFileSync(paths.cert, "utf8");
       const key = readFileSync(paths.key, "utf8");
       const have = new Set(certificateNames(cert));
-      if (wanted.every((n) => have.has(n))) return { cert, key, generated: false };
+      const fits = wanted.every((n) => have.has(n)) && (!opts.exact || have.size === new Set(wanted).size);
+      if (fits && checkPair("localhost", cert, key).ok) return { cert, key, generated: false };
     } catch {
       // unreadable or corrupt: replaced below
     }

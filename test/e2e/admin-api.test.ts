@@ -206,20 +206,26 @@ describe("admin API over HTTP (SPEC §11)", () => {
     ]);
   });
 
-  test("endpoints of subsystems this build lacks answer 501 with the reason; unknown paths 404", async () => {
+  test("unknown paths are 404 without an _admin app", async () => {
     await using proxy = await startAdminProxy("default -> http://127.0.0.1:9\n");
-    const calls: [string, string][] = [
-      ["GET", "certs"],
-      ["POST", "certs/reload"],
-      ["GET", "nothing-here"],
-    ];
-    const answers = await Promise.all(calls.map(([m, p]) => api(proxy.adminUrl, m, p)));
-    expect(answers.map((a) => [a.status, a.body.error])).toEqual([
-      [501, "certificate management is not available in this build"],
-      [501, "certificate management is not available in this build"],
-      [404, "Not found"],
-    ]);
+    const answer = await api(proxy.adminUrl, "GET", "nothing-here");
+    expect([answer.status, answer.body.error]).toEqual([404, "Not found"]);
     expect(await text(`${proxy.adminUrl}/elsewhere`, { headers: { "x-api-key": API_KEY } })).toBe('404 {"ok":false,"error":"Not found"}');
+  });
+
+  test("GET /certs lists the certificates in service and POST /certs/reload rescans, 422 naming refused pairs", async () => {
+    await using proxy = await startAdminProxy("default -> http://127.0.0.1:9\n");
+    const before = await api(proxy.adminUrl, "GET", "certs");
+    writeFileSync(join(proxy.project.dir, "certs", "broken.example.com.cert.pem"), "not a certificate");
+    writeFileSync(join(proxy.project.dir, "certs", "broken.example.com.key.pem"), "not a key");
+    const reload = await api(proxy.adminUrl, "POST", "certs/reload", undefined, { "x-api-key": API_KEY });
+    const page = await (await fetch(`${proxy.url}/metrics`)).text();
+    expect([
+      before.body.data.map((c: { name: string; source: string }) => [c.name, c.source]),
+      reload.status,
+      JSON.stringify(reload.body).includes("broken.example.com.cert.pem"),
+      /proxy_certificate_expiry_timestamp_seconds\{name="self-signed"\} \d{10}\n/.test(page),
+    ]).toEqual([[["self-signed", "self-signed"]], 422, true, true]);
   });
 
   test("GET /metrics serves the same Prometheus page as the proxy listeners", async () => {

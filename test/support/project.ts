@@ -52,13 +52,13 @@ export interface TestProxy extends AsyncDisposable {
  * Starts a proxy in this process on a temp project. `toml` is appended to the test defaults;
  * `[section]` tables given there must not repeat the defaults' tables (server, admin).
  */
-export async function startTestProxy(conf: string, opts: { toml?: string; server?: string; rawToml?: string; dev?: boolean; files?: Record<string, string> } = {}): Promise<TestProxy> {
+export async function startTestProxy(conf: string, opts: { toml?: string; server?: string; rawToml?: string; dev?: boolean; watch?: boolean; files?: Record<string, string> } = {}): Promise<TestProxy> {
   const project = tempProject({ "proxy.conf": conf, "config.toml": opts.rawToml ?? testToml(opts.toml, opts.server), ...opts.files });
   const logFile = join(project.dir, "proxy.log");
   const logger: Logger = createLogger({ level: "debug", format: "json", output: `file:${logFile}` });
   let handle: ProxyHandle;
   try {
-    handle = await startProxy({ confPath: project.conf, dev: opts.dev ?? false, watch: false, sitesDir: join(project.dir, "sites"), logger });
+    handle = await startProxy({ confPath: project.conf, dev: opts.dev ?? false, watch: opts.watch ?? false, sitesDir: join(project.dir, "sites"), logger });
   } catch (err) {
     project.remove();
     throw err;

@@ -1,0 +1,122 @@
+/**
+ * TLS for the running proxy: the certificates in service, the HTTPS listener that serves them, the
+ * cache_dir watcher and, in letsencrypt mode, the ACME manager. Every way a certificate changes
+ * (file watcher, SIGUSR1, admin API, ACME, dev aliases) goes through `Certificates.reload`, which
+ * swaps the listener only when the set really changed (SPEC §12.3).
+ */
+import type { TLSOptions } from "bun";
+import { resolve } from "node:path";
+import type { Snapshot } from "../config/snapshot.ts";
+import type { Logger } from "../lib/log.ts";
+import { HttpsListener } from "../server/https-listener.ts";
+import type { ListenerOptions } from "../server/listen.ts";
+import { AcmeManager, LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING } from "../tls/acme.ts";
+import { Certificates, type CertificateInfo, type CertificateReload } from "../tls/certificates.ts";
+import type { ChallengeTokens } from "../tls/challenge.ts";
+import { acmeDomains } from "../tls/domains.ts";
+import { watchCertificateDir, type DirectoryWatch } from "../tls/watch.ts";
+
+export interface TlsRuntimeOptions {
+  snapshot: Snapshot;
+  listener: Omit<ListenerOptions, "tls" | "reusePort">;
+  challenges: ChallengeTokens;
+  log: () => Logger;
+}
+
+export class TlsRuntime {
+  readonly listener: HttpsListener;
+  private readonly acme: AcmeManager | null;
+  private watcher: DirectoryWatch | null = null;
+  private appDomains: string[] = [];
+  private ruleHosts: string[] = [];
+
+  private constructor(
+    readonly cacheDir: string,
+    private readonly certs: Certificates,
+    opts: TlsRuntimeOptions,
+  ) {
+    this.listener = listenWithFallback(opts.listener, certs.tlsEntries(), opts.log);
+    certs.attach((entries) => this.listener.replace(entries));
+    const { settings, dev } = opts.snapshot;
+    this.acme =
+      settings.tls.mode === "letsencrypt" && !dev
+        ? new AcmeManager({
+            cacheDir,
+            directoryUrl: settings.letsencrypt.directory_url ?? (settings.letsencrypt.staging ? LETSENCRYPT_STAGING : LETSENCRYPT_PRODUCTION),
+            email: settings.letsencrypt.email ?? "",
+            challenges: opts.challenges,
+            log: opts.log,
+            index: () => certs.index(),
+            install: () => this.reload(),
+          })
+        : null;
+    this.configChanged(opts.snapshot);
+  }
+
+  /** Loads the store (creating the fallback when needed) and binds the HTTPS listener. */
+  static async start(opts: TlsRuntimeOptions): Promise<TlsRuntime> {
+    const { settings, files } = opts.snapshot;
+    const cacheDir = resolve(files.dir, settings.tls.cache_dir);
+    const certs = await Certificates.open({ cacheDir, log: opts.log });
+    return new TlsRuntime(cacheDir, certs, opts);
+  }
+
+  /** After the listeners are up: the cache_dir watcher (when `watch`) and ACME issuance. */
+  startBackground(watch: boolean, log: () => Logger): void {
+    if (watch) {
+      this.watcher = watchCertificateDir(
+        this.cacheDir,
+        () => void this.reload(),
+        (err) => log().error({ dir: this.cacheDir }, `certificate directory watch failed: ${err.message}`),
+      );
+    }
+    this.acme?.start();
+  }
+
+  /** Rescans cache_dir now; a failure is logged and reported, never thrown. */
+  async reload(): Promise<CertificateReload> {
+    return this.certs.reload();
+  }
+
+  certificates(): CertificateInfo[] {
+    return this.certs.inventory();
+  }
+
+  setDevAliases(names: readonly string[]): Promise<CertificateReload> {
+    return this.certs.setDevAliases(names);
+  }
+
+  /** App domains to order certificates for (SPEC §12.6); the rule hosts come from the snapshot. */
+  setAppDomains(domains: readonly string[]): void {
+    this.appDomains = [...domains];
+    this.acme?.setDomains(acmeDomains([...this.ruleHosts, ...this.appDomains]));
+  }
+
+  /** A new snapshot: its domain rules may name new hosts, ordered at once. */
+  configChanged(snapshot: Snapshot): void {
+    this.ruleHosts = [...snapshot.routes.domain.keys(), ...snapshot.routes.domainPath.keys()];
+    this.acme?.setDomains(acmeDomains([...this.ruleHosts, ...this.appDomains]));
+  }
+
+  stopBackground(): void {
+    this.watcher?.close();
+    this.watcher = null;
+    this.acme?.stop();
+  }
+}
+
+/**
+ * The HTTPS listener with every certificate; should Bun refuse the set (each pair was already
+ * checked, so this is a last resort), with the fallback alone rather than not at all.
+ */
+function listenWithFallback(opts: TlsRuntimeOptions["listener"], entries: TLSOptions[], log: () => Logger): HttpsListener {
+  try {
+    return new HttpsListener(opts, entries);
+  } catch (err) {
+    if (entries.length === 1) throw err;
+    log().error(`cannot serve the certificates of the store (${(err as Error).message}); serving only the fallback certificate until the set changes`);
+    return new HttpsListener(opts, entries.slice(0, 1));
+  }
+}
+
+export type { CertificateInfo, CertificateReload };
