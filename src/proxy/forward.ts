@@ -10,10 +10,23 @@ import type { UpstreamPool } from "../upstream/pool.ts";
 import type { RequestContext } from "./context.ts";
 import { ProxyError } from "./errors.ts";
 
-/** Client headers replaced by the proxy's own forwarding headers (SPEC §5.6 step 3). */
-const FORWARDING = new Set(["forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip"]);
-/** Client headers never passed on: framing is ours, Host is set below, identities come from auth. */
-const NOT_FORWARDED = new Set(["host", "content-length", "expect", "x-auth-subject"]);
+/**
+ * Client headers never copied as they are: hop-by-hop ones (step 1); the forwarding headers the
+ * proxy writes itself (step 3); framing (ours), Host (set below) and identities (from auth only).
+ * One set, so each client header costs one lookup.
+ */
+const NOT_COPIED: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP,
+  "forwarded",
+  "x-forwarded-for",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "x-real-ip",
+  "host",
+  "content-length",
+  "expect",
+  "x-auth-subject",
+]);
 
 export interface ForwardOptions {
   readonly pool: UpstreamPool;
@@ -78,23 +91,23 @@ export function upstreamFailure(err: unknown, target: Upstream, method: string, 
   }
 }
 
-/** SPEC §5.6 steps 1–6, as header lines. */
+/** SPEC §5.6 steps 1–6, as header lines. Runs once per proxied request: one pass, no arrays. */
 export function upstreamHeaders(ctx: RequestContext, route: Route, target: Upstream, opts: Pick<ForwardOptions, "extraHeaders" | "dropHeaders">): string {
-  const headers = ctx.req.headers;
+  // toJSON() hands over every header at once; iterating Headers costs a native call per entry.
+  const all = ctx.req.headers.toJSON();
   const trusted = ctx.snapshot.trustedProxies.size > 0 && ctx.snapshot.trustedProxies.has(ctx.peer);
-  const named = connectionTokens(headers.get("connection"));
+  const connection = all.connection;
+  const named = connection === undefined ? null : connectionTokens(connection);
   const blockNames = route.headerNames;
   const drop = opts.dropHeaders;
   let out = "";
   let origin: string | null = null;
 
-  // toJSON() hands over every header at once; iterating Headers costs a native call per entry.
-  const all = headers.toJSON();
   for (const name in all) {
+    if (NOT_COPIED.has(name) || blockNames.has(name)) continue;
+    if (named !== null && named.includes(name)) continue;
+    if (drop !== undefined && drop.has(name)) continue;
     const value = all[name]!;
-    if (HOP_BY_HOP.has(name) || NOT_FORWARDED.has(name) || FORWARDING.has(name) || blockNames.has(name)) continue;
-    if (named.length > 0 && named.includes(name)) continue;
-    if (drop?.has(name)) continue;
     if (name === "te") {
       if (value.trim().toLowerCase() === "trailers") out += "te: trailers\r\n";
       continue;
@@ -107,27 +120,34 @@ export function upstreamHeaders(ctx: RequestContext, route: Route, target: Upstr
   }
 
   // Forwarding (step 3). An untrusted peer's claims are dropped; a trusted one's are extended.
-  const own: [string, string][] = [];
+  let forwardedFor: string;
+  let proto: string;
+  let forwardedHost: string;
   if (trusted) {
-    const xff = headers.get("x-forwarded-for");
-    own.push(["x-forwarded-for", xff ? `${xff}, ${ctx.peer}` : ctx.peer]);
-    own.push(["x-forwarded-proto", headers.get("x-forwarded-proto") ?? ctx.scheme]);
-    own.push(["x-forwarded-host", headers.get("x-forwarded-host") ?? ctx.authority]);
+    const xff = all["x-forwarded-for"];
+    forwardedFor = xff ? `${xff}, ${ctx.peer}` : ctx.peer;
+    proto = all["x-forwarded-proto"] ?? ctx.scheme;
+    forwardedHost = all["x-forwarded-host"] ?? ctx.authority;
   } else {
-    own.push(["x-forwarded-for", ctx.clientIp]);
-    own.push(["x-forwarded-proto", ctx.scheme]);
-    if (ctx.authority !== "") own.push(["x-forwarded-host", ctx.authority]);
+    forwardedFor = ctx.clientIp;
+    proto = ctx.scheme;
+    forwardedHost = ctx.authority;
   }
-  own.push(["x-real-ip", ctx.clientIp]);
-
   // Host and Origin (step 5, SPEC §3.4): TLS targets see their own name.
-  if (target.secure) {
-    own.push(["host", target.authority]);
-    if (origin !== null) own.push(["origin", sameHostOrigin(origin, ctx.host) ? `https://${target.authority}` : origin]);
+  const host = target.secure ? target.authority : ctx.authority !== "" ? ctx.authority : target.authority;
+  if (blockNames.size === 0) {
+    out += `x-forwarded-for: ${forwardedFor}\r\nx-forwarded-proto: ${proto}\r\n`;
+    if (forwardedHost !== "") out += `x-forwarded-host: ${forwardedHost}\r\n`;
+    out += `x-real-ip: ${ctx.clientIp}\r\nhost: ${host}\r\n`;
   } else {
-    own.push(["host", ctx.authority !== "" ? ctx.authority : target.authority]);
+    // A headers {} block replaces any of these (step 6 comes after the proxy's own headers).
+    if (!blockNames.has("x-forwarded-for")) out += `x-forwarded-for: ${forwardedFor}\r\n`;
+    if (!blockNames.has("x-forwarded-proto")) out += `x-forwarded-proto: ${proto}\r\n`;
+    if (forwardedHost !== "" && !blockNames.has("x-forwarded-host")) out += `x-forwarded-host: ${forwardedHost}\r\n`;
+    if (!blockNames.has("x-real-ip")) out += `x-real-ip: ${ctx.clientIp}\r\n`;
+    if (!blockNames.has("host")) out += `host: ${host}\r\n`;
   }
-  for (const [name, value] of own) if (!blockNames.has(name)) out += `${name}: ${value}\r\n`;
+  if (origin !== null && !blockNames.has("origin")) out += `origin: ${sameHostOrigin(origin, ctx.host) ? `https://${target.authority}` : origin}\r\n`;
 
   if (opts.extraHeaders) out += opts.extraHeaders;
 

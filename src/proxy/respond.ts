@@ -11,15 +11,12 @@ import { htmlToRewrite, rewriteHtml } from "./rewrite.ts";
 
 export function respond(ctx: RequestContext, route: Route, upstream: InboundResponse): Response {
   const headers = new Headers();
-  let named: string[] | null = null;
-  for (const [name, value] of upstream.headers) {
-    if (name === "connection") named = connectionTokens(value);
-  }
+  const named = upstream.connection === null ? null : connectionTokens(upstream.connection);
   const mounted = route.kind === "prefix" || route.kind === "domain_path";
   const redirect = upstream.status >= 300 && upstream.status < 400;
   for (const [name, value] of upstream.headers) {
     if (HOP_BY_HOP.has(name) || name === "te") continue;
-    if (named !== null && named.includes(name)) continue;
+    if (named !== null && named.length > 0 && named.includes(name)) continue;
     if (mounted && redirect && name === "location") {
       headers.append(name, mountLocation(value, route.value));
       continue;

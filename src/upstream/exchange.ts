@@ -50,6 +50,8 @@ export interface InboundResponse {
   readonly statusText: string;
   /** Header fields in order, names lower-cased, hop-by-hop ones included (the caller strips them). */
   readonly headers: readonly [string, string][];
+  /** The Connection header's value (repeats joined), null when absent: it names more hop-by-hop headers. */
+  readonly connection: string | null;
   /** A complete small body arrives as bytes; anything else streams. */
   readonly body: ReadableStream<Uint8Array> | Uint8Array | null;
   /** Whether the request went over a kept-alive connection. */
@@ -233,7 +235,7 @@ class Exchange implements ConnectionUser, Watched {
       this.reusable = keepAlive(head, this.framing);
       this.phase = Phase.Body;
       const body = this.startBody(buf);
-      this.resolve({ status: head.status, statusText: head.statusText, headers: head.headers, body, reused: this.reused });
+      this.resolve({ status: head.status, statusText: head.statusText, headers: head.headers, connection: head.connection, body, reused: this.reused });
       return;
     }
   }

@@ -31,6 +31,12 @@ export function headEnd(buf: Buffer): number {
   return i < 0 ? -1 : i + 4;
 }
 
+/** Bytes → string one char per byte; Bun's latin1Slice skips toString's argument handling. */
+const latin1: (buf: Buffer, end: number) => string =
+  typeof (Buffer.prototype as { latin1Slice?: unknown }).latin1Slice === "function"
+    ? (buf, end) => (buf as unknown as { latin1Slice(start: number, end: number): string }).latin1Slice(0, end)
+    : (buf, end) => buf.toString("latin1", 0, end);
+
 /** RFC 9110 §5.6.2 token characters, as a lookup table over ASCII. */
 const TOKEN_CHARS = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN_CHARS[c.charCodeAt(0)] = 1;
@@ -40,7 +46,7 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
  * Runs once per proxied request, so it scans with indexOf and char codes rather than regexes.
  */
 export function parseHead(buf: Buffer, end: number): ResponseHead {
-  const text = buf.toString("latin1", 0, end - 4);
+  const text = latin1(buf, end - 4);
   let eol = text.indexOf("\r\n");
   if (eol < 0) eol = text.length;
   // Status line: HTTP/1.x SP 3DIGIT [SP reason]
@@ -135,6 +141,9 @@ export function keepAlive(head: ResponseHead, f: Framing): boolean {
   if (f.kind === "close") return false;
   const connection = head.connection;
   if (connection === null) return head.version === 11;
+  // The common answers, without splitting.
+  if (connection === "keep-alive" || connection === "Keep-Alive") return true;
+  if (connection === "close" || connection === "Close") return false;
   const tokens = connection.toLowerCase().split(",").map((t) => t.trim());
   if (head.version === 10) return tokens.includes("keep-alive");
   return !tokens.includes("close");
