@@ -135,26 +135,26 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       });
       servers.push(pool);
     } else {
-    const plain = listen({
-      hostname: bind.host,
-      port: bind.port,
-      idleTimeout: settings.limits.keep_alive_timeout,
-      fetch: createFetchHandler({ current, state, log: () => log, scheme: "http", challenges }),
-    });
-    servers.push(plain);
-
-    tls = await TlsRuntime.start({
-      snapshot,
-      challenges,
-      log: () => log,
-      listener: {
+      const plain = listen({
         hostname: bind.host,
-        port: settings.server.https_port,
+        port: bind.port,
         idleTimeout: settings.limits.keep_alive_timeout,
-        fetch: createFetchHandler({ current, state, log: () => log, scheme: "https", challenges }),
-      },
-    });
-    servers.push(tls.listener!);
+        fetch: createFetchHandler({ current, state, log: () => log, scheme: "http", challenges }),
+      });
+      servers.push(plain);
+
+      tls = await TlsRuntime.start({
+        snapshot,
+        challenges,
+        log: () => log,
+        listener: {
+          hostname: bind.host,
+          port: settings.server.https_port,
+          idleTimeout: settings.limits.keep_alive_timeout,
+          fetch: createFetchHandler({ current, state, log: () => log, scheme: "https", challenges }),
+        },
+      });
+      servers.push(tls.listener!);
     }
   } catch (err) {
     await stopAll();

@@ -63,6 +63,8 @@ export type ToWorker =
       config: ConfigPayload;
       certificates: TlsEntry[];
       tokens: [string, string][];
+      /** Breaker resets so far: a new worker's breakers are fresh, so it is as good as reset. */
+      epoch: number;
     }
   | { type: "config"; id: number; config: ConfigPayload }
   | { type: "challenge"; id: number; token: string; keyAuthorization: string | null }

@@ -95,6 +95,7 @@ class ServingWorker {
     this.snapshot = build(start.config);
     this.state.breakers.configure(settings.circuit_breaker, this.snapshot.limits.requestTimeoutMs);
     for (const [token, keyAuthorization] of start.tokens) this.challenges.set(token, keyAuthorization);
+    this.epoch = start.epoch;
     this.state.metricsPage = () => this.metricsPage();
     // Request failover (SPEC §14.8) is the supervisor's, in the primary.
     this.state.appFailover = (app, port) => void send({ type: "app-failover", app, port });

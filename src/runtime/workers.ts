@@ -56,7 +56,7 @@ type Acknowledged = Extract<ToWorker, { type: "config" | "challenge" }>;
 const SEVERITY = { closed: 0, half_open: 1, open: 2 } as const;
 
 /** One worker slot: the process in it changes when the worker is restarted. */
-class Worker {
+class WorkerSlot {
   proc: Subprocess | null = null;
   pid = 0;
   /** Told `start`: from then on it receives every change. */
@@ -81,7 +81,7 @@ class Worker {
 }
 
 export class WorkerPool {
-  private readonly workers: Worker[];
+  private readonly workers: WorkerSlot[];
   private config: ConfigPayload;
   private certificates: TlsEntry[];
   private httpPort: number;
@@ -92,10 +92,10 @@ export class WorkerPool {
   /** The ports are known: the first worker listens (configured port 0 resolved). */
   private portsKnown = false;
   private delivery: Promise<void> = Promise.resolve();
-  private readonly waiters = new Set<(worker: Worker, error: string | null) => void>();
+  private readonly waiters = new Set<(worker: WorkerSlot, error: string | null) => void>();
 
   private constructor(private readonly opts: WorkerPoolOptions) {
-    this.workers = Array.from({ length: opts.count }, (_, i) => new Worker(i));
+    this.workers = Array.from({ length: opts.count }, (_, i) => new WorkerSlot(i));
     this.config = opts.config;
     this.certificates = opts.certificates;
     this.httpPort = opts.httpPort;
@@ -110,7 +110,7 @@ export class WorkerPool {
   static async start(opts: WorkerPoolOptions): Promise<WorkerPool> {
     const pool = new WorkerPool(opts);
     try {
-      await pool.startAll(pool.workers);
+      await pool.startAll();
     } catch (err) {
       await pool.stop(true);
       throw err;
@@ -174,26 +174,27 @@ export class WorkerPool {
    */
   async stop(force = false): Promise<void> {
     this.stopping = true;
-    const running = this.workers.filter((w) => w.proc && w.proc.exitCode === null && w.proc.signalCode === null);
     for (const w of this.workers) if (w.restartTimer) clearTimeout(w.restartTimer);
-    for (const w of running) w.proc!.kill("SIGTERM");
-    const exited = Promise.all(running.map((w) => w.proc!.exited));
+    const running = this.workers.flatMap((w) => (w.proc && w.proc.exitCode === null && w.proc.signalCode === null ? [w.proc] : []));
+    for (const proc of running) proc.kill("SIGTERM");
+    const exited = Promise.all(running.map((proc) => proc.exited));
     if (!force) return void (await exited);
-    const allowance = new Promise<void>((r) => setTimeout(r, EXIT_ALLOWANCE_MS));
-    await Promise.race([exited, allowance]);
-    for (const w of running) if (w.proc!.exitCode === null && w.proc!.signalCode === null) w.proc!.kill("SIGKILL");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([exited, new Promise<void>((r) => (timer = setTimeout(r, EXIT_ALLOWANCE_MS)))]);
+    clearTimeout(timer);
+    for (const proc of running) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
     await exited;
   }
 
-  private live(): Worker[] {
+  private live(): WorkerSlot[] {
     return this.workers.filter((w) => w.started && w.proc !== null);
   }
 
-  private async startAll(workers: Worker[]): Promise<void> {
+  private async startAll(): Promise<void> {
     const listening = new Promise<void>((resolve, reject) => {
-      const pending = new Set(workers);
+      const pending = new Set(this.workers);
       const timer = setTimeout(() => reject(new Error(`worker processes did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
-      const waiter = (worker: Worker, error: string | null) => {
+      const waiter = (worker: WorkerSlot, error: string | null) => {
         if (!pending.has(worker)) return;
         if (error !== null) {
           clearTimeout(timer);
@@ -208,11 +209,11 @@ export class WorkerPool {
       };
       this.waiters.add(waiter);
     });
-    for (const w of workers) this.spawn(w);
+    for (const w of this.workers) this.spawn(w);
     await listening;
   }
 
-  private spawn(w: Worker): void {
+  private spawn(w: WorkerSlot): void {
     w.restartTimer = null;
     w.started = false;
     w.waitingForPorts = false;
@@ -244,7 +245,7 @@ export class WorkerPool {
     w.pid = proc.pid;
   }
 
-  private scheduleRestart(w: Worker, reason: string): void {
+  private scheduleRestart(w: WorkerSlot, reason: string): void {
     const { first, max } = this.opts.restartDelayMs ?? { first: 1000, max: 30_000 };
     const lived = Date.now() - w.spawnedAt;
     w.restartDelay = lived >= STABLE_AFTER_MS || w.restartDelay === 0 ? first : Math.min(w.restartDelay * 2, max);
@@ -252,7 +253,7 @@ export class WorkerPool {
     w.restartTimer = setTimeout(() => this.spawn(w), w.restartDelay);
   }
 
-  private receive(w: Worker, message: FromWorker): void {
+  private receive(w: WorkerSlot, message: FromWorker): void {
     switch (message.type) {
       case "ready":
         if (w.index === 0 || this.portsKnown) this.sendStart(w);
@@ -287,7 +288,7 @@ export class WorkerPool {
   }
 
   /** Everything as it is now; later changes follow in order on the same channel. */
-  private sendStart(w: Worker): void {
+  private sendStart(w: WorkerSlot): void {
     w.waitingForPorts = false;
     w.started = true;
     this.send(w, {
@@ -299,10 +300,11 @@ export class WorkerPool {
       config: this.config,
       certificates: this.certificates,
       tokens: this.opts.challenges.entries(),
+      epoch: this.epoch,
     });
   }
 
-  private absorb(w: Worker, report: WorkerReport): void {
+  private absorb(w: WorkerSlot, report: WorkerReport): void {
     this.opts.state.metrics.absorb(report.metrics);
     this.opts.state.appMetrics.absorb(report.apps);
     w.inFlight = report.inFlight;
@@ -315,7 +317,7 @@ export class WorkerPool {
     return Promise.all(this.live().map((w) => this.request(w, message(++this.nextId)))).then(() => undefined);
   }
 
-  private request(w: Worker, message: Acknowledged): Promise<void> {
+  private request(w: WorkerSlot, message: Acknowledged): Promise<void> {
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         w.acks.delete(message.id);
@@ -332,7 +334,7 @@ export class WorkerPool {
   }
 
   /** False when the worker's channel is gone (it is exiting; a restart gets everything in `start`). */
-  private send(w: Worker, message: ToWorker): boolean {
+  private send(w: WorkerSlot, message: ToWorker): boolean {
     try {
       w.proc?.send(message);
       return w.proc !== null;
