@@ -11,10 +11,18 @@ import { serve } from "./cli/serve.ts";
 import { update } from "./cli/update.ts";
 import { ConfigError, formatIssue } from "./config/issues.ts";
 import { VERSION } from "./lib/version.ts";
+import { WORKER_ENV } from "./runtime/worker-protocol.ts";
+import { runWorker } from "./runtime/worker.ts";
 
 export { VERSION };
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // A worker process spawned by the primary (SPEC §15.1): no arguments, everything comes over IPC.
+  const worker = process.env[WORKER_ENV];
+  if (worker !== undefined) {
+    delete process.env[WORKER_ENV];
+    return runWorker(Number(worker));
+  }
   let args;
   try {
     args = parseArgs(argv);

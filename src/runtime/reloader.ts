@@ -33,6 +33,8 @@ export interface ReloaderDeps {
   swap(next: Snapshot): void;
   /** Told about every attempt (proxy_config_reloads_total, SPEC §10). */
   onResult?(ok: boolean): void;
+  /** Resolves once what was swapped in serves everywhere (the worker processes, SPEC §15.1); awaited before a change is reported done. */
+  settled?(): Promise<void>;
 }
 
 export class Reloader {
@@ -110,7 +112,8 @@ export class Reloader {
 
   /** Runs jobs one after another, whatever their outcome, so two writes never interleave. */
   private serial<T>(job: () => T): Promise<T> {
-    const run = this.queue.then(job);
+    const settled = this.deps.settled;
+    const run = settled ? this.queue.then(job).then((result) => settled().then(() => result)) : this.queue.then(job);
     this.queue = run.catch(() => undefined);
     return run;
   }

@@ -27,6 +27,8 @@ import { Reloader } from "./reloader.ts";
 import { claimRunDir, runDirFor } from "./run-dir.ts";
 import { writePidFile } from "./pidfile.ts";
 import { watchConfigFiles } from "./watcher.ts";
+import { configPayload } from "./worker-protocol.ts";
+import { WorkerPool, workerCount } from "./workers.ts";
 
 export type { ReloadResult };
 
@@ -55,6 +57,10 @@ export interface ProxyHandle {
   readonly admin: { hostname: string; port: number } | null;
   /** run/control.sock, or null when it could not be opened. */
   readonly controlSocket: string | null;
+  /** HTTP-01 tokens answered on the proxy listeners (SPEC §12.6); publishing waits for every worker. */
+  readonly challenges: ChallengeTokens;
+  /** With worker_threads > 1 the worker processes (SPEC §15.1), else null. */
+  readonly workers: { pids(): number[] } | null;
   /** Live counts of reload attempts by result (proxy_config_reloads_total). */
   readonly reloadCounts: { readonly success: number; readonly failure: number };
   current(): Snapshot;
@@ -109,44 +115,70 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const challenges = new ChallengeTokens();
   const servers: Pick<Server<unknown>, "stop">[] = [];
   let tls: TlsRuntime;
+  // With N > 1 the worker processes serve all proxy traffic and this primary binds none (SPEC §15.1).
+  const processes = workerCount(settings.server.worker_threads, dev);
+  let pool: WorkerPool | null = null;
   const stopAll = () => Promise.all(servers.map((s) => s.stop(true))).then(() => undefined);
   try {
-    const plain = listen({
-      hostname: bind.host,
-      port: bind.port,
-      idleTimeout: settings.limits.keep_alive_timeout,
-      fetch: createFetchHandler({ current, state, log: () => log, scheme: "http", challenges }),
-    });
-    servers.push(plain);
-
-    tls = await TlsRuntime.start({
-      snapshot,
-      challenges,
-      log: () => log,
-      listener: {
+    if (processes > 1) {
+      tls = await TlsRuntime.start({ snapshot, challenges, log: () => log, relay: (entries) => pool?.publishCertificates(entries) });
+      pool = await WorkerPool.start({
+        count: processes,
         hostname: bind.host,
-        port: settings.server.https_port,
+        httpPort: bind.port,
+        httpsPort: settings.server.https_port,
+        config: configPayload(snapshot, [], loaded.auth),
+        certificates: tls.tlsEntries(),
+        challenges,
+        state,
+        log: () => log,
+      });
+      servers.push(pool);
+    } else {
+      const plain = listen({
+        hostname: bind.host,
+        port: bind.port,
         idleTimeout: settings.limits.keep_alive_timeout,
-        fetch: createFetchHandler({ current, state, log: () => log, scheme: "https", challenges }),
-      },
-    });
-    servers.push(tls.listener);
+        fetch: createFetchHandler({ current, state, log: () => log, scheme: "http", challenges }),
+      });
+      servers.push(plain);
+
+      tls = await TlsRuntime.start({
+        snapshot,
+        challenges,
+        log: () => log,
+        listener: {
+          hostname: bind.host,
+          port: settings.server.https_port,
+          idleTimeout: settings.limits.keep_alive_timeout,
+          fetch: createFetchHandler({ current, state, log: () => log, scheme: "https", challenges }),
+        },
+      });
+      servers.push(tls.listener!);
+    }
   } catch (err) {
     await stopAll();
     throw new Error(`cannot listen: ${(err as Error).message}`);
   }
-  const plainServer = servers[0] as Server<unknown>;
+  const workers = pool as WorkerPool | null;
+  const httpPort = workers ? workers.http.port : ((servers[0] as Server<unknown>).port ?? 0);
+  const httpsPort = workers ? workers.https.port : tls.listener!.port;
 
   const credentials = new AdminCredentials(files.dir, opts.env ?? process.env, () => log);
   credentials.refresh();
   // Managed apps publish their routing table here; every compile includes it (SPEC §5.3 step 2).
   let appRoutes: readonly AppRouteInput[] = [];
+  // The [auth.jwt] key material of the snapshot being swapped in, shipped to the workers with it.
+  let compiledAuth = loaded.auth;
   // Every configuration change goes through this one door (ARCHITECTURE §3).
   const reloader = new Reloader({
     files,
     log: () => log,
     initial: { snapshot, confText: loaded.confText ?? "", tomlText: loaded.tomlText, auth: loaded.auth },
-    compile: (conf, nextSettings, version, auth) => compile({ version, dev, conf, settings: nextSettings, apps: appRoutes, files, auth }),
+    compile: (conf, nextSettings, version, auth) => {
+      compiledAuth = auth;
+      return compile({ version, dev, conf, settings: nextSettings, apps: appRoutes, files, auth });
+    },
     swap(next) {
       snapshot = next; // the swap: every request from here on sees the new configuration
       tls.configChanged(next);
@@ -156,8 +188,11 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       // A logger handed in by the caller (tests, embedding) keeps its own level.
       if (!opts.logger) log.level = next.settings.logging.level;
       credentials.refresh();
+      workers?.publishConfig(configPayload(next, appRoutes, compiledAuth));
     },
     onResult: (ok) => state.metrics.configReload(ok),
+    // A change is done once every worker serves it (SPEC §15.1).
+    settled: workers ? () => workers.delivered() : undefined,
   });
 
   // Managed apps (SPEC §14): discovered and started after the listeners are up, in the background.
@@ -178,7 +213,10 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     current: () => snapshot.settings.apps,
     publish: (routes) => void setAppRoutes(routes),
     // A successful switch resets the new slot's breaker (SPEC §6.2, §14.7 step 4).
-    onSwitch: (_app, _slot, port) => state.breakers.reset(`http://127.0.0.1:${port}`),
+    onSwitch: (_app, _slot, port) => {
+      state.breakers.reset(`http://127.0.0.1:${port}`);
+      workers?.resetBreakers(`http://127.0.0.1:${port}`);
+    },
     timings: opts.appTimings,
   });
 
@@ -188,10 +226,10 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     credentials,
     log: () => log,
     startedAt,
-    listeners: { bind: `${bind.host.includes(":") ? `[${bind.host}]` : bind.host}:${plainServer.port}`, httpsPort: tls.listener.port },
+    listeners: { bind: `${bind.host.includes(":") ? `[${bind.host}]` : bind.host}:${httpPort}`, httpsPort },
     run,
     providers: {
-      ...coreAdminProviders(state, current),
+      ...coreAdminProviders(state, current, workers),
       apps: appsProvider(apps.port),
       certificates: {
         list: () => tls.certificates(),
@@ -208,7 +246,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     log.warn({ err: (err as Error).message }, "cannot write run/proxy.pid");
   }
   log.info(
-    { http: `${bind.host}:${plainServer.port}`, https: `${bind.host}:${tls.listener.port}`, admin: admin.tcp ? `${admin.tcp.hostname}:${admin.tcp.port}` : null, dev, version: snapshot.version },
+    { http: `${bind.host}:${httpPort}`, https: `${bind.host}:${httpsPort}`, admin: admin.tcp ? `${admin.tcp.hostname}:${admin.tcp.port}` : null, dev, version: snapshot.version, workers: processes },
     "soli-proxy listening",
   );
   tls.startBackground(opts.watch ?? false, () => log);
@@ -246,8 +284,10 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   return {
     files,
     state,
-    http: { hostname: bind.host, port: plainServer.port ?? 0 },
-    https: { hostname: bind.host, port: tls.listener.port },
+    http: { hostname: bind.host, port: httpPort },
+    https: { hostname: bind.host, port: httpsPort },
+    challenges,
+    workers: workers ? { pids: () => workers.pids() } : null,
     admin: admin.tcp,
     controlSocket: admin.socket,
     reloadCounts: reloader.counts,
@@ -268,15 +308,20 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
 }
 
 /** `file:<path>` outputs are relative to the config dir, like every path in config.toml (SPEC §1). */
-function resolveOutput(output: string, dir: string): string {
+export function resolveOutput(output: string, dir: string): string {
   return output.startsWith("file:") ? `file:${resolve(dir, output.slice(5))}` : output;
 }
 
-/** The admin providers the core always has: metrics, circuit breakers and the admin rate limit (SPEC §8, §11). */
-function coreAdminProviders(state: ProxyState, current: () => Snapshot): AdminProviders {
+/**
+ * The admin providers the core always has: metrics, circuit breakers and the admin rate limit (SPEC §8, §11).
+ * With workers, the metrics are theirs summed into `state` and the breakers theirs merged (SPEC §15.1).
+ */
+function coreAdminProviders(state: ProxyState, current: () => Snapshot, workers: WorkerPool | null): AdminProviders {
   return {
-    metricsText: () => state.metrics.render(state.inFlight),
-    breakers: { states: () => state.breakers.snapshot(), reset: () => state.breakers.resetAll() },
+    metricsText: () => state.metrics.render(workers ? workers.inFlight() : state.inFlight),
+    breakers: workers
+      ? { states: () => workers.breakerStates(), reset: () => workers.resetBreakers(null) }
+      : { states: () => state.breakers.snapshot(), reset: () => state.breakers.resetAll() },
     rateLimit(_req, peer) {
       const spec = current().rateLimit;
       if (spec === null) return { allowed: true, headers: {} };

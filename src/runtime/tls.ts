@@ -18,13 +18,17 @@ import { watchCertificateDir, type DirectoryWatch } from "../tls/watch.ts";
 
 export interface TlsRuntimeOptions {
   snapshot: Snapshot;
-  listener: Omit<ListenerOptions, "tls" | "reusePort">;
+  /** The HTTPS listener of this process; absent in a primary whose worker processes serve HTTPS (SPEC §15.1). */
+  listener?: Omit<ListenerOptions, "tls" | "reusePort">;
+  /** Without a listener: receives every new certificate set (pushed to the workers). */
+  relay?: (entries: TLSOptions[]) => void;
   challenges: ChallengeTokens;
   log: () => Logger;
 }
 
 export class TlsRuntime {
-  readonly listener: HttpsListener;
+  /** null in a primary with worker processes. */
+  readonly listener: HttpsListener | null;
   private readonly acme: AcmeManager | null;
   private watcher: DirectoryWatch | null = null;
   private appDomains: string[] = [];
@@ -35,8 +39,10 @@ export class TlsRuntime {
     private readonly certs: Certificates,
     opts: TlsRuntimeOptions,
   ) {
-    this.listener = listenWithFallback(opts.listener, certs.tlsEntries(), opts.log);
-    certs.attach((entries) => this.listener.replace(entries));
+    const listener = opts.listener ? listenWithFallback(opts.listener, certs.tlsEntries(), opts.log) : null;
+    this.listener = listener;
+    if (listener) certs.attach((entries) => listener.replace(entries));
+    else if (opts.relay) certs.attach(opts.relay);
     const { settings, dev } = opts.snapshot;
     this.acme =
       settings.tls.mode === "letsencrypt" && !dev
@@ -78,6 +84,11 @@ export class TlsRuntime {
     return this.certs.reload();
   }
 
+  /** The certificate set in service, as Bun.serve takes it (what a worker process binds with). */
+  tlsEntries(): TLSOptions[] {
+    return this.certs.tlsEntries();
+  }
+
   certificates(): CertificateInfo[] {
     return this.certs.inventory();
   }
@@ -109,7 +120,7 @@ export class TlsRuntime {
  * The HTTPS listener with every certificate; should Bun refuse the set (each pair was already
  * checked, so this is a last resort), with the fallback alone rather than not at all.
  */
-function listenWithFallback(opts: TlsRuntimeOptions["listener"], entries: TLSOptions[], log: () => Logger): HttpsListener {
+function listenWithFallback(opts: NonNullable<TlsRuntimeOptions["listener"]>, entries: TLSOptions[], log: () => Logger): HttpsListener {
   try {
     return new HttpsListener(opts, entries);
   } catch (err) {

@@ -207,7 +207,7 @@ class Flight implements Watched, HandleHooks {
 }
 
 /** SPEC §5.2 steps 4–9: what is answered before routing, in this order. */
-function answerAtTheDoor(ctx: RequestContext, state: ProxyState, record: RequestRecord): Response | null {
+function answerAtTheDoor(ctx: RequestContext, state: ProxyState, record: RequestRecord): Response | Promise<Response> | null {
   const { snapshot, req } = ctx;
   // Not a forward proxy: CONNECT (authority-form) is never passed on.
   if (req.method === "CONNECT") return plain(400, req.method);
@@ -224,10 +224,8 @@ function answerAtTheDoor(ctx: RequestContext, state: ProxyState, record: Request
     record.route = "internal";
     // The peer, not the forwarded client IP: a forwarding header must not open the page (SPEC §5.5).
     if (!snapshot.metricsAllow.has(ctx.peer)) return plain(403, req.method, "Forbidden");
-    const text = state.metrics.render(state.inFlight);
-    return new Response(req.method === "HEAD" ? null : text, {
-      headers: { "content-type": "text/plain; version=0.0.4", "content-length": String(Buffer.byteLength(text)) },
-    });
+    const page = state.metricsPage();
+    return typeof page === "string" ? metricsResponse(req.method, page) : page.then((text) => metricsResponse(req.method, text));
   }
   if (health.enabled) {
     if (ctx.path === health.liveness_path) return internal(record, plain(200, req.method, "OK"));
@@ -241,6 +239,12 @@ function answerAtTheDoor(ctx: RequestContext, state: ProxyState, record: Request
     return new Response(null, { status: 308, headers: { location } });
   }
   return null;
+}
+
+function metricsResponse(method: string, text: string): Response {
+  return new Response(method === "HEAD" ? null : text, {
+    headers: { "content-type": "text/plain; version=0.0.4", "content-length": String(Buffer.byteLength(text)) },
+  });
 }
 
 function internal(record: RequestRecord, response: Response): Response {

@@ -14,6 +14,9 @@ export interface AppTraffic {
   last_request_ms: number | null;
 }
 
+/** Per-port counters a worker recorded since its previous report (SPEC §15.1). */
+export type AppTrafficDelta = { port: number; requests: number; bytesIn: number; bytesOut: number; totalMs: number; errors: number; last: number }[];
+
 class PortCounters {
   requests = 0;
   bytesIn = 0;
@@ -66,6 +69,27 @@ export class AppMetrics {
       errors,
       last_request_ms: last === 0 ? null : last,
     };
+  }
+
+  /** Worker processes (SPEC §15.1): the counters since the previous call, by slot port; counting starts again from zero. */
+  drain(): AppTrafficDelta {
+    const delta: AppTrafficDelta = [...this.byPort].map(([port, c]) => ({ port, requests: c.requests, bytesIn: c.bytesIn, bytesOut: c.bytesOut, totalMs: c.totalMs, errors: c.errors, last: c.last }));
+    this.byPort.clear();
+    return delta;
+  }
+
+  /** Adds what a worker process drained; the primary's counters are the ones the admin API reads. */
+  absorb(delta: AppTrafficDelta): void {
+    for (const d of delta) {
+      let c = this.byPort.get(d.port);
+      if (!c) this.byPort.set(d.port, (c = new PortCounters()));
+      c.requests += d.requests;
+      c.bytesIn += d.bytesIn;
+      c.bytesOut += d.bytesOut;
+      c.totalMs += d.totalMs;
+      c.errors += d.errors;
+      c.last = Math.max(c.last, d.last);
+    }
   }
 
   /** Drops the counters of ports no longer used by any app. */

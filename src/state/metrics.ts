@@ -152,6 +152,74 @@ export class Metrics {
     return this.upstreams.get(origin) ?? null;
   }
 
+  /**
+   * Worker processes (SPEC §15.1): what was recorded since the previous call, after which this
+   * process counts from zero again. Only the primary's Metrics, fed by `absorb`, is rendered.
+   */
+  drain(): MetricsDelta {
+    const delta: MetricsDelta = {
+      requests: this.requests,
+      bytesReceived: this.bytesReceived,
+      bytesSent: this.bytesSent,
+      durationSum: this.durationSum,
+      durationCount: this.durationCount,
+      tlsConnections: this.tlsConnections,
+      errors: this.errors,
+      statusCodes: nonZero(this.statusCodes),
+      durations: [...this.durations].flatMap(([route, byUpstream]) =>
+        [...byUpstream].map(([upstream, h]) => ({ route, upstream, counts: [...h.counts], sum: h.sum, count: h.count })),
+      ),
+      upstreams: [...this.upstreams].map(([origin, u]) => ({
+        origin,
+        codes: nonZero(u.codes),
+        transportErrors: u.transportErrors,
+        requests: u.requests,
+        bytesReceived: u.bytesReceived,
+        bytesSent: u.bytesSent,
+        durationSum: u.durationSum,
+        errors: u.errors,
+        lastRequestMs: u.lastRequestMs,
+      })),
+    };
+    this.requests = this.bytesReceived = this.bytesSent = this.durationSum = this.durationCount = this.tlsConnections = this.errors = 0;
+    this.statusCodes.fill(0);
+    this.durations.clear();
+    this.upstreams.clear();
+    return delta;
+  }
+
+  /** Adds what a worker process drained (SPEC §15.1: every metrics answer is the sum over processes). */
+  absorb(d: MetricsDelta): void {
+    this.requests += d.requests;
+    this.bytesReceived += d.bytesReceived;
+    this.bytesSent += d.bytesSent;
+    this.durationSum += d.durationSum;
+    this.durationCount += d.durationCount;
+    this.tlsConnections += d.tlsConnections;
+    this.errors += d.errors;
+    for (const [code, n] of d.statusCodes) this.statusCodes[code]! += n;
+    for (const part of d.durations) {
+      let byUpstream = this.durations.get(part.route);
+      if (byUpstream === undefined) this.durations.set(part.route, (byUpstream = new Map()));
+      let h = byUpstream.get(part.upstream);
+      if (h === undefined) byUpstream.set(part.upstream, (h = new Histogram()));
+      part.counts.forEach((n, i) => (h.counts[i]! += n));
+      h.sum += part.sum;
+      h.count += part.count;
+    }
+    for (const part of d.upstreams) {
+      const u = this.upstream(part.origin);
+      for (const [code, n] of part.codes) u.codes[code]! += n;
+      u.transportErrors += part.transportErrors;
+      u.requests += part.requests;
+      u.bytesReceived += part.bytesReceived;
+      u.bytesSent += part.bytesSent;
+      u.durationSum += part.durationSum;
+      u.errors += part.errors;
+      if (part.lastRequestMs !== null) u.lastRequestMs = Math.max(u.lastRequestMs ?? 0, part.lastRequestMs);
+    }
+  }
+
   private upstream(origin: string): UpstreamStats {
     let u = this.upstreams.get(origin);
     if (u === undefined) this.upstreams.set(origin, (u = new UpstreamStats()));
@@ -228,6 +296,39 @@ export class Metrics {
     }
     return out.join("\n") + "\n";
   }
+}
+
+/** What a worker process recorded since its previous report, in a form IPC carries (SPEC §15.1). */
+export interface MetricsDelta {
+  requests: number;
+  bytesReceived: number;
+  bytesSent: number;
+  durationSum: number;
+  durationCount: number;
+  tlsConnections: number;
+  errors: number;
+  /** [status code, count] pairs. */
+  statusCodes: [number, number][];
+  /** Per-bucket (not cumulative) counts, +Inf last. */
+  durations: { route: string; upstream: string; counts: number[]; sum: number; count: number }[];
+  upstreams: {
+    origin: string;
+    codes: [number, number][];
+    transportErrors: number;
+    requests: number;
+    bytesReceived: number;
+    bytesSent: number;
+    durationSum: number;
+    errors: number;
+    lastRequestMs: number | null;
+  }[];
+}
+
+/** The [index, value] pairs of a counts-by-code array that are not zero. */
+function nonZero(values: Float64Array): [number, number][] {
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < values.length; i++) if (values[i]! > 0) pairs.push([i, values[i]!]);
+  return pairs;
 }
 
 /** A sample value as a plain decimal: never exponent form (SPEC §10). */

@@ -37,6 +37,11 @@ export class ProxyState {
   readonly appMetrics = new AppMetrics();
   /** Request failover (SPEC §14.8): called when proxying to an app's slot failed in transport. */
   appFailover: ((app: string, port: number) => void) | null = null;
+  /**
+   * The text served at metrics.endpoint: this process's own figures, or in a worker process the
+   * sum over every process, which only the primary knows (SPEC §15.1).
+   */
+  metricsPage: () => string | Promise<string> = () => this.metrics.render(this.inFlight);
   private nextId = 0;
   private readonly idPrefix = `${process.pid.toString(36)}-`;
 

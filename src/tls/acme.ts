@@ -146,13 +146,13 @@ export class AcmeManager {
         const challenge = authz.challenges.find((c) => c.type === "http-01");
         if (!challenge) throw new Error(`the CA offers no http-01 challenge (offered: ${authz.challenges.map((c) => c.type).join(", ")})`);
         const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
-        this.opts.challenges.set(challenge.token, keyAuthorization);
         published.push(challenge.token);
+        await this.opts.challenges.publish(challenge.token, keyAuthorization); // every worker answers it first (SPEC §12.6)
         await client.completeChallenge(challenge);
         await client.waitForValidStatus(challenge);
       }
     } finally {
-      for (const token of published) this.opts.challenges.delete(token);
+      for (const token of published) void this.opts.challenges.withdraw(token);
     }
     const [key, csr] = await acme.crypto.createCsr({ commonName: domain, altNames: [domain] }, await acme.crypto.createPrivateEcdsaKey("P-256"));
     const finalized = await client.finalizeOrder(order, csr);

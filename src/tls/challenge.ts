@@ -8,6 +8,28 @@ const PREFIX = "/.well-known/acme-challenge/";
 
 export class ChallengeTokens {
   private readonly tokens = new Map<string, string>();
+  /**
+   * Where else tokens must be answered (the worker processes, SPEC §15.1); `publish` waits for it,
+   * so the CA is asked to validate only once every process can answer.
+   */
+  relay: ((token: string, keyAuthorization: string | null) => Promise<void>) | null = null;
+
+  /** Publishes a token here and through `relay`; resolves once every process answers it. */
+  async publish(token: string, keyAuthorization: string): Promise<void> {
+    this.set(token, keyAuthorization);
+    await this.relay?.(token, keyAuthorization);
+  }
+
+  /** Removes a token here and through `relay`. */
+  async withdraw(token: string): Promise<void> {
+    this.delete(token);
+    await this.relay?.(token, null);
+  }
+
+  /** The tokens published now, for a worker process that (re)starts. */
+  entries(): [string, string][] {
+    return [...this.tokens];
+  }
 
   set(token: string, keyAuthorization: string): void {
     this.tokens.set(token, keyAuthorization);

@@ -73,6 +73,21 @@ describe("the compiled executable", () => {
     expect(await proxy.stop("SIGTERM")).toBe(0);
   }, SLOW);
 
+  test("worker_threads = 2 spawns the executable alone as its two workers, which serve the traffic", async () => {
+    using upstream = backend(() => new Response("via a worker"));
+    project.write("proxy.conf", `default -> ${upstream.url}\n`);
+    project.write("config.toml", testToml("[logging]\nlog_endpoints = true\n").replace("worker_threads = 1", "worker_threads = 2"));
+    await using proxy = await spawnProxy(project.conf, { exe, env: bareEnv, cwd: project.dir });
+    const res = await fetch(`http://127.0.0.1:${proxy.http}/`);
+    const body = await res.text();
+    const lines = proxy.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const workers = lines.filter((l) => l.msg === "worker listening");
+    const commands = workers.map((l) => readFileSync(`/proc/${l.pid}/cmdline`, "utf8").split("\0").filter(Boolean));
+    const served = await waitFor(() => proxy.output().split("\n").find((l) => l.includes('"endpoint request"')), "the endpoint line");
+    expect([res.status, body, workers.map((l) => l.worker).sort(), commands, typeof JSON.parse(served).worker]).toEqual([200, "via a worker", [0, 1], [[exe], [exe]], "number"]);
+    expect(await proxy.stop("SIGTERM")).toBe(0);
+  }, SLOW);
+
   test("-d re-runs the executable itself as the daemon", async () => {
     project.write("proxy.conf", "default -> http://127.0.0.1:9\n");
     project.write("config.toml", testToml());

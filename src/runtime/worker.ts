@@ -1,0 +1,218 @@
+/**
+ * A worker process (SPEC §15.1): serves proxy traffic on the shared ports and nothing else. It
+ * reads no configuration file: the primary sends the inputs of every snapshot, the certificate set
+ * and the ACME tokens; the worker compiles, binds (reusePort) and swaps, and reports its counters
+ * every second. The admin API, apps, ACME and watchers stay in the primary.
+ *
+ * It stops on SIGTERM (graceful, SPEC §15.4) or when the primary goes away (IPC disconnect).
+ * SIGINT, SIGHUP and SIGUSR1 are the primary's to act on: a Ctrl-C in a terminal reaches every
+ * process of the group, and the primary then drains the workers itself.
+ */
+import type { Server } from "bun";
+import { compile } from "../config/compile.ts";
+import type { Snapshot } from "../config/snapshot.ts";
+import { createLogger, type Logger, type LogLevel } from "../lib/log.ts";
+import { ProxyError } from "../proxy/errors.ts";
+import { createFetchHandler } from "../server/http.ts";
+import { HttpsListener } from "../server/https-listener.ts";
+import { listen } from "../server/listen.ts";
+import { allRoutes } from "../config/compile.ts";
+import { ProxyState } from "../state/proxy-state.ts";
+import { ChallengeTokens } from "../tls/challenge.ts";
+import { resolveOutput } from "./runtime.ts";
+import { unpackAuth, type ConfigPayload, type FromWorker, type ToWorker, type WorkerReport } from "./worker-protocol.ts";
+
+/** How often counters go to the primary; metrics answers are at most this old (SPEC §15.1). */
+export const REPORT_EVERY_MS = 1000;
+/** A metrics page the primary does not answer within this is a 503. */
+const PAGE_TIMEOUT_MS = 2000;
+
+/** Runs this process as worker `index` until it is told to stop; resolves the exit code. */
+export function runWorker(index: number): Promise<number> {
+  return new Promise<number>((exit) => {
+    let worker: ServingWorker | null = null;
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      if (!worker) return exit(0);
+      void worker.shutdown().then(() => exit(0));
+    };
+    process.on("message", (message: ToWorker) => {
+      if (message.type !== "start") return worker?.handle(message);
+      if (worker || stopping) return;
+      try {
+        worker = new ServingWorker(index, message);
+      } catch (err) {
+        void send({ type: "failed", error: (err as Error).message }, true).then(() => exit(1));
+        return;
+      }
+      void send({ type: "listening", http: worker.ports.http, https: worker.ports.https, pid: process.pid });
+    });
+    process.on("disconnect", stop);
+    process.on("SIGTERM", stop);
+    for (const signal of ["SIGINT", "SIGHUP", "SIGUSR1"] as const) process.on(signal, () => {});
+    void send({ type: "ready" });
+  });
+}
+
+/** Sends to the primary; `flush` waits until the message left this process (before exiting). */
+function send(message: FromWorker, flush = false): Promise<void> {
+  if (!process.connected || !process.send) return Promise.resolve();
+  if (!flush) {
+    process.send(message);
+    return Promise.resolve();
+  }
+  return new Promise<void>((done) => {
+    const timer = setTimeout(done, 1000);
+    process.send!(message, () => {
+      clearTimeout(timer);
+      done();
+    });
+  });
+}
+
+class ServingWorker {
+  readonly state = new ProxyState();
+  readonly ports: { http: number; https: number };
+  private snapshot: Snapshot;
+  private readonly log: Logger;
+  private readonly challenges = new ChallengeTokens();
+  private readonly plain: Server<unknown>;
+  private readonly https: HttpsListener;
+  private readonly reporter: ReturnType<typeof setInterval>;
+  /** The last breaker reset applied; the primary ignores breaker states from before it. */
+  private epoch = 0;
+  private nextPage = 0;
+  private readonly pages = new Map<number, (text: string) => void>();
+
+  constructor(
+    readonly index: number,
+    start: Extract<ToWorker, { type: "start" }>,
+  ) {
+    const { settings } = start.config;
+    this.log = createLogger({ level: settings.logging.level, format: settings.logging.format, output: resolveOutput(settings.logging.output, start.config.files.dir), worker: index });
+    this.snapshot = build(start.config);
+    this.state.breakers.configure(settings.circuit_breaker, this.snapshot.limits.requestTimeoutMs);
+    for (const [token, keyAuthorization] of start.tokens) this.challenges.set(token, keyAuthorization);
+    this.epoch = start.epoch;
+    this.state.metricsPage = () => this.metricsPage();
+    // Request failover (SPEC §14.8) is the supervisor's, in the primary.
+    this.state.appFailover = (app, port) => void send({ type: "app-failover", app, port });
+
+    const listener = (scheme: "http" | "https") => ({
+      hostname: start.hostname,
+      idleTimeout: settings.limits.keep_alive_timeout,
+      fetch: createFetchHandler({ current: () => this.snapshot, state: this.state, log: () => this.log, scheme, challenges: this.challenges }),
+    });
+    try {
+      this.plain = listen({ ...listener("http"), port: start.httpPort, reusePort: true });
+    } catch (err) {
+      throw new Error(`cannot listen on ${start.hostname}:${start.httpPort}: ${(err as Error).message}`);
+    }
+    try {
+      this.https = new HttpsListener({ ...listener("https"), port: start.httpsPort }, start.certificates);
+    } catch (err) {
+      void this.plain.stop(true);
+      throw new Error(`cannot listen on ${start.hostname}:${start.httpsPort}: ${(err as Error).message}`);
+    }
+    this.ports = { http: this.plain.port ?? start.httpPort, https: this.https.port };
+    this.reporter = setInterval(() => void send({ type: "report", ...this.report() }), REPORT_EVERY_MS);
+    this.log.info({ pid: process.pid, http: this.ports.http, https: this.ports.https, version: this.snapshot.version }, "worker listening");
+  }
+
+  handle(message: ToWorker): void {
+    switch (message.type) {
+      case "config":
+        this.apply(message.config);
+        void send({ type: "ack", id: message.id });
+        return;
+      case "challenge":
+        if (message.keyAuthorization === null) this.challenges.delete(message.token);
+        else this.challenges.set(message.token, message.keyAuthorization);
+        void send({ type: "ack", id: message.id });
+        return;
+      case "certificates":
+        try {
+          this.https.replace(message.entries);
+        } catch (err) {
+          this.log.error(`could not serve the new certificate set, keeping the previous one: ${(err as Error).message}`);
+        }
+        return;
+      case "breaker-reset":
+        if (message.origin === null) this.state.breakers.resetAll();
+        else this.state.breakers.reset(message.origin);
+        this.epoch = message.epoch;
+        void send({ type: "report", ...this.report() }); // the merged view shows the reset at once
+        return;
+      case "metrics-page":
+        this.pages.get(message.id)?.(message.text);
+        this.pages.delete(message.id);
+        return;
+    }
+  }
+
+  /** A new snapshot from the primary: the same inputs, so the same version (SPEC §15.1). */
+  private apply(config: ConfigPayload): void {
+    let next: Snapshot;
+    try {
+      next = build(config);
+    } catch (err) {
+      this.log.error({ version: config.version }, `cannot compile config v${config.version}, keeping v${this.snapshot.version}: ${(err as Error).message}`);
+      return;
+    }
+    this.snapshot = next; // the swap
+    const routes = allRoutes(next.routes);
+    this.state.breakers.configure(next.settings.circuit_breaker, next.limits.requestTimeoutMs);
+    this.state.prune(new Set(routes.map((r) => r.key)), new Set(routes.flatMap((r) => r.targets.map((t) => t.origin))));
+    this.log.level = next.settings.logging.level as LogLevel;
+    this.log.debug({ version: next.version }, `config v${next.version} applied`);
+  }
+
+  /** What the primary sums: the counters since the last report, and the live figures. */
+  private report(): WorkerReport {
+    return {
+      inFlight: this.state.inFlight,
+      metrics: this.state.metrics.drain(),
+      apps: this.state.appMetrics.drain(),
+      breakers: this.state.breakers.snapshot(),
+      epoch: this.epoch,
+    };
+  }
+
+  /** metrics.endpoint: the primary adds this worker's fresh counters to the sum and renders it. */
+  private metricsPage(): Promise<string> {
+    const id = ++this.nextPage;
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pages.delete(id);
+        reject(new ProxyError(503, "internal", `the primary process did not answer the metrics request within ${PAGE_TIMEOUT_MS} ms`));
+      }, PAGE_TIMEOUT_MS);
+      this.pages.set(id, (text) => {
+        clearTimeout(timer);
+        resolve(text);
+      });
+      void send({ type: "metrics-page?", id, ...this.report() });
+    });
+  }
+
+  /** SPEC §15.4 for this process's listeners; the last counters go to the primary before exit. */
+  async shutdown(): Promise<void> {
+    this.log.info("Received shutdown signal, draining connections...");
+    clearInterval(this.reporter);
+    this.state.shuttingDown = true;
+    const listeners = [this.plain, this.https];
+    const drained = Promise.all(listeners.map((l) => l.stop(false)));
+    const grace = new Promise<void>((r) => setTimeout(r, this.snapshot.limits.shutdownGraceMs));
+    await Promise.race([drained, grace]);
+    for (const tunnel of this.state.tunnels) tunnel.shutdown();
+    await Promise.all(listeners.map((l) => l.stop(true)));
+    this.state.pool.closeIdle();
+    await send({ type: "report", ...this.report() }, true);
+    this.log.info("worker stopped");
+  }
+}
+
+function build(config: ConfigPayload): Snapshot {
+  return compile({ version: config.version, dev: config.dev, conf: config.conf, settings: config.settings, apps: config.apps, files: config.files, auth: unpackAuth(config.auth) });
+}
