@@ -1,12 +1,12 @@
 /**
  * The Routes screen's model: Rule JSON (SPEC §11.3) as table rows, and one line of proxy.conf
- * syntax (SPEC §3) typed by the user as the Rule JSON the routes API takes. The line is only
- * parsed here (config/syntax.ts, the same adapter as the file); validation is the API's, so a
- * line is judged exactly as the file would be.
+ * syntax (SPEC §3) typed by the user as the Rule JSON the routes API takes. The line goes through
+ * the same adapter and schema as proxy.conf (config/syntax.ts via validateProxyConfText), so it is
+ * judged exactly as the file would be, with the column of the mistake; the API checks it again.
  */
 import { matcherText, type Rule } from "../../config/model.ts";
 import { ruleLine } from "../../config/serialize.ts";
-import { parseProxyConf } from "../../config/syntax.ts";
+import { validateProxyConfText } from "../../config/load.ts";
 
 export interface RouteRow {
   index: number;
@@ -41,12 +41,20 @@ export function parseRouteLine(line: string, editing: Rule | null = null): Route
   const text = line.trim();
   if (text === "") return { ok: false, error: "type a rule: SOURCE -> TARGETS" };
   if (text.endsWith("{") || text === "}") return { ok: false, error: "blocks cannot be typed here; edit proxy.conf for headers { } and option blocks" };
-  const { conf, issues } = parseProxyConf(text, "line");
-  const error = issues.find((i) => i.severity === "error");
+  // Parsed by the file's adapter and checked by the file's schema, so the message points at a
+  // column. An empty hash is left to the API, which keeps the stored one on an edit.
+  const { parsed, issues } = validateProxyConfText(text, "line");
+  const error = issues.find((i) => i.severity === "error" && !(i.path?.endsWith(".hash") && emptyHash(parsed.conf.rules, i.path)));
   if (error) return { ok: false, error: `col ${error.column ?? 1}: ${error.message}` };
-  if (conf.rules.length !== 1) return { ok: false, error: "not a rule: type SOURCE -> TARGETS" };
-  const rule = conf.rules[0]!;
+  if (parsed.conf.rules.length !== 1) return { ok: false, error: "not a rule: type SOURCE -> TARGETS" };
+  const rule = parsed.conf.rules[0]!;
   return { ok: true, rule: editing ? { ...rule, headers: editing.headers, options: editing.options } : rule };
+}
+
+/** Whether the issue at `path` (`rules.0.auth.1.hash`) is about a hash left empty. */
+function emptyHash(rules: readonly Rule[], path: string): boolean {
+  const [, r, , u] = path.split(".");
+  return rules[Number(r)]?.auth[Number(u)]?.hash === "";
 }
 
 /** Whether a row shows `query` (case-insensitive) in its source, targets or auth. */
