@@ -70,6 +70,8 @@ export class Feed {
   private again = false;
   private stopped = false;
   private events: { client: AdminClient; abort: AbortController } | null = null;
+  /** Resolved when the next poll to start has finished. */
+  private waiting: (() => void)[] = [];
 
   constructor(readonly places: Places) {
     this.socket = new AdminClient({ kind: "socket", path: places.socketPath }, CLIENT_HEADERS, REQUEST_TIMEOUT_MS);
@@ -120,13 +122,20 @@ export class Feed {
 
   /** Polls now (or right after the poll in progress). */
   refresh(): void {
-    if (this.stopped) return;
+    void this.refreshNow();
+  }
+
+  /** Polls now; resolves once that poll is in `state` (a write's result shows with its message). */
+  private refreshNow(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.waiting.push(resolve));
     if (this.polling) {
       this.again = true;
-      return;
+      return done;
     }
     if (this.timer) clearTimeout(this.timer);
     void this.poll();
+    return done;
   }
 
   /** Tries a Basic password for `signIn.user`; a good one is kept for every later request. */
@@ -141,7 +150,7 @@ export class Feed {
     }
     this.password = password;
     this.set({ signIn: null });
-    this.refresh();
+    await this.refreshNow();
     return "ok";
   }
 
@@ -156,7 +165,7 @@ export class Feed {
     const answer = await this.client().call<{ message: string; slot?: string }>("POST", `apps/${encodeURIComponent(app)}/${action}`, undefined, {
       timeoutMs: ACTION_TIMEOUT_MS,
     });
-    this.refresh();
+    await this.refreshNow();
     return answer;
   }
 
@@ -166,18 +175,18 @@ export class Feed {
 
   async addRoute(rule: Rule): Promise<{ index: number; message: string }> {
     const answer = await this.client().call<{ index: number; message: string }>("POST", "routes", rule);
-    this.refresh();
+    await this.refreshNow();
     return answer;
   }
 
   async updateRoute(index: number, rule: Rule): Promise<void> {
     await this.client().call("PUT", `routes/${index}`, rule);
-    this.refresh();
+    await this.refreshNow();
   }
 
   async deleteRoute(index: number): Promise<void> {
     await this.client().call("DELETE", `routes/${index}`);
-    this.refresh();
+    await this.refreshNow();
   }
 
   private set(patch: Partial<FeedState>): void {
@@ -196,11 +205,14 @@ export class Feed {
 
   private async poll(): Promise<void> {
     this.polling = true;
+    const waiting = this.waiting;
+    this.waiting = [];
     try {
       await this.pollOnce();
     } catch (err) {
       this.set({ problem: `poll failed: ${(err as Error).message}` });
     } finally {
+      for (const resolve of waiting) resolve();
       this.polling = false;
       if (!this.stopped) {
         if (this.again) {

@@ -27,7 +27,7 @@ export function Header({ screen, state, dev }: { screen: number; state: FeedStat
           ● {state.badge}
         </Text>
         {state.via && <Text color="gray"> via {state.via}</Text>}
-        {status && (
+        {status && state.badge === "OK" && (
           <Text>
             {"  "}v{status.version} up {fmt.uptime(status.uptime_secs)} config v{status.config_version}
           </Text>

@@ -38,10 +38,21 @@ export function Body({ height, children }: { height: number; children: ReactNode
   );
 }
 
-/** One table line that never wraps; the selected one is drawn inverted. */
+/** One table line that never wraps; the selected one is marked and drawn inverted. */
 export function Row({ text, selected = false, color, dim = false }: { text: string; selected?: boolean; color?: string; dim?: boolean }) {
   return (
     <Text wrap="truncate" inverse={selected} color={color} dimColor={dim}>
+      {selected ? "▶ " : "  "}
+      {text}
+    </Text>
+  );
+}
+
+/** A table's column titles, aligned with its Rows. */
+export function Heading({ text }: { text: string }) {
+  return (
+    <Text bold wrap="truncate">
+      {"  "}
       {text}
     </Text>
   );

@@ -28,6 +28,11 @@ export function Dashboard({ state, width, height }: { state: FeedState; width: n
   const label = (text: string) => <Text bold>{text.padEnd(LABEL)}</Text>;
   return (
     <Body height={height}>
+      {state.badge !== "OK" && (
+        <Text wrap="truncate" color="yellow">
+          {`Figures as last seen at ${new Date(newest.at).toTimeString().slice(0, 8)}: the proxy is ${state.badge.toLowerCase()}.`}
+        </Text>
+      )}
       <Text wrap="truncate">
         {label("Requests")}
         <Text color="cyanBright">{fmt.count(newest.requests)}</Text> total   in flight <Text color="cyanBright">{fmt.count(newest.inFlight)}</Text>   now{" "}

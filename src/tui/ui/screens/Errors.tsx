@@ -1,9 +1,8 @@
 /** Errors (SPEC §16.5 screen 5): endpoint log lines with a 5xx or a failure, newest first. */
-import { Text } from "ink";
 import { clock, type EndpointError } from "../../model/errors.ts";
 import { fit } from "../../model/format.ts";
 import type { ListState } from "../../model/list.ts";
-import { Body, Empty, Row } from "../widgets.tsx";
+import { Body, Empty, Heading, Row } from "../widgets.tsx";
 
 export const ERRORS_CHROME = 1;
 
@@ -14,9 +13,7 @@ export function Errors({ rows, list, width, height, logFile, exists }: { rows: E
   const visible = rows.slice(list.offset, list.offset + Math.max(0, height - ERRORS_CHROME));
   return (
     <Body height={height}>
-      <Text bold wrap="truncate">
-        {line("TIME", "STATUS", "METHOD", "REQUEST", "MS", "UPSTREAM / ERROR")}
-      </Text>
+      <Heading text={line("TIME", "STATUS", "METHOD", "REQUEST", "MS", "UPSTREAM / ERROR")} />
       {!exists && <Empty>No log at {logFile} (the daemon's log, or [logging] output = "file:…").</Empty>}
       {exists && rows.length === 0 && <Empty>No failed requests in {logFile}. Endpoint lines need [logging] log_endpoints = true.</Empty>}
       {visible.map((e, i) => (
