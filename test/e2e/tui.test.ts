@@ -70,6 +70,13 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
     const apps = await term.waitFor((s) => s.includes(APP) && s.includes("serving blue") && /blue\s+port \d+\s+pid \d+/.test(s), "the Apps screen");
     await term.keys("5");
     const errors = await term.waitFor((s) => /\d\d:\d\d:\d\d 502\s+GET\s+any\.host\/broken/.test(s), "the 502 on the Errors screen");
+    await term.keys("Enter");
+    const details = await term.waitFor((s) => s.includes("status: 502") && s.includes("upstream: http://127.0.0.1:1"), "the details of the 502");
+    await term.keys("c");
+    await term.waitFor("copied", "the copy message");
+    const copied = JSON.parse(await term.clipboard());
+    await term.keys("Escape");
+    await term.waitFor("UPSTREAM / ERROR", "the error list again");
     await term.keys("6");
     const config = await term.waitFor("/broken -> http://127.0.0.1:1", "proxy.conf on the Config screen");
     await term.keys("?");
@@ -87,6 +94,17 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
     const progress = await term.waitFor("deploy in progress", "the deploy's live progress");
     const deployed = await term.waitFor((s) => s.includes("serving green") && s.includes("Deployment started (slot green)"), "the app served by green", 20_000);
 
+    await term.keys("Enter");
+    await term.waitFor("choose an action", "the action menu again");
+    for (const item of ["Restart", "Stop", "Rollback", "View Logs"]) {
+      await term.keys("j");
+      await term.waitFor(`▶ ${item}`, `${item} selected`);
+    }
+    await term.keys("Enter");
+    const logs = await term.waitFor((s) => s.includes(`Logs of ${APP}`) && s.includes(`=== ${APP} (green) ===`), "the log viewer");
+    await term.keys("Escape");
+    await term.waitFor("serving green", "the Apps screen after the log viewer");
+
     await term.resize(90, 24);
     const resized = await term.waitFor((s) => s.split("\n")[23]?.includes("q quit") === true, "the footer on the last row of a smaller terminal");
 
@@ -98,13 +116,30 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
       routes: /0\s+\/broken\s+http:\/\/127\.0\.0\.1:1\//.test(routes),
       apps: apps.includes("◀ current"),
       errors: errors.includes("http://127.0.0.1:1"),
+      details: details.includes("layer: endpoint"),
+      copied: [copied.status, copied.path, copied.msg],
       config: /1 \/broken -> http:\/\/127\.0\.0\.1:1/.test(config),
       progress: /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] deploy in progress \d+s/.test(progress),
       event: deployed.includes(`${APP} deployed to green`),
+      logs: /test app v1 listening on \d+/.test(logs),
       widest: Math.max(...resized.split("\n").map((l) => l.trimEnd().length)) <= 90,
       exit: screen.includes("tui exited 0"),
       ...state,
-    }).toEqual({ counted: true, routes: true, apps: true, errors: true, config: true, progress: true, event: true, widest: true, exit: true, ...RESTORED });
+    }).toEqual({
+      counted: true,
+      routes: true,
+      apps: true,
+      errors: true,
+      details: true,
+      copied: [502, "/broken", "endpoint request"],
+      config: true,
+      progress: true,
+      event: true,
+      logs: true,
+      widest: true,
+      exit: true,
+      ...RESTORED,
+    });
     const slot = JSON.parse(readFileSync(join(proxy.project.dir, "run", "app_state.json"), "utf8"))[APP].current_slot;
     expect(slot).toBe("green");
   }, 60_000);

@@ -20,6 +20,8 @@ export interface Terminal extends AsyncDisposable {
   screen(): Promise<string>;
   /** Polls the screen until `check` holds; returns that screen. Fails with the last screen. */
   waitFor(check: string | RegExp | ((screen: string) => boolean), what: string, timeoutMs?: number): Promise<string>;
+  /** tmux's newest paste buffer: where an OSC 52 clipboard write lands. */
+  clipboard(): Promise<string>;
   /** A tmux format for the pane (`#{alternate_on}`, `#{cursor_flag}`…). */
   info(format: string): Promise<string>;
   resize(columns: number, rows: number): Promise<void>;
@@ -40,6 +42,8 @@ export async function openTerminal(opts: { columns: number; rows: number; env?: 
   };
   const env = Object.entries({ PS1: PROMPT, TERM: "xterm-256color", ...opts.env }).map(([k, v]) => `${k}='${v.replaceAll("'", "'\\''")}'`);
   await tmux("new-session", "-d", "-s", "t", "-x", String(opts.columns), "-y", String(opts.rows), `env ${env.join(" ")} bash --norc --noprofile`);
+  // Programs may set the clipboard with OSC 52; tmux keeps what they set as a paste buffer.
+  await tmux("set-option", "-s", "set-clipboard", "on");
   const screen = () => tmux("capture-pane", "-p", "-t", "t");
   const term: Terminal = {
     dir,
@@ -65,6 +69,7 @@ export async function openTerminal(opts: { columns: number; rows: number; env?: 
         await Bun.sleep(50);
       }
     },
+    clipboard: () => tmux("show-buffer").catch(() => ""),
     info: async (format) => (await tmux("display-message", "-p", "-t", "t", format)).trim(),
     resize: async (columns, rows) => {
       await tmux("resize-window", "-t", "t", "-x", String(columns), "-y", String(rows));

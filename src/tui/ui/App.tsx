@@ -5,14 +5,14 @@
  */
 import { Box, Text, useApp, useInput, useWindowSize } from "ink";
 import TextInput from "ink-text-input";
-import { useEffect, useState, useSyncExternalStore } from "react";
+import { useEffect, useReducer, useRef, useState, useSyncExternalStore } from "react";
 import type { Feed, Topic } from "../data/feed.ts";
 import type { Rule } from "../data/api-types.ts";
 import { APP_MENU, appRows, logLines, type AppAction } from "../model/apps.ts";
 import { breakerRows } from "../model/circuits.ts";
 import { errorDetails, type EndpointError } from "../model/errors.ts";
 import { HELP_LINES } from "../model/help.ts";
-import { cycleScreen, keyAction, type Move } from "../model/keys.ts";
+import { cycleScreen, keyAction, type KeyInfo, type Move } from "../model/keys.ts";
 import { bottomOffset, clampList, moveList, scrollView, TOP, type ListState } from "../model/list.ts";
 import { includesFolded, parseRouteLine, routeMatches, routeRows } from "../model/routes.ts";
 import { Footer, Header, HEADER_LINES } from "./Chrome.tsx";
@@ -199,8 +199,7 @@ export function App({ feed, dev, outcome }: { feed: Feed; dev: boolean; outcome:
     }
   };
 
-  useInput((ch, key) => {
-    if (state.signIn) return; // the sign-in prompt owns the keyboard
+  const onKey = (ch: string, key: KeyInfo) => {
     if (overlay?.kind === "search" || overlay?.kind === "route") {
       // The text field takes the keys; Esc leaves it (a search is cleared, a rule discarded).
       if (key.escape) {
@@ -273,6 +272,26 @@ export function App({ feed, dev, outcome }: { feed: Feed; dev: boolean; outcome:
       case "key":
         return onScreenKey(action.key);
     }
+  };
+
+  // Keys typed faster than the screen redraws arrive as one chunk ("jjj"): they are queued and
+  // handled one per render, each seeing the state the previous one left.
+  const queued = useRef<string[]>([]);
+  const [, kick] = useReducer((n: number) => n + 1, 0);
+  useEffect(() => {
+    const next = queued.current.shift();
+    if (next === undefined) return;
+    onKey(next, {});
+    kick();
+  });
+  useInput((ch, key) => {
+    if (state.signIn) return; // the sign-in prompt owns the keyboard
+    const textField = overlay?.kind === "search" || overlay?.kind === "route";
+    if (!textField && ch.length > 1 && !key.ctrl && !key.meta && [...ch].every((c) => c >= " ")) {
+      queued.current.push(...ch);
+      return kick();
+    }
+    onKey(ch, key);
   });
 
   if (state.signIn) {
@@ -357,7 +376,7 @@ export function App({ feed, dev, outcome }: { feed: Feed; dev: boolean; outcome:
           <Text bold>{` ${overlay.app}: choose an action (Enter, Esc cancels)`}</Text>
           {APP_MENU.map((item, i) => (
             <Text key={item.label} inverse={i === overlay.cursor}>
-              {`   ${item.label}`}
+              {`${i === overlay.cursor ? " ▶ " : "   "}${item.label}`}
             </Text>
           ))}
         </Box>
