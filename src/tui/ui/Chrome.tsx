@@ -1,4 +1,5 @@
 /** The frame around every screen: tabs and the connection line on top, hints or a message below. */
+import { relative } from "node:path";
 import { Box, Text } from "ink";
 import type { FeedState } from "../data/feed.ts";
 import * as fmt from "../model/format.ts";
@@ -26,7 +27,7 @@ export function Header({ screen, state, dev }: { screen: number; state: FeedStat
         <Text color={BADGE_COLOR[state.badge]} bold>
           ● {state.badge}
         </Text>
-        {state.via && <Text color="gray"> via {state.via}</Text>}
+        {state.via && <Text color="gray"> via {shortPath(state.via)}</Text>}
         {status && state.badge === "OK" && (
           <Text>
             {"  "}v{status.version} up {fmt.uptime(status.uptime_secs)} config v{status.config_version}
@@ -37,6 +38,13 @@ export function Header({ screen, state, dev }: { screen: number; state: FeedStat
       </Text>
     </Box>
   );
+}
+
+/** A path under the working directory as a relative one (`run/control.sock`); anything else as is. */
+function shortPath(where: string): string {
+  if (!where.startsWith("/")) return where;
+  const rel = relative(process.cwd(), where);
+  return rel.startsWith("..") ? where : rel;
 }
 
 const HINTS: readonly string[] = [
