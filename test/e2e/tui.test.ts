@@ -10,7 +10,7 @@ import { silentLogger } from "../../src/lib/log.ts";
 import { startProxy } from "../../src/runtime/runtime.ts";
 import { compiledBinary } from "../support/binary.ts";
 import { startTestProxy, tempProject, testToml } from "../support/project.ts";
-import { MAIN } from "../support/spawn.ts";
+import { MAIN, runCli } from "../support/spawn.ts";
 import { openTerminal, PROMPT, type Terminal } from "../support/tmux.ts";
 
 const APP = "shop.example.com";
@@ -43,6 +43,22 @@ async function submit(term: Terminal, text: string): Promise<void> {
 const requestsShown = (screen: string): number => Number(/Requests\s+([\d,]+) total/.exec(screen)?.[1]?.replaceAll(",", "") ?? NaN);
 
 describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
+  test("refuses to start without a terminal, or without proxy.conf", async () => {
+    using project = tempProject({ "proxy.conf": "" });
+    const noTty = await runCli(["tui", "-c", project.conf]);
+    const inTerminal = await openTerminal({ columns: 200, rows: 10 });
+    try {
+      await inTerminal.run(`${process.execPath} ${MAIN} tui -c ${project.dir}/missing.conf; echo "tui exited $?"`);
+      const screen = await inTerminal.waitFor(/tui exited \d/, "the TUI's refusal");
+      expect({ noTty: [noTty.code, noTty.stderr.trim()], missing: screen.includes(`Error: config file '${project.dir}/missing.conf' not found`) && screen.includes("tui exited 1") }).toEqual({
+        noTty: [1, "Error: tui needs an interactive terminal (stdin and stdout must be a TTY)"],
+        missing: true,
+      });
+    } finally {
+      await inTerminal.close();
+    }
+  });
+
   test("shows live numbers, switches screens, deploys an app from the Apps screen, resizes and quits cleanly", async () => {
     await using proxy = await startAppsProxy({
       apps: { [APP]: { infos: defaultInfos().replace('start_script = "bun server.ts"', 'start_script = "./slow-start.sh"') } },
@@ -144,7 +160,7 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
     expect(slot).toBe("green");
   }, 60_000);
 
-  test("adds, edits and deletes a route from the Routes screen through the admin API", async () => {
+  test("adds, edits, searches and deletes routes on the Routes screen through the admin API", async () => {
     await using proxy = await startTestProxy("/one -> http://127.0.0.1:9\n");
     await using term = await openTerminal({ columns: 120, rows: 30 });
     await term.run(tuiCommand(term, `-c ${proxy.project.conf}`));
@@ -175,6 +191,14 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
     await term.keys("Enter");
     const edited = await term.waitFor((s) => s.includes("Route #1 updated") && s.includes("failover"), "the edited route in the list");
     const conf = readFileSync(proxy.project.conf, "utf8");
+    await term.keys("/");
+    await term.waitFor(/^ \/ *$/m, "the search field");
+    await term.type("one");
+    const filtered = await term.waitFor((s) => s.includes("/ one") && !s.includes("/two"), "the list filtered");
+    await term.keys("Escape");
+    await term.waitFor((s) => s.includes("/two") && !s.includes("/ one"), "the whole list again");
+    await term.keys("G");
+    await term.waitFor(/▶ +1 +\/two/, "the cursor on the route to delete");
     await term.keys("d");
     await term.waitFor("Delete route #1", "the delete question");
     await term.keys("y");
@@ -183,12 +207,14 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
     const state = await terminalState(term);
     expect({
       refused: refused.includes("col 9: unsupported scheme 'ftp:'"),
+      filtered: /0\s+\/one/.test(filtered),
       edited: /1\s+\/two\s+http:\/\/127\.0\.0\.1:8\/, weight:5 http:\/\/127\.0\.0\.1:6\/\s+failover/.test(edited),
       conf,
       final: readFileSync(proxy.project.conf, "utf8"),
       ...state,
     }).toEqual({
       refused: true,
+      filtered: true,
       edited: true,
       conf: "/one -> http://127.0.0.1:9\n/two -> http://127.0.0.1:8/, weight:5 http://127.0.0.1:6/ @lb:failover\n",
       final: "/one -> http://127.0.0.1:9\n",
@@ -234,7 +260,7 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
   test("gives the terminal back after an uncaught error and after SIGTERM", async () => {
     await using proxy = await startTestProxy("");
     await using term = await openTerminal({ columns: 100, rows: 24 });
-    await term.run(tuiCommand(term, `-c ${proxy.project.conf}`, undefined, "SOLI_PROXY_INTERNAL_TUI_CRASH_MS=1500"));
+    await term.run(tuiCommand(term, `-c ${proxy.project.conf}`, undefined, "SOLI_PROXY_INTERNAL_TUI_CRASH_MS=3000"));
     await term.waitFor("● OK", "the TUI before the crash");
     const crashed = await terminalState(term);
     const crashScreen = await term.screen();
