@@ -80,6 +80,11 @@ export async function openTerminal(opts: { columns: number; rows: number; env?: 
     },
     [Symbol.asyncDispose]: () => term.close(),
   };
-  await term.waitFor((s) => s.includes(PROMPT.trim()), "the shell prompt");
+  try {
+    await term.waitFor((s) => s.includes(PROMPT.trim()), "the shell prompt");
+  } catch (err) {
+    await term.close();
+    throw err;
+  }
   return term;
 }
