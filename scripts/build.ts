@@ -30,6 +30,7 @@ export async function buildExecutable(opts: BuildOptions): Promise<string> {
   if (opts.updateUrl) define.SOLI_PROXY_BUILD_UPDATE_URL = JSON.stringify(opts.updateUrl);
   const result = await Bun.build({
     entrypoints: [ENTRY],
+    plugins: [noReactDevtools],
     minify: true,
     sourcemap: "linked", // embedded in the executable: stack traces name src/ files and lines
     define,
@@ -48,6 +49,19 @@ export async function buildExecutable(opts: BuildOptions): Promise<string> {
   if (!exe) throw new Error("build produced no executable");
   return exe.path;
 }
+
+/**
+ * Ink (the TUI's renderer) imports react-devtools-core only when DEV=true and the package is
+ * installed; the bundler still has to resolve it. An empty stand-in keeps that optional developer
+ * tool out of the executable, where DEV=true then finds no devtools (as without the package).
+ */
+const noReactDevtools: Bun.BunPlugin = {
+  name: "no-react-devtools",
+  setup(build) {
+    build.onResolve({ filter: /^react-devtools-core$/ }, () => ({ path: "react-devtools-core", namespace: "soli-stub" }));
+    build.onLoad({ filter: /.*/, namespace: "soli-stub" }, () => ({ contents: "export default { initialize() {}, connectToDevTools() {} };", loader: "js" }));
+  },
+};
 
 if (import.meta.main) {
   const { values } = parseArgs({

@@ -59,6 +59,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       case "stop":
       case "logs":
         return await lifecycle({ command: args.command, app: args.args[0], conf: args.conf, sitesDir: args.sitesDir, dev: args.dev, follow: args.follow });
+      case "tui": {
+        // Loaded on demand: the renderer (React, Ink, Yoga) is only for this command.
+        const { tui } = await import("./tui/run.tsx");
+        return await tui({ conf: args.conf, sitesDir: args.sitesDir, dev: args.dev });
+      }
       default:
         console.error(`Error: '${args.command}' is not available in this build yet (commands: ${COMMANDS.join(", ")})`);
         return 1;

@@ -1,0 +1,72 @@
+/** The admin API's JSON as the TUI reads it (SPEC §10, §11.2, §11.4). */
+import type { Rule } from "../../config/model.ts";
+
+export type { Rule };
+export type SlotName = "blue" | "green";
+export type SlotStatus = "Stopped" | "Starting" | "Running" | "Unhealthy" | "Failed";
+
+export interface StatusData {
+  version: string;
+  uptime_secs: number;
+  route_count: number;
+  app_count: number;
+  bind: string;
+  https_port: number | null;
+  tls_mode: string;
+  admin_bind: string | null;
+  config_version: number;
+  last_reload_error: string | null;
+}
+
+export interface SlotInfo {
+  name: string;
+  slot: SlotName;
+  port: number;
+  pid: number | null;
+  status: SlotStatus;
+  last_started: string | null;
+}
+
+export interface AppInfo {
+  config: { name: string; domain?: string | null; health_check?: string; [key: string]: unknown };
+  path: string;
+  current_slot: SlotName;
+  blue: SlotInfo;
+  green: SlotInfo;
+}
+
+/** Per-app traffic (SPEC §10). */
+export interface AppTraffic {
+  requests: number;
+  bytes_received: number;
+  bytes_sent: number;
+  avg_response_time_ms: number;
+  errors: number;
+  last_request_ms: number | null;
+}
+
+export interface ProcessUsage {
+  memory_rss_bytes: number | null;
+  cpu_percent: number | null;
+}
+
+export type SystemMetrics = Record<string, Partial<Record<SlotName, ProcessUsage>>>;
+
+export interface BreakerInfo {
+  state: "closed" | "open" | "half_open";
+  consecutive_failures: number;
+  consecutive_successes: number;
+}
+
+/** `GET /events/apps` (SPEC §11.2). */
+export type AppEvent =
+  | { type: "StatusChanged"; app_name: string; slot: SlotName; status: string }
+  | { type: "Deployed"; app_name: string; slot: SlotName }
+  | { type: "Stopped"; app_name: string; slot: SlotName }
+  | { type: "Restarted"; app_name: string };
+
+export interface AppLogs {
+  app: string;
+  blue: string;
+  green: string;
+}

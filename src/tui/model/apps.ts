@@ -1,0 +1,148 @@
+/**
+ * The Apps screen's rows: the admin API's view of each app (SPEC §11.4) with CPU/RSS and traffic,
+ * or, while no proxy answers, what run/app_state.json, run/ports.lock and the sites directory
+ * say (SPEC §14.6, §16.5).
+ */
+import type { AppInfo, AppTraffic, SlotName, SlotStatus, SystemMetrics } from "../data/api-types.ts";
+import { rates, type Point } from "./traffic.ts";
+
+/** What the state files and the sites directory say, read each tick. */
+export interface AppFiles {
+  /** run/app_state.json, as written by the proxy. */
+  state: Record<string, { current_slot: SlotName; stopped: boolean; blue: FileSlot; green: FileSlot }>;
+  /** run/ports.lock entries. */
+  ports: { app_name: string; slot: SlotName; port: number }[];
+  /** App names found in the sites directory (app.infos `name`, else the directory name). */
+  sites: string[];
+}
+
+export interface FileSlot {
+  port: number;
+  pid: number | null;
+  status: SlotStatus;
+}
+
+export interface SlotRow {
+  slot: SlotName;
+  port: number | null;
+  pid: number | null;
+  status: SlotStatus;
+  cpuPercent: number | null;
+  rssBytes: number | null;
+  lastStarted: string | null;
+}
+
+export interface AppRow {
+  name: string;
+  domain: string;
+  currentSlot: SlotName;
+  /** The current slot's status, or `Stopped` for an app stopped on purpose. */
+  status: SlotStatus;
+  slots: Record<SlotName, SlotRow>;
+  /** Requests per second in the newest poll interval, null when unknown. */
+  reqPerSec: number | null;
+  /** Requests per second per poll, oldest first (up to the history kept). */
+  history: number[];
+  /** Where the row came from: the running proxy, or the state files alone. */
+  source: "proxy" | "files";
+}
+
+export const SLOTS: readonly SlotName[] = ["blue", "green"];
+
+export interface AppsInput {
+  apps: readonly AppInfo[] | null;
+  system: SystemMetrics | null;
+  /** Each app's `requests` counter over the recent polls. */
+  traffic: ReadonlyMap<string, readonly Point[]>;
+  files: AppFiles;
+}
+
+export function appRows(input: AppsInput): AppRow[] {
+  const rows = input.apps ? input.apps.map((app) => fromApi(app, input.system)) : fromFiles(input.files);
+  for (const row of rows) {
+    const history = rates(input.traffic.get(row.name) ?? []);
+    row.history = history;
+    // An app the proxy reports without traffic figures has had no request yet.
+    row.reqPerSec = history.length > 0 ? history[history.length - 1]! : row.source === "proxy" ? 0 : null;
+  }
+  return rows.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function fromApi(app: AppInfo, system: SystemMetrics | null): AppRow {
+  const usage = system?.[app.config.name];
+  const slot = (s: SlotName): SlotRow => ({
+    slot: s,
+    port: app[s].port,
+    pid: app[s].pid,
+    status: app[s].status,
+    cpuPercent: usage?.[s]?.cpu_percent ?? null,
+    rssBytes: usage?.[s]?.memory_rss_bytes ?? null,
+    lastStarted: app[s].last_started,
+  });
+  return {
+    name: app.config.name,
+    domain: app.config.domain ?? "",
+    currentSlot: app.current_slot,
+    status: app[app.current_slot].status,
+    slots: { blue: slot("blue"), green: slot("green") },
+    reqPerSec: null,
+    history: [],
+    source: "proxy",
+  };
+}
+
+function fromFiles(files: AppFiles): AppRow[] {
+  const names = new Set([...Object.keys(files.state), ...files.ports.map((p) => p.app_name), ...files.sites]);
+  return [...names].map((name) => {
+    const state = files.state[name];
+    const slot = (s: SlotName): SlotRow => ({
+      slot: s,
+      port: state?.[s].port || files.ports.find((p) => p.app_name === name && p.slot === s)?.port || null,
+      pid: state?.[s].pid ?? null,
+      status: state?.[s].status ?? "Stopped",
+      cpuPercent: null,
+      rssBytes: null,
+      lastStarted: null,
+    });
+    const currentSlot = state?.current_slot ?? "blue";
+    return {
+      name,
+      domain: "",
+      currentSlot,
+      status: state && !state.stopped ? state[currentSlot].status : "Stopped",
+      slots: { blue: slot("blue"), green: slot("green") },
+      reqPerSec: null,
+      history: [],
+      source: "files" as const,
+    };
+  });
+}
+
+/** The `requests` counter of every app in an app-metrics answer. */
+export function appRequestCounters(metrics: Record<string, AppTraffic> | null): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, m] of Object.entries(metrics ?? {})) if (typeof m?.requests === "number") out.set(name, m.requests);
+  return out;
+}
+
+export type AppAction = "deploy" | "restart" | "stop" | "rollback";
+
+/** The Enter menu of the Apps screen (SPEC §16.5). */
+export const APP_MENU: readonly { label: string; action: AppAction | "logs" }[] = [
+  { label: "Deploy", action: "deploy" },
+  { label: "Restart", action: "restart" },
+  { label: "Stop", action: "stop" },
+  { label: "Rollback", action: "rollback" },
+  { label: "View Logs", action: "logs" },
+];
+
+/** The log viewer's lines: both slots, each under a `=== <app> (<slot>) ===` heading like `soli-proxy logs`. */
+export function logLines(app: string, logs: { blue: string; green: string }): string[] {
+  const out: string[] = [];
+  for (const slot of SLOTS) {
+    out.push(`=== ${app} (${slot}) ===`);
+    const text = logs[slot].replace(/\n$/, "");
+    if (text !== "") out.push(...text.split("\n"));
+  }
+  return out;
+}
