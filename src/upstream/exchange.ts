@@ -181,6 +181,12 @@ class Exchange implements ConnectionUser, Watched {
           reader.cancel().catch(() => {});
           return this.fail(new UpstreamError("too_large", `request body exceeds ${max} bytes`, true));
         }
+        // Bytes past the announced length would be read by the upstream as the start of another
+        // request (a desync): whatever the client side let through, they never leave here.
+        if (!chunked && total > this.req.bodyLength!) {
+          reader.cancel().catch(() => {});
+          return this.fail(new UpstreamError("aborted", `client body longer than its Content-Length ${this.req.bodyLength}`, true));
+        }
         if (value.byteLength === 0) continue;
         const conn = this.conn!;
         if (!conn.write(chunked ? chunk(value) : value)) await conn.drained();
