@@ -249,7 +249,12 @@ function errorResponse(err: unknown, method: string, id: string, log: Logger): R
   return plain(500, method);
 }
 
-/** Path and query of the request URL; Bun gives an absolute URL with dot segments removed. */
+/**
+ * Path and query of the request URL; Bun gives an absolute URL with dot segments removed. A
+ * fragment is no part of a request target (RFC 9112 §3.2) but Bun keeps one: it is dropped, so the
+ * path the rules match is the path the upstream gets (a backend resolving `/public#/../admin`
+ * itself would otherwise serve another path than the one that was routed and authorized).
+ */
 export function splitTarget(url: string): { path: string; query: string } {
   let start = 0;
   if (url.charCodeAt(0) !== 47 /* / */) {
@@ -257,8 +262,10 @@ export function splitTarget(url: string): { path: string; query: string } {
     start = scheme < 0 ? 0 : url.indexOf("/", scheme + 3);
     if (start < 0) return { path: "/", query: "" };
   }
+  const hash = url.indexOf("#", start);
+  const end = hash < 0 ? url.length : hash;
   const q = url.indexOf("?", start);
-  return q < 0 ? { path: url.slice(start), query: "" } : { path: url.slice(start, q), query: url.slice(q + 1) };
+  return q < 0 || q > end ? { path: url.slice(start, end), query: "" } : { path: url.slice(start, q), query: url.slice(q + 1, end) };
 }
 
 /** Body size of a response the proxy generated itself (they all carry Content-Length). */
