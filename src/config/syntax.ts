@@ -192,7 +192,9 @@ export function parseProxyConf(text: string, file = "proxy.conf"): ParsedProxyCo
       if (source !== opts.source) return;
       opts.used = true;
       const rule = rules[index]!;
-      rule.options = { ...(rule.options ?? {}), ...opts.values };
+      // A block that sets nothing leaves `options: null`, as the same rule written as JSON would
+      // (rule-json.ts); an empty object would never read back from the serialized file.
+      if (Object.keys(opts.values).length > 0) rule.options = { ...(rule.options ?? {}), ...opts.values };
       for (const [key, pos] of opts.positions) positions.set(`rules.${index}.options.${key}`, pos);
       positions.set(`rules.${index}.options`, { line: opts.line, column: 1 });
     });
