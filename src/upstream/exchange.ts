@@ -99,6 +99,8 @@ class Exchange implements ConnectionUser, Watched {
   private reusable = false;
   private requestDone: boolean;
   private written = false;
+  /** The response head went to the caller; from here a failure cuts the body instead. */
+  private answered = false;
   private paused = false;
   private bytes = 0;
   private readonly deadline: number;
@@ -239,6 +241,7 @@ class Exchange implements ConnectionUser, Watched {
       this.reusable = keepAlive(head, this.framing);
       this.phase = Phase.Body;
       const body = this.startBody(buf);
+      this.answered = true;
       this.resolve({ status: head.status, statusText: head.statusText, headers: head.headers, body, reused: this.reused });
       return;
     }
@@ -370,7 +373,9 @@ class Exchange implements ConnectionUser, Watched {
   private fail(err: UpstreamError): void {
     if (this.phase === Phase.Done) return;
     this.reusable = false;
-    if (this.phase === Phase.Body) {
+    // Broken framing in the first packet (a bad chunk line) fails before the head was handed
+    // over: that is a 502, not a cut body, or the caller would wait for an answer forever.
+    if (this.phase === Phase.Body && this.answered) {
       this.finish(err);
       this.conn?.destroy();
       return;

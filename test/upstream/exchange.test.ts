@@ -6,6 +6,12 @@ import { UpstreamPool } from "../../src/upstream/pool.ts";
 import { rawBackend } from "../support/backend.ts";
 import { waitFor } from "../support/wait.ts";
 
+const endpointAt = (port: number) => endpointOf({ hostname: "127.0.0.1", port, secure: false });
+
+function request(body: ReadableStream<Uint8Array> | null, bodyLength: number | null) {
+  return { method: body ? "POST" : "GET", target: "/", headers: "host: h\r\n", body, bodyLength, maxBodySize: null, control: null, timeoutMs: 5000, watch: new Watch(100) };
+}
+
 function streamOf(...parts: string[]): ReadableStream<Uint8Array> {
   return new ReadableStream({
     pull(c) {
@@ -22,17 +28,7 @@ describe("upstream exchange request bodies", () => {
     // body ever run past its declared length: the extra bytes would be a second request upstream.
     await using raw = await rawBackend(() => {});
     const pool = new UpstreamPool();
-    const exchange = send(pool, endpointOf({ hostname: "127.0.0.1", port: raw.port, secure: false }), {
-      method: "POST",
-      target: "/",
-      headers: "host: h\r\n",
-      body: streamOf("abcd", "GET /smuggled HTTP/1.1\r\nhost: h\r\n\r\n"),
-      bodyLength: 4,
-      maxBodySize: null,
-      control: null,
-      timeoutMs: 5000,
-      watch: new Watch(100),
-    });
+    const exchange = send(pool, endpointAt(raw.port), request(streamOf("abcd", "GET /smuggled HTTP/1.1\r\nhost: h\r\n\r\n"), 4));
     const failure = await exchange.then(
       () => null,
       (err: UpstreamError) => err,
@@ -40,5 +36,16 @@ describe("upstream exchange request bodies", () => {
     // Once the connection is closed, nothing more can arrive.
     await waitFor(() => raw.closed === 1, "the upstream connection to close");
     expect([failure?.kind, raw.received[0]?.includes("smuggled"), raw.received[0]?.endsWith("content-length: 4\r\n\r\nabcd")]).toEqual(["aborted", false, true]);
+  });
+});
+
+describe("upstream exchange response framing", () => {
+  test("an invalid chunk line arriving with the head fails the exchange instead of leaving it unanswered", async () => {
+    await using raw = await rawBackend((_req, s) => s.write("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nhello\r\n"));
+    const outcome = await send(new UpstreamPool(), endpointAt(raw.port), request(null, null)).then(
+      (res) => `answered ${res.status}`,
+      (err: UpstreamError) => `${err.kind}: ${err.message}`,
+    );
+    expect(outcome).toBe('protocol: invalid response: invalid chunk size "zz"');
   });
 });
