@@ -59,7 +59,7 @@ class Flight implements Watched, HandleHooks {
   readonly snapshot: Snapshot;
   readonly started = performance.now();
   readonly id: string;
-  readonly record: RequestRecord = { route: "none", upstream: null, streaming: false, rate: null };
+  readonly record: RequestRecord = { route: "none", upstream: null, streaming: false, rate: null, pendingBreaker: null };
   readonly control: ExchangeControl = { exchange: null };
   private readonly peer: string;
   private readonly authority: string;
