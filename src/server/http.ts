@@ -15,7 +15,7 @@ import { addRateHeaders, rateLimit } from "../proxy/rate-limit.ts";
 import { matchRoute } from "../proxy/route.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
 import type { Watch, Watched } from "../state/watch.ts";
-import type { ExchangeControl } from "../upstream/exchange.ts";
+import { UpstreamError, type ExchangeControl } from "../upstream/exchange.ts";
 import type { TunnelRequest } from "../proxy/websocket.ts";
 import { openTunnel } from "./ws.ts";
 
@@ -175,6 +175,10 @@ class Flight implements Watched, HandleHooks {
     });
     // A WebSocket tunnel that ended in failure counts as a proxy error (SPEC §10).
     if (this.upgraded && error !== null) this.deps.state.metrics.tunnelFailed();
+    // A body the upstream cut off is its failure, like a 502: logged even without endpoint lines.
+    if (error instanceof UpstreamError && error.kind !== "aborted" && error.kind !== "too_large") {
+      this.deps.log().warn({ req_id: this.id, upstream, err: error.message }, "upstream response cut off");
+    }
     if (!this.snapshot.settings.logging.log_endpoints) return;
     logEndpoint(this.deps.log(), {
       id: this.id,

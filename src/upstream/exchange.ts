@@ -353,7 +353,11 @@ class Exchange implements ConnectionUser, Watched {
     const controller = this.controller;
     this.controller = null;
     if (controller) {
-      if (error) controller.error(error);
+      // Erroring the stream makes Bun.serve cut the client's response (no final chunk, connection
+      // closed), so the client can tell it is incomplete. Bun prints any error value it is given
+      // with its stack to stderr, unstructured text in the middle of the JSON log; the error goes
+      // to onBodyEnd (the endpoint log line) instead, and the stream gets no value.
+      if (error) controller.error(undefined);
       else controller.close();
     }
     this.req.onBodyEnd?.(this.bytes, error);

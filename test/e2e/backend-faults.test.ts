@@ -116,6 +116,9 @@ describe("backend faults (proxy in its own process)", () => {
       [200, true, true, false, ["closed", 1]],
       [200, true, true, false, ["closed", 1]],
     ]);
+    // The failures are in the JSON log, not printed as stack traces on stderr.
+    const cut = proxy.output().split("\n").filter((l) => l.includes('"upstream response cut off"')).map((l) => JSON.parse(l).err);
+    expect([proxy.errors(), cut]).toEqual(["", Array(3).fill("upstream closed the connection mid-body")]);
     await waitFor(() => fds() <= before, `the proxy's descriptors back to ${before}`, 5000);
   });
 
