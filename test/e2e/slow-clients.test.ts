@@ -96,6 +96,31 @@ describe("slow and abusive clients", () => {
     }
   }, 30_000);
 
+  test("known Bun behaviour: with keep_alive_timeout under 5 s a busy keep-alive connection is closed anyway, hence the config warning", async () => {
+    // uWS checks idle timers every 4 s; with 1-4 s it closes connections at a tick whatever their
+    // activity (uNetworking/uWebSockets.js#396). A client sending every 300 ms sees its connection
+    // closed under it with 2, never with 5.
+    using b = backend(() => new Response("ok"));
+    await using short = await startTestProxy(`default -> ${b.url}`, { toml: "[limits]\nkeep_alive_timeout = 2\n" });
+    await using five = await startTestProxy(`default -> ${b.url}`, { toml: "[limits]\nkeep_alive_timeout = 5\n" });
+    const busy = (port: number) => {
+      const t = track(port, () => {});
+      const timer = setInterval(() => t.closedAt === null && t.socket.write("GET /busy HTTP/1.1\r\nHost: h\r\n\r\n"), 300);
+      return { t, timer };
+    };
+    const clients = [busy(short.handle.http.port), busy(five.handle.http.port)];
+    try {
+      await waitFor(() => clients[0]!.t.closedAt !== null, "the keep_alive_timeout = 2 proxy to close the busy connection", 8000, 50);
+      const lived = clients[0]!.t.closedAt! - clients[0]!.t.openedAt;
+      expect([lived < 6000, clients[1]!.t.closedAt, short.logs().some((l) => String(l.msg).includes("keep_alive_timeout below 5 s"))]).toEqual([true, null, true]);
+    } finally {
+      for (const c of clients) {
+        clearInterval(c.timer);
+        c.t.socket.destroy();
+      }
+    }
+  });
+
   test("a body trickled slower than request_timeout allows gets 504 and its upstream connection is closed", async () => {
     // The raw backend answers only once the whole body is in, like most applications.
     await using raw = await rawBackend((_req, s) => s.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
