@@ -21,8 +21,6 @@ console.log(`soak: ${seconds} s, warm-up ${warmupSecs} s, reload every ${reloadE
 const r = await runSoak({ seconds, warmupSecs, reloadEverySecs, log: (line) => console.log(`  ${line}`) });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const after = r.samples.filter((s) => s.atSecs >= warmupSecs);
-const lastMinute = after.filter((s) => s.atSecs >= r.end.atSecs - 60).map((s) => s.rssMiB);
-const firstMinute = after.filter((s) => s.atSecs < warmupSecs + 60).map((s) => s.rssMiB);
 console.log(
   table([
     { point: "start", "RSS MiB": r.start.rssMiB.toFixed(1), fds: r.start.fds },
@@ -32,9 +30,34 @@ console.log(
     { point: "idle, 11 s after the load", "RSS MiB": "", fds: r.fdsIdle },
   ]),
 );
-const drift = ((r.end.rssMiB - r.warm.rssMiB) / r.warm.rssMiB) * 100;
-const medianDrift = ((median(lastMinute) - median(firstMinute)) / median(firstMinute)) * 100;
-console.log(`RSS drift after warm-up: ${drift.toFixed(1)}% (end vs warm-up sample), ${medianDrift.toFixed(1)}% (median of the last minute vs the first minute after warm-up)`);
+// RSS swings with garbage collection (a sample a second); compare windows, not single samples.
+const windowSecs = 60;
+const windows: { from: number; rss: number[]; fds: number[] }[] = [];
+for (const s of after) {
+  const from = warmupSecs + Math.floor((s.atSecs - warmupSecs) / windowSecs) * windowSecs;
+  let w = windows.at(-1);
+  if (!w || w.from !== from) windows.push((w = { from, rss: [], fds: [] }));
+  w.rss.push(s.rssMiB);
+  w.fds.push(s.fds);
+}
+const full = windows.filter((w) => w.rss.length >= windowSecs / 2);
+console.log(
+  table(
+    full.map((w) => ({
+      window: `${w.from}-${w.from + windowSecs} s`,
+      "RSS min": Math.min(...w.rss).toFixed(1),
+      "RSS median": median(w.rss).toFixed(1),
+      "RSS max": Math.max(...w.rss).toFixed(1),
+      "fds max": Math.max(...w.fds),
+    })),
+  ),
+);
+const first = full[0];
+const last = full.at(-1);
+if (first && last && first !== last) {
+  const pct = (a: number, b: number) => (((b - a) / a) * 100).toFixed(1);
+  console.log(`RSS drift after warm-up, first to last ${windowSecs} s window: median ${pct(median(first.rss), median(last.rss))}%, minimum ${pct(Math.min(...first.rss), Math.min(...last.rss))}%`);
+}
 console.log(table(Object.entries(r.counts).map(([kind, n]) => ({ operation: kind, completed: n, "unexpected failures": r.errors[kind] ?? 0 }))));
 console.log(`reloads applied ${r.reloads.applied}, failed ${r.reloads.failed}; backend streams left open ${r.openBackendStreams}; proxy exited ${r.proxyExited}; proxy stderr ${r.proxyStderr.length} bytes`);
 for (const e of r.firstErrors) console.log(`  ERROR ${e}`);
