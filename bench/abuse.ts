@@ -120,9 +120,9 @@ rows.push({ attack: "none (baseline)", connections: 0, "RSS MiB": baseline.toFix
     s.write("GET /idle HTTP/1.1\r\nHost: h\r\n\r\n");
   });
   while (answered < N && Date.now() - started < 20_000) await Bun.sleep(50);
+  const idleSince = Date.now();
   const legit = await legitFor(3000);
   const rss = rssMiB();
-  const idleSince = Date.now();
   while (attack.closed() < N && Date.now() - idleSince < 30_000) await Bun.sleep(100);
   rows.push({ attack: "idle keep-alive", connections: N, "RSS MiB": rss.toFixed(1), "KiB per connection": (((rss - before) * 1024) / N).toFixed(1), "legit p50/p99 ms": `${legit.p50.toFixed(2)} / ${legit.p99.toFixed(2)}`, outcome: `${attack.closed()} closed ${((Date.now() - idleSince) / 1000).toFixed(1)} s after their answer` });
   for (const s of attack.sockets) s.destroy();
