@@ -8,7 +8,7 @@ import { dirname } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
 import { hasErrors, type ConfigIssue } from "../config/issues.ts";
-import { tomlPosition } from "../config/toml-position.ts";
+import { tomlLocator } from "../config/toml-position.ts";
 import { scriptProblem } from "./command.ts";
 import { parseDockerOptions } from "./docker-options.ts";
 
@@ -58,24 +58,28 @@ export function parseAppInfos(text: string, file: string): { infos: AppInfos | n
     return { infos: null, issues: [{ file, severity: "error", message: String(err) }] };
   }
   const issues: ConfigIssue[] = [];
+  const locate = tomlLocator(text);
   const known = appInfosSchema.shape;
   const clean: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (key in known) clean[key] = value;
-    else issues.push({ file, ...(tomlPosition(text, [key]) ?? {}), path: key, severity: "warning", message: `unknown key '${key}' ignored` });
+    else issues.push({ file, ...(locate([key]) ?? {}), path: key, severity: "warning", message: `unknown key '${key}' ignored` });
   }
   const result = appInfosSchema.safeParse(clean);
   if (!result.success) {
     for (const i of result.error.issues) {
       const path = i.path.map(String).join(".");
-      issues.push({ file, ...(tomlPosition(text, [String(i.path[0] ?? "")]) ?? {}), path, severity: "error", message: path ? `${path}: ${i.message}` : i.message });
+      const key = String(i.path[0] ?? "");
+      // A range error on an end left at its default points at the start that was written.
+      const pos = locate([key]) ?? (key === "port_range_end" ? locate(["port_range_start"]) : undefined);
+      issues.push({ file, ...(pos ?? {}), path, severity: "error", message: path ? `${path}: ${i.message}` : i.message });
     }
     return { infos: null, issues };
   }
   const infos = result.data;
   const dir = dirname(file);
   const refuse = (key: string, message: string) =>
-    issues.push({ file, ...(tomlPosition(text, [key]) ?? {}), path: key, severity: "error", message: `${key}: ${message}` });
+    issues.push({ file, ...(locate([key]) ?? {}), path: key, severity: "error", message: `${key}: ${message}` });
   for (const key of ["start_script", "stop_script"] as const) {
     const script = infos[key];
     const problem = script === undefined ? null : scriptProblem(script, dir);

@@ -14,7 +14,7 @@ import type { ConfigIssue } from "./issues.ts";
 import type { ProxyConf } from "./model.ts";
 import type { Settings } from "./settings.ts";
 import type { PositionMap } from "./syntax.ts";
-import { tomlPosition } from "./toml-position.ts";
+import { tomlLocator } from "./toml-position.ts";
 
 /** Key material read from the files [auth.jwt] names, already checked. */
 export interface AuthMaterial {
@@ -53,8 +53,10 @@ export function checkAuth(input: AuthCheckInput): { material: AuthMaterial; issu
   const material: { key: KeyObject | null; jwks: JSONWebKeySet | null } = { key: null, jwks: null };
   const { settings, conf } = input;
   if (!settings) return { material, issues };
+  let locate: ReturnType<typeof tomlLocator> | null = null;
   const tomlIssue = (path: string[], severity: ConfigIssue["severity"], message: string) => {
-    const pos = input.tomlText === null ? undefined : tomlPosition(input.tomlText, path);
+    if (input.tomlText !== null) locate ??= tomlLocator(input.tomlText);
+    const pos = locate?.(path);
     issues.push({ file: input.tomlFile, ...(pos ?? {}), path: path.join("."), severity, message: pos ? message : `${path.join(".")}: ${message}` });
   };
   const auth = settings.auth;

@@ -13,7 +13,7 @@ import type { ProxyConf } from "./model.ts";
 import { proxyConfSchema } from "./schema.ts";
 import { settingsSchema, stripUnknownKeys, type Settings } from "./settings.ts";
 import { parseProxyConf, type ParsedProxyConf, type Position, type PositionMap } from "./syntax.ts";
-import { tomlPosition } from "./toml-position.ts";
+import { tomlLocator } from "./toml-position.ts";
 
 export interface ConfigFiles {
   /** Absolute path of proxy.conf. */
@@ -118,15 +118,24 @@ export function validateSettingsText(text: string, file: string): { settings: Se
     return { settings: null, issues: [{ file, severity: "error", message: String(err) }] };
   }
   const issues: ConfigIssue[] = [];
+  const locate = tomlLocator(text);
   const { value, unknown } = stripUnknownKeys(raw);
   for (const path of unknown) {
-    const pos = tomlPosition(text, path.split("."));
+    const pos = locate(path.split("."));
     issues.push({ file, ...(pos ?? {}), path, severity: "warning", message: `unknown key '${path}' ignored` });
   }
   const result = settingsSchema.safeParse(value);
   if (!result.success) {
-    issues.push(...zodIssues(result.error, file, (path) => tomlPosition(text, path.split(".").filter((p) => !/^\d+$/.test(p)))));
+    issues.push(...zodIssues(result.error, file, (path) => locate(path.split(".").filter((p) => !/^\d+$/.test(p)))));
     return { settings: null, issues };
+  }
+  // Bun (uWS) checks idle timers every 4 s: a timeout under 5 s is not honoured as written, and
+  // even busy keep-alive connections get closed, which their clients see as resets (measured with
+  // Bun 1.4.5; test/e2e/slow-clients.test.ts shows it).
+  if (result.data.limits.keep_alive_timeout < 5) {
+    const pos = locate(["limits", "keep_alive_timeout"]);
+    const message = "keep_alive_timeout below 5 s is unreliable: idle connections are checked every 4 s and busy keep-alive connections may be closed under their clients; use 5 or more";
+    issues.push({ file, ...(pos ?? {}), path: "limits.keep_alive_timeout", severity: "warning", message });
   }
   return { settings: result.data, issues };
 }

@@ -47,14 +47,19 @@ export function logicalLines(text: string): LogicalLine[] {
   const physical = text.split(/\r?\n/);
   const out: LogicalLine[] = [];
   for (let i = 0; i < physical.length; i++) {
-    const first = physical[i] ?? "";
     const start = i;
-    let joined = first;
-    while (joined.endsWith("\\") && i + 1 < physical.length) {
+    // Pieces joined once at the end: appending to a growing string per continuation made a long
+    // run of `\` lines quadratic (20,000 lines took a second; found by fuzzing).
+    const pieces: string[] = [];
+    let last = physical[i] ?? "";
+    while (last.endsWith("\\") && i + 1 < physical.length) {
+      pieces.push(last.slice(0, -1));
       i++;
-      joined = joined.slice(0, -1) + (physical[i] ?? "").trim();
+      last = (physical[i] ?? "").trim();
     }
-    if (joined.endsWith("\\") && i + 1 >= physical.length) joined = joined.slice(0, -1);
+    if (last.endsWith("\\") && i + 1 >= physical.length) last = last.slice(0, -1);
+    pieces.push(last);
+    const joined = pieces.length === 1 ? last : pieces.join("");
     const lead = joined.length - joined.trimStart().length;
     out.push({ text: joined.trim(), line: start + 1, column: lead + 1, endLine: i + 1 });
   }
@@ -192,7 +197,9 @@ export function parseProxyConf(text: string, file = "proxy.conf"): ParsedProxyCo
       if (source !== opts.source) return;
       opts.used = true;
       const rule = rules[index]!;
-      rule.options = { ...(rule.options ?? {}), ...opts.values };
+      // A block that sets nothing leaves `options: null`, as the same rule written as JSON would
+      // (rule-json.ts); an empty object would never read back from the serialized file.
+      if (Object.keys(opts.values).length > 0) rule.options = { ...(rule.options ?? {}), ...opts.values };
       for (const [key, pos] of opts.positions) positions.set(`rules.${index}.options.${key}`, pos);
       positions.set(`rules.${index}.options`, { line: opts.line, column: 1 });
     });

@@ -4,6 +4,7 @@
  */
 import type { AuthGrant, Route, Upstream } from "../config/snapshot.ts";
 import type { RateDecision } from "../state/limiter.ts";
+import type { Breakers } from "../state/breakers.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
 import { UpstreamError, type ExchangeControl } from "../upstream/exchange.ts";
 import type { RequestContext } from "./context.ts";
@@ -28,6 +29,8 @@ export interface RequestRecord {
   rate: RateDecision | null;
   /** Slot port of a managed-app target (per-app metrics), 0 for rules. */
   appPort: number;
+  /** The origin whose breaker awaits the end of the streamed body to learn this request's outcome. */
+  pendingBreaker: string | null;
 }
 
 export interface HandleHooks {
@@ -106,7 +109,10 @@ function proceed(ctx: RequestContext, state: ProxyState, record: RequestRecord, 
     pool: state.pool,
     watch: state.watch,
     control: hooks.control,
-    onBodyEnd: (n: number, err: Error | null) => hooks.onBodyEnd(n, err),
+    onBodyEnd: (n: number, err: Error | null) => {
+      settleStream(breakers, record, err);
+      hooks.onBodyEnd(n, err);
+    },
     ...headers,
   };
   return attempt(ctx, state, record, route, match.groups, target, ticket, options, retryable(ctx.req) ? { counter, index } : null);
@@ -139,8 +145,13 @@ function attempt(
   }
   return exchange.then(
     (upstream) => {
-      breakers.reportStatus(target.origin, ticket, upstream.status);
       record.streaming = upstream.body instanceof ReadableStream;
+      // A streamed body can still break off, a transport failure (SPEC §6.2). In the closed state
+      // its outcome waits for the end of the body, so a backend that always fails mid-body opens
+      // its breaker; a half_open probe is settled by the head, or its permit would be held for as
+      // long as the stream lasts.
+      if (record.streaming && ticket === 0 && !breakers.isFailureStatus(upstream.status)) record.pendingBreaker = target.origin;
+      else breakers.reportStatus(target.origin, ticket, upstream.status);
       return respond(ctx, route, upstream);
     },
     (err) => {
@@ -163,6 +174,20 @@ function attempt(
       throw upstreamFailure(err, target, ctx.req.method, ctx.path);
     },
   );
+}
+
+/**
+ * The end of a streamed upstream body as a breaker outcome: cut off by the upstream (reset, closed
+ * early, broken chunking) is a failure; a clean end settles a pending success; a client that left
+ * says nothing about the upstream.
+ */
+function settleStream(breakers: Breakers, record: RequestRecord, err: Error | null): void {
+  const upstreamFault = err instanceof UpstreamError && err.kind !== "aborted" && err.kind !== "too_large";
+  const origin = record.pendingBreaker ?? (upstreamFault ? record.upstream : null);
+  record.pendingBreaker = null;
+  if (origin === null) return;
+  if (upstreamFault) breakers.report(origin, 0, false);
+  else if (err === null) breakers.report(origin, 0, true);
 }
 
 /** Idempotent for a retry (SPEC §6.1): GET, HEAD, OPTIONS, or any method with no body. */

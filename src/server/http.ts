@@ -16,7 +16,7 @@ import { matchRoute } from "../proxy/route.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
 import type { ChallengeTokens } from "../tls/challenge.ts";
 import type { Watch, Watched } from "../state/watch.ts";
-import type { ExchangeControl } from "../upstream/exchange.ts";
+import { UpstreamError, type ExchangeControl } from "../upstream/exchange.ts";
 import type { TunnelRequest } from "../proxy/websocket.ts";
 import { openTunnel } from "./ws.ts";
 
@@ -66,7 +66,7 @@ class Flight implements Watched, HandleHooks {
   readonly snapshot: Snapshot;
   readonly started = performance.now();
   readonly id: string;
-  readonly record: RequestRecord = { route: "none", upstream: null, streaming: false, rate: null, appPort: 0 };
+  readonly record: RequestRecord = { route: "none", upstream: null, streaming: false, rate: null, appPort: 0, pendingBreaker: null };
   readonly control: ExchangeControl = { exchange: null };
   private readonly peer: string;
   private readonly authority: string;
@@ -183,6 +183,10 @@ class Flight implements Watched, HandleHooks {
     // A WebSocket tunnel that ended in failure counts as a proxy error (SPEC §10).
     if (this.upgraded && error !== null) this.deps.state.metrics.tunnelFailed();
     if (this.record.appPort !== 0) this.recordAppTraffic(bytes);
+    // A body the upstream cut off is its failure, like a 502: logged even without endpoint lines.
+    if (error instanceof UpstreamError && error.kind !== "aborted" && error.kind !== "too_large") {
+      this.deps.log().warn({ req_id: this.id, upstream, err: error.message }, "upstream response cut off");
+    }
     if (!this.snapshot.settings.logging.log_endpoints) return;
     logEndpoint(this.deps.log(), {
       id: this.id,
@@ -267,7 +271,12 @@ function errorResponse(err: unknown, method: string, id: string, log: Logger): R
   return plain(500, method);
 }
 
-/** Path and query of the request URL; Bun gives an absolute URL with dot segments removed. */
+/**
+ * Path and query of the request URL; Bun gives an absolute URL with dot segments removed. A
+ * fragment is no part of a request target (RFC 9112 §3.2) but Bun keeps one: it is dropped, so the
+ * path the rules match is the path the upstream gets (a backend resolving `/public#/../admin`
+ * itself would otherwise serve another path than the one that was routed and authorized).
+ */
 export function splitTarget(url: string): { path: string; query: string } {
   let start = 0;
   if (url.charCodeAt(0) !== 47 /* / */) {
@@ -275,8 +284,10 @@ export function splitTarget(url: string): { path: string; query: string } {
     start = scheme < 0 ? 0 : url.indexOf("/", scheme + 3);
     if (start < 0) return { path: "/", query: "" };
   }
+  const hash = url.indexOf("#", start);
+  const end = hash < 0 ? url.length : hash;
   const q = url.indexOf("?", start);
-  return q < 0 ? { path: url.slice(start), query: "" } : { path: url.slice(start, q), query: url.slice(q + 1) };
+  return q < 0 || q > end ? { path: url.slice(start, end), query: "" } : { path: url.slice(start, q), query: url.slice(q + 1, end) };
 }
 
 /** Body size of a response the proxy generated itself (they all carry Content-Length). */

@@ -18,6 +18,21 @@ export interface ListenerOptions {
   reusePort?: boolean;
 }
 
+/**
+ * TLS 1.2 cipher suites: ECDHE key exchange with AEAD ciphers only, Mozilla's "intermediate"
+ * list less the DHE suites (they need DH parameters). Bun's default list also accepts CBC suites
+ * with SHA-1 MACs. TLS 1.0 and 1.1 need nothing here: Bun's minimum version is TLS 1.2, and the
+ * TLS 1.3 suites are not governed by this list (test/e2e/security.test.ts checks both).
+ */
+export const TLS12_CIPHERS = [
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+].join(":");
+
 export function listen(opts: ListenerOptions): Server<unknown> {
   return Bun.serve({
     hostname: opts.hostname,
@@ -28,7 +43,7 @@ export function listen(opts: ListenerOptions): Server<unknown> {
     // Request bodies stream to the upstream; the limit is max_request_size, enforced while streaming.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     reusePort: opts.reusePort ?? false,
-    tls: opts.tls,
+    tls: opts.tls?.map((entry) => ({ ciphers: TLS12_CIPHERS, ...entry })),
     fetch: opts.fetch,
     // WebSocket upgrades over HTTP/1.1 on both listeners (SPEC §5.1, §5.8).
     websocket: tunnelHandler,

@@ -101,6 +101,8 @@ class Exchange implements ConnectionUser, Watched {
   private reusable = false;
   private requestDone: boolean;
   private written = false;
+  /** The response head went to the caller; from here a failure cuts the body instead. */
+  private answered = false;
   private paused = false;
   private bytes = 0;
   private readonly deadline: number;
@@ -183,6 +185,12 @@ class Exchange implements ConnectionUser, Watched {
           reader.cancel().catch(() => {});
           return this.fail(new UpstreamError("too_large", `request body exceeds ${max} bytes`, true));
         }
+        // Bytes past the announced length would be read by the upstream as the start of another
+        // request (a desync): whatever the client side let through, they never leave here.
+        if (!chunked && total > this.req.bodyLength!) {
+          reader.cancel().catch(() => {});
+          return this.fail(new UpstreamError("aborted", `client body longer than its Content-Length ${this.req.bodyLength}`, true));
+        }
         if (value.byteLength === 0) continue;
         const conn = this.conn!;
         if (!conn.write(chunked ? chunk(value) : value)) await conn.drained();
@@ -235,6 +243,7 @@ class Exchange implements ConnectionUser, Watched {
       this.reusable = keepAlive(head, this.framing);
       this.phase = Phase.Body;
       const body = this.startBody(buf);
+      this.answered = true;
       this.resolve({ status: head.status, statusText: head.statusText, headers: head.headers, connection: head.connection, body, reused: this.reused });
       return;
     }
@@ -346,7 +355,11 @@ class Exchange implements ConnectionUser, Watched {
     const controller = this.controller;
     this.controller = null;
     if (controller) {
-      if (error) controller.error(error);
+      // Erroring the stream makes Bun.serve cut the client's response (no final chunk, connection
+      // closed), so the client can tell it is incomplete. Bun prints any error value it is given
+      // with its stack to stderr, unstructured text in the middle of the JSON log; the error goes
+      // to onBodyEnd (the endpoint log line) instead, and the stream gets no value.
+      if (error) controller.error(undefined);
       else controller.close();
     }
     this.req.onBodyEnd?.(this.bytes, error);
@@ -366,7 +379,9 @@ class Exchange implements ConnectionUser, Watched {
   private fail(err: UpstreamError): void {
     if (this.phase === Phase.Done) return;
     this.reusable = false;
-    if (this.phase === Phase.Body) {
+    // Broken framing in the first packet (a bad chunk line) fails before the head was handed
+    // over: that is a 502, not a cut body, or the caller would wait for an answer forever.
+    if (this.phase === Phase.Body && this.answered) {
       this.finish(err);
       this.conn?.destroy();
       return;

@@ -40,7 +40,7 @@ const validCases = readdirSync(dir)
 
 describe("serializing rules to proxy.conf (SPEC §3.9)", () => {
   test("the golden cases include every valid rule form", () => {
-    expect(validCases.map((c) => c.name)).toEqual(["01-spec-example.conf", "02-sources.conf", "03-targets.conf", "04-continuation.conf", "05-blocks.conf"]);
+    expect(validCases.map((c) => c.name)).toEqual(["01-spec-example.conf", "02-sources.conf", "03-targets.conf", "04-continuation.conf", "05-blocks.conf", "06-empty-option-block.conf"]);
   });
 
   for (const { name, input } of validCases) {

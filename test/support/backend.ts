@@ -47,6 +47,8 @@ export interface RawBackend extends Disposable {
   /** Every byte each connection sent, one string (latin1) per connection. */
   readonly received: string[];
   readonly connections: number;
+  /** Connections that have closed (either side). */
+  readonly closed: number;
   stop(): void;
 }
 
@@ -57,6 +59,7 @@ export interface RawBackend extends Disposable {
 export async function rawBackend(reply: (request: string, socket: net.Socket) => void): Promise<RawBackend> {
   const received: string[] = [];
   let connections = 0;
+  let closed = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     connections++;
@@ -78,7 +81,10 @@ export async function rawBackend(reply: (request: string, socket: net.Socket) =>
       }
     });
     socket.on("error", () => {});
-    socket.on("close", () => sockets.delete(socket));
+    socket.on("close", () => {
+      closed++;
+      sockets.delete(socket);
+    });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as net.AddressInfo).port;
@@ -91,6 +97,9 @@ export async function rawBackend(reply: (request: string, socket: net.Socket) =>
     received,
     get connections() {
       return connections;
+    },
+    get closed() {
+      return closed;
     },
     stop,
     [Symbol.dispose]: stop,

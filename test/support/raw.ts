@@ -23,3 +23,24 @@ export function rawRequest(port: number, bytes: string | Uint8Array, timeoutMs =
 export function statusOf(response: string): number {
   return Number(/^HTTP\/1\.[01] (\d{3})/.exec(response)?.[1] ?? 0);
 }
+
+/**
+ * Sends `bytes` and reports what came back and whether the server closed the connection before
+ * `timeoutMs` (false means it was still open and the client hung up).
+ */
+export function rawExchange(port: number, bytes: string | Uint8Array, timeoutMs = 2000): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    let text = "";
+    const socket = net.connect(port, "127.0.0.1", () => socket.write(typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ text, closed: false });
+    }, timeoutMs);
+    socket.on("data", (d) => (text += d.toString("latin1")));
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve({ text, closed: true });
+    });
+    socket.on("error", () => {});
+  });
+}

@@ -14,6 +14,8 @@ export interface SpawnedProxy extends AsyncDisposable {
   readonly https: number;
   /** stdout so far (JSON log lines). */
   output(): string;
+  /** stderr so far. */
+  errors(): string;
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
 
@@ -77,6 +79,7 @@ export async function spawnProxy(confPath: string, opts: { env?: Record<string, 
     http: ports.http,
     https: ports.https,
     output: () => out,
+    errors: () => err,
     stop,
     [Symbol.asyncDispose]: async () => {
       await stop("SIGKILL");
