@@ -28,8 +28,11 @@ export const REFUSED_BLOCK_HEADERS: ReadonlySet<string> = new Set([
 ]);
 
 /** The extra names listed by a `Connection` header value, lower-cased. Empty when there are none. */
-export function connectionTokens(value: string | null): string[] {
-  if (!value) return [];
+const NONE: readonly string[] = [];
+
+export function connectionTokens(value: string | null): readonly string[] {
+  // The common values name no extra header; answer them without splitting.
+  if (!value || value === "keep-alive" || value === "close" || value === "Keep-Alive" || value === "Close") return NONE;
   const names: string[] = [];
   for (const part of value.split(",")) {
     const name = part.trim().toLowerCase();
