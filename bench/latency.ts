@@ -32,7 +32,9 @@ const soliPort = await freePort();
 writeFileSync(join(dir, "proxy.conf"), `default -> http://127.0.0.1:${backendPort}\n`);
 writeFileSync(join(dir, "config.toml"), `[server]\nbind = "127.0.0.1:${soliPort}"\nhttps_port = 0\nworker_threads = 1\n[admin]\nenabled = false\n[logging]\nlevel = "warn"\n`);
 const soli = start([BUN, join(ROOT, "src/main.ts"), "-c", join(dir, "proxy.conf"), "--sites-dir", join(dir, "sites")]);
-await Promise.all([waitPort(backendPort), waitPort(soliPort)]);
+const passPort = await freePort();
+const pass = start([BUN, join(ROOT, "bench/passthrough.ts"), String(passPort), `http://127.0.0.1:${backendPort}`]);
+await Promise.all([waitPort(backendPort), waitPort(soliPort), waitPort(passPort)]);
 
 /** Open-loop load at `rate` req/s over keep-alive connections; latencies in ms. */
 async function openLoop(port: number, rate: number, secs: number): Promise<number[]> {
@@ -93,13 +95,16 @@ try {
   const rate = Math.round(saturation.rps / 2);
   await openLoop(soliPort, rate, 2); // warm-up
   const direct = await openLoop(backendPort, rate, seconds);
+  const bare = await openLoop(passPort, rate, seconds);
   const proxied = await openLoop(soliPort, rate, seconds);
   const row = (name: string, xs: number[]) => `${name.padEnd(16)} p50 ${q(xs, 0.5).toFixed(3)} ms   p99 ${q(xs, 0.99).toFixed(3)} ms   max ${q(xs, 1).toFixed(3)} ms   n=${xs.length}`;
   console.log(`\nbench/latency.ts — ${new Date().toISOString()} — soli-proxy saturates at ${Math.round(saturation.rps)} req/s (wrk -c50); open loop at ${rate} req/s for ${seconds}s over ${connections} connections, bun ${Bun.version}\n`);
   console.log(row("backend direct", direct));
+  console.log(row("bare Bun relay", bare));
   console.log(row("via soli-proxy", proxied));
   console.log(`\nadded by the proxy: p50 +${(q(proxied, 0.5) - q(direct, 0.5)).toFixed(3)} ms, p99 +${(q(proxied, 0.99) - q(direct, 0.99)).toFixed(3)} ms`);
 } finally {
   soli.kill();
+  pass.kill();
   backend.kill();
 }

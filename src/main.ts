@@ -2,6 +2,9 @@
 /**
  * soli-proxy entry point: arguments → command → exit code. The only place that calls process.exit.
  */
+// First of all: @peculiar/x509 (certificates, ACME) needs the Reflect polyfill before it is evaluated,
+// also when a bundle loads it lazily (the compiled executable).
+import "reflect-metadata";
 import { COMMANDS, parseArgs, USAGE, UsageError } from "./cli/args.ts";
 import { check } from "./cli/check.ts";
 import { hashKey, hashPassword } from "./cli/hash-password.ts";

@@ -10,7 +10,7 @@ import type { Snapshot } from "../config/snapshot.ts";
 import type { Logger } from "../lib/log.ts";
 import { HttpsListener } from "../server/https-listener.ts";
 import type { ListenerOptions } from "../server/listen.ts";
-import { AcmeManager, LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING } from "../tls/acme.ts";
+import type { AcmeManager } from "../tls/acme.ts";
 import { Certificates, type CertificateInfo, type CertificateReload } from "../tls/certificates.ts";
 import type { ChallengeTokens } from "../tls/challenge.ts";
 import { acmeDomains } from "../tls/domains.ts";
@@ -38,6 +38,7 @@ export class TlsRuntime {
     readonly cacheDir: string,
     private readonly certs: Certificates,
     opts: TlsRuntimeOptions,
+    acmeModule: typeof import("../tls/acme.ts") | null,
   ) {
     const listener = opts.listener ? listenWithFallback(opts.listener, certs.tlsEntries(), opts.log) : null;
     this.listener = listener;
@@ -45,10 +46,10 @@ export class TlsRuntime {
     else if (opts.relay) certs.attach(opts.relay);
     const { settings, dev } = opts.snapshot;
     this.acme =
-      settings.tls.mode === "letsencrypt" && !dev
-        ? new AcmeManager({
+      acmeModule && settings.tls.mode === "letsencrypt" && !dev
+        ? new acmeModule.AcmeManager({
             cacheDir,
-            directoryUrl: settings.letsencrypt.directory_url ?? (settings.letsencrypt.staging ? LETSENCRYPT_STAGING : LETSENCRYPT_PRODUCTION),
+            directoryUrl: settings.letsencrypt.directory_url ?? (settings.letsencrypt.staging ? acmeModule.LETSENCRYPT_STAGING : acmeModule.LETSENCRYPT_PRODUCTION),
             email: settings.letsencrypt.email ?? "",
             challenges: opts.challenges,
             log: opts.log,
@@ -64,7 +65,9 @@ export class TlsRuntime {
     const { settings, files } = opts.snapshot;
     const cacheDir = resolve(files.dir, settings.tls.cache_dir);
     const certs = await Certificates.open({ cacheDir, log: opts.log });
-    return new TlsRuntime(cacheDir, certs, opts);
+    // acme-client (about 20 MiB resident) is loaded only by proxies that use Let's Encrypt.
+    const acmeModule = settings.tls.mode === "letsencrypt" && !opts.snapshot.dev ? await import("../tls/acme.ts") : null;
+    return new TlsRuntime(cacheDir, certs, opts, acmeModule);
   }
 
   /** After the listeners are up: the cache_dir watcher (when `watch`) and ACME issuance. */

@@ -73,6 +73,15 @@ describe("the compiled executable", () => {
     expect(await proxy.stop("SIGTERM")).toBe(0);
   }, SLOW);
 
+  test("in letsencrypt mode it loads its ACME client and reports an unreachable CA by domain", async () => {
+    project.write("proxy.conf", "shop.example.com -> http://127.0.0.1:9\n");
+    project.write("config.toml", testToml('[tls]\nmode = "letsencrypt"\n[letsencrypt]\nemail = "ops@example.com"\nterms_agreed = true\ndirectory_url = "https://127.0.0.1:9/directory"\n'));
+    await using proxy = await spawnProxy(project.conf, { exe, env: bareEnv, cwd: project.dir });
+    const line = await waitFor(() => proxy.output().split("\n").find((l) => l.includes('"domain":"shop.example.com"')), "the ACME error line", 10_000);
+    expect([JSON.parse(line).err.startsWith("ACME directory https://127.0.0.1:9/directory unreachable"), proxy.errors()]).toEqual([true, ""]);
+    expect(await proxy.stop("SIGTERM")).toBe(0);
+  }, SLOW);
+
   test("worker_threads = 2 spawns the executable alone as its two workers, which serve the traffic", async () => {
     using upstream = backend(() => new Response("via a worker"));
     project.write("proxy.conf", `default -> ${upstream.url}\n`);
