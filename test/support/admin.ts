@@ -12,8 +12,7 @@ import { createLogger, type Logger } from "../../src/lib/log.ts";
 import { AdminCredentials } from "../../src/runtime/admin-credentials.ts";
 import { createAdminPort, type AdminProviders } from "../../src/runtime/admin.ts";
 import { Reloader } from "../../src/runtime/reloader.ts";
-import { startProxy } from "../../src/runtime/runtime.ts";
-import { readLogLines, tempProject, type TestProxy } from "./project.ts";
+import { startOnProject, tempProject, type TestProxy } from "./project.ts";
 
 export const API_KEY = "test-admin-key";
 
@@ -53,30 +52,9 @@ export async function startAdminProxy(
   opts: { toml?: string; env?: Record<string, string | undefined>; files?: Record<string, string>; watch?: boolean } = {},
 ): Promise<ProxyWithAdmin> {
   const project = tempProject({ "proxy.conf": conf, "config.toml": opts.toml ?? adminToml(), ...opts.files });
-  const logFile = join(project.dir, "proxy.log");
-  const logger: Logger = createLogger({ level: "debug", format: "json", output: `file:${logFile}` });
-  let handle;
-  try {
-    handle = await startProxy({ confPath: project.conf, watch: opts.watch ?? false, sitesDir: join(project.dir, "sites"), logger, env: opts.env ?? {} });
-  } catch (err) {
-    project.remove();
-    throw err;
-  }
-  const stop = async () => {
-    await handle.shutdown();
-    project.remove();
-  };
-  return {
-    handle,
-    project,
-    url: `http://127.0.0.1:${handle.http.port}`,
-    httpsUrl: `https://127.0.0.1:${handle.https?.port}`,
-    adminUrl: handle.admin ? `http://127.0.0.1:${handle.admin.port}` : "",
-    logFile,
-    logs: () => readLogLines(logFile),
-    stop,
-    [Symbol.asyncDispose]: stop,
-  };
+  const proxy = await startOnProject(project, { watch: opts.watch, env: opts.env ?? {} });
+  const admin = proxy.handle.admin;
+  return Object.assign(proxy, { adminUrl: admin ? `http://127.0.0.1:${admin.port}` : "" });
 }
 
 export interface AdminAppUnderTest extends Disposable {

@@ -6,9 +6,7 @@
 import { accessSync, chmodSync, constants, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AppTimings } from "../../src/apps/timings.ts";
-import { createLogger } from "../../src/lib/log.ts";
-import { startProxy, type ProxyHandle } from "../../src/runtime/runtime.ts";
-import { readLogLines, tempProject, testToml, type TempProject } from "./project.ts";
+import { startOnProject, tempProject, testToml, type TempProject, type TestProxy } from "./project.ts";
 
 export const FIXTURE_APP = join(import.meta.dir, "..", "fixtures", "apps", "server.ts");
 export const IS_ROOT = process.getuid?.() === 0;
@@ -64,16 +62,10 @@ export function assertBunUsableByNobody(): void {
   if (probe.exitCode !== 0) throw new Error(`nobody cannot run ${process.execPath}: ${probe.stderr.toString()}`);
 }
 
-export interface AppsProxy extends AsyncDisposable {
-  readonly handle: ProxyHandle;
-  readonly project: TempProject;
-  readonly url: string;
+export interface AppsProxy extends TestProxy {
   readonly sites: string;
-  readonly logFile: string;
-  logs(): Record<string, unknown>[];
   /** GET through the proxy with a Host header. */
   get(host: string, path?: string): Promise<Response>;
-  stop(): Promise<void>;
 }
 
 export interface AppsProxyOptions {
@@ -97,37 +89,10 @@ export async function startAppsProxy(opts: AppsProxyOptions = {}): Promise<AppsP
   openUp(project);
   for (const [name, app] of Object.entries(opts.apps ?? {})) writeApp(project, name, app);
   await opts.before?.(project);
-  const logFile = join(project.dir, "proxy.log");
-  const logger = createLogger({ level: "debug", format: "json", output: `file:${logFile}` });
-  let handle: ProxyHandle;
-  try {
-    handle = await startProxy({
-      confPath: project.conf,
-      dev: opts.dev ?? false,
-      watch: opts.watch ?? false,
-      sitesDir: join(project.dir, "sites"),
-      logger,
-      appTimings: { ...FAST, ...opts.timings },
-    });
-  } catch (err) {
-    project.remove();
-    throw err;
-  }
-  await handle.appsStarted;
-  const url = `http://127.0.0.1:${handle.http.port}`;
-  const stop = async () => {
-    await handle.shutdown();
-    project.remove();
-  };
-  return {
-    handle,
-    project,
-    url,
+  const proxy = await startOnProject(project, { dev: opts.dev, watch: opts.watch, appTimings: { ...FAST, ...opts.timings } });
+  await proxy.handle.appsStarted;
+  return Object.assign(proxy, {
     sites: join(project.dir, "sites"),
-    logFile,
-    logs: () => readLogLines(logFile),
-    get: (host, path = "/") => fetch(url + path, { headers: { host }, redirect: "manual" }),
-    stop,
-    [Symbol.asyncDispose]: stop,
-  };
+    get: (host: string, path = "/") => fetch(proxy.url + path, { headers: { host }, redirect: "manual" }),
+  });
 }

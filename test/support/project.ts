@@ -5,7 +5,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createLogger, type Logger } from "../../src/lib/log.ts";
-import { startProxy, type ProxyHandle } from "../../src/runtime/runtime.ts";
+import { startProxy, type ProxyHandle, type ProxyOptions } from "../../src/runtime/runtime.ts";
 
 export interface TempProject extends Disposable {
   readonly dir: string;
@@ -54,11 +54,20 @@ export interface TestProxy extends AsyncDisposable {
  */
 export async function startTestProxy(conf: string, opts: { toml?: string; server?: string; rawToml?: string; dev?: boolean; watch?: boolean; files?: Record<string, string> } = {}): Promise<TestProxy> {
   const project = tempProject({ "proxy.conf": conf, "config.toml": opts.rawToml ?? testToml(opts.toml, opts.server), ...opts.files });
+  return startOnProject(project, { dev: opts.dev, watch: opts.watch });
+}
+
+/**
+ * Starts a proxy in this process on an existing temp project, logging JSON to proxy.log in it;
+ * stopping it removes the project. `options` go to startProxy (defaults: no watch, sites/ of the
+ * project).
+ */
+export async function startOnProject(project: TempProject, options: Partial<Omit<ProxyOptions, "confPath" | "logger">> = {}): Promise<TestProxy> {
   const logFile = join(project.dir, "proxy.log");
   const logger: Logger = createLogger({ level: "debug", format: "json", output: `file:${logFile}` });
   let handle: ProxyHandle;
   try {
-    handle = await startProxy({ confPath: project.conf, dev: opts.dev ?? false, watch: opts.watch ?? false, sitesDir: join(project.dir, "sites"), logger });
+    handle = await startProxy({ sitesDir: join(project.dir, "sites"), ...options, dev: options.dev ?? false, watch: options.watch ?? false, confPath: project.conf, logger });
   } catch (err) {
     project.remove();
     throw err;
