@@ -11,7 +11,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BUN, cpuMicros, freePort, have, nginxAvailable, peakRssMiB, ROOT, start, table, waitPort, wrk } from "./lib.ts";
+import { BUN, cpuMicros, freePort, have, nginxAvailable, startHelloBackend, peakRssMiB, ROOT, start, table, waitPort, wrk } from "./lib.ts";
 
 const seconds = Number(process.argv[2] ?? 5);
 const connections = Number(process.argv[3] ?? 50);
@@ -19,7 +19,7 @@ if (!have("wrk")) throw new Error("wrk is not installed (apt-get install wrk)");
 
 const dir = mkdtempSync(join(tmpdir(), "soli-bench-"));
 const backendPort = await freePort();
-const backend = nginxAvailable() ? startNginx(dir, backendPort) : start([BUN, "-e", `Bun.serve({port:${backendPort},hostname:"127.0.0.1",fetch:()=>new Response("hello world\\n")})`]);
+const backend = startHelloBackend(dir, backendPort);
 await waitPort(backendPort);
 
 const soliPort = await freePort();
@@ -51,11 +51,3 @@ const soliRow = rows.find((r) => r.target === "soli-proxy")!;
 const passRow = rows.find((r) => r.target === "bare Bun pass-through")!;
 console.log(`\nsoli-proxy / pass-through: ${(Number(soliRow["req/s"]) / Number(passRow["req/s"])).toFixed(2)}× req/s, ${(Number(soliRow["CPU-µs/req"]) / Number(passRow["CPU-µs/req"])).toFixed(2)}× CPU per request`);
 
-function startNginx(dir: string, port: number) {
-  const conf = join(dir, "nginx.conf");
-  writeFileSync(
-    conf,
-    `worker_processes 1;\nerror_log ${dir}/nginx-error.log;\npid ${dir}/nginx.pid;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n  client_body_temp_path ${dir};\n  proxy_temp_path ${dir};\n  fastcgi_temp_path ${dir};\n  uwsgi_temp_path ${dir};\n  scgi_temp_path ${dir};\n  keepalive_requests 1000000;\n  server {\n    listen 127.0.0.1:${port};\n    location / { return 200 "hello world\\n"; }\n  }\n}\n`,
-  );
-  return start(["nginx", "-c", conf, "-g", "daemon off;"]);
-}

@@ -24,7 +24,7 @@ import { AuthCache } from "../src/state/auth-cache.ts";
 import { JwksSets } from "../src/state/jwks.ts";
 import { Limiter } from "../src/state/limiter.ts";
 import { Metrics } from "../src/state/metrics.ts";
-import { BUN, cpuMicros, freePort, have, nginxAvailable, ROOT, start, table, waitPort, wrk } from "./lib.ts";
+import { BUN, cpuMicros, freePort, have, nginxAvailable, startHelloBackend, ROOT, start, table, waitPort, wrk } from "./lib.ts";
 
 const seconds = Number(process.argv[2] ?? 4);
 const connections = Number(process.argv[3] ?? 32);
@@ -86,7 +86,7 @@ if (!have("wrk")) console.warn("wrk is not installed (apt-get install wrk): end-
 else {
   const dir = mkdtempSync(join(tmpdir(), "soli-bench-mw-"));
   const backendPort = await freePort();
-  const backend = nginxAvailable() ? startNginx(dir, backendPort) : start([BUN, "-e", `Bun.serve({port:${backendPort},hostname:"127.0.0.1",fetch:()=>new Response("hello world\\n")})`]);
+  const backend = startHelloBackend(dir, backendPort);
   await waitPort(backendPort);
   const up = `http://127.0.0.1:${backendPort}`;
   const proxyConf = [
@@ -159,11 +159,3 @@ if (rows.length) {
   console.log(table(rows));
 }
 
-function startNginx(dir: string, port: number) {
-  const conf = join(dir, "nginx.conf");
-  writeFileSync(
-    conf,
-    `worker_processes 1;\nerror_log ${dir}/nginx-error.log;\npid ${dir}/nginx.pid;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n  client_body_temp_path ${dir};\n  proxy_temp_path ${dir};\n  fastcgi_temp_path ${dir};\n  uwsgi_temp_path ${dir};\n  scgi_temp_path ${dir};\n  keepalive_requests 1000000;\n  server {\n    listen 127.0.0.1:${port};\n    location / { return 200 "hello world\\n"; }\n  }\n}\n`,
-  );
-  return start(["nginx", "-c", conf, "-g", "daemon off;"]);
-}

@@ -11,7 +11,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BUN, cpuMicros, freePort, have, nginxAvailable, ROOT, start, table, waitPort, wrk } from "./lib.ts";
+import { BUN, cpuMicros, freePort, have, nginxAvailable, startHelloBackend, ROOT, start, table, waitPort, wrk } from "./lib.ts";
 
 const seconds = Number(process.argv[2] ?? 5);
 const connections = Number(process.argv[3] ?? 50);
@@ -20,7 +20,7 @@ if (!have("wrk")) throw new Error("wrk is not installed (apt-get install wrk)");
 
 const dir = mkdtempSync(join(tmpdir(), "soli-bench-workers-"));
 const backendPort = await freePort();
-const backend = nginxAvailable() ? startNginx(dir, backendPort) : start([BUN, "-e", `Bun.serve({port:${backendPort},hostname:"127.0.0.1",fetch:()=>new Response("hello world\\n")})`]);
+const backend = startHelloBackend(dir, backendPort);
 await waitPort(backendPort);
 writeFileSync(join(dir, "proxy.conf"), `default -> http://127.0.0.1:${backendPort}\n`);
 
@@ -60,11 +60,3 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-function startNginx(dir: string, port: number) {
-  const conf = join(dir, "nginx.conf");
-  writeFileSync(
-    conf,
-    `worker_processes 1;\nerror_log ${dir}/nginx-error.log;\npid ${dir}/nginx.pid;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n  client_body_temp_path ${dir};\n  proxy_temp_path ${dir};\n  fastcgi_temp_path ${dir};\n  uwsgi_temp_path ${dir};\n  scgi_temp_path ${dir};\n  keepalive_requests 1000000;\n  server {\n    listen 127.0.0.1:${port};\n    location / { return 200 "hello world\\n"; }\n  }\n}\n`,
-  );
-  return start(["nginx", "-c", conf, "-g", "daemon off;"]);
-}
