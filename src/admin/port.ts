@@ -9,6 +9,7 @@ import type { ReloadResult } from "../config/issues.ts";
 import type { ProxyConf } from "../config/model.ts";
 import type { Snapshot } from "../config/snapshot.ts";
 import type { Logger } from "../lib/log.ts";
+import type { CertificateInfo } from "../tls/certificates.ts";
 
 /** What Hono's `c.env` carries: which door the request came through. */
 export interface AdminEnv {
@@ -80,14 +81,6 @@ export interface BreakerProvider {
   /** Keyed by upstream origin. */
   states(): Record<string, BreakerState>;
   reset(): void;
-}
-
-export interface CertificateInfo {
-  name: string;
-  file: string;
-  source: "file" | "acme" | "self-signed";
-  not_after: string;
-  sans: string[];
 }
 
 export interface CertificateProvider {

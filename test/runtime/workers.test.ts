@@ -12,18 +12,9 @@ import { AppMetrics } from "../../src/state/app-metrics.ts";
 import { Metrics, type RequestSample } from "../../src/state/metrics.ts";
 import { ChallengeTokens } from "../../src/tls/challenge.ts";
 import { tempProject } from "../support/project.ts";
+import { requestSample } from "../support/samples.ts";
 
-const sample = (over: Partial<RequestSample> = {}): RequestSample => ({
-  route: "/api/*",
-  upstream: "http://10.0.0.1:8080",
-  status: 200,
-  seconds: 0.003,
-  bytesIn: 10,
-  bytesOut: 100,
-  relayed: true,
-  transportError: false,
-  ...over,
-});
+const sample = requestSample;
 
 const TRAFFIC: RequestSample[] = [
   sample(),

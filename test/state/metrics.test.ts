@@ -1,18 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { label, Metrics, num, type RequestSample } from "../../src/state/metrics.ts";
+import { label, Metrics, num } from "../../src/state/metrics.ts";
 import { promtool, SPEC_NAME_LINTS } from "../support/promtool.ts";
+import { requestSample } from "../support/samples.ts";
 
-const sample = (over: Partial<RequestSample> = {}): RequestSample => ({
-  route: "/api/*",
-  upstream: "http://10.0.0.1:8080",
-  status: 200,
-  seconds: 0.003,
-  bytesIn: 10,
-  bytesOut: 100,
-  relayed: true,
-  transportError: false,
-  ...over,
-});
+const sample = requestSample;
 
 describe("metrics registry (SPEC §10)", () => {
   test("families come in SPEC order, each with its HELP and TYPE", () => {

@@ -1,7 +1,8 @@
 /** The admin API's JSON as the TUI reads it (SPEC §10, §11.2, §11.4). */
 import type { Rule } from "../../config/model.ts";
+import type { AppTraffic } from "../../state/app-metrics.ts";
 
-export type { Rule };
+export type { AppTraffic, Rule };
 export type SlotName = "blue" | "green";
 export type SlotStatus = "Stopped" | "Starting" | "Running" | "Unhealthy" | "Failed";
 
@@ -35,15 +36,6 @@ export interface AppInfo {
   green: SlotInfo;
 }
 
-/** Per-app traffic (SPEC §10). */
-export interface AppTraffic {
-  requests: number;
-  bytes_received: number;
-  bytes_sent: number;
-  avg_response_time_ms: number;
-  errors: number;
-  last_request_ms: number | null;
-}
 
 export interface ProcessUsage {
   memory_rss_bytes: number | null;
