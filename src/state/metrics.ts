@@ -47,31 +47,11 @@ class Histogram {
   }
 }
 
-/** Everything known about one upstream origin. Also the per-app figures of SPEC §10 (by slot port). */
-export class UpstreamStats {
+/** What the Prometheus page shows per upstream origin (per-app figures live in app-metrics.ts). */
+class UpstreamStats {
   /** Responses received, indexed by status code. */
   readonly codes = new Float64Array(600);
   transportErrors = 0;
-  requests = 0;
-  bytesReceived = 0;
-  bytesSent = 0;
-  durationSum = 0;
-  /** Requests whose status was outside 200–499 (SPEC §10 per-app `errors`). */
-  errors = 0;
-  /** Unix ms of the last request, or null. */
-  lastRequestMs: number | null = null;
-
-  /** The per-app JSON of SPEC §10/§11.2. */
-  summary(): { requests: number; bytes_received: number; bytes_sent: number; avg_response_time_ms: number; errors: number; last_request_ms: number | null } {
-    return {
-      requests: this.requests,
-      bytes_received: this.bytesReceived,
-      bytes_sent: this.bytesSent,
-      avg_response_time_ms: this.requests === 0 ? 0 : (this.durationSum * 1000) / this.requests,
-      errors: this.errors,
-      last_request_ms: this.lastRequestMs,
-    };
-  }
 }
 
 /** Distinct TLS connections are recognised by client address and port; bounded memory. */
@@ -116,12 +96,6 @@ export class Metrics {
       const u = this.upstream(s.upstream);
       if (s.relayed && s.status >= 100 && s.status < 600) u.codes[s.status]!++;
       if (s.transportError) u.transportErrors++;
-      u.requests++;
-      u.bytesReceived += s.bytesIn;
-      u.bytesSent += s.bytesOut;
-      u.durationSum += s.seconds;
-      if (s.status < 200 || s.status > 499) u.errors++;
-      u.lastRequestMs = Date.now();
     }
   }
 
@@ -147,11 +121,6 @@ export class Metrics {
     else this.reloads.failure++;
   }
 
-  /** Figures for one upstream origin (`http://127.0.0.1:<slot port>` for a managed app), or null. */
-  upstreamStats(origin: string): UpstreamStats | null {
-    return this.upstreams.get(origin) ?? null;
-  }
-
   /**
    * Worker processes (SPEC §15.1): what was recorded since the previous call, after which this
    * process counts from zero again. Only the primary's Metrics, fed by `absorb`, is rendered.
@@ -173,12 +142,6 @@ export class Metrics {
         origin,
         codes: nonZero(u.codes),
         transportErrors: u.transportErrors,
-        requests: u.requests,
-        bytesReceived: u.bytesReceived,
-        bytesSent: u.bytesSent,
-        durationSum: u.durationSum,
-        errors: u.errors,
-        lastRequestMs: u.lastRequestMs,
       })),
     };
     this.requests = this.bytesReceived = this.bytesSent = this.durationSum = this.durationCount = this.tlsConnections = this.errors = 0;
@@ -211,12 +174,6 @@ export class Metrics {
       const u = this.upstream(part.origin);
       for (const [code, n] of part.codes) u.codes[code]! += n;
       u.transportErrors += part.transportErrors;
-      u.requests += part.requests;
-      u.bytesReceived += part.bytesReceived;
-      u.bytesSent += part.bytesSent;
-      u.durationSum += part.durationSum;
-      u.errors += part.errors;
-      if (part.lastRequestMs !== null) u.lastRequestMs = Math.max(u.lastRequestMs ?? 0, part.lastRequestMs);
     }
   }
 
@@ -315,12 +272,6 @@ export interface MetricsDelta {
     origin: string;
     codes: [number, number][];
     transportErrors: number;
-    requests: number;
-    bytesReceived: number;
-    bytesSent: number;
-    durationSum: number;
-    errors: number;
-    lastRequestMs: number | null;
   }[];
 }
 

@@ -46,7 +46,7 @@ describe("counters drained by workers and summed by the primary (SPEC §15.1)", 
     primary.absorb(b.drain());
     primary.absorb(a.drain());
 
-    // lastRequestMs aside (wall clock), every family matches.
+    // Every family matches.
     expect(primary.render(3)).toEqual(single.render(3));
     expect([a.drain().requests, a.render(0).includes("proxy_requests_total 0\n")]).toEqual([0, true]);
   });
