@@ -3,13 +3,14 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PortsLock } from "../../src/apps/ports.ts";
 import { readAppState, writeAppState } from "../../src/apps/state-files.ts";
+import { freePortBlock } from "../support/apps.ts";
 import { tempProject } from "../support/project.ts";
 
 describe("run/ports.lock (SPEC §14.6)", () => {
   test("allocation takes the first port not in the file and not in use; an (app, slot) keeps its port", () => {
     using project = tempProject();
-    const taken = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const base = taken.port;
+    const base = freePortBlock(4);
+    const taken = Bun.listen({ hostname: "127.0.0.1", port: base, socket: { data() {} } });
     const file = join(project.dir, "run", "ports.lock");
     try {
       const lock = new PortsLock(file);

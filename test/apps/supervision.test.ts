@@ -12,7 +12,7 @@ import { DEFAULT_TIMINGS } from "../../src/apps/timings.ts";
 import { defaultSettings } from "../../src/config/settings.ts";
 import { silentLogger } from "../../src/lib/log.ts";
 import { AppMetrics } from "../../src/state/app-metrics.ts";
-import { defaultInfos, FAST, openUp, writeApp } from "../support/apps.ts";
+import { defaultInfos, FAST, freePortBlock, openUp, writeApp } from "../support/apps.ts";
 import { tempProject, type TempProject } from "../support/project.ts";
 
 function supervisor(project: TempProject, opts: { uid?: number; defaultUser?: string } = {}) {
@@ -31,7 +31,7 @@ describe("starting a slot is refused with the SPEC message (SPEC §14.4, §14.7)
     writeApp(project, "root.example.com");
     writeApp(project, "ghost.example.com", { infos: defaultInfos('user = "ghost"\n') });
     writeApp(project, "noscript.example.com", { infos: "graceful_timeout = 1\n" });
-    const taken = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const taken = Bun.listen({ hostname: "127.0.0.1", port: freePortBlock(2), socket: { data() {} } });
     writeApp(project, "taken.example.com", { infos: `start_script = "bun server.ts"\nport_range_start = ${taken.port}\nport_range_end = ${taken.port + 1}\n` });
     mkdirSync(join(project.dir, "run"));
     writeFileSync(join(project.dir, "run", "ports.lock"), JSON.stringify({ [taken.port]: { app_name: "taken.example.com", slot: "green", port: taken.port, timestamp: "2026-01-01T00:00:00Z" } }));

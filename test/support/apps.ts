@@ -5,6 +5,7 @@
  */
 import { accessSync, chmodSync, constants, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { canBind } from "../../src/apps/ports.ts";
 import type { AppTimings } from "../../src/apps/timings.ts";
 import { startOnProject, tempProject, testToml, type TempProject, type TestProxy } from "./project.ts";
 
@@ -24,6 +25,19 @@ export interface TestApp {
 export function randomRange(): string {
   const start = 20000 + Math.floor(Math.random() * 249) * 40;
   return `port_range_start = ${start}\nport_range_end = ${start + 39}\n`;
+}
+
+/**
+ * The first of `count` consecutive ports in 20000–29999 that nothing listens on now. Below the
+ * ephemeral range on purpose: the ports after a port-0 one are where outgoing sockets of other
+ * tests land, so "port 0 plus one" may be taken by the time a test allocates it.
+ */
+export function freePortBlock(count: number): number {
+  for (let tries = 0; tries < 100; tries++) {
+    const start = 20000 + Math.floor(Math.random() * Math.floor(10000 / count)) * count;
+    if (Array.from({ length: count }, (_, i) => start + i).every(canBind)) return start;
+  }
+  throw new Error(`no ${count} consecutive free ports found in 20000-29999`);
 }
 
 export function defaultInfos(extra = ""): string {
