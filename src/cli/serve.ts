@@ -16,6 +16,13 @@ export interface ServeOptions {
 export async function serve(opts: ServeOptions): Promise<number> {
   const confPath = resolve(opts.conf);
   if (!existsSync(confPath)) throw new Error(`config file '${opts.conf}' not found`);
+  // A reload signal during start-up is remembered and acted on once the proxy is up: without a
+  // handler its default action would kill the process, and "listening" is logged a little before
+  // startProxy returns.
+  let reloadAsked = false;
+  const remember = () => (reloadAsked = true);
+  process.on("SIGUSR1", remember);
+  process.on("SIGHUP", remember);
   // startProxy writes run/proxy.pid once everything is up and shutdown() removes it.
   const proxy = await startProxy({ confPath, dev: opts.dev, watch: opts.watch, sitesDir: resolve(opts.sitesDir) });
 
@@ -37,5 +44,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
     };
     process.on("SIGUSR1", reload);
     process.on("SIGHUP", reload);
+    process.off("SIGUSR1", remember); // after ours are on, so the signals are never unhandled
+    process.off("SIGHUP", remember);
+    if (reloadAsked) reload();
   });
 }

@@ -108,7 +108,10 @@ describe("hot reload (SPEC §13)", () => {
     using project = tempProject({ "proxy.conf": "default -> http://127.0.0.1:9\n", "config.toml": testToml() });
     await using proxy = await spawnProxy(project.conf, { args: ["--watch", "false"] });
     const control = new ControlClient(controlSocketPath(project.conf));
-    const version = async () => (await control.get<Status>("status")).config_version;
+    const version = async () => {
+      if (proxy.proc.exitCode !== null || proxy.proc.signalCode) throw new Error(`the proxy exited (${proxy.proc.signalCode ?? proxy.proc.exitCode}): ${proxy.errors()}${proxy.output().slice(-2000)}`);
+      return (await control.get<Status>("status")).config_version;
+    };
     writeFileSync(project.conf, `default -> ${a.url}\n`);
     proxy.proc.kill("SIGUSR1");
     await waitFor(async () => (await version()) === 2, "v2 after SIGUSR1");
