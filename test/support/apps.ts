@@ -28,9 +28,10 @@ export function randomRange(): string {
 }
 
 /**
- * The first of `count` consecutive ports in 20000–29999 that nothing listens on now. Below the
- * ephemeral range on purpose: the ports after a port-0 one are where outgoing sockets of other
- * tests land, so "port 0 plus one" may be taken by the time a test allocates it.
+ * The first port of a random block of `count` consecutive ports in 20000–29999 that nothing
+ * listens on now. Below the ephemeral range on purpose: the ports after a port-0 one are where
+ * outgoing sockets of other tests land, so "port 0 plus one" may be taken by the time a test
+ * allocates it.
  */
 export function freePortBlock(count: number): number {
   for (let tries = 0; tries < 100; tries++) {
