@@ -26,6 +26,7 @@ const mixed = table(
     "api.example.com -> http://api:1",
     "shop.example.com/admin/* -> http://admin:1",
     "/static/* -> http://static:1",
+    "~^/admin/.*$ -> http://admin:1",
     "~^/users/(\\d+)$ -> http://users:1/u/$1",
   ].join("\n"),
 );
@@ -42,7 +43,9 @@ report(
   [
     measure("domain match", () => matchRoute(mixed, "api.example.com", "/v1/items")),
     measure("domain+path match", () => matchRoute(mixed, "shop.example.com", "/admin/users")),
-    measure("regex match", () => matchRoute(mixed, "x.test", "/users/42")),
+    // The original's case: a regex rule whose target takes no groups (`~^/admin/.*$`).
+    measure("regex match", () => matchRoute(mixed, "x.test", "/admin/dashboard")),
+    measure("regex match capturing $1", () => matchRoute(mixed, "x.test", "/users/42")),
     measure("500-rule worst case (prefix)", () => matchRoute(worst500, "x.test", "/target/x")),
     measure("500-rule worst case (regex)", () => matchRoute(worstRegex, "x.test", "/target/x")),
   ],

@@ -62,6 +62,8 @@ export interface Route {
   /** exact: the path; prefix and domain_path: the mount with trailing `/`; domain: the host. */
   readonly value: string;
   readonly regex: RegExp | null;
+  /** A target refers to the regex's groups (`$1`, `${name}`): matching must capture, not just test. */
+  readonly captures: boolean;
   readonly targets: readonly Upstream[];
   readonly strategy: LbStrategy;
   readonly redirect: boolean;
@@ -174,10 +176,11 @@ export interface RouteTable {
   readonly paths: readonly Route[];
   /**
    * Positions in `paths` by the first path segment a rule can match (`/api/*`, `/api/x` and
-   * `~^/api/…` all under "api"), each list in file order; so a request looks at the rules of its
-   * own first segment, not at all of them.
+   * `~^/api/…` all under "api"), keyed by segmentHash(), each list in file order; so a request
+   * looks at the rules of its own first segment, not at all of them. Empty for small tables,
+   * which are scanned whole (all positions in anySegment).
    */
-  readonly bySegment: ReadonlyMap<string, Int32Array>;
+  readonly bySegment: ReadonlyMap<number, Int32Array>;
   /** Positions of rules that can match any first segment (`/*`, unanchored regexes), in file order. */
   readonly anySegment: Int32Array;
   /** The first default rule (step 5). */

@@ -27,7 +27,7 @@ export function restAfterMount(path: string, mount: string): string {
 
 /**
  * The origin-form request target (path + query) for the upstream.
- * `groups` is the regex match for regex rules.
+ * `groups` is the regex match for regex rules whose targets refer to groups.
  */
 export function upstreamTarget(route: Route, target: Upstream, path: string, query: string, groups: RegExpExecArray | null): string {
   let p: string;
@@ -41,7 +41,8 @@ export function upstreamTarget(route: Route, target: Upstream, path: string, que
       p = joinPath(target.path, restAfterMount(path, route.value));
       break;
     case "regex": {
-      const expanded = groups && target.template ? expandTemplate(target.template, groups) : target.path;
+      // A template without references expands to its own text: groups are not needed then.
+      const expanded = target.template ? expandTemplate(target.template, groups) : target.path;
       const qi = expanded.indexOf("?");
       p = qi < 0 ? expanded : expanded.slice(0, qi);
       q = qi < 0 ? "" : expanded.slice(qi + 1);
@@ -56,12 +57,12 @@ export function upstreamTarget(route: Route, target: Upstream, path: string, que
 }
 
 /** Substitutes regex groups; a group that did not participate becomes empty. */
-export function expandTemplate(template: Route["targets"][number]["template"] & object, m: RegExpExecArray): string {
+export function expandTemplate(template: Route["targets"][number]["template"] & object, m: RegExpExecArray | null): string {
   let out = "";
   for (const part of template) {
     if (typeof part === "string") out += part;
-    else if (typeof part === "number") out += m[part] ?? "";
-    else out += m.groups?.[part.name] ?? "";
+    else if (typeof part === "number") out += m?.[part] ?? "";
+    else out += m?.groups?.[part.name] ?? "";
   }
   return out;
 }

@@ -45,6 +45,7 @@ describe("URL resolution (SPEC §5.4)", () => {
     ["~^/users/(\\d+)$ -> http://a:1/u/$1/profile", "x", "/users/42?full=1", ["~^/users/(\\d+)$", "/u/42/profile?full=1"]],
     ["~^/u/(?P<id>\\d+)(/x)?$ -> http://a:1/p/${id}?g=$2&cost=$$3", "x", "/u/7", ["~^/u/(?P<id>\\d+)(/x)?$", "/p/7?g=&cost=$3"]],
     ["~^/q$ -> http://a:1/r?a=1", "x", "/q?b=2", ["~^/q$", "/r?a=1&b=2"]],
+    ["~^/cost$ -> http://a:1/c?price=$$5", "x", "/cost", ["~^/cost$", "/c?price=$5"]],
     ["shop.test -> http://a:1/base", "SHOP.test", "/cart", ["shop.test", "/base/cart"]],
     ["shop.test/admin/* -> http://a:1", "shop.test", "/admin/users?x", ["shop.test/admin/*", "/users?x"]],
     ["[::1] -> http://a:1", "::1", "/v6", ["[::1]", "/v6"]],
@@ -100,9 +101,21 @@ describe("routing precedence (SPEC §5.3)", () => {
   });
 });
 
+/**
+ * Small tables are scanned whole; these rules, which never match the paths below, make a table
+ * large enough to be indexed by first segment.
+ */
+const PADDING = Array.from({ length: 10 }, (_, i) => `/padding${i}/x -> http://padding:1`);
+
+function indexed(rules: string[]) {
+  const t = table([...rules, ...PADDING].join("\n"));
+  expect(t.bySegment.size).toBeGreaterThan(0);
+  return t;
+}
+
 describe("path rule index", () => {
   test("rules are tried only for their first segment, still in file order", () => {
-    const t = table(
+    const t = indexed(
       [
         "~^/a/x$ -> http://regex-a:1",
         "/a/* -> http://prefix-a:1",
@@ -111,7 +124,7 @@ describe("path rule index", () => {
         "/* -> http://everything:1",
         "~^/u.ers/(\\d+)$ -> http://dot:1",
         "~^/c/|^/d/ -> http://alt:1",
-      ].join("\n"),
+      ],
     );
     const who = (path: string) => matchRoute(t, "h", path)?.route.targets[0]?.hostname;
     expect([who("/a/x"), who("/a/y"), who("/a"), who("/b/exact"), who("/b/anywhere"), who("/q"), who("/users/1"), who("/d/")]).toEqual([
@@ -120,7 +133,7 @@ describe("path rule index", () => {
   });
 
   test("a rule after a catch-all never wins, as in file order", () => {
-    const t = table(["/* -> http://first:1", "/a/* -> http://second:1", "~^/zz/|^/a/ -> http://third:1"].join("\n"));
+    const t = indexed(["/* -> http://first:1", "/a/* -> http://second:1", "~^/zz/|^/a/ -> http://third:1"]);
     expect(matchRoute(t, "h", "/a/b")?.route.targets[0]?.hostname).toBe("first");
   });
 
@@ -128,5 +141,32 @@ describe("path rule index", () => {
     const { firstSegmentOf } = await import("../../src/config/compile.ts");
     const t = table(["~^/users/(\\d+)$ -> http://a:1", "~^/u.ers/x -> http://a:1", "~^/a\\.b/x -> http://a:1", "~^/c/|^/d/ -> http://a:1", "~^/files -> http://a:1"].join("\n"));
     expect(t.paths.map(firstSegmentOf)).toEqual(["users", null, "a.b", null, null]);
+  });
+
+  test("a small table is scanned whole and routes as the indexed one does", () => {
+    const rules = ["/a/exact -> http://exact:1", "~^/a/(\\d+)$ -> http://digits:1/n/$1", "/a/* -> http://prefix:1", "~^/b -> http://b:1", "/ -> http://root:1"];
+    const small = table(rules.join("\n"));
+    const large = indexed(rules);
+    expect(small.bySegment.size).toBe(0);
+    const paths = ["/a/exact", "/a/7", "/a/x", "/a", "/bq", "/", "/c"];
+    const who = (t: ReturnType<typeof table>) => paths.map((p) => matchRoute(t, "h", p)?.route.targets[0]?.hostname ?? null);
+    expect(who(small)).toEqual(["exact", "digits", "prefix", "prefix", "b", "root", null]);
+    expect(who(large)).toEqual(who(small));
+  });
+
+  test("two first segments with one hash share a bucket and each still routes to its own rule", async () => {
+    const { segmentHash } = await import("../../src/config/compile.ts");
+    expect(segmentHash("7yzx", 0)).toBe(segmentHash("e6ad", 0));
+    const t = indexed(["/7yzx/* -> http://first:1", "/e6ad/* -> http://second:1"]);
+    const who = (path: string) => matchRoute(t, "h", path)?.route.targets[0]?.hostname ?? null;
+    expect([who("/7yzx/a"), who("/e6ad/a"), who("/7yzy/a")]).toEqual(["first", "second", null]);
+  });
+
+  test("a regex rule captures groups only when a target refers to them", () => {
+    const t = indexed(["~^/plain/.*$ -> http://plain:1/fixed", "~^/ref/(\\w+)$ -> http://ref:1/to/$1"]);
+    const plain = matchRoute(t, "h", "/plain/x")!;
+    const ref = matchRoute(t, "h", "/ref/abc")!;
+    expect([plain.route.captures, plain.groups, ref.route.captures, ref.groups?.[1]]).toEqual([false, null, true, "abc"]);
+    expect(upstreamTarget(ref.route, ref.route.targets[0]!, "/ref/abc", "", ref.groups)).toBe("/to/abc");
   });
 });
