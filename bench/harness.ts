@@ -6,8 +6,16 @@
 export let sink: unknown;
 
 export function measure(name: string, fn: () => unknown, budgetMs = 300): { name: string; ns: number } {
-  for (let i = 0; i < 20_000; i++) sink = fn();
-  const batch = 10_000;
+  // Warm-up and batch size follow the operation's cost: 20,000 warm-up calls and batches of
+  // 10,000 suit nanosecond operations, but made one run of a 2 ms config parse last minutes.
+  const warmStart = performance.now();
+  let warmed = 0;
+  while (warmed < 20_000 && (warmed < 100 || performance.now() - warmStart < 1000)) {
+    sink = fn();
+    warmed++;
+  }
+  const msPerCall = (performance.now() - warmStart) / warmed;
+  const batch = Math.max(1, Math.min(10_000, Math.round(10 / msPerCall)));
   const samples: number[] = [];
   const end = performance.now() + budgetMs;
   while (performance.now() < end || samples.length < 5) {
