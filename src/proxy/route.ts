@@ -30,8 +30,7 @@ export function matchRoute(table: RouteTable, host: string, path: string): Route
 /**
  * Exact, prefix and regex rules: first in file order wins. Only the rules that can match this
  * path's first segment are tried: two sorted position lists merged in file order. A small table
- * has no index and every rule is in `anySegment`. (Apart from matchRoute so that one stays small
- * enough to inline: a host match then costs ~5 ns, not ~25.)
+ * has no index and every rule is in `anySegment`.
  */
 function matchPath(table: RouteTable, path: string): RouteMatch | null {
   const paths = table.paths;
