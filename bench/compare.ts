@@ -1,7 +1,7 @@
 /**
  * soli-proxy side by side with nginx, HAProxy and Caddy, in one run, on one machine.
  *
- *   bun bench/compare.ts [--seconds 5] [--only http1,body100k,h2tls,tlsnew,rules1000] [--proxies soli,nginx,haproxy,caddy]
+ *   bun bench/compare.ts [--seconds 5] [--only http1,body100k,h2tls,tlsnew,rules1000] [--proxies soli,nginx,haproxy,caddy,bare]
  *
  * Installs nothing: it checks for Debian's nginx, haproxy, caddy, wrk and h2load (apt-get install
  * nginx haproxy caddy wrk nghttp2-client) and skips what is missing. One nginx backend serves a
@@ -9,7 +9,9 @@
  * logging off, one worker/thread/process) and the same load. For each scenario it prints req/s,
  * p50, p99, the proxy's CPU-µs per request (from /proc/<pid>/stat before and after, all threads)
  * and its peak RSS, plus each proxy's ratio to nginx. The machine is shared and noisy: compare the
- * ratios within one run, not absolute figures across runs.
+ * ratios within one run, not absolute figures across runs. "bare" is bench/passthrough.ts, a
+ * 20-line Bun.serve + fetch() relay with no routing or forwarding headers: the floor of any proxy
+ * on Bun.serve (not in the rule-list scenario, having no rules).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,7 +24,7 @@ const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "");
 const seconds = Number(args.get("seconds") ?? 5);
 const only = new Set((args.get("only") ?? "http1,body100k,h2tls,tlsnew,rules1000").split(","));
-const wanted = new Set((args.get("proxies") ?? "soli,nginx,haproxy,caddy").split(","));
+const wanted = new Set((args.get("proxies") ?? "soli,nginx,haproxy,caddy,bare").split(","));
 
 for (const tool of ["nginx", "wrk"]) if (!have(tool) && !Bun.which(tool, { PATH: "/usr/sbin:/usr/bin" })) throw new Error(`${tool} is required (apt-get install ${tool})`);
 const NGINX = Bun.which("nginx", { PATH: "/usr/sbin:/usr/bin" })!;
@@ -69,6 +71,7 @@ async function startProxies(rules: number): Promise<void> {
   if (wanted.has("nginx")) proxies.push(await startNginxProxy());
   if (wanted.has("haproxy") && have("haproxy")) proxies.push(await startHaproxy());
   if (wanted.has("caddy") && have("caddy")) proxies.push(await startCaddy());
+  if (wanted.has("bare") && rules === 1) proxies.push(await startBare());
 }
 try {
   await startProxies(1);
@@ -172,6 +175,15 @@ async function startSoli(): Promise<Proxy> {
   const proc = start([BUN, join(ROOT, "src/main.ts"), "-c", join(d, "proxy.conf")]);
   await Promise.all([waitPort(http), waitPort(https)]);
   return { name: "soli-proxy", http, https, proc, pid: () => proc.pid };
+}
+
+async function startBare(): Promise<Proxy> {
+  const http = await freePort();
+  const https = await freePort();
+  const env = { TLS_CERT: join(dir, "cert.pem"), TLS_KEY: join(dir, "key.pem") };
+  const proc = start([BUN, join(ROOT, "bench/passthrough.ts"), String(http), `http://127.0.0.1:${backendPort}`, String(https)], env);
+  await Promise.all([waitPort(http), waitPort(https)]);
+  return { name: "bare Bun pass-through", http, https, proc, pid: () => proc.pid };
 }
 
 async function startNginxProxy(): Promise<Proxy> {
