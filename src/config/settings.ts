@@ -17,6 +17,22 @@ const size = z
   .union([z.number(), z.string()])
   .refine((v) => parseSize(v) !== null, { error: (i) => `'${String(i.input)}' is not a size (bytes, or like "10MB")` });
 
+/**
+ * A Redis URL (SPEC §17.7): redis:// or rediss://, a host, optional ACL user and password. The
+ * message never repeats the input, which may hold the password.
+ */
+const redisUrl = z.string().refine(
+  (v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === "redis:" || u.protocol === "rediss:") && u.hostname !== "" && /^(\/\d{0,2})?$/.test(u.pathname);
+    } catch {
+      return false;
+    }
+  },
+  { error: "redis_url must be redis://[user:password@]host[:port][/db] or rediss://… (value not shown: it may hold a password)" },
+);
+
 const server = z.strictObject({
   bind: bind.default("0.0.0.0:8080"),
   https_port: port.default(8443),
@@ -77,20 +93,26 @@ const rateLimiting = z
     enabled: z.boolean().default(false),
     requests_per_second: z.number().positive({ error: "requests_per_second must be > 0" }).optional(),
     burst_size: intAtLeast(1, "burst_size").optional(),
-    backend: z.enum(["memory", "redis"], { error: 'backend must be "memory" or "redis"' }).default("memory"),
+    /** Unset means "memory", or "redis" when [cluster] is set (SPEC §4); resolved by the settings refinement. */
+    backend: z.enum(["memory", "redis"], { error: 'backend must be "memory" or "redis"' }).optional(),
     redis_url: z.string().optional(),
   })
   .superRefine((r, ctx) => {
     if (r.enabled && r.requests_per_second === undefined) {
       ctx.addIssue({ code: "custom", path: ["requests_per_second"], message: "requests_per_second is required when rate limiting is enabled" });
     }
-    if (r.backend === "redis") {
-      ctx.addIssue({ code: "custom", path: ["backend"], message: 'backend = "redis" is not supported in this build; use "memory" (buckets per process)' });
-    }
-    if (r.backend === "redis" && !r.redis_url) {
-      ctx.addIssue({ code: "custom", path: ["redis_url"], message: 'redis_url is required when backend = "redis"' });
-    }
   });
+
+/** [cluster] (SPEC §4, §17): several nodes sharing one Redis. No redis_url, no cluster. */
+const cluster = z.strictObject({
+  redis_url: redisUrl.optional(),
+  name: z.string().regex(/^[a-z0-9-]+$/, { error: "cluster.name must match [a-z0-9-]+" }).max(64, { error: "cluster.name is at most 64 characters" }).default("soli"),
+  node_id: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,128}$/, { error: "cluster.node_id must be 1-128 letters, digits, '.', '_' or '-'" })
+    .optional(),
+  heartbeat_secs: intAtLeast(1, "heartbeat_secs").max(60, { error: "heartbeat_secs must be 1-60" }).default(5),
+});
 
 const circuitBreaker = z.strictObject({
   failure_threshold: intAtLeast(1, "failure_threshold").default(5),
@@ -165,8 +187,16 @@ export const settingsSchema = z
     admin: admin.prefault({}),
     auth: auth.prefault({}),
     apps: apps.prefault({}),
+    cluster: cluster.prefault({}),
   })
   .superRefine((s, ctx) => {
+    const clustered = s.cluster.redis_url !== undefined;
+    if (s.rate_limiting.backend === "redis" && !clustered && !s.rate_limiting.redis_url) {
+      ctx.addIssue({ code: "custom", path: ["rate_limiting", "backend"], message: 'backend = "redis" needs [cluster] redis_url' });
+    }
+    if (s.rate_limiting.redis_url !== undefined && s.rate_limiting.redis_url !== s.cluster.redis_url) {
+      ctx.addIssue({ code: "custom", path: ["rate_limiting", "redis_url"], message: "rate_limiting.redis_url must be the same as cluster.redis_url (or be left out)" });
+    }
     if (s.tls.mode === "letsencrypt") {
       if (!s.letsencrypt.email) ctx.addIssue({ code: "custom", path: ["tls", "mode"], message: 'letsencrypt.email is required when tls.mode = "letsencrypt"' });
       if (!s.letsencrypt.terms_agreed) {
@@ -176,6 +206,11 @@ export const settingsSchema = z
   });
 
 export type Settings = z.output<typeof settingsSchema>;
+
+/** The rate-limit backend in effect: "redis" by default in cluster mode (SPEC §4). */
+export function rateBackend(s: Settings): "memory" | "redis" {
+  return s.rate_limiting.backend ?? (s.cluster.redis_url !== undefined ? "redis" : "memory");
+}
 
 /** The settings of a missing config.toml. */
 export function defaultSettings(): Settings {

@@ -15,6 +15,7 @@ const RESTART_ONLY = [
   "letsencrypt",
   "rate_limiting.backend",
   "rate_limiting.redis_url",
+  "cluster",
   "logging.format",
   "logging.output",
 ] as const;
