@@ -62,10 +62,15 @@ export function handle(ctx: RequestContext, state: ProxyState, record: RequestRe
   // The rule's own bucket, after the global one (SPEC §3.6); before auth, so it also caps guessing.
   if (route.rateLimit !== null) {
     const refused = rateLimit(state.limiter, state.limiter.rule(route.key), route.rateLimit, ctx.clientIp, ctx.req.method, record);
+    if (refused instanceof Promise) return refused.then((r) => r ?? guarded(ctx, state, record, hooks, match));
     if (refused) return refused;
   }
+  return guarded(ctx, state, record, hooks, match);
+}
 
-  // 2. guard
+/** 2. guard, then on to phases 3–5. */
+function guarded(ctx: RequestContext, state: ProxyState, record: RequestRecord, hooks: HandleHooks, match: RouteMatch): HandleResult {
+  const route = match.route;
   if (route.auth === null) return proceed(ctx, state, record, hooks, match, null);
   const verdict = guard(ctx.req, route.auth, state);
   if (verdict instanceof Promise) return verdict.then((v) => (v instanceof Response ? v : proceed(ctx, state, record, hooks, match, v)));

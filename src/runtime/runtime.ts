@@ -325,7 +325,7 @@ function coreAdminProviders(state: ProxyState, current: () => Snapshot, workers:
     rateLimit(_req, peer) {
       const spec = current().rateLimit;
       if (spec === null) return { allowed: true, headers: {} };
-      const d = state.limiter.take(state.limiter.global, clientKey(peer), spec);
+      const d = state.limiter.takeLocal(state.limiter.global, clientKey(peer), spec);
       return { allowed: d.allowed, headers: d.allowed ? rateHeaders(d) : { ...rateHeaders(d), "retry-after": String(d.retryAfter) } };
     },
   };

@@ -43,7 +43,10 @@ export function createFetchHandler(deps: HttpDeps): FetchHandler {
     state.inFlight++;
     try {
       const ctx = flight.context();
-      const answer = answerAtTheDoor(ctx, state, flight.record) ?? flight.forward(ctx);
+      // The door's rate limit may be a shared bucket (Redis or the primary): then it is a promise.
+      const limited = limitAtTheDoor(ctx, state, flight.record);
+      const answer =
+        limited === null ? pastTheLimit(ctx, state, flight) : limited instanceof Promise ? limited.then((r) => r ?? pastTheLimit(ctx, state, flight)) : limited;
       if (answer instanceof Promise) return answer.then(flight.onResponse, flight.onError);
       return flight.onResponse(answer);
     } catch (err) {
@@ -210,15 +213,22 @@ class Flight implements Watched, HandleHooks {
   }
 }
 
-/** SPEC §5.2 steps 4–9: what is answered before routing, in this order. */
-function answerAtTheDoor(ctx: RequestContext, state: ProxyState, record: RequestRecord): Response | Promise<Response> | null {
+/** SPEC §5.2 steps 4–5: CONNECT is refused, then the global rate limit takes its token. */
+function limitAtTheDoor(ctx: RequestContext, state: ProxyState, record: RequestRecord): Response | null | Promise<Response | null> {
   const { snapshot, req } = ctx;
   // Not a forward proxy: CONNECT (authority-form) is never passed on.
   if (req.method === "CONNECT") return plain(400, req.method);
-  if (snapshot.rateLimit !== null) {
-    const refused = rateLimit(state.limiter, state.limiter.global, snapshot.rateLimit, ctx.clientIp, req.method, record);
-    if (refused) return refused;
-  }
+  if (snapshot.rateLimit === null) return null;
+  return rateLimit(state.limiter, state.limiter.global, snapshot.rateLimit, ctx.clientIp, req.method, record);
+}
+
+function pastTheLimit(ctx: RequestContext, state: ProxyState, flight: Flight): ReturnType<Flight["forward"]> {
+  return answerAtTheDoor(ctx, state, flight.record) ?? flight.forward(ctx);
+}
+
+/** SPEC §5.2 steps 6–9: what is answered before routing, in this order. */
+function answerAtTheDoor(ctx: RequestContext, state: ProxyState, record: RequestRecord): Response | Promise<Response> | null {
+  const { snapshot, req } = ctx;
   const limits = snapshot.limits;
   if (limits.maxInFlight !== null && state.inFlight > limits.maxInFlight) {
     return plain(503, req.method, "Service Unavailable", { "retry-after": "1" });

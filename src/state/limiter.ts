@@ -8,6 +8,10 @@
  * sweep runs first, and if every bucket is still in use the oldest ones are evicted (their clients
  * start again with a full bucket). With the default 100 000 keys a scope holds at most about
  * 10 MB, whatever the number of distinct addresses that hit it.
+ *
+ * A `SharedBuckets` can stand in for the local buckets (SPEC §17.3, §15.1): Redis for a cluster, or
+ * the primary process for a machine with several workers. Whenever it cannot answer, the local
+ * buckets decide, so a request is never refused or held for the sake of shared state (SPEC §17.6).
  */
 import { ipBytes } from "../lib/net.ts";
 
@@ -40,12 +44,27 @@ interface Bucket {
 export const DEFAULT_MAX_KEYS = 100_000;
 const SWEEP_EVERY_MS = 60_000;
 
+/**
+ * Buckets kept elsewhere and shared (Redis, or the primary process). `take` returns null when the
+ * shared store is known to be unreachable right now; a rejected promise means the same.
+ */
+export interface SharedBuckets {
+  take(scope: string, clientKey: string, spec: RateLimitSpec): Promise<RateDecision> | null;
+}
+
+/** The scope name of the global buckets; a rule's scope is its matcher text. */
+export const GLOBAL_SCOPE = "";
+
 export class Buckets {
   private readonly buckets = new Map<string, Bucket>();
   /** Last spec seen, for sweeping with the right refill rate. */
   private spec: RateLimitSpec = { perSecond: 1, burst: 1 };
 
-  constructor(readonly maxKeys = DEFAULT_MAX_KEYS) {}
+  constructor(
+    readonly maxKeys = DEFAULT_MAX_KEYS,
+    /** GLOBAL_SCOPE or the rule's matcher text: how shared buckets name this scope. */
+    readonly scope = GLOBAL_SCOPE,
+  ) {}
 
   get size(): number {
     return this.buckets.size;
@@ -64,14 +83,7 @@ export class Buckets {
     }
     const allowed = bucket.tokens >= 1;
     if (allowed) bucket.tokens -= 1;
-    const missing = spec.burst - bucket.tokens;
-    return {
-      allowed,
-      limit: spec.burst,
-      remaining: Math.floor(bucket.tokens),
-      reset: Math.ceil(missing / spec.perSecond),
-      retryAfter: allowed ? 0 : Math.max(1, Math.ceil((1 - bucket.tokens) / spec.perSecond)),
-    };
+    return decision(allowed, bucket.tokens, spec);
   }
 
   /** Drops every bucket that is full again (SPEC §8); returns how many were dropped. */
@@ -98,6 +110,17 @@ export class Buckets {
   }
 }
 
+/** The numbers of SPEC §8 for a bucket left with `tokens` after a take. */
+export function decision(allowed: boolean, tokens: number, spec: RateLimitSpec): RateDecision {
+  return {
+    allowed,
+    limit: spec.burst,
+    remaining: Math.floor(tokens),
+    reset: Math.ceil((spec.burst - tokens) / spec.perSecond),
+    retryAfter: allowed ? 0 : Math.max(1, Math.ceil((1 - tokens) / spec.perSecond)),
+  };
+}
+
 function refill(bucket: Bucket, spec: RateLimitSpec, now: number): void {
   const elapsed = now - bucket.at;
   if (elapsed > 0) {
@@ -113,6 +136,8 @@ export class Limiter {
   readonly global: Buckets;
   private readonly rules = new Map<string, Buckets>();
   private timer: ReturnType<typeof setInterval> | null = null;
+  /** Set in cluster mode (Redis) and in worker processes (the primary's buckets); null ⇒ local only. */
+  shared: SharedBuckets | null = null;
 
   constructor(readonly maxKeys = DEFAULT_MAX_KEYS) {
     this.global = new Buckets(maxKeys);
@@ -121,12 +146,23 @@ export class Limiter {
   /** The rule's buckets, created on first use. */
   rule(key: string): Buckets {
     let b = this.rules.get(key);
-    if (b === undefined) this.rules.set(key, (b = new Buckets(this.maxKeys)));
+    if (b === undefined) this.rules.set(key, (b = new Buckets(this.maxKeys, key)));
     this.startSweeping();
     return b;
   }
 
-  take(buckets: Buckets, clientKey: string, spec: RateLimitSpec): RateDecision {
+  /**
+   * Takes one token: from the shared buckets when there are any (a promise), else, or when they
+   * cannot answer, from this process's own (at once).
+   */
+  take(buckets: Buckets, clientKey: string, spec: RateLimitSpec): RateDecision | Promise<RateDecision> {
+    const shared = this.shared?.take(buckets.scope, clientKey, spec);
+    if (shared) return shared.catch(() => this.takeLocal(buckets, clientKey, spec));
+    return this.takeLocal(buckets, clientKey, spec);
+  }
+
+  /** This process's own buckets only. */
+  takeLocal(buckets: Buckets, clientKey: string, spec: RateLimitSpec): RateDecision {
     this.startSweeping();
     return buckets.take(clientKey, spec, performance.now());
   }

@@ -71,10 +71,10 @@ describe("token buckets (SPEC §8)", () => {
   test("rule buckets are separate from the global ones and pruned with their rule", () => {
     const limiter = new Limiter();
     const rule = limiter.rule("/api/*");
-    limiter.take(rule, "1.1.1.1", { perSecond: 1, burst: 1 });
-    expect(limiter.take(limiter.global, "1.1.1.1", { perSecond: 1, burst: 1 }).allowed).toBe(true);
-    expect(limiter.take(rule, "1.1.1.1", { perSecond: 1, burst: 1 }).allowed).toBe(false);
+    limiter.takeLocal(rule, "1.1.1.1", { perSecond: 1, burst: 1 });
+    expect(limiter.takeLocal(limiter.global, "1.1.1.1", { perSecond: 1, burst: 1 }).allowed).toBe(true);
+    expect(limiter.takeLocal(rule, "1.1.1.1", { perSecond: 1, burst: 1 }).allowed).toBe(false);
     limiter.prune(new Set(["/other/*"]));
-    expect(limiter.take(limiter.rule("/api/*"), "1.1.1.1", { perSecond: 1, burst: 1 }).allowed).toBe(true);
+    expect(limiter.takeLocal(limiter.rule("/api/*"), "1.1.1.1", { perSecond: 1, burst: 1 }).allowed).toBe(true);
   });
 });
