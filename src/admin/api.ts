@@ -10,6 +10,7 @@ import { ApiError, failure } from "./envelope.ts";
 import { adminGuard } from "./guard.ts";
 import type { AdminEnv, AdminPort } from "./port.ts";
 import { appRoutes } from "./routes/apps.ts";
+import { clusterRoutes } from "./routes/cluster.ts";
 import type { AdminApp } from "./routes/common.ts";
 import { hashPasswordRoutes } from "./routes/hash-password.ts";
 import { ruleRoutes } from "./routes/rules.ts";
@@ -27,6 +28,7 @@ export function createAdminApp(port: AdminPort): AdminApp {
   statusRoutes(api, port);
   ruleRoutes(api, port);
   subsystemRoutes(api, port);
+  clusterRoutes(api, port);
   appRoutes(api, port);
   hashPasswordRoutes(api);
   app.route("/api/v1", api);

@@ -27,6 +27,27 @@ export interface AppliedConf {
   readonly conf: ProxyConf;
 }
 
+/** A cluster member as GET /api/v1/cluster lists it (SPEC §11.2). */
+export interface ClusterMemberInfo {
+  node_id: string;
+  version: string;
+  config_version: number;
+  config_sha256: string;
+  started: string;
+  last_seen: string;
+  gone: boolean;
+  requests_per_second: number;
+  last_reload_error: string | null;
+}
+
+export interface ClusterInfo {
+  enabled: boolean;
+  name: string;
+  redis: "up" | "down";
+  self: string | null;
+  members: ClusterMemberInfo[];
+}
+
 export interface BasicCredentials {
   readonly user: string;
   /** bcrypt hash of ADMIN_PASSWORD (hashed at start-up when it was given in clear). */
@@ -56,6 +77,8 @@ export interface AdminPort {
   basicCredentials(): BasicCredentials | null;
   log(): Logger;
 
+  /** GET /api/v1/cluster (SPEC §11.2, §17.1): this node's view of the cluster. */
+  cluster?(): Promise<ClusterInfo>;
   /** Rate limit for admin requests (SPEC §8), checked first; absent ⇒ no limit. */
   rateLimit?(req: Request, peer: string): RateLimitVerdict;
   /** Prometheus text of SPEC §10. */

@@ -23,6 +23,7 @@ import { resolve } from "node:path";
 import { AdminCredentials } from "./admin-credentials.ts";
 import { startAdmin, type AdminProviders } from "./admin.ts";
 import { appsProvider } from "./admin-apps.ts";
+import { startCluster, type ClusterHandle } from "./cluster.ts";
 import { Reloader } from "./reloader.ts";
 import { claimRunDir, runDirFor } from "./run-dir.ts";
 import { writePidFile } from "./pidfile.ts";
@@ -170,6 +171,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   let appRoutes: readonly AppRouteInput[] = [];
   // The [auth.jwt] key material of the snapshot being swapped in, shipped to the workers with it.
   let compiledAuth = loaded.auth;
+  // Cluster mode (SPEC §17): started once the listeners are up; told about every applied configuration.
+  let cluster: ClusterHandle | null = null;
   // Every configuration change goes through this one door (ARCHITECTURE §3).
   const reloader = new Reloader({
     files,
@@ -190,7 +193,10 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       credentials.refresh();
       workers?.publishConfig(configPayload(next, appRoutes, compiledAuth));
     },
-    onResult: (ok) => state.metrics.configReload(ok),
+    onResult: (ok) => {
+      state.metrics.configReload(ok);
+      if (ok) cluster?.configApplied(reloader.current.confText);
+    },
     // A change is done once every worker serves it (SPEC §15.1).
     settled: workers ? () => workers.delivered() : undefined,
   });
@@ -220,6 +226,17 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     timings: opts.appTimings,
   });
 
+  cluster = startCluster({
+    settings,
+    state,
+    httpPort,
+    confPath: files.conf,
+    appliedText: () => reloader.current.confText,
+    configVersion: () => snapshot.version,
+    lastReloadError: () => reloader.lastReloadError,
+    applyConf: (text) => reloader.updateConf(() => text),
+    log: () => log,
+  });
   const admin = startAdmin({
     reloader,
     current,
@@ -235,6 +252,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
         list: () => tls.certificates(),
         reload: () => tls.reload().then((r) => ({ count: r.count, refused: r.refused.map((p) => ({ file: p.file, error: p.error })) })),
       },
+      cluster: () => (cluster ? cluster.view() : Promise.resolve({ enabled: false, name: settings.cluster.name, redis: "down", self: null, members: [] })),
       ...opts.adminProviders,
     },
   });
@@ -273,6 +291,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       for (const tunnel of state.tunnels) tunnel.shutdown();
       await stopAll();
       admin.stop();
+      await cluster?.stop();
       await apps.shutdown(); // every app, both slots (SPEC §15.4)
       removePid();
       state.pool.closeIdle();

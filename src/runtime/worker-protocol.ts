@@ -12,6 +12,7 @@
  *     report (every 1 s) ──────────►
  *     metrics-page? (id) ──────────► ◄── metrics-page (id)   the sum, for metrics.endpoint
  *     app-failover ────────────────►
+ *     rate? (id) ──────────────────► ◄── rate (id)           one token from the machine's bucket
  */
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
 import type { TLSOptions } from "bun";
@@ -24,6 +25,7 @@ import type { Snapshot } from "../config/snapshot.ts";
 import type { AppTrafficDelta } from "../state/app-metrics.ts";
 import type { BreakerView } from "../state/breakers.ts";
 import type { MetricsDelta } from "../state/metrics.ts";
+import type { RateAnswer, RateAsk } from "./primary-buckets.ts";
 
 /** The environment variable that makes the executable a worker; its value is the worker index. */
 export const WORKER_ENV = "SOLI_PROXY_INTERNAL_WORKER";
@@ -71,7 +73,9 @@ export type ToWorker =
   | { type: "certificates"; entries: TlsEntry[] }
   /** `origin` null resets every breaker; `epoch` counts resets so stale reports are ignored. */
   | { type: "breaker-reset"; epoch: number; origin: string | null }
-  | { type: "metrics-page"; id: number; text: string };
+  | { type: "metrics-page"; id: number; text: string }
+  /** The primary's bucket took a token (machine-wide rate limit, SPEC §15.1). */
+  | RateAnswer;
 
 /** What a worker recorded since its last report, and its live figures. */
 export interface WorkerReport {
@@ -90,7 +94,8 @@ export type FromWorker =
   | { type: "ack"; id: number }
   | ({ type: "report" } & WorkerReport)
   | ({ type: "metrics-page?"; id: number } & WorkerReport)
-  | { type: "app-failover"; app: string; port: number };
+  | { type: "app-failover"; app: string; port: number }
+  | RateAsk;
 
 export function configPayload(snapshot: Snapshot, apps: readonly AppRouteInput[], auth: AuthMaterial | null): ConfigPayload {
   return {

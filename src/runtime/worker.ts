@@ -20,6 +20,7 @@ import { allRoutes } from "../config/compile.ts";
 import { ProxyState } from "../state/proxy-state.ts";
 import { ChallengeTokens } from "../tls/challenge.ts";
 import { resolveOutput } from "./runtime.ts";
+import { PrimaryBuckets } from "./primary-buckets.ts";
 import { unpackAuth, type ConfigPayload, type FromWorker, type ToWorker, type WorkerReport } from "./worker-protocol.ts";
 
 /** How often counters go to the primary; metrics answers are at most this old (SPEC §15.1). */
@@ -85,6 +86,12 @@ class ServingWorker {
   private epoch = 0;
   private nextPage = 0;
   private readonly pages = new Map<number, (text: string) => void>();
+  /** Every rate-limit token comes from the primary's buckets: one bucket per client per machine. */
+  private readonly rates = new PrimaryBuckets((ask) => {
+    if (!process.connected || !process.send) return false;
+    process.send(ask);
+    return true;
+  });
 
   constructor(
     readonly index: number,
@@ -99,6 +106,7 @@ class ServingWorker {
     this.state.metricsPage = () => this.metricsPage();
     // Request failover (SPEC §14.8) is the supervisor's, in the primary.
     this.state.appFailover = (app, port) => void send({ type: "app-failover", app, port });
+    this.state.limiter.shared = this.rates;
 
     const listener = (scheme: "http" | "https") => ({
       hostname: start.hostname,
@@ -148,6 +156,9 @@ class ServingWorker {
       case "metrics-page":
         this.pages.get(message.id)?.(message.text);
         this.pages.delete(message.id);
+        return;
+      case "rate":
+        this.rates.answered(message);
         return;
     }
   }

@@ -8,6 +8,7 @@
  * other worker (and every restart) binds, with reusePort, so port 0 works as in one process. The
  * others load meanwhile and are told to start once that port is known.
  */
+import { answerRate } from "./primary-buckets.ts";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Subprocess } from "bun";
@@ -283,6 +284,9 @@ export class WorkerPool {
         return;
       case "app-failover":
         this.opts.state.appFailover?.(message.app, message.port);
+        return;
+      case "rate?":
+        answerRate(this.opts.state.limiter, message, (answer) => this.send(w, answer));
         return;
     }
   }

@@ -33,6 +33,8 @@ export interface RateDecision {
   readonly reset: number;
   /** Retry-After for a refusal: whole seconds until a token is available, at least 1. */
   readonly retryAfter: number;
+  /** Tokens left, with the fraction (what a worker gets back from the primary's bucket). */
+  readonly tokens: number;
 }
 
 interface Bucket {
@@ -118,6 +120,7 @@ export function decision(allowed: boolean, tokens: number, spec: RateLimitSpec):
     remaining: Math.floor(tokens),
     reset: Math.ceil((spec.burst - tokens) / spec.perSecond),
     retryAfter: allowed ? 0 : Math.max(1, Math.ceil((1 - tokens) / spec.perSecond)),
+    tokens,
   };
 }
 

@@ -74,6 +74,8 @@ export class Metrics {
   private readonly tlsPeers = new Set<string>();
   /** Supplies the certificate inventory at render time (wired by the TLS store). */
   certificates: () => readonly CertificateInfo[] = () => [];
+  /** Cluster figures (SPEC §17.1), set by the runtime in cluster mode; null ⇒ the families are left out. */
+  cluster: (() => { members: number; redisUp: boolean }) | null = null;
 
   /** SPEC §5.2 step 18: one call per request answered on a proxy listener. */
   record(s: RequestSample): void {
@@ -250,6 +252,14 @@ export class Metrics {
     for (const c of certificates) {
       const ms = typeof c.notAfter === "number" ? c.notAfter : c.notAfter.getTime();
       out.push(`proxy_certificate_expiry_timestamp_seconds{name="${label(c.name)}"} ${num(Math.floor(ms / 1000))}`);
+    }
+    // Cluster mode only (SPEC §17.1): live members as this node last read them, and its Redis link.
+    const cluster = this.cluster?.();
+    if (cluster) {
+      family("proxy_cluster_members", "gauge", "Cluster members not gone");
+      out.push(`proxy_cluster_members ${num(cluster.members)}`);
+      family("proxy_cluster_redis_up", "gauge", "Whether this node reaches the cluster's Redis");
+      out.push(`proxy_cluster_redis_up ${cluster.redisUp ? 1 : 0}`);
     }
     return out.join("\n") + "\n";
   }

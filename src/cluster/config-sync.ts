@@ -1,0 +1,189 @@
+/**
+ * Configuration across nodes (SPEC §17.4). proxy.conf only: config.toml holds each node's own
+ * listeners, certificate store and secrets and is never shared.
+ *
+ * Redis holds the newest published configuration in the hash `<cluster>:config` {version, text,
+ * sha256, node_id, at}, its version from `INCR <cluster>:config:version`, both set by one script so
+ * two nodes publishing at once get distinct versions and the hash is the higher one's. Nodes poll
+ * the version every second (cheaper and simpler to keep right across reconnects than a subscriber
+ * connection) and apply a newer one through the same door as an admin write: written atomically to
+ * their own proxy.conf, validated like `check`, reloaded; a refused one puts the old file back and
+ * is reported in the member record.
+ *
+ * Nothing applied while Redis is down is lost (SPEC §17.6): a local change waits as `pending` with
+ * the time it was made and is published on reconnect unless the cluster has a newer one. At start
+ * the file itself is pending, dated by its mtime, so a node that joins with an older file takes the
+ * cluster's and the first node of a new cluster publishes its own.
+ */
+import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
+import type { ReloadResult } from "../config/issues.ts";
+import { formatIssue } from "../config/issues.ts";
+import type { Logger } from "../lib/log.ts";
+import type { RedisLink } from "./redis.ts";
+
+/** A published proxy.conf larger than this is refused (the admin API caps bodies at 1 MiB too). */
+export const MAX_CONF_BYTES = 1024 * 1024;
+const POLL_MS = 1_000;
+
+const PUBLISH_SCRIPT = `
+local v = redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[2], 'version', v, 'text', ARGV[1], 'sha256', ARGV[2], 'node_id', ARGV[3], 'at', ARGV[4])
+return v
+`;
+
+export interface Published {
+  version: number;
+  text: string;
+  sha256: string;
+  nodeId: string;
+  /** When it was applied where it came from, ms since the epoch. */
+  at: number;
+}
+
+export interface ConfigSyncDeps {
+  redis: RedisLink;
+  cluster: string;
+  nodeId: string;
+  confPath: string;
+  /** The proxy.conf text now applied. */
+  appliedText: () => string;
+  /** Writes `text` as proxy.conf and reloads; restores the previous file when rejected. */
+  apply: (text: string) => Promise<ReloadResult>;
+  log: () => Logger;
+}
+
+export class ConfigSync {
+  /** The cluster version this node's configuration corresponds to (member record config_version). */
+  version = 0;
+  /** Why the last configuration from the cluster was refused here, or null. */
+  refused: string | null = null;
+  private pending: { text: string; at: number } | null;
+  /** The text last taken from or given to the cluster: its reload must not be published again. */
+  private synced: string | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private busy: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: ConfigSyncDeps) {
+    this.pending = { text: deps.appliedText(), at: mtimeOf(deps.confPath) };
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.sync(), POLL_MS);
+    this.sync();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Every configuration this node applied (any trigger); published unless it came from the cluster. */
+  applied(text: string): void {
+    if (text === this.synced) return;
+    this.pending = { text, at: Date.now() };
+    this.sync();
+  }
+
+  /** One reconciliation at a time: poll, publish what is pending, apply what is newer. */
+  sync(): Promise<void> {
+    this.busy = this.busy.then(() => this.reconcile()).catch((err: Error) => {
+      if (this.deps.redis.up) this.deps.log().warn({ err: err.message }, "cluster: configuration sync failed; retrying");
+    });
+    return this.busy;
+  }
+
+  private async reconcile(): Promise<void> {
+    const { redis, cluster } = this.deps;
+    if (!redis.up) return;
+    const newest = Number(await redis.send("GET", [`${cluster}:config:version`]));
+    const known = Number.isSafeInteger(newest) && newest > 0 ? newest : 0;
+    if (known < this.version) {
+      // Redis lost its data (restarted without persistence): offer ours again, but as old as can be,
+      // so a node holding a change made during the outage wins.
+      this.version = 0;
+      this.pending ??= { text: this.deps.appliedText(), at: 0 };
+    }
+    if (this.pending === null && known <= this.version) return;
+    const remote = known > 0 ? await this.read() : null;
+    const pending = this.pending;
+    if (pending !== null && (remote === null || remote.at <= pending.at) && pending.text === this.deps.appliedText()) {
+      if (remote !== null && remote.text === pending.text) {
+        this.take(remote.version, remote.text);
+        return;
+      }
+      await this.publish(pending.text, pending.at);
+      return;
+    }
+    this.pending = null;
+    if (remote === null || remote.version <= this.version) return;
+    if (remote.text === this.deps.appliedText()) {
+      this.take(remote.version, remote.text);
+      return;
+    }
+    this.synced = remote.text;
+    const result = await this.deps.apply(remote.text);
+    if (result.ok) {
+      this.take(remote.version, remote.text);
+      this.deps.log().info({ cluster_version: remote.version, from: remote.nodeId }, `cluster: configuration v${remote.version} from ${remote.nodeId} applied`);
+    } else {
+      this.synced = null;
+      this.version = remote.version; // not retried until a newer one comes
+      this.refused = `cluster configuration v${remote.version}: ${result.issues.filter((i) => i.severity === "error").map(formatIssue).join("; ")}`;
+      this.deps.log().error({ cluster_version: remote.version, from: remote.nodeId }, `cluster: configuration v${remote.version} refused here, keeping the applied one`);
+    }
+  }
+
+  private take(version: number, text: string): void {
+    this.version = version;
+    this.synced = text;
+    this.refused = null;
+  }
+
+  private async publish(text: string, at: number): Promise<void> {
+    const { redis, cluster, nodeId } = this.deps;
+    const sha = sha256(text);
+    const reply = await redis.send("EVAL", [PUBLISH_SCRIPT, "2", `${cluster}:config:version`, `${cluster}:config`, text, sha, nodeId, String(at)]);
+    const version = Number(reply);
+    if (!Number.isSafeInteger(version)) throw new Error("unexpected reply to the publish script");
+    this.pending = null;
+    this.take(version, text);
+    this.deps.log().info({ cluster_version: version }, `cluster: configuration published as v${version}`);
+  }
+
+  /** The newest published configuration, validated as data before it goes near `check`. */
+  async read(): Promise<Published | null> {
+    const { redis, cluster } = this.deps;
+    const raw = await redis.send("HMGET", [`${cluster}:config`, "version", "text", "sha256", "node_id", "at"]);
+    const parsed = parsePublished(raw);
+    if (parsed === null && Array.isArray(raw) && raw.some((v) => v !== null)) {
+      this.deps.log().warn(`cluster: ignoring ${cluster}:config: not a valid published configuration (too large, bad checksum or malformed)`);
+    }
+    return parsed;
+  }
+}
+
+/** HMGET's answer as a Published, or null when missing or malformed (SPEC §17.7). */
+export function parsePublished(raw: unknown): Published | null {
+  if (!Array.isArray(raw) || raw.length !== 5) return null;
+  const [v, text, sha, nodeId, at] = raw as unknown[];
+  const version = Number(v);
+  const when = Number(at);
+  if (typeof text !== "string" || typeof sha !== "string" || typeof nodeId !== "string") return null;
+  if (!Number.isSafeInteger(version) || version < 1 || !Number.isFinite(when)) return null;
+  if (Buffer.byteLength(text) > MAX_CONF_BYTES || nodeId.length > 128) return null;
+  if (sha256(text) !== sha) return null;
+  return { version, text, sha256: sha, nodeId, at: when };
+}
+
+export function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+function mtimeOf(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}

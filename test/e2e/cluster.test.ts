@@ -1,0 +1,174 @@
+/**
+ * Cluster mode (SPEC §17): three nodes in this process on loopback, each with its own project
+ * directory and ports, sharing one real redis-server started by the test. Each test uses its own
+ * cluster name, so tests never see each other's keys.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { backend, type TestBackend } from "../support/backend.ts";
+import { api, API_KEY } from "../support/admin.ts";
+import { startOnProject, tempProject, type TestProxy } from "../support/project.ts";
+import { startRedis, type TestRedis } from "../support/redis.ts";
+import { waitFor } from "../support/wait.ts";
+
+const HEARTBEAT_MS = 1000;
+let redis: TestRedis;
+let hello: TestBackend;
+let clusterNo = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  hello = backend(() => new Response("hello"));
+});
+afterAll(async () => {
+  hello.stop();
+  await redis[Symbol.asyncDispose]();
+});
+
+interface Node extends TestProxy {
+  readonly adminUrl: string;
+  readonly id: string;
+}
+
+function nodeToml(cluster: string, id: string, extra = ""): string {
+  return [
+    '[server]\nbind = "127.0.0.1:0"\nhttps_port = 0\nworker_threads = 1\nshutdown_grace_period = 1',
+    `[admin]\nenabled = true\nbind = "127.0.0.1:0"\napi_key = "${API_KEY}"`,
+    `[cluster]\nredis_url = "${redis.url}"\nname = "${cluster}"\nnode_id = "${id}"\nheartbeat_secs = ${HEARTBEAT_MS / 1000}`,
+    extra,
+  ].join("\n\n");
+}
+
+async function startNode(cluster: string, id: string, conf: string, extra = ""): Promise<Node> {
+  const project = tempProject({ "proxy.conf": conf, "config.toml": nodeToml(cluster, id, extra) });
+  const proxy = await startOnProject(project, { env: {} });
+  return Object.assign(proxy, { adminUrl: `http://127.0.0.1:${proxy.handle.admin!.port}`, id });
+}
+
+async function startNodes(conf: string, extra = ""): Promise<{ name: string; nodes: Node[] } & AsyncDisposable> {
+  const name = `t${++clusterNo}-${process.pid}`;
+  const nodes: Node[] = [];
+  // One at a time: the first publishes its proxy.conf, the others join with it.
+  for (const id of ["a", "b", "c"]) nodes.push(await startNode(name, id, conf, extra));
+  return { name, nodes, [Symbol.asyncDispose]: () => Promise.all(nodes.map((n) => n.stop())).then(() => undefined) };
+}
+
+const cluster = async (n: Node) => (await api(n.adminUrl, "GET", "cluster")).body.data;
+const liveIds = async (n: Node) => {
+  const view = await cluster(n);
+  return view.members.filter((m: { gone: boolean }) => !m.gone).map((m: { node_id: string }) => m.node_id).sort().join(",");
+};
+
+describe("cluster on Redis (SPEC §17)", () => {
+  test("every node lists the three members within 3 heartbeats, and a stopped node as gone", async () => {
+    await using c = await startNodes(`default -> ${hello.url}\n`);
+    const [a, b, cc] = c.nodes as [Node, Node, Node];
+    const started = Date.now();
+    for (const n of c.nodes) await waitFor(async () => (await liveIds(n)) === "a,b,c", `${n.id} to list a, b and c`, 3 * HEARTBEAT_MS + 2000);
+    expect(Date.now() - started).toBeLessThan(3 * HEARTBEAT_MS + 2000);
+    const view = await cluster(a);
+    expect({ enabled: view.enabled, name: view.name, redis: view.redis, self: view.self }).toEqual({ enabled: true, name: c.name, redis: "up", self: "a" });
+    const metrics = await waitFor(async () => {
+      const text = await (await fetch(`${a.url}/metrics`)).text();
+      return text.includes("proxy_cluster_members 3\n") && text;
+    }, "proxy_cluster_members 3 on a", 2 * HEARTBEAT_MS + 1000);
+    expect(metrics).toContain("proxy_cluster_redis_up 1\n");
+
+    await cc.handle.shutdown();
+    await waitFor(async () => (await liveIds(b)) === "a,b", "b to see c gone", 3 * HEARTBEAT_MS + 2000);
+    const gone = (await cluster(b)).members.find((m: { node_id: string }) => m.node_id === "c");
+    expect(gone.gone).toBe(true);
+  }, 30_000);
+
+  test("a rule added through node A's admin API is served by B and C within 5 s and is in their proxy.conf", async () => {
+    await using c = await startNodes(`default -> ${hello.url}\n`);
+    const [a, b, cc] = c.nodes as [Node, Node, Node];
+    using other = backend(() => new Response("added"));
+    const added = await api(a.adminUrl, "POST", "routes", { matcher: { type: "exact", value: "/added" }, targets: [{ url: other.url }] }, { "x-api-key": API_KEY });
+    expect(added.status).toBe(201);
+    const start = Date.now();
+    for (const n of [b, cc]) {
+      await waitFor(async () => (await (await fetch(`${n.url}/added`)).text()) === "added", `${n.id} to serve /added`, 5000);
+    }
+    expect(Date.now() - start).toBeLessThan(5000);
+    for (const n of [b, cc]) expect(readFileSync(n.project.conf, "utf8")).toContain(`/added -> ${other.url}`);
+    // Every member reports the same configuration.
+    await waitFor(async () => new Set((await cluster(a)).members.map((m: { config_sha256: string }) => m.config_sha256)).size === 1, "one config_sha256 across members", 3 * HEARTBEAT_MS + 2000);
+  }, 30_000);
+
+  test("a configuration one node refuses is kept out there and shown in its member record", async () => {
+    await using c = await startNodes(`default -> ${hello.url}\n`);
+    const [a, b] = c.nodes as [Node, Node, Node];
+    const client = await redis.client();
+    const before = readFileSync(b.project.conf, "utf8");
+    // Publish a text that fails validation everywhere straight into Redis, as a broken node would.
+    const text = "this is not -> a rule\n";
+    const sha = new Bun.CryptoHasher("sha256").update(text).digest("hex");
+    const v = await client.send("INCR", [`${c.name}:config:version`]);
+    await client.send("HSET", [`${c.name}:config`, "version", String(v), "text", text, "sha256", sha, "node_id", "x", "at", String(Date.now())]);
+    await waitFor(async () => {
+      const m = (await cluster(a)).members.find((x: { node_id: string }) => x.node_id === "b");
+      return m?.last_reload_error?.includes(`cluster configuration v${v}`);
+    }, "b's member record to report the refusal", 5000).catch((e) => { console.log(b.logs().map((l) => JSON.stringify(l)).join("\n")); throw e; });
+    expect(readFileSync(b.project.conf, "utf8")).toBe(before);
+    expect(await (await fetch(`${b.url}/`)).text()).toBe("hello");
+  }, 30_000);
+
+  test("one client alternating across the three nodes gets the configured rate once, within 10%", async () => {
+    const rps = 20;
+    const burst = 20;
+    await using c = await startNodes(`default -> ${hello.url}\n`, `[rate_limiting]\nenabled = true\nrequests_per_second = ${rps}\nburst_size = ${burst}`);
+    const urls = c.nodes.map((n) => `${n.url}/`);
+    const { allowed, seconds, headerOk } = await alternate(urls, 3000);
+    const expected = burst + rps * seconds;
+    expect({ withinTenPercent: Math.abs(allowed - expected) / expected <= 0.1, headerOk }).toEqual({ withinTenPercent: true, headerOk: true });
+  }, 30_000);
+
+  test("Redis stopped mid-load: no request fails, nodes say down; back up: a rule added meanwhile reaches every node", async () => {
+    await using c = await startNodes(`default -> ${hello.url}\n`);
+    const [a, b, cc] = c.nodes as [Node, Node, Node];
+    let failed = 0;
+    let done = 0;
+    let loading = true;
+    const load = (async () => {
+      for (let i = 0; loading && i < 20_000; i++) {
+        const n = c.nodes[i % 3]!;
+        const r = await fetch(`${n.url}/`).catch(() => null);
+        if (r === null || r.status !== 200 || (await r.text()) !== "hello") failed++;
+        done++;
+      }
+    })();
+    await waitFor(() => done > 50, "some load before the outage");
+    await redis.stop();
+    for (const n of c.nodes) await waitFor(async () => (await cluster(n)).redis === "down", `${n.id} to say redis: down`, 5000);
+    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    expect(metrics).toContain("proxy_cluster_redis_up 0\n");
+    using other = backend(() => new Response("during outage"));
+    expect((await api(a.adminUrl, "POST", "routes", { matcher: { type: "exact", value: "/outage" }, targets: [{ url: other.url }] })).status).toBe(201);
+    const during = done;
+    await waitFor(() => done > during + 50, "load while redis is down");
+    await redis.start();
+    for (const n of c.nodes) await waitFor(async () => (await cluster(n)).redis === "up", `${n.id} to say redis: up`, 10_000);
+    for (const n of [b, cc]) await waitFor(async () => (await (await fetch(`${n.url}/outage`)).text()) === "during outage", `${n.id} to serve /outage`, 10_000).catch((e) => { for (const x of [a, b]) console.log(x.logs().filter((l) => String(l.msg).includes("cluster")).map((l) => JSON.stringify(l)).join("\n")); throw e; });
+    loading = false;
+    await load;
+    expect({ failed, some: done > 100 }).toEqual({ failed: 0, some: true });
+  }, 60_000);
+});
+
+/** Requests as fast as one client can for `ms`, round-robin over `urls`; counts the 200s. */
+async function alternate(urls: string[], ms: number): Promise<{ allowed: number; seconds: number; headerOk: boolean }> {
+  let allowed = 0;
+  let headerOk = true;
+  const start = performance.now();
+  let i = 0;
+  while (performance.now() - start < ms && i < 50_000) {
+    const r = await fetch(urls[i++ % urls.length]!);
+    await r.arrayBuffer();
+    if (r.status === 200) allowed++;
+    else if (r.status !== 429) throw new Error(`unexpected status ${r.status}`);
+    // The shared bucket decides: its limit is the configured burst on every node.
+    if (r.headers.get("ratelimit-limit") === null) headerOk = false;
+  }
+  return { allowed, seconds: (performance.now() - start) / 1000, headerOk };
+}
