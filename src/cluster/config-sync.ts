@@ -27,6 +27,8 @@ export const MAX_CONF_BYTES = 1024 * 1024;
 const POLL_MS = 1_000;
 
 const PUBLISH_SCRIPT = `
+local at = tonumber(redis.call('HGET', KEYS[2], 'at'))
+if at ~= nil and at > tonumber(ARGV[4]) then return 0 end
 local v = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[2], 'version', v, 'text', ARGV[1], 'sha256', ARGV[2], 'node_id', ARGV[3], 'at', ARGV[4])
 return v
@@ -85,6 +87,17 @@ export class ConfigSync {
     this.sync();
   }
 
+  /**
+   * Redis is (back) up: compare from scratch, since Redis may have restarted empty and counted
+   * versions from 1 again. Our own text is offered as the oldest possible, so any configuration
+   * published since wins, and a change made here during the outage (dated) is kept.
+   */
+  reconnected(): Promise<void> {
+    this.version = 0;
+    this.pending ??= { text: this.deps.appliedText(), at: 0 };
+    return this.sync();
+  }
+
   /** One reconciliation at a time: poll, publish what is pending, apply what is newer. */
   sync(): Promise<void> {
     this.busy = this.busy.then(() => this.reconcile()).catch((err: Error) => {
@@ -107,12 +120,14 @@ export class ConfigSync {
     if (this.pending === null && known <= this.version) return;
     const remote = known > 0 ? await this.read() : null;
     const pending = this.pending;
+    this.deps.log().debug({ known, version: this.version, remote: remote && { v: remote.version, at: remote.at }, pending: pending && pending.at }, "cluster: reconcile");
     if (pending !== null && (remote === null || remote.at <= pending.at) && pending.text === this.deps.appliedText()) {
       if (remote !== null && remote.text === pending.text) {
+        this.settle(pending);
         this.take(remote.version, remote.text);
         return;
       }
-      await this.publish(pending.text, pending.at);
+      await this.publish(pending);
       return;
     }
     this.pending = null;
@@ -140,13 +155,21 @@ export class ConfigSync {
     this.refused = null;
   }
 
-  private async publish(text: string, at: number): Promise<void> {
+  /** A pending change is done with, unless a newer local change replaced it meanwhile. */
+  private settle(pending: { text: string; at: number }): void {
+    if (this.pending === pending) this.pending = null;
+  }
+
+  private async publish(pending: { text: string; at: number }): Promise<void> {
     const { redis, cluster, nodeId } = this.deps;
+    const { text, at } = pending;
     const sha = sha256(text);
     const reply = await redis.send("EVAL", [PUBLISH_SCRIPT, "2", `${cluster}:config:version`, `${cluster}:config`, text, sha, nodeId, String(at)]);
     const version = Number(reply);
     if (!Number.isSafeInteger(version)) throw new Error("unexpected reply to the publish script");
-    this.pending = null;
+    this.settle(pending);
+    // Another node published a newer one since we looked: take that one instead.
+    if (version === 0) return this.reconcile();
     this.take(version, text);
     this.deps.log().info({ cluster_version: version }, `cluster: configuration published as v${version}`);
   }

@@ -82,7 +82,7 @@ export function startCluster(deps: ClusterDeps): ClusterHandle | null {
   redis.onState((s) => {
     if (s !== "up") return;
     void members.beat();
-    void sync.sync();
+    void sync.reconnected();
   });
   void redis.start();
   members.start();

@@ -53,6 +53,12 @@ async function startNodes(conf: string, extra = ""): Promise<{ name: string; nod
   return { name, nodes, [Symbol.asyncDispose]: () => Promise.all(nodes.map((n) => n.stop())).then(() => undefined) };
 }
 
+/** On a failed wait, prints the nodes' cluster log lines (what was published and applied, and when). */
+const showLogs = (nodes: Node[]) => (err: Error) => {
+  for (const n of nodes) console.log(n.id, n.logs().filter((l) => /cluster|config/.test(String(l.msg))).map((l) => JSON.stringify(l)).join("\n"));
+  throw err;
+};
+
 const cluster = async (n: Node) => (await api(n.adminUrl, "GET", "cluster")).body.data;
 const liveIds = async (n: Node) => {
   const view = await cluster(n);
@@ -88,7 +94,7 @@ describe("cluster on Redis (SPEC §17)", () => {
     expect(added.status).toBe(201);
     const start = Date.now();
     for (const n of [b, cc]) {
-      await waitFor(async () => (await (await fetch(`${n.url}/added`)).text()) === "added", `${n.id} to serve /added`, 5000);
+      await waitFor(async () => (await (await fetch(`${n.url}/added`)).text()) === "added", `${n.id} to serve /added`, 5000).catch(showLogs(c.nodes));
     }
     expect(Date.now() - start).toBeLessThan(5000);
     for (const n of [b, cc]) expect(readFileSync(n.project.conf, "utf8")).toContain(`/added -> ${other.url}`);
@@ -104,12 +110,15 @@ describe("cluster on Redis (SPEC §17)", () => {
     // Publish a text that fails validation everywhere straight into Redis, as a broken node would.
     const text = "this is not -> a rule\n";
     const sha = new Bun.CryptoHasher("sha256").update(text).digest("hex");
-    const v = await client.send("INCR", [`${c.name}:config:version`]);
-    await client.send("HSET", [`${c.name}:config`, "version", String(v), "text", text, "sha256", sha, "node_id", "x", "at", String(Date.now())]);
+    await waitFor(async () => new Set((await cluster(a)).members.map((m: { config_version: number }) => m.config_version)).size === 1, "the nodes to agree first", 5000);
+    const v = await client.send("EVAL", [
+      "local v = redis.call('INCR', KEYS[1]); redis.call('HSET', KEYS[2], 'version', v, 'text', ARGV[1], 'sha256', ARGV[2], 'node_id', 'x', 'at', ARGV[3]); return v",
+      "2", `${c.name}:config:version`, `${c.name}:config`, text, sha, String(Date.now()),
+    ]);
     await waitFor(async () => {
       const m = (await cluster(a)).members.find((x: { node_id: string }) => x.node_id === "b");
       return m?.last_reload_error?.includes(`cluster configuration v${v}`);
-    }, "b's member record to report the refusal", 5000).catch((e) => { console.log(b.logs().map((l) => JSON.stringify(l)).join("\n")); throw e; });
+    }, "b's member record to report the refusal", 5000).catch(showLogs([b]));
     expect(readFileSync(b.project.conf, "utf8")).toBe(before);
     expect(await (await fetch(`${b.url}/`)).text()).toBe("hello");
   }, 30_000);
@@ -149,7 +158,7 @@ describe("cluster on Redis (SPEC §17)", () => {
     await waitFor(() => done > during + 50, "load while redis is down");
     await redis.start();
     for (const n of c.nodes) await waitFor(async () => (await cluster(n)).redis === "up", `${n.id} to say redis: up`, 10_000);
-    for (const n of [b, cc]) await waitFor(async () => (await (await fetch(`${n.url}/outage`)).text()) === "during outage", `${n.id} to serve /outage`, 10_000).catch((e) => { for (const x of [a, b]) console.log(x.logs().filter((l) => String(l.msg).includes("cluster")).map((l) => JSON.stringify(l)).join("\n")); throw e; });
+    for (const n of [b, cc]) await waitFor(async () => (await (await fetch(`${n.url}/outage`)).text()) === "during outage", `${n.id} to serve /outage`, 10_000).catch(showLogs(c.nodes));
     loading = false;
     await load;
     expect({ failed, some: done > 100 }).toEqual({ failed: 0, some: true });
