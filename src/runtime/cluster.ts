@@ -13,6 +13,9 @@ import { ConfigSync, sha256 } from "../cluster/config-sync.ts";
 import { Membership, type MemberView } from "../cluster/members.ts";
 import { RedisBuckets } from "../cluster/rate.ts";
 import { RedisLink } from "../cluster/redis.ts";
+import { RedisAcmeStore } from "../cluster/acme-store.ts";
+import type { ChallengeTokens } from "../tls/challenge.ts";
+import type { TlsRuntime } from "./tls.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
 import type { ClusterInfo } from "../admin/port.ts";
 
@@ -29,12 +32,17 @@ export interface ClusterDeps {
   configVersion: () => number;
   lastReloadError: () => string | null;
   applyConf: (text: string) => Promise<ReloadResult>;
+  /** Certificates: shared through Redis when this node orders them (letsencrypt mode). */
+  tls: TlsRuntime;
+  challenges: ChallengeTokens;
   log: () => Logger;
 }
 
 export interface ClusterHandle {
   readonly redis: RedisLink;
   readonly nodeId: string;
+  /** Settles after the first connection attempt (ACME waits for it, so it can take the lock). */
+  readonly ready: Promise<void>;
   /** Tell the cluster about every configuration applied here (published unless it came from it). */
   configApplied(text: string): void;
   view(): Promise<ClusterView>;
@@ -78,20 +86,38 @@ export function startCluster(deps: ClusterDeps): ClusterHandle | null {
   if (rateBackend(settings) === "redis") state.limiter.shared = new RedisBuckets(redis, name);
   state.metrics.cluster = () => ({ members: redis.up ? members.members : 0, redisUp: redis.up });
 
+  let certs: RedisAcmeStore | null = null;
+  if (deps.tls.ordersCertificates) {
+    certs = new RedisAcmeStore({
+      redis,
+      cluster: name,
+      nodeId,
+      cacheDir: deps.tls.cacheDir,
+      challenges: deps.challenges,
+      install: () => deps.tls.reload(),
+      lockTtlMs: 3 * heartbeatMs,
+      log,
+    });
+    deps.tls.shareAcme(certs);
+  }
+
   // (Re)connected: show up at once and resynchronise (SPEC §17.6).
   redis.onState((s) => {
     if (s !== "up") return;
     void members.beat();
     void sync.reconnected();
+    certs?.resync();
   });
-  void redis.start();
+  const ready = redis.start();
   members.start();
   sync.start();
+  certs?.start();
   log().info({ cluster: name, node_id: nodeId, rate_limits: rateBackend(settings) }, "cluster mode");
 
   return {
     redis,
     nodeId,
+    ready,
     configApplied: (text) => sync.applied(text),
     async view() {
       let list: MemberView[] = [];
@@ -100,6 +126,7 @@ export function startCluster(deps: ClusterDeps): ClusterHandle | null {
     },
     async stop() {
       sync.stop();
+      certs?.stop();
       await members.stop();
       redis.close();
     },

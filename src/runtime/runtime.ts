@@ -173,6 +173,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   let compiledAuth = loaded.auth;
   // Cluster mode (SPEC §17): started once the listeners are up; told about every applied configuration.
   let cluster: ClusterHandle | null = null;
+  let stopping: Promise<void> | null = null;
   // Every configuration change goes through this one door (ARCHITECTURE §3).
   const reloader = new Reloader({
     files,
@@ -235,6 +236,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     configVersion: () => snapshot.version,
     lastReloadError: () => reloader.lastReloadError,
     applyConf: (text) => reloader.updateConf(() => text),
+    tls,
+    challenges,
     log: () => log,
   });
   const admin = startAdmin({
@@ -267,7 +270,10 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     { http: `${bind.host}:${httpPort}`, https: `${bind.host}:${httpsPort}`, admin: admin.tcp ? `${admin.tcp.hostname}:${admin.tcp.port}` : null, dev, version: snapshot.version, workers: processes },
     "soli-proxy listening",
   );
-  tls.startBackground(opts.watch ?? false, () => log);
+  // In cluster mode ACME waits for the first Redis attempt, so it can take the order lock (SPEC §17.2).
+  const startTls = () => void (stopping === null && tls.startBackground(opts.watch ?? false, () => log));
+  if (cluster) void cluster.ready.finally(startTls);
+  else startTls();
   // proxy_certificate_expiry_timestamp_seconds{name} (SPEC §10) reads the certificates in service.
   state.metrics.certificates = () => tls.certificates().map((c) => ({ name: c.name, notAfter: Date.parse(c.not_after) }));
   // --dev: the fallback certificate also covers the apps' .test aliases (SPEC §12.4).
@@ -277,7 +283,6 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   }
   const watcher = opts.watch === false ? null : watchConfigFiles(files, () => void reloader.reloadIfChanged(), () => log);
 
-  let stopping: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
       log.info("Received shutdown signal, draining connections...");

@@ -10,7 +10,7 @@ import type { Snapshot } from "../config/snapshot.ts";
 import type { Logger } from "../lib/log.ts";
 import { HttpsListener } from "../server/https-listener.ts";
 import type { ListenerOptions } from "../server/listen.ts";
-import type { AcmeManager } from "../tls/acme.ts";
+import type { AcmeManager, SharedAcmeStore } from "../tls/acme.ts";
 import { Certificates, type CertificateInfo, type CertificateReload } from "../tls/certificates.ts";
 import type { ChallengeTokens } from "../tls/challenge.ts";
 import { acmeDomains } from "../tls/domains.ts";
@@ -98,6 +98,16 @@ export class TlsRuntime {
 
   setDevAliases(names: readonly string[]): Promise<CertificateReload> {
     return this.certs.setDevAliases(names);
+  }
+
+  /** Whether this process orders certificates (letsencrypt mode, not --dev). */
+  get ordersCertificates(): boolean {
+    return this.acme !== null;
+  }
+
+  /** Cluster mode: ACME uses the cluster's shared account, tokens, pairs and locks (SPEC §17.2). */
+  shareAcme(store: SharedAcmeStore): void {
+    this.acme?.share(store);
   }
 
   /** App domains to order certificates for (SPEC §12.6); the rule hosts come from the snapshot. */

@@ -51,6 +51,19 @@ export async function openAccount(opts: AccountOptions): Promise<acme.Client> {
   return client;
 }
 
+/** Whether `text` is an account file this module can use (for one read from a cluster's Redis). */
+export function usableAccount(text: string): boolean {
+  if (text.length > 64 * 1024) return false;
+  try {
+    const value = JSON.parse(text) as Partial<AccountFile>;
+    if (typeof value.private_key_pem !== "string") return false;
+    acme.crypto.getPublicKey(value.private_key_pem);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function readAccount(path: string, log: Logger): AccountFile | null {
   let text: string;
   try {

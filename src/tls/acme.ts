@@ -8,12 +8,18 @@
  * with the reason and not tried again for an hour; serving goes on with what the store has.
  *
  * acme-client 5.4 does not expose ACME Renewal Information (RFC 9773), so the 30-day rule decides.
+ *
+ * In cluster mode (SPEC §17.2) a `SharedAcmeStore` holds the account, the tokens and the issued
+ * certificates for every node, and a per-domain lock makes one order per domain per cluster: a
+ * node that finds the lock taken waits for the holder's certificate instead of ordering.
  */
 import "../lib/x509.ts"; // reflect-metadata before acme-client loads its own @peculiar/x509
 import * as acme from "acme-client";
 import { writeFileAtomic } from "../lib/atomic-write.ts";
 import type { Logger } from "../lib/log.ts";
-import { openAccount } from "./acme-account.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ACCOUNT_FILE, openAccount, usableAccount } from "./acme-account.ts";
 import type { ChallengeTokens } from "./challenge.ts";
 import { checkPair } from "./pair.ts";
 import { ACME_MARKER, pairPaths, type CertificateIndex } from "./store.ts";
@@ -23,6 +29,33 @@ export const LETSENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
+
+/** A lock on one domain's order, held while the order runs (refreshed by its owner). */
+export interface OrderLock {
+  release(): Promise<void>;
+}
+
+/** Where a cluster keeps what every node's ACME needs (SPEC §17.2); Redis in practice. */
+export interface SharedAcmeStore {
+  /** The shared account file text, or null. */
+  account(): Promise<string | null>;
+  /** Stores this node's account; `replace` when the shared one was missing or unusable. */
+  saveAccount(text: string, replace: boolean): Promise<void>;
+  /**
+   * The lock for `domain`, or null when another node holds it (it is ordering) or when the store
+   * already has a certificate valid for more than `renewBeforeMs` (it is on its way to this node).
+   */
+  lock(domain: string, renewBeforeMs: number): Promise<OrderLock | null>;
+  /** Makes a token answerable by every node. */
+  publishToken(token: string, keyAuthorization: string): Promise<void>;
+  withdrawToken(token: string): Promise<void>;
+  /** Hands an issued pair to every node. */
+  storeCertificate(domain: string, chain: string, key: string): Promise<void>;
+  /** Time for every node to pick up a published token before the CA is asked to validate. */
+  readonly tokenSpreadMs: number;
+  /** How soon to look again at a domain another node is ordering. */
+  readonly waitForOtherMs: number;
+}
 
 export interface AcmeOptions {
   cacheDir: string;
@@ -42,6 +75,8 @@ export interface AcmeOptions {
   checkEveryMs?: number;
   /** First poll delay while the CA validates or issues (default 1 s). */
   pollMs?: number;
+  /** Cluster mode: the shared account, tokens, certificates and order locks. */
+  shared?: SharedAcmeStore | null;
 }
 
 export class AcmeManager {
@@ -54,6 +89,11 @@ export class AcmeManager {
   private stopped = false;
 
   constructor(private readonly opts: AcmeOptions) {}
+
+  /** Cluster mode: from now on the account, tokens, pairs and locks are shared (SPEC §17.2). */
+  share(store: SharedAcmeStore): void {
+    this.opts.shared = store;
+  }
 
   /** Replaces the domain list; new domains are ordered at once when the manager runs. */
   setDomains(domains: readonly string[]): void {
@@ -98,20 +138,64 @@ export class AcmeManager {
     const log = this.opts.log();
     try {
       await this.reachable();
-      this.client ??= await openAccount({ cacheDir: this.opts.cacheDir, directoryUrl: this.opts.directoryUrl, email: this.opts.email, log, pollMs: this.opts.pollMs });
+      this.client ??= await this.account(log);
     } catch (err) {
       for (const domain of due) this.failed(domain, err);
       return;
     }
     for (const domain of due) {
       if (this.stopped) return;
+      let lock: OrderLock | null | undefined = null;
+      try {
+        lock = await this.lockFor(domain);
+      } catch (err) {
+        log.warn({ domain, err: (err as Error).message }, `cannot take the cluster lock for ${domain}; ordering from this node`);
+      }
+      if (lock === undefined) continue;
       try {
         await this.issue(this.client, domain);
         this.retryAt.delete(domain);
       } catch (err) {
         this.failed(domain, err);
+      } finally {
+        await lock?.release().catch(() => undefined);
       }
     }
+  }
+
+  /**
+   * The cluster lock for a domain (null when there is no cluster), or undefined when another node
+   * holds it: that node orders, its certificate arrives through the store, and this node looks
+   * again soon in case the holder died (its lock expires).
+   */
+  private async lockFor(domain: string): Promise<OrderLock | null | undefined> {
+    const shared = this.opts.shared;
+    if (!shared) return null;
+    const lock = await shared.lock(domain, this.opts.renewBeforeMs ?? 30 * DAY);
+    if (lock !== null) return lock;
+    this.opts.log().info({ domain }, `the certificate for ${domain} is being ordered or was issued by another node; waiting for it`);
+    this.retryAt.set(domain, Date.now() + shared.waitForOtherMs);
+    setTimeout(() => void this.check(), shared.waitForOtherMs).unref?.();
+    return undefined;
+  }
+
+  /** The ACME account: the cluster's when there is one (SPEC §17.2), else this node's own. */
+  private async account(log: Logger): Promise<acme.Client> {
+    const shared = this.opts.shared;
+    const path = join(this.opts.cacheDir, ACCOUNT_FILE);
+    let remote: string | null = null;
+    if (shared) {
+      remote = await shared.account().catch(() => null);
+      if (remote !== null && usableAccount(remote)) {
+        if (readOrNull(path) !== remote) writeFileAtomic(path, remote, 0o600);
+      } else if (remote !== null) {
+        log.warn("the cluster's stored ACME account is not usable; replacing it with this node's");
+      }
+    }
+    const client = await openAccount({ cacheDir: this.opts.cacheDir, directoryUrl: this.opts.directoryUrl, email: this.opts.email, log, pollMs: this.opts.pollMs });
+    const local = readOrNull(path);
+    if (shared && local !== null && local !== remote) await shared.saveAccount(local, remote === null || !usableAccount(remote)).catch(() => undefined);
+    return client;
   }
 
   /**
@@ -148,11 +232,20 @@ export class AcmeManager {
         const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
         published.push(challenge.token);
         await this.opts.challenges.publish(challenge.token, keyAuthorization); // every worker answers it first (SPEC §12.6)
+        const shared = this.opts.shared;
+        if (shared) {
+          // Every node answers it: the CA may reach any of them (SPEC §17.2).
+          await shared.publishToken(challenge.token, keyAuthorization);
+          await Bun.sleep(shared.tokenSpreadMs);
+        }
         await client.completeChallenge(challenge);
         await client.waitForValidStatus(challenge);
       }
     } finally {
-      for (const token of published) void this.opts.challenges.withdraw(token);
+      for (const token of published) {
+        void this.opts.challenges.withdraw(token);
+        void this.opts.shared?.withdrawToken(token).catch(() => undefined);
+      }
     }
     const [key, csr] = await acme.crypto.createCsr({ commonName: domain, altNames: [domain] }, await acme.crypto.createPrivateEcdsaKey("P-256"));
     const finalized = await client.finalizeOrder(order, csr);
@@ -164,6 +257,9 @@ export class AcmeManager {
     writeFileAtomic(paths.cert, `${ACME_MARKER} ${this.opts.directoryUrl} on ${new Date().toISOString()}\n${chain}`, 0o644);
     log.info({ domain, file: paths.cert, not_after: checked.facts.notAfter.toISOString() }, `certificate for ${domain} issued`);
     await this.opts.install();
+    await this.opts.shared?.storeCertificate(domain, chain, key.toString()).catch((err: Error) => {
+      log.warn({ domain, err: err.message }, `certificate for ${domain} not stored in the cluster; the other nodes order their own`);
+    });
   }
 
   private failed(domain: string, err: unknown): void {
@@ -173,6 +269,14 @@ export class AcmeManager {
     const message = describe(err);
     const wait = retryMs >= 60_000 ? `${Math.round(retryMs / 60_000)} min` : `${Math.round(retryMs / 1000)} s`;
     this.opts.log().error({ domain, err: message }, `certificate for ${domain} not issued: ${message}; next attempt in ${wait}`);
+  }
+}
+
+function readOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
   }
 }
 
