@@ -120,7 +120,6 @@ export class ConfigSync {
     if (this.pending === null && known <= this.version) return;
     const remote = known > 0 ? await this.read() : null;
     const pending = this.pending;
-    this.deps.log().debug({ known, version: this.version, remote: remote && { v: remote.version, at: remote.at }, pending: pending && pending.at }, "cluster: reconcile");
     if (pending !== null && (remote === null || remote.at <= pending.at) && pending.text === this.deps.appliedText()) {
       if (remote !== null && remote.text === pending.text) {
         this.settle(pending);
