@@ -64,6 +64,8 @@ export class ConfigSync {
   /** The text last taken from or given to the cluster: its reload must not be published again. */
   private synced: string | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
+  /** A published version found unusable (malformed, too large): not read again. */
+  private ignored = 0;
   private busy: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: ConfigSyncDeps) {
@@ -117,8 +119,9 @@ export class ConfigSync {
       this.version = 0;
       this.pending ??= { text: this.deps.appliedText(), at: 0 };
     }
-    if (this.pending === null && known <= this.version) return;
+    if (this.pending === null && (known <= this.version || known === this.ignored)) return;
     const remote = known > 0 ? await this.read() : null;
+    if (remote === null && known > 0) this.ignored = known; // said once; looked at again when a new one comes
     const pending = this.pending;
     if (pending !== null && (remote === null || remote.at <= pending.at) && pending.text === this.deps.appliedText()) {
       if (remote !== null && remote.text === pending.text) {
