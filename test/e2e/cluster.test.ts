@@ -10,6 +10,8 @@ import { api, API_KEY } from "../support/admin.ts";
 import { startOnProject, tempProject, type TestProxy } from "../support/project.ts";
 import { startRedis, type TestRedis } from "../support/redis.ts";
 import { waitFor } from "../support/wait.ts";
+import { Feed } from "../../src/tui/data/feed.ts";
+import { locate } from "../../src/tui/data/places.ts";
 
 const HEARTBEAT_MS = 1000;
 let redis: TestRedis;
@@ -84,6 +86,18 @@ describe("cluster on Redis (SPEC §17)", () => {
     await waitFor(async () => (await liveIds(b)) === "a,b", "b to see c gone", 3 * HEARTBEAT_MS + 2000);
     const gone = (await cluster(b)).members.find((m: { node_id: string }) => m.node_id === "c");
     expect(gone.gone).toBe(true);
+  }, 30_000);
+
+  test("the TUI's dashboard feed carries the members as the node sees them", async () => {
+    await using c = await startNodes(`default -> ${hello.url}\n`);
+    const feed = new Feed(locate({ conf: c.nodes[1]!.project.conf, sitesDir: "sites", env: {} }));
+    feed.start();
+    try {
+      const state = await waitFor(() => (feed.state.cluster?.members.filter((m) => !m.gone).length === 3 ? feed.state : null), "three members in the feed", 3 * HEARTBEAT_MS + 2000);
+      expect({ self: state.cluster?.self, redis: state.cluster?.redis, ids: state.cluster?.members.map((m) => m.node_id).sort() }).toEqual({ self: "b", redis: "up", ids: ["a", "b", "c"] });
+    } finally {
+      feed.stop();
+    }
   }, 30_000);
 
   test("a rule added through node A's admin API is served by B and C within 5 s and is in their proxy.conf", async () => {

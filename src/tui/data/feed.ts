@@ -14,6 +14,7 @@ import { appendBounded, trafficSample, type Point, type TrafficSample } from "..
 import type { AppEvent, AppInfo, AppLogs, AppTraffic, BreakerInfo, Rule, StatusData, SystemMetrics } from "./api-types.ts";
 import { ErrorLogTail, readAppFiles, readText } from "./files.ts";
 import type { Places } from "./places.ts";
+import type { ClusterInfo } from "../../admin/port.ts";
 
 export type Badge = "Connecting" | "OK" | "Unreachable" | "Unauthorized" | "Disabled";
 
@@ -37,6 +38,8 @@ export interface FeedState {
   appTraffic: Map<string, Point[]>;
   system: SystemMetrics | null;
   breakers: Record<string, BreakerInfo> | null;
+  /** GET /cluster on the dashboard (SPEC §17.1); null when not asked or not answered. */
+  cluster: ClusterInfo | null;
   files: AppFiles;
   errors: EndpointError[];
   errorLogExists: boolean;
@@ -88,6 +91,7 @@ export class Feed {
       appTraffic: new Map(),
       system: null,
       breakers: null,
+      cluster: null,
       files: { state: {}, ports: [], sites: [] },
       errors: [],
       errorLogExists: false,
@@ -236,6 +240,8 @@ export class Feed {
     this.chosen = client;
     this.followEvents(client);
     const topic = this.topic;
+    // A proxy without cluster mode (or an older one) answers without members: no problem to show.
+    const cluster = topic === null ? client.call<ClusterInfo>("GET", "cluster").catch(() => null) : Promise.resolve(null);
     const [metrics, appMetrics, routes, apps, system, breakers] = await Promise.allSettled([
       client.call<string>("GET", "metrics"),
       client.call<Record<string, AppTraffic>>("GET", "app-metrics"),
@@ -245,7 +251,7 @@ export class Feed {
       topic === "breakers" ? client.call<Record<string, BreakerInfo>>("GET", "circuit-breaker") : skip,
     ]);
     const now = Date.now();
-    const patch: Partial<FeedState> = { ...local, badge: "OK", via: client.describe(), problem: null, signIn: null, status: reached.status, updatedAt: now };
+    const patch: Partial<FeedState> = { ...local, badge: "OK", via: client.describe(), problem: null, signIn: null, status: reached.status, cluster: await cluster, updatedAt: now };
     const failures: string[] = [];
     // Polls brought forward by an event or `r` would make rates over a few milliseconds: samples
     // are kept at least MIN_SAMPLE_MS apart.

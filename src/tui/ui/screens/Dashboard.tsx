@@ -73,6 +73,17 @@ export function Dashboard({ state, width, height }: { state: FeedState; width: n
           <Text wrap="truncate">
             {label("Listeners")}http {status.bind}   https {status.https_port ?? "off"} ({status.tls_mode})   admin {status.admin_bind ?? "off"}
           </Text>
+          {state.cluster?.enabled && (
+            <Text wrap="truncate">
+              {label("Cluster")}
+              {state.cluster.name}   redis <Text color={state.cluster.redis === "up" ? "green" : "red"}>{state.cluster.redis}</Text>   {state.cluster.members.filter((m) => !m.gone).length} members:{" "}
+              {state.cluster.members.map((m) => (
+                <Text key={m.node_id} color={m.gone ? "gray" : m.last_reload_error ? "red" : undefined}>
+                  {`${m.node_id}${m.node_id === state.cluster?.self ? "*" : ""} (cfg v${m.config_version}${m.gone ? ", gone" : ""})  `}
+                </Text>
+              ))}
+            </Text>
+          )}
           {status.last_reload_error && (
             <Text wrap="truncate" color="red">
               {label("Last reload")}
