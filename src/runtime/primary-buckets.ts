@@ -4,39 +4,48 @@
  * IPC channel it already has. Why not per-worker buckets: a client whose connections land on N
  * workers (reusePort spreads them) would get N times the rate; splitting the rate N ways is wrong
  * the other way for a client that lands on one. One owner is exact, needs no shared memory, and
- * costs one IPC round trip per request (bench/rate-limit.ts measures it). If the primary does not
+ * costs a share of one IPC round trip per request (bench/rate-limit.ts measures it). If the primary does not
  * answer in time the worker's own buckets decide, so a request is never held for long.
  */
-import { decision, type RateDecision, type RateLimitSpec, type SharedBuckets } from "../state/limiter.ts";
-import type { Limiter } from "../state/limiter.ts";
+import { decision, type Limiter, type RateDecision, type RateLimitSpec, type SharedBuckets } from "../state/limiter.ts";
 
-/** A token request, worker → primary; kept as a tuple so the message is small. */
+/** Token requests, worker → primary, batched per event-loop turn: [id, scope, client key, per second, burst]. */
 export interface RateAsk {
   type: "rate?";
-  id: number;
-  /** [scope, client key, per second, burst] */
-  ask: [string, string, number, number];
+  asks: [number, string, string, number, number][];
 }
 
-/** The primary's answer: [allowed, tokens left]; the worker derives the headers from it. */
+/** The primary's answers, batched likewise: [id, allowed, tokens left]; the worker derives the headers. */
 export interface RateAnswer {
   type: "rate";
-  id: number;
-  answer: [boolean, number];
+  answers: [number, boolean, number][];
 }
 
 const ANSWER_TIMEOUT_MS = 500;
 
-/** The worker side: every take is a question to the primary. */
+interface Waiting {
+  spec: RateLimitSpec;
+  resolve: (d: RateDecision) => void;
+  reject: (e: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * The worker side: every take is a question to the primary. Questions asked in the same turn of
+ * the event loop go as one IPC message (under load many requests arrive per turn), which is what
+ * keeps the per-request cost down: a message costs far more than an entry in it.
+ */
 export class PrimaryBuckets implements SharedBuckets {
   private nextId = 0;
-  private readonly waiting = new Map<number, { spec: RateLimitSpec; resolve: (d: RateDecision) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }>();
+  private readonly waiting = new Map<number, Waiting>();
+  private batch: RateAsk["asks"] = [];
 
-  constructor(private readonly ask: (message: RateAsk) => boolean) {}
+  constructor(private readonly send: (message: RateAsk) => boolean) {}
 
   take(scope: string, clientKey: string, spec: RateLimitSpec): Promise<RateDecision> | null {
     const id = ++this.nextId;
-    if (!this.ask({ type: "rate?", id, ask: [scope, clientKey, spec.perSecond, spec.burst] })) return null;
+    if (this.batch.length === 0) queueMicrotask(this.flush);
+    this.batch.push([id, scope, clientKey, spec.perSecond, spec.burst]);
     return new Promise<RateDecision>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
@@ -47,22 +56,57 @@ export class PrimaryBuckets implements SharedBuckets {
   }
 
   answered(message: RateAnswer): void {
-    const w = this.waiting.get(message.id);
-    if (w === undefined) return;
-    this.waiting.delete(message.id);
-    clearTimeout(w.timer);
-    w.resolve(decision(message.answer[0], message.answer[1], w.spec));
+    for (const [id, allowed, tokens] of message.answers) {
+      const w = this.waiting.get(id);
+      if (w === undefined) continue;
+      this.waiting.delete(id);
+      clearTimeout(w.timer);
+      w.resolve(decision(allowed, tokens, w.spec));
+    }
   }
+
+  private readonly flush = (): void => {
+    const asks = this.batch;
+    this.batch = [];
+    if (this.send({ type: "rate?", asks })) return;
+    // No primary to ask: the local buckets decide at once.
+    for (const [id] of asks) {
+      const w = this.waiting.get(id);
+      if (w === undefined) continue;
+      this.waiting.delete(id);
+      clearTimeout(w.timer);
+      w.reject(new Error("no primary"));
+    }
+  };
 }
 
-/** The primary side: answers from its own limiter (memory, or Redis in cluster mode). */
+/** The primary side: answers from its own limiter (memory, or Redis in cluster mode), batched back. */
 export function answerRate(limiter: Limiter, message: RateAsk, reply: (answer: RateAnswer) => void): void {
-  const [scope, clientKey, perSecond, burst] = message.ask;
-  if (typeof scope !== "string" || typeof clientKey !== "string" || !(perSecond > 0) || !(burst >= 1)) return;
-  const buckets = scope === "" ? limiter.global : limiter.rule(scope);
-  const spec = { perSecond, burst };
-  const d = limiter.take(buckets, clientKey, spec);
-  const send = (x: RateDecision) => reply({ type: "rate", id: message.id, answer: [x.allowed, x.tokens] });
-  if (d instanceof Promise) void d.then(send, () => undefined);
-  else send(d);
+  if (!Array.isArray(message.asks)) return;
+  const answers: RateAnswer["answers"] = [];
+  let pending = 0;
+  let sent = false;
+  const done = () => {
+    if (pending === 0 && !sent) {
+      sent = true;
+      reply({ type: "rate", answers });
+    }
+  };
+  for (const ask of message.asks.slice(0, 10_000)) {
+    const [id, scope, clientKey, perSecond, burst] = ask;
+    if (typeof scope !== "string" || typeof clientKey !== "string" || !(perSecond > 0) || !(burst >= 1)) continue;
+    const buckets = scope === "" ? limiter.global : limiter.rule(scope);
+    const d = limiter.take(buckets, clientKey, { perSecond, burst });
+    if (d instanceof Promise) {
+      pending++;
+      void d.then(
+        (x) => answers.push([id, x.allowed, x.tokens]),
+        () => undefined,
+      ).finally(() => {
+        pending--;
+        done();
+      });
+    } else answers.push([id, d.allowed, d.tokens]);
+  }
+  done();
 }

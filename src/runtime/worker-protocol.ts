@@ -12,7 +12,7 @@
  *     report (every 1 s) ──────────►
  *     metrics-page? (id) ──────────► ◄── metrics-page (id)   the sum, for metrics.endpoint
  *     app-failover ────────────────►
- *     rate? (id) ──────────────────► ◄── rate (id)           one token from the machine's bucket
+ *     rate? (batch) ───────────────► ◄── rate (batch)        tokens from the machine's buckets
  */
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
 import type { TLSOptions } from "bun";

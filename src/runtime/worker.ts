@@ -87,9 +87,9 @@ class ServingWorker {
   private nextPage = 0;
   private readonly pages = new Map<number, (text: string) => void>();
   /** Every rate-limit token comes from the primary's buckets: one bucket per client per machine. */
-  private readonly rates = new PrimaryBuckets((ask) => {
+  private readonly rates = new PrimaryBuckets((asks) => {
     if (!process.connected || !process.send) return false;
-    process.send(ask);
+    process.send(asks);
     return true;
   });
 
