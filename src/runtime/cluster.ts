@@ -29,7 +29,6 @@ export interface ClusterDeps {
   httpPort: number;
   confPath: string;
   appliedText: () => string;
-  configVersion: () => number;
   lastReloadError: () => string | null;
   applyConf: (text: string) => Promise<ReloadResult>;
   /** Certificates: shared through Redis when this node orders them (letsencrypt mode). */

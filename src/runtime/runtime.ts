@@ -233,7 +233,6 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     httpPort,
     confPath: files.conf,
     appliedText: () => reloader.current.confText,
-    configVersion: () => snapshot.version,
     lastReloadError: () => reloader.lastReloadError,
     applyConf: (text) => reloader.updateConf(() => text),
     tls,

@@ -4,7 +4,8 @@
  * cluster name, so tests never see each other's keys.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readFileSync, utimesSync } from "node:fs";
+import { promtool } from "../support/promtool.ts";
 import { backend, type TestBackend } from "../support/backend.ts";
 import { api, API_KEY } from "../support/admin.ts";
 import { startOnProject, tempProject, type TestProxy } from "../support/project.ts";
@@ -78,9 +79,12 @@ describe("cluster on Redis (SPEC §17)", () => {
     expect({ enabled: view.enabled, name: view.name, redis: view.redis, self: view.self }).toEqual({ enabled: true, name: c.name, redis: "up", self: "a" });
     const metrics = await waitFor(async () => {
       const text = await (await fetch(`${a.url}/metrics`)).text();
-      return text.includes("proxy_cluster_members 3\n") && text;
+      return text.includes("proxy_cluster_members 3\n") ? text : null;
     }, "proxy_cluster_members 3 on a", 2 * HEARTBEAT_MS + 1000);
     expect(metrics).toContain("proxy_cluster_redis_up 1\n");
+    const checked = await promtool(metrics);
+    // promtool's lints (exit 3) concern the SPEC's own family names; only a parse error (1) fails here.
+    if (checked !== null) expect(checked.code === 3 ? 0 : checked.code).toBe(0);
 
     await cc.handle.shutdown();
     await waitFor(async () => (await liveIds(b)) === "a,b", "b to see c gone", 3 * HEARTBEAT_MS + 2000);
@@ -114,6 +118,22 @@ describe("cluster on Redis (SPEC §17)", () => {
     for (const n of [b, cc]) expect(readFileSync(n.project.conf, "utf8")).toContain(`/added -> ${other.url}`);
     // Every member reports the same configuration.
     await waitFor(async () => new Set((await cluster(a)).members.map((m: { config_sha256: string }) => m.config_sha256)).size === 1, "one config_sha256 across members", 3 * HEARTBEAT_MS + 2000);
+  }, 30_000);
+
+  test("a node that joins with an older proxy.conf takes the newest published one; a newer file of its own is published", async () => {
+    await using c = await startNodes(`default -> ${hello.url}\n`);
+    using other = backend(() => new Response("joined"));
+    // An older file (mtime a day ago): the cluster's configuration wins.
+    const older = tempProject({ "proxy.conf": `/old -> ${other.url}\n`, "config.toml": nodeToml(c.name, "d") });
+    utimesSync(older.conf, new Date(Date.now() - 86_400_000), new Date(Date.now() - 86_400_000));
+    await using d = await startOnProject(older, { env: {} });
+    await waitFor(async () => (await (await fetch(`${d.url}/`)).text()) === "hello", "d to take the cluster's configuration", 5000);
+    expect(readFileSync(older.conf, "utf8")).toBe(`default -> ${hello.url}\n`);
+    // A newer file: its own configuration is published to the others.
+    const newer = tempProject({ "proxy.conf": `default -> ${other.url}\n`, "config.toml": nodeToml(c.name, "e") });
+    await using e = await startOnProject(newer, { env: {} });
+    await waitFor(async () => (await (await fetch(`${c.nodes[0]!.url}/`)).text()) === "joined", "a to take e's newer configuration", 5000);
+    expect(await (await fetch(`${e.url}/`)).text()).toBe("joined");
   }, 30_000);
 
   test("a configuration one node refuses is kept out there and shown in its member record", async () => {
