@@ -191,11 +191,12 @@ export const settingsSchema = z
   })
   .superRefine((s, ctx) => {
     const clustered = s.cluster.redis_url !== undefined;
-    if (s.rate_limiting.backend === "redis" && !clustered && !s.rate_limiting.redis_url) {
-      ctx.addIssue({ code: "custom", path: ["rate_limiting", "backend"], message: 'backend = "redis" needs [cluster] redis_url' });
+    if (s.rate_limiting.backend === "redis" && !clustered) {
+      ctx.addIssue({ code: "custom", path: ["rate_limiting", "backend"], message: 'backend = "redis" needs [cluster] redis_url (SPEC §17)' });
     }
     if (s.rate_limiting.redis_url !== undefined && s.rate_limiting.redis_url !== s.cluster.redis_url) {
-      ctx.addIssue({ code: "custom", path: ["rate_limiting", "redis_url"], message: "rate_limiting.redis_url must be the same as cluster.redis_url (or be left out)" });
+      const message = clustered ? "rate_limiting.redis_url must be the same as cluster.redis_url (or be left out)" : "rate_limiting.redis_url needs [cluster] redis_url set to the same URL (SPEC §17)";
+      ctx.addIssue({ code: "custom", path: ["rate_limiting", "redis_url"], message });
     }
     if (s.tls.mode === "letsencrypt") {
       if (!s.letsencrypt.email) ctx.addIssue({ code: "custom", path: ["tls", "mode"], message: 'letsencrypt.email is required when tls.mode = "letsencrypt"' });
@@ -203,13 +204,15 @@ export const settingsSchema = z
         ctx.addIssue({ code: "custom", path: ["tls", "mode"], message: 'letsencrypt.terms_agreed must be true when tls.mode = "letsencrypt"' });
       }
     }
-  });
+  })
+  // The backend left out means "memory", or "redis" in cluster mode (SPEC §4).
+  .transform((s) => ({ ...s, rate_limiting: { ...s.rate_limiting, backend: s.rate_limiting.backend ?? (s.cluster.redis_url !== undefined ? ("redis" as const) : ("memory" as const)) } }));
 
 export type Settings = z.output<typeof settingsSchema>;
 
 /** The rate-limit backend in effect: "redis" by default in cluster mode (SPEC §4). */
 export function rateBackend(s: Settings): "memory" | "redis" {
-  return s.rate_limiting.backend ?? (s.cluster.redis_url !== undefined ? "redis" : "memory");
+  return s.rate_limiting.backend;
 }
 
 /** The settings of a missing config.toml. */

@@ -69,9 +69,18 @@ describe("auth settings are checked at load time (SPEC §7)", () => {
     expect(lines).toEqual(["proxy.conf:3:11: error: auth: jwt needs an [auth.jwt] table in config.toml (SPEC §7.4)", "proxy.conf:8:9: warning: keys: 'ghost' is not in [auth.api_keys] of config.toml"]);
   });
 
-  test('backend = "redis" is refused in this build', () => {
+  test('backend = "redis" needs [cluster] redis_url, and rate_limiting.redis_url must be the same URL', () => {
     const { lines } = load("default -> http://127.0.0.1:1\n", '[rate_limiting]\nenabled = true\nrequests_per_second = 5\nbackend = "redis"\nredis_url = "redis://127.0.0.1"\n');
-    expect(lines).toEqual(['config.toml:4:1: error: backend = "redis" is not supported in this build; use "memory" (buckets per process)']);
+    const clustered = load("default -> http://127.0.0.1:1\n", '[rate_limiting]\nredis_url = "redis://127.0.0.1"\n[cluster]\nredis_url = "redis://10.0.0.5"\n');
+    const same = load("default -> http://127.0.0.1:1\n", '[rate_limiting]\nredis_url = "redis://10.0.0.5"\n[cluster]\nredis_url = "redis://10.0.0.5"\n');
+    expect([lines, clustered.lines, same.lines]).toEqual([
+      [
+        'config.toml:4:1: error: backend = "redis" needs [cluster] redis_url (SPEC §17)',
+        "config.toml:5:1: error: rate_limiting.redis_url needs [cluster] redis_url set to the same URL (SPEC §17)",
+      ],
+      ["config.toml:2:1: error: rate_limiting.redis_url must be the same as cluster.redis_url (or be left out)"],
+      [],
+    ]);
   });
 });
 
