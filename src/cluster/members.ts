@@ -89,7 +89,10 @@ export class Membership {
     const record: MemberRecord = { node_id: nodeId, instance: this.instance, started: this.startedAt, last_seen: now, ...this.opts.report() };
     const key = this.key(nodeId);
     try {
-      const held = parseRecord(await this.redis.send("GET", [key]));
+      // Joining is SET NX, so two nodes starting at once with the same node_id cannot both join;
+      // after that each beat checks the record is still ours. An unreadable record is overwritten.
+      const claimed = !this.joined && (await this.redis.send("SET", [key, JSON.stringify(record), "NX", "PX", String(3 * heartbeatMs)])) === "OK";
+      const held = claimed ? null : parseRecord(await this.redis.send("GET", [key]));
       if (held !== null && held.instance !== this.instance) {
         this.joined = false;
         if (!this.duplicateSaid) {
