@@ -33,17 +33,17 @@ interface Node extends TestProxy {
   readonly id: string;
 }
 
-function nodeToml(cluster: string, id: string, extra = ""): string {
+function nodeToml(cluster: string, id: string, extra = "", workers = 1): string {
   return [
-    '[server]\nbind = "127.0.0.1:0"\nhttps_port = 0\nworker_threads = 1\nshutdown_grace_period = 1',
+    `[server]\nbind = "127.0.0.1:0"\nhttps_port = 0\nworker_threads = ${workers}\nshutdown_grace_period = 1`,
     `[admin]\nenabled = true\nbind = "127.0.0.1:0"\napi_key = "${API_KEY}"`,
     `[cluster]\nredis_url = "${redis.url}"\nname = "${cluster}"\nnode_id = "${id}"\nheartbeat_secs = ${HEARTBEAT_MS / 1000}`,
     extra,
   ].join("\n\n");
 }
 
-async function startNode(cluster: string, id: string, conf: string, extra = ""): Promise<Node> {
-  const project = tempProject({ "proxy.conf": conf, "config.toml": nodeToml(cluster, id, extra) });
+async function startNode(cluster: string, id: string, conf: string, extra = "", workers = 1): Promise<Node> {
+  const project = tempProject({ "proxy.conf": conf, "config.toml": nodeToml(cluster, id, extra, workers) });
   const proxy = await startOnProject(project, { env: {} });
   return Object.assign(proxy, { adminUrl: `http://127.0.0.1:${proxy.handle.admin!.port}`, id });
 }
@@ -167,6 +167,19 @@ describe("cluster on Redis (SPEC §17)", () => {
     expect({ withinTenPercent: Math.abs(allowed - expected) / expected <= 0.1, headerOk }).toEqual({ withinTenPercent: true, headerOk: true });
   }, 30_000);
 
+  test("a node with worker_threads = 2 takes its tokens from the same Redis bucket as a single-process node", async () => {
+    const rps = 20;
+    const burst = 20;
+    const name = `t${++clusterNo}-${process.pid}`;
+    const limit = `[rate_limiting]\nenabled = true\nrequests_per_second = ${rps}\nburst_size = ${burst}`;
+    await using a = await startNode(name, "a", `default -> ${hello.url}\n`, limit);
+    await using b = await startNode(name, "b", `default -> ${hello.url}\n`, `${limit}\n[logging]\noutput = "file:workers.log"`, 2);
+    await waitFor(async () => (await liveIds(a)) === "a,b", "both members", 3 * HEARTBEAT_MS + 2000);
+    const { allowed, seconds } = await alternate([`${a.url}/`, `${b.url}/`], 3000, true);
+    const expected = burst + rps * seconds;
+    expect(Math.abs(allowed - expected) / expected).toBeLessThanOrEqual(0.1);
+  }, 30_000);
+
   test("Redis stopped mid-load: no request fails, nodes say down; back up: a rule added meanwhile reaches every node", async () => {
     await using c = await startNodes(`default -> ${hello.url}\n`);
     const [a, b, cc] = c.nodes as [Node, Node, Node];
@@ -200,13 +213,14 @@ describe("cluster on Redis (SPEC §17)", () => {
 });
 
 /** Requests as fast as one client can for `ms`, round-robin over `urls`; counts the 200s. */
-async function alternate(urls: string[], ms: number): Promise<{ allowed: number; seconds: number; headerOk: boolean }> {
+async function alternate(urls: string[], ms: number, fresh = false): Promise<{ allowed: number; seconds: number; headerOk: boolean }> {
   let allowed = 0;
   let headerOk = true;
   const start = performance.now();
   let i = 0;
   while (performance.now() - start < ms && i < 50_000) {
-    const r = await fetch(urls[i++ % urls.length]!);
+    // fresh: a new connection each time, so a node's workers share the requests (reusePort).
+    const r = await fetch(urls[i++ % urls.length]!, fresh ? { keepalive: false, headers: { connection: "close" } } : {});
     await r.arrayBuffer();
     if (r.status === 200) allowed++;
     else if (r.status !== 429) throw new Error(`unexpected status ${r.status}`);
