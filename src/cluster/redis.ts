@@ -16,6 +16,13 @@ const FIRST_RETRY_MS = 1_000;
 const LAST_RETRY_MS = 30_000;
 /** A command that takes longer counts as Redis being unreachable (the request is not held longer). */
 const COMMAND_TIMEOUT_MS = 1_000;
+const SWEEP_MS = 100;
+
+interface Pending {
+  command: string;
+  reject: (err: Error) => void;
+  deadline: number;
+}
 
 export interface RedisLinkOptions {
   url: string;
@@ -35,6 +42,9 @@ export class RedisLink {
   /** The last failure reason, said once per outage (SPEC §17.6). */
   private reported = false;
   private readonly listeners = new Set<(state: RedisState) => void>();
+  /** Commands sent and not answered yet, with their deadlines. */
+  private readonly pending = new Set<Pending>();
+  private sweeping: ReturnType<typeof setInterval> | null = null;
 
   constructor(private readonly opts: RedisLinkOptions) {
     this.retryMs = opts.firstRetryMs ?? FIRST_RETRY_MS;
@@ -66,15 +76,41 @@ export class RedisLink {
   send(command: string, args: string[]): Promise<unknown> {
     const client = this.client;
     if (client === null || this.state !== "up") return Promise.reject(new Error("redis is down"));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`redis did not answer ${command} within ${COMMAND_TIMEOUT_MS} ms`)), COMMAND_TIMEOUT_MS);
+    // One sweeping timer for every command instead of a timer each: this is on the request path.
+    return new Promise((resolve, reject) => {
+      const entry: Pending = { command, reject, deadline: performance.now() + COMMAND_TIMEOUT_MS };
+      this.pending.add(entry);
+      this.sweeping ??= setInterval(this.sweep, SWEEP_MS);
+      client.send(command, args).then(
+        (value) => {
+          this.pending.delete(entry);
+          resolve(value);
+        },
+        (err) => {
+          this.pending.delete(entry);
+          reject(err);
+        },
+      );
     });
-    return Promise.race([client.send(command, args), timeout]).finally(() => clearTimeout(timer));
   }
+
+  private readonly sweep = (): void => {
+    const now = performance.now();
+    for (const entry of this.pending) {
+      if (entry.deadline > now) continue;
+      this.pending.delete(entry);
+      entry.reject(new Error(`redis did not answer ${entry.command} within ${COMMAND_TIMEOUT_MS} ms`));
+    }
+    if (this.pending.size === 0 && this.sweeping) {
+      clearInterval(this.sweeping);
+      this.sweeping = null;
+    }
+  };
 
   close(): void {
     this.closed = true;
+    if (this.sweeping) clearInterval(this.sweeping);
+    this.sweeping = null;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const client = this.client;
