@@ -96,10 +96,20 @@ export class RedisLink {
 
   private readonly sweep = (): void => {
     const now = performance.now();
+    let late: Error | null = null;
     for (const entry of this.pending) {
       if (entry.deadline > now) continue;
       this.pending.delete(entry);
-      entry.reject(new Error(`redis did not answer ${entry.command} within ${COMMAND_TIMEOUT_MS} ms`));
+      late = new Error(`redis did not answer ${entry.command} within ${COMMAND_TIMEOUT_MS} ms`);
+      entry.reject(late);
+    }
+    // A Redis that holds the connection open but answers nothing (paused, overloaded) is down:
+    // drop the connection so requests use local state at once, and reconnect with back-off.
+    const client = this.client;
+    if (late !== null && client !== null) {
+      client.onclose = null;
+      client.close();
+      this.lost(client, late);
     }
     if (this.pending.size === 0 && this.sweeping) {
       clearInterval(this.sweeping);

@@ -80,6 +80,29 @@ describe("bad input in cluster mode (SPEC §17.7)", () => {
     expect({ members: members.map((m: { node_id: string; gone: boolean }) => [m.node_id, m.gone]), serves: await serves(second) }).toEqual({ members: [["same", false]], serves: true });
   });
 
+  test("a Redis that stops answering (SIGSTOP) holds requests at most about a second, then the node limits locally", async () => {
+    const url = `redis://:${PASSWORD}@127.0.0.1:${redis.port}`;
+    await using p = await node(url, { name: "paused", extra: "[rate_limiting]\nenabled = true\nrequests_per_second = 1000\nburst_size = 1000" });
+    await waitFor(async () => (await view(p)).redis === "up", "redis up");
+    redis.pause();
+    try {
+      const slowest: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const t = performance.now();
+        const r = await fetch(`${p.url}/`);
+        expect(r.status).toBe(200);
+        await r.text();
+        slowest.push(performance.now() - t);
+      }
+      slowest.sort((x, y) => y - x);
+      // The first request waits for the command timeout (1 s); the link is then down and the rest are local.
+      expect({ first: slowest[0]! < 2500, rest: slowest[1]! < 500, redis: (await view(p)).redis }).toEqual({ first: true, rest: true, redis: "down" });
+    } finally {
+      redis.resume();
+    }
+    await waitFor(async () => (await view(p)).redis === "up", "redis up again", 10_000);
+  });
+
   test("garbage under the cluster's keys is refused with a log line and the node keeps what it had", async () => {
     const url = `redis://:${PASSWORD}@127.0.0.1:${redis.port}`;
     // letsencrypt mode so certificates and tokens are read; its CA is down, which is only logged.

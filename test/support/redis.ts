@@ -17,6 +17,9 @@ export interface TestRedis extends AsyncDisposable {
   client(): Promise<RedisClient>;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a Redis that keeps its connections open but answers nothing. */
+  pause(): void;
+  resume(): void;
 }
 
 export async function startRedis(opts: { password?: string } = {}): Promise<TestRedis> {
@@ -51,6 +54,7 @@ export async function startRedis(opts: { password?: string } = {}): Promise<Test
   };
   await start();
   const dispose = async () => {
+    (proc as Subprocess | null)?.kill("SIGCONT");
     for (const c of clients) c.close();
     await stop();
     rmSync(dir, { recursive: true, force: true });
@@ -66,6 +70,8 @@ export async function startRedis(opts: { password?: string } = {}): Promise<Test
     },
     start,
     stop,
+    pause: () => (proc as Subprocess | null)?.kill("SIGSTOP"),
+    resume: () => (proc as Subprocess | null)?.kill("SIGCONT"),
     [Symbol.asyncDispose]: dispose,
   };
 }
