@@ -8,6 +8,7 @@ import type { Snapshot } from "../config/snapshot.ts";
 import type { Logger } from "../lib/log.ts";
 import { hostFromAuthority, normalizeIp } from "../lib/net.ts";
 import { resolveClientIp } from "../proxy/client-ip.ts";
+import { normalizePath } from "../proxy/normalize-path.ts";
 import type { RequestContext } from "../proxy/context.ts";
 import { plain, ProxyError } from "../proxy/errors.ts";
 import { handle, type HandleHooks, type RequestRecord } from "../proxy/handle.ts";
@@ -70,7 +71,8 @@ class Flight implements Watched, HandleHooks {
   readonly control: ExchangeControl = { exchange: null };
   private readonly peer: string;
   private readonly authority: string;
-  private readonly path: string;
+  /** The raw path until context() normalises it (SPEC §5.3). */
+  private path: string;
   private readonly query: string;
   private clientIp: string;
   private status = 0;
@@ -107,6 +109,9 @@ class Flight implements Watched, HandleHooks {
     const host = this.authority === "" ? "" : hostFromAuthority(this.authority);
     if (host === null) throw new ProxyError(400, "client", `malformed Host header ${JSON.stringify(this.authority.slice(0, 100))}`);
     this.clientIp = resolveClientIp(this.peer, this.req.headers, this.snapshot.trustedProxies);
+    const path = normalizePath(this.path, this.snapshot.limits.allowEncodedSlashes);
+    if (path === null) throw new ProxyError(400, "client", `refused path ${JSON.stringify(this.path.slice(0, 200))}: encoded slash, \`..;\` segment or bad escape (SPEC §5.3)`);
+    this.path = path;
     return { req: this.req, snapshot: this.snapshot, scheme: this.deps.scheme, peer: this.peer, clientIp: this.clientIp, authority: this.authority, host, path: this.path, query: this.query, id: this.id };
   }
 
@@ -265,6 +270,8 @@ function declaredLength(req: Request): number {
 function errorResponse(err: unknown, method: string, id: string, log: Logger): Response {
   if (err instanceof ProxyError) {
     if (err.status >= 500) log.warn({ req_id: id, err: err.message }, "proxy error");
+    // Every refusal says why (issue 20): the rule or the reason is in the message.
+    else if (err.status !== 499) log.info({ req_id: id, status: err.status, reason: err.message }, "request refused");
     return plain(err.status, method, err.body);
   }
   log.error({ req_id: id, err }, "unexpected error while handling a request");
