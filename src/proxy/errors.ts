@@ -24,6 +24,7 @@ export const DEFAULT_BODIES: Readonly<Record<number, string>> = {
   401: "Authentication required",
   403: "Forbidden",
   404: "Not Found",
+  408: "Request Timeout",
   413: "Payload Too Large",
   421: "Misdirected Request",
   429: "Rate limit exceeded",

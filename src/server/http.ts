@@ -13,6 +13,7 @@ import type { RequestContext } from "../proxy/context.ts";
 import { plain, ProxyError } from "../proxy/errors.ts";
 import { handle, type HandleHooks, type RequestRecord } from "../proxy/handle.ts";
 import { addRateHeaders, rateLimit } from "../proxy/rate-limit.ts";
+import { clientKey } from "../state/limiter.ts";
 import { matchRoute } from "../proxy/route.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
 import type { ChallengeTokens } from "../tls/challenge.ts";
@@ -44,7 +45,7 @@ export function createFetchHandler(deps: HttpDeps): FetchHandler {
     state.inFlight++;
     try {
       const ctx = flight.context();
-      const answer = answerAtTheDoor(ctx, state, flight.record) ?? flight.forward(ctx);
+      const answer = answerAtTheDoor(ctx, state, flight) ?? flight.forward(ctx);
       if (answer instanceof Promise) return answer.then(flight.onResponse, flight.onError);
       return flight.onResponse(answer);
     } catch (err) {
@@ -86,6 +87,8 @@ class Flight implements Watched, HandleHooks {
   private slow = false;
   private completed = false;
   private upgraded = false;
+  /** clientKey() of a request counted in clientFlights, until it ends. */
+  private clientKey: string | null = null;
 
   constructor(
     private readonly req: Request,
@@ -115,6 +118,23 @@ class Flight implements Watched, HandleHooks {
     return { req: this.req, snapshot: this.snapshot, scheme: this.deps.scheme, peer: this.peer, clientIp: this.clientIp, authority: this.authority, host, path: this.path, query: this.query, id: this.id };
   }
 
+  /** limits.max_in_flight_per_client: counts this request for its client, false above the limit. */
+  enterClient(max: number): boolean {
+    const key = clientKey(this.clientIp);
+    if (!this.deps.state.clientFlights.enter(key, max)) {
+      this.deps.log().info({ req_id: this.id, client_ip: this.clientIp, max }, "request refused: max_in_flight_per_client");
+      return false;
+    }
+    this.clientKey = key;
+    return true;
+  }
+
+  private leaveClient(): void {
+    if (this.clientKey === null) return;
+    this.deps.state.clientFlights.leave(this.clientKey);
+    this.clientKey = null;
+  }
+
   forward(ctx: RequestContext): Response | Promise<Response> | Promise<Response | undefined> {
     this.deps.state.watch.add(this);
     this.watched = true;
@@ -139,6 +159,8 @@ class Flight implements Watched, HandleHooks {
       // Upgraded (SPEC §10: WebSocket upgrades record 101); Bun's HTTP timers no longer apply.
       this.status = 101;
       this.upgraded = true;
+      // A tunnel is a connection, not a request in flight.
+      this.leaveClient();
       this.waitingForBody = true;
       this.deps.state.watch.delete(this);
       return response;
@@ -171,6 +193,7 @@ class Flight implements Watched, HandleHooks {
   private complete(bytes: number, error: Error | null): void {
     if (this.completed) return;
     this.completed = true;
+    this.leaveClient();
     if (this.watched) this.deps.state.watch.delete(this);
     if (this.slow && !this.upgraded) this.server.timeout(this.req, this.snapshot.limits.keepAliveTimeoutSecs);
     const seconds = (performance.now() - this.started) / 1000;
@@ -216,8 +239,9 @@ class Flight implements Watched, HandleHooks {
 }
 
 /** SPEC §5.2 steps 4–9: what is answered before routing, in this order. */
-function answerAtTheDoor(ctx: RequestContext, state: ProxyState, record: RequestRecord): Response | Promise<Response> | null {
+function answerAtTheDoor(ctx: RequestContext, state: ProxyState, flight: Flight): Response | Promise<Response> | null {
   const { snapshot, req } = ctx;
+  const record = flight.record;
   // Not a forward proxy: CONNECT (authority-form) is never passed on.
   if (req.method === "CONNECT") return plain(400, req.method);
   if (snapshot.rateLimit !== null) {
@@ -227,6 +251,10 @@ function answerAtTheDoor(ctx: RequestContext, state: ProxyState, record: Request
   const limits = snapshot.limits;
   if (limits.maxInFlight !== null && state.inFlight > limits.maxInFlight) {
     return plain(503, req.method, "Service Unavailable", { "retry-after": "1" });
+  }
+  // One client (an HTTP/2 connection's streams included) cannot fill the proxy (issue 20).
+  if (!flight.enterClient(limits.maxInFlightPerClient)) {
+    return plain(429, req.method, "Too many requests in flight", { "retry-after": "1" });
   }
   const { metrics, health } = snapshot.settings;
   if (metrics.enabled && ctx.path === metrics.endpoint) {

@@ -38,6 +38,8 @@ export interface OutboundRequest {
   readonly maxBodySize: number | null;
   /** Lets the caller abort the exchange. */
   readonly control: ExchangeControl | null;
+  /** limits.max_upstream_connections: beyond it the request waits for a connection. */
+  readonly maxConnections?: number;
   /** Until the response head arrives (SPEC §5.10), checked on the watch's ticks. */
   readonly timeoutMs: number;
   readonly watch: Watch;
@@ -70,6 +72,19 @@ export class UpstreamError extends Error {
   ) {
     super(message);
   }
+
+  /**
+   * The client had not finished sending its body when this happened: a stalled upload ends in a
+   * timeout that says nothing about the upstream (issue 20: five 1-byte bodies opened a breaker).
+   */
+  clientBodyPending = false;
+  /** The request was still waiting for a connection under max_upstream_connections. */
+  queued = false;
+
+  /** Whether this failure is the upstream's, an outcome for its circuit breaker (SPEC §6.2). */
+  get upstreamFault(): boolean {
+    return this.kind !== "aborted" && this.kind !== "too_large" && !this.clientBodyPending && !this.queued;
+  }
 }
 
 /** Sends the request and resolves with the response head; the body follows as it arrives. */
@@ -101,6 +116,8 @@ class Exchange implements ConnectionUser, Watched {
   private reusable = false;
   private requestDone: boolean;
   private written = false;
+  /** Waiting in the pool for a connection (max_upstream_connections). */
+  private queued = false;
   /** The response head went to the caller; from here a failure cuts the body instead. */
   private answered = false;
   private paused = false;
@@ -133,12 +150,16 @@ class Exchange implements ConnectionUser, Watched {
   /** request_timeout: no response head by the deadline (SPEC §5.10). */
   tick(now: number): void {
     if (now < this.deadline) return;
-    if (this.phase === Phase.Connect) this.fail(new UpstreamError("timeout", "upstream did not accept the connection before request_timeout", false));
+    if (this.phase === Phase.Connect) {
+      const err = new UpstreamError("timeout", this.queued ? "no upstream connection free before request_timeout (max_upstream_connections)" : "upstream did not accept the connection before request_timeout", false);
+      err.queued = this.queued;
+      this.fail(err);
+    }
     else if (this.phase === Phase.Head) this.fail(new UpstreamError("timeout", "no response headers before request_timeout", this.written));
   }
 
   private connect(): void {
-    const acquired = this.pool.acquire(this.endpoint);
+    const acquired = this.pool.acquire(this.endpoint, this.req.maxConnections, () => (this.queued = true));
     if (!(acquired instanceof Promise)) return this.start(acquired);
     acquired.then(
       (conn) => this.start(conn),
@@ -386,6 +407,8 @@ class Exchange implements ConnectionUser, Watched {
       this.conn?.destroy();
       return;
     }
+    // Failing while the client's body is still arriving is no verdict on the upstream.
+    if (this.phase === Phase.Head && !this.requestDone) err.clientBodyPending = true;
     this.phase = Phase.Done;
     this.cleanup();
     this.reject(err);
