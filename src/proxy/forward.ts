@@ -57,6 +57,7 @@ export function forward(ctx: RequestContext, route: Route, target: Upstream, ups
     maxBodySize: limits.maxRequestSize,
     control: opts.control,
     maxConnections: limits.maxUpstreamConnections,
+    clientSignal: hasBody && bodyLength === null ? req.signal : undefined,
     watch: opts.watch,
     timeoutMs: limits.requestTimeoutMs,
     onBodyEnd: opts.onBodyEnd,

@@ -14,7 +14,6 @@ import { plain, ProxyError } from "../proxy/errors.ts";
 import { handle, type HandleHooks, type RequestRecord } from "../proxy/handle.ts";
 import { addRateHeaders, rateLimit } from "../proxy/rate-limit.ts";
 import { clientKey } from "../state/limiter.ts";
-import { matchRoute } from "../proxy/route.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
 import type { ChallengeTokens } from "../tls/challenge.ts";
 import type { Watch, Watched } from "../state/watch.ts";
@@ -112,6 +111,8 @@ class Flight implements Watched, HandleHooks {
     const host = this.authority === "" ? "" : hostFromAuthority(this.authority);
     if (host === null) throw new ProxyError(400, "client", `malformed Host header ${JSON.stringify(this.authority.slice(0, 100))}`);
     this.clientIp = resolveClientIp(this.peer, this.req.headers, this.snapshot.trustedProxies);
+    // `OPTIONS *` (asterisk-form, RFC 9112 §3.2.4) is about the server itself: answered at the door.
+    if (this.path === "*" && this.req.method === "OPTIONS") return { req: this.req, snapshot: this.snapshot, scheme: this.deps.scheme, peer: this.peer, clientIp: this.clientIp, authority: this.authority, host, path: "*", query: "", id: this.id };
     const path = normalizePath(this.path, this.snapshot.limits.allowEncodedSlashes);
     if (path === null) throw new ProxyError(400, "client", `refused path ${JSON.stringify(this.path.slice(0, 200))}: encoded slash, \`..;\` segment or bad escape (SPEC §5.3)`);
     this.path = path;
@@ -244,6 +245,7 @@ function answerAtTheDoor(ctx: RequestContext, state: ProxyState, flight: Flight)
   const record = flight.record;
   // Not a forward proxy: CONNECT (authority-form) is never passed on.
   if (req.method === "CONNECT") return plain(400, req.method);
+  if (ctx.path === "*") return internal(record, new Response(null, { status: 200, headers: { allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", "content-length": "0" } }));
   if (snapshot.rateLimit !== null) {
     const refused = rateLimit(state.limiter, state.limiter.global, snapshot.rateLimit, ctx.clientIp, req.method, record);
     if (refused) return refused;
@@ -269,13 +271,20 @@ function answerAtTheDoor(ctx: RequestContext, state: ProxyState, flight: Flight)
     if (ctx.path === health.readiness_path) return internal(record, state.shuttingDown ? plain(503, req.method, "Shutting down") : plain(200, req.method, "OK"));
   }
   if (ctx.scheme === "http" && snapshot.settings.tls.force_https) {
-    if (!matchRoute(snapshot.routes, ctx.host, ctx.path)) return plain(400, req.method);
+    // Only to a host a domain or domain_path rule or an app names: a `default` rule would
+    // otherwise send visitors to https on whatever name they were given (issue 20).
+    if (!claimedHost(snapshot, ctx.host)) return plain(421, req.method);
     const port = snapshot.settings.server.https_port;
     const host = ctx.host.includes(":") ? `[${ctx.host}]` : ctx.host;
     const location = `https://${host}${port === 443 ? "" : `:${port}`}${ctx.path}${ctx.query ? `?${ctx.query}` : ""}`;
     return new Response(null, { status: 308, headers: { location } });
   }
   return null;
+}
+
+function claimedHost(snapshot: Snapshot, host: string): boolean {
+  const routes = snapshot.routes;
+  return routes.domain.has(host) || routes.domainPath.has(host) || routes.apps.has(host);
 }
 
 function metricsResponse(method: string, text: string): Response {

@@ -38,6 +38,13 @@ export interface OutboundRequest {
   readonly maxBodySize: number | null;
   /** Lets the caller abort the exchange. */
   readonly control: ExchangeControl | null;
+  /**
+   * The client request's signal, for a chunked body: Bun ends the body at the last chunk and only
+   * then refuses what follows (trailers) with its own 400, aborting this signal. The last chunk
+   * waits one turn of the event loop so the upstream never executes a request the client was
+   * refused (issue 20).
+   */
+  readonly clientSignal?: AbortSignal;
   /** limits.max_upstream_connections: beyond it the request waits for a connection. */
   readonly maxConnections?: number;
   /** Until the response head arrives (SPEC §5.10), checked on the watch's ticks. */
@@ -216,7 +223,13 @@ class Exchange implements ConnectionUser, Watched {
         const conn = this.conn!;
         if (!conn.write(chunked ? chunk(value) : value)) await conn.drained();
       }
-      if (chunked) this.conn?.write(LAST_CHUNK);
+      if (chunked) {
+        const signal = this.req.clientSignal;
+        if (signal) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.over()) return;
+        if (signal?.aborted) return this.fail(new UpstreamError("aborted", "client request refused after its body (chunked trailers)", true));
+        this.conn?.write(LAST_CHUNK);
+      }
       if (this.req.control) this.req.control.requestBytes = total;
       if (this.req.bodyLength !== null && total !== this.req.bodyLength) {
         return this.fail(new UpstreamError("aborted", "client body ended before its Content-Length", true));
