@@ -41,3 +41,8 @@ export function plain(status: number, method: string, body = DEFAULT_BODIES[stat
   const headers: Record<string, string> = { "content-type": TEXT, "content-length": String(Buffer.byteLength(body)), ...extra };
   return new Response(method === "HEAD" ? null : body, { status, headers });
 }
+
+/** Failed authentication attempts throttled (issue 20): 429 with the seconds until the next try. */
+export function tooManyAttempts(method: string, retryAfterSecs: number): Response {
+  return plain(429, method, "Too many failed authentication attempts", { "retry-after": String(retryAfterSecs) });
+}

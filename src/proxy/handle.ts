@@ -3,7 +3,7 @@
  * Each phase is a function in its own file; a phase that answers early returns a Response.
  */
 import type { AuthGrant, Route, Upstream } from "../config/snapshot.ts";
-import type { RateDecision } from "../state/limiter.ts";
+import { clientKey, type RateDecision } from "../state/limiter.ts";
 import type { Breakers } from "../state/breakers.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
 import { UpstreamError, type ExchangeControl } from "../upstream/exchange.ts";
@@ -67,7 +67,7 @@ export function handle(ctx: RequestContext, state: ProxyState, record: RequestRe
 
   // 2. guard
   if (route.auth === null) return proceed(ctx, state, record, hooks, match, null);
-  const verdict = guard(ctx.req, route.auth, state);
+  const verdict = guard(ctx.req, route.auth, state, clientKey(ctx.clientIp));
   if (verdict instanceof Promise) return verdict.then((v) => (v instanceof Response ? v : proceed(ctx, state, record, hooks, match, v)));
   if (verdict instanceof Response) return verdict;
   return proceed(ctx, state, record, hooks, match, verdict);

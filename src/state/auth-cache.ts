@@ -66,4 +66,72 @@ export class AuthCache {
   readonly pending = new Map<string, Promise<CachedGrant | null>>();
   /** JWT policy cacheId + token → its grant. */
   readonly jwt = new ExpiringCache<CachedGrant>(MAX_ENTRIES);
+  /** Failed attempts per client and verifications in progress (issue 20). */
+  readonly throttle = new AuthThrottle();
+}
+
+/**
+ * Failed-attempt throttle per client (issue 20: each wrong Basic password costs one bcrypt
+ * verification, ~250 ms of a core at cost 12, so nine guesses a second took both cores). A token
+ * bucket per client key: an uncached verification (or an API-key check) needs a token, taken
+ * before any bcrypt runs and given back when the attempt succeeds, so only failures spend them.
+ * An empty bucket is answered 429 with Retry-After. Separately, verifications in progress are
+ * bounded for the whole process: beyond the bound the thread pool queue would only grow (503).
+ */
+export const FAILED_AUTH_BURST = 10;
+export const FAILED_AUTH_PER_SEC = 0.5;
+const MAX_THROTTLED_CLIENTS = 50_000;
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+export class AuthThrottle {
+  private readonly buckets = new Map<string, Bucket>();
+  /** bcrypt verifications running or queued for Bun's thread pool. */
+  verifying = 0;
+
+  constructor(
+    readonly burst = FAILED_AUTH_BURST,
+    readonly perSec = FAILED_AUTH_PER_SEC,
+    /** Verifications allowed at once; the machine's cores each take a few. */
+    readonly maxVerifying = Math.max(8, 4 * navigator.hardwareConcurrency),
+  ) {}
+
+  /** Takes one attempt for `key`: 0 when granted, else the whole seconds until one is (≥ 1). */
+  take(key: string, now = performance.now()): number {
+    let b = this.buckets.get(key);
+    if (b === undefined) {
+      if (this.buckets.size >= MAX_THROTTLED_CLIENTS) this.sweep(now);
+      b = { tokens: this.burst, at: now };
+      this.buckets.set(key, b);
+    } else {
+      b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.perSec);
+      b.at = now;
+    }
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 0;
+    }
+    return Math.max(1, Math.ceil((1 - b.tokens) / this.perSec));
+  }
+
+  /** The attempt succeeded: its token comes back. */
+  refund(key: string): void {
+    const b = this.buckets.get(key);
+    if (b !== undefined) b.tokens = Math.min(this.burst, b.tokens + 1);
+    if (b !== undefined && b.tokens >= this.burst) this.buckets.delete(key);
+  }
+
+  /** Drops buckets that are full again; if that is not enough, the oldest half. */
+  private sweep(now: number): void {
+    for (const [k, b] of this.buckets) if (b.tokens + ((now - b.at) / 1000) * this.perSec >= this.burst) this.buckets.delete(k);
+    if (this.buckets.size < MAX_THROTTLED_CLIENTS) return;
+    let n = this.buckets.size / 2;
+    for (const k of this.buckets.keys()) {
+      if (n-- <= 0) break;
+      this.buckets.delete(k);
+    }
+  }
 }
