@@ -60,8 +60,8 @@ const SLOW_AFTER_MS = 300;
  * One request at the door, from arrival to its log line. Holds what the record needs and, for
  * requests handed to an upstream, the slow-request watch: most finish before the watch ever looks
  * at them; the ones that do not are "slow": Bun's idle timer must not cut them (request_timeout and
- * streaming govern instead, SPEC §5.10), and a client that leaves must cancel the upstream
- * exchange. Doing both only for slow requests keeps them off the hot path.
+ * streaming govern instead, SPEC §5.10). A client that leaves cancels the upstream exchange from
+ * the first byte (forward()): a reset HTTP/2 stream must not keep its upstream request going.
  */
 class Flight implements Watched, HandleHooks {
   readonly snapshot: Snapshot;
@@ -139,6 +139,11 @@ class Flight implements Watched, HandleHooks {
   forward(ctx: RequestContext): Response | Promise<Response> | Promise<Response | undefined> {
     this.deps.state.watch.add(this);
     this.watched = true;
+    // A reset HTTP/2 stream or a client that left cancels the upstream exchange at once, not
+    // only once the request turned slow (issue 20: reset streams still reached the upstream).
+    const signal = this.req.signal;
+    if (signal.aborted) throw new ProxyError(499, "client", "client went away before the request was forwarded", "");
+    signal.addEventListener("abort", this.cancel, { once: true });
     return handle(ctx, this.deps.state, this.record, this);
   }
 
@@ -185,11 +190,9 @@ class Flight implements Watched, HandleHooks {
     if (this.slow || now - this.started < SLOW_AFTER_MS) return;
     this.slow = true;
     this.server.timeout(this.req, 0);
-    const signal = this.req.signal;
-    const cancel = () => this.control.exchange?.abort();
-    if (signal.aborted) cancel();
-    else signal.addEventListener("abort", cancel, { once: true });
   }
+
+  private readonly cancel = (): void => this.control.exchange?.abort();
 
   private complete(bytes: number, error: Error | null): void {
     if (this.completed) return;
