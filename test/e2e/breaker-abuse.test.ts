@@ -65,6 +65,24 @@ describe("circuit breakers judge the upstream only (SPEC §6.2)", () => {
   });
 });
 
+describe("limits.max_upstream_connections", () => {
+  test("requests that waited for a free connection until request_timeout get 504 but are no breaker failures", async () => {
+    const gate = Promise.withResolvers<void>();
+    let arrived = 0;
+    using b = backend(async () => {
+      arrived++;
+      await gate.promise;
+      return new Response("late");
+    });
+    await using proxy = await startTestProxy(`default -> ${b.url}\n`, { toml: "[limits]\nrequest_timeout = 1\nmax_upstream_connections = 1\n\n[circuit_breaker]\nfailure_threshold = 3\n" });
+    const statuses = await Promise.all(Array.from({ length: 6 }, (_, i) => fetch(`${proxy.url}/w${i}`).then((r) => r.status)));
+    gate.resolve();
+    // One request held the only connection (a real upstream timeout); five waited in the queue.
+    expect([statuses, arrived]).toEqual([[504, 504, 504, 504, 504, 504], 1]);
+    expect(proxy.handle.state.breakers.snapshot()[b.url]).toEqual({ state: "closed", consecutive_failures: 1, consecutive_successes: 0 });
+  });
+});
+
 describe("limits.max_in_flight_per_client", () => {
   test("a client above its in-flight limit gets 429 with Retry-After, and the held requests still complete", async () => {
     const gate = Promise.withResolvers<void>();
