@@ -48,7 +48,7 @@ http {
 }
 `,
   );
-  const proc = Bun.spawn(["nginx", "-p", dir, "-c", join(dir, "nginx.conf")], { stdout: "ignore", stderr: "pipe" });
+  const proc = Bun.spawn(["nginx", "-p", dir, "-e", join(dir, "error.log"), "-c", join(dir, "nginx.conf")], { stdout: "ignore", stderr: "pipe" });
   const stop = async () => {
     proc.kill("SIGTERM");
     await proc.exited;
