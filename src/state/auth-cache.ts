@@ -76,7 +76,8 @@ export class AuthCache {
  * bucket per client key: an uncached verification (or an API-key check) needs a token, taken
  * before any bcrypt runs and given back when the attempt succeeds, so only failures spend them.
  * An empty bucket is answered 429 with Retry-After. Separately, verifications in progress are
- * bounded for the whole process: beyond the bound the thread pool queue would only grow (503).
+ * bounded per client (429: one client's burst cannot take every slot) and for the whole process
+ * (503: beyond it the thread pool's queue would only grow and every login wait behind it).
  */
 export const FAILED_AUTH_BURST = 10;
 export const FAILED_AUTH_PER_SEC = 0.5;
@@ -87,10 +88,14 @@ interface Bucket {
   at: number;
 }
 
+/** bcrypt verifications one client may have in progress: its burst cannot take every slot. */
+export const VERIFYING_PER_CLIENT = 2;
+
 export class AuthThrottle {
   private readonly buckets = new Map<string, Bucket>();
   /** bcrypt verifications running or queued for Bun's thread pool. */
   verifying = 0;
+  private readonly verifyingBy = new Map<string, number>();
 
   constructor(
     readonly burst = FAILED_AUTH_BURST,
@@ -115,6 +120,26 @@ export class AuthThrottle {
       return 0;
     }
     return Math.max(1, Math.ceil((1 - b.tokens) / this.perSec));
+  }
+
+  /**
+   * Counts a verification in for `key`: "client" when the client has VERIFYING_PER_CLIENT in
+   * progress already, "busy" when the process has maxVerifying; null when it may run.
+   */
+  startVerify(key: string): "client" | "busy" | null {
+    const mine = this.verifyingBy.get(key) ?? 0;
+    if (mine >= VERIFYING_PER_CLIENT) return "client";
+    if (this.verifying >= this.maxVerifying) return "busy";
+    this.verifyingBy.set(key, mine + 1);
+    this.verifying++;
+    return null;
+  }
+
+  endVerify(key: string): void {
+    this.verifying--;
+    const mine = (this.verifyingBy.get(key) ?? 1) - 1;
+    if (mine <= 0) this.verifyingBy.delete(key);
+    else this.verifyingBy.set(key, mine);
   }
 
   /** The attempt succeeded: its token comes back. */

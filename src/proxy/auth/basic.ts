@@ -32,16 +32,19 @@ export function checkBasic(req: Request, policy: BasicPolicy, cache: AuthCache, 
   const throttle = cache.throttle;
   const wait = throttle.take(client, now);
   if (wait > 0) return tooManyAttempts(req.method, wait);
-  if (throttle.verifying >= throttle.maxVerifying) {
+  const full = throttle.startVerify(client);
+  if (full !== null) {
     throttle.refund(client);
-    return plain(503, req.method, "Service Unavailable", { "retry-after": "1" });
+    return full === "client" ? tooManyAttempts(req.method, 1) : plain(503, req.method, "Service Unavailable", { "retry-after": "1" });
   }
   verification = verify(header, policy);
-  if (verification === null) return deny(policy, req.method);
-  throttle.verifying++;
+  if (verification === null) {
+    throttle.endVerify(client);
+    return deny(policy, req.method);
+  }
   cache.pending.set(key, verification);
   void verification.then((grant) => {
-    throttle.verifying--;
+    throttle.endVerify(client);
     cache.pending.delete(key);
     const now = performance.now();
     if (grant === null) return;
