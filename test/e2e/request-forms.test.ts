@@ -19,7 +19,9 @@ describe("request forms (issue 20)", () => {
     using b = backend();
     await using proxy = await startTestProxy(`default -> ${b.url}\n`);
     const answer = await rawRequest(proxy.handle.http.port, "POST /t HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n", 2000);
-    // Bun's parser refuses trailers (no answer from our code is possible); the backend must agree.
+    // Bun.serve's parser answers 400 to a trailer section itself (oven-sh/bun#32887, open): no
+    // answer of ours is possible, so the backend must not execute what the client was refused.
+    // When that PR lands this test fails on the 400 and should expect 200 with one backend request.
     expect(statusOf(answer)).toBe(400);
     const control = await fetch(`${proxy.url}/after`, { method: "POST", body: new Blob(["abc"]).stream(), duplex: "half" } as RequestInit);
     expect(control.status).toBe(200);
@@ -41,6 +43,15 @@ describe("request forms (issue 20)", () => {
     expect(out).toStartWith("HTTP/2 200");
     expect(out.toLowerCase()).toContain("allow: get, head, post, put, patch, delete, options");
     expect(b.seen).toEqual([]);
+  });
+
+  test("known Bun behaviour: a method outside Bun's parser list gets the connection closed and never reaches the backend", async () => {
+    // Bun 1.4.5 closes the connection before fetch() is called, so neither forwarding nor a 501
+    // can come from the proxy; what must hold is that nothing reaches the backend.
+    using b = backend();
+    await using proxy = await startTestProxy(`default -> ${b.url}\n`);
+    const answer = await rawRequest(proxy.handle.http.port, "FOO /u HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 2000);
+    expect([answer, b.seen.length]).toEqual(["", 0]);
   });
 
   test("an extension method Bun parses is forwarded with an answer", async () => {
