@@ -125,6 +125,8 @@ class Exchange implements ConnectionUser, Watched {
   private written = false;
   /** Waiting in the pool for a connection (max_upstream_connections). */
   private queued = false;
+  /** Takes this exchange out of the pool's queue when it gives up while waiting. */
+  private leaveQueue: (() => void) | null = null;
   /** The response head went to the caller; from here a failure cuts the body instead. */
   private answered = false;
   private paused = false;
@@ -166,7 +168,10 @@ class Exchange implements ConnectionUser, Watched {
   }
 
   private connect(): void {
-    const acquired = this.pool.acquire(this.endpoint, this.req.maxConnections, () => (this.queued = true));
+    const acquired = this.pool.acquire(this.endpoint, this.req.maxConnections, (leave) => {
+      this.queued = true;
+      this.leaveQueue = leave;
+    });
     if (!(acquired instanceof Promise)) return this.start(acquired);
     acquired.then(
       (conn) => this.start(conn),
@@ -434,6 +439,8 @@ class Exchange implements ConnectionUser, Watched {
 
   private cleanup(): void {
     this.req.watch.delete(this);
+    this.leaveQueue?.();
+    this.leaveQueue = null;
     const control = this.req.control;
     if (control && control.exchange === this) control.exchange = null;
   }

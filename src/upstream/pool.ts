@@ -37,9 +37,10 @@ export class UpstreamPool {
   /**
    * An idle connection to the endpoint, or a new one while fewer than `max` are open; beyond that
    * the request waits for one to be released or closed (issue 20: an HTTP/2 client with thousands
-   * of streams must not open thousands of upstream connections). `onQueued` is told when it waits.
+   * of streams must not open thousands of upstream connections). `onQueued` is told when it waits,
+   * with a function that takes the request out of the queue (it gave up).
    */
-  acquire(endpoint: Endpoint, max = Infinity, onQueued?: () => void): Connection | Promise<Connection> {
+  acquire(endpoint: Endpoint, max = Infinity, onQueued?: (leave: () => void) => void): Connection | Promise<Connection> {
     const list = this.idle.get(endpoint.key);
     while (list && list.length > 0) {
       const conn = list.pop()!;
@@ -49,11 +50,17 @@ export class UpstreamPool {
       return conn;
     }
     if ((this.counts.get(endpoint.key) ?? 0) >= max) {
-      onQueued?.();
       return new Promise<Connection>((resolve, reject) => {
         let queue = this.waiting.get(endpoint.key);
         if (!queue) this.waiting.set(endpoint.key, (queue = []));
-        queue.push({ resolve, reject });
+        const waiter: Waiter = { resolve, reject };
+        queue.push(waiter);
+        onQueued?.(() => {
+          const q = this.waiting.get(endpoint.key);
+          const i = q ? q.indexOf(waiter) : -1;
+          if (i >= 0) q!.splice(i, 1);
+          if (q && q.length === 0) this.waiting.delete(endpoint.key);
+        });
       });
     }
     return this.openNew(endpoint);
@@ -78,15 +85,22 @@ export class UpstreamPool {
     const n = (this.counts.get(endpoint.key) ?? 1) - 1;
     if (n <= 0) this.counts.delete(endpoint.key);
     else this.counts.set(endpoint.key, n);
-    const waiter = this.waiting.get(endpoint.key)?.shift();
+    const waiter = this.nextWaiter(endpoint.key);
     if (waiter) this.openNew(endpoint).then(waiter.resolve, waiter.reject);
+  }
+
+  private nextWaiter(key: string): Waiter | undefined {
+    const queue = this.waiting.get(key);
+    const waiter = queue?.shift();
+    if (queue && queue.length === 0) this.waiting.delete(key);
+    return waiter;
   }
 
   /** Puts a connection whose exchange finished cleanly back for reuse, or hands it to a waiter. */
   release(conn: Connection): void {
     if (!conn.open) return;
     conn.user = null;
-    const waiter = this.waiting.get(conn.endpoint.key)?.shift();
+    const waiter = this.nextWaiter(conn.endpoint.key);
     if (waiter) return waiter.resolve(conn);
     let list = this.idle.get(conn.endpoint.key);
     if (!list) this.idle.set(conn.endpoint.key, (list = []));

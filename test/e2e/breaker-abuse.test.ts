@@ -78,7 +78,7 @@ describe("limits.max_upstream_connections", () => {
     const statuses = await Promise.all(Array.from({ length: 6 }, (_, i) => fetch(`${proxy.url}/w${i}`).then((r) => r.status)));
     gate.resolve();
     // One request held the only connection (a real upstream timeout); five waited in the queue.
-    expect([statuses, arrived]).toEqual([[504, 504, 504, 504, 504, 504], 1]);
+    expect([statuses, arrived, proxy.handle.state.pool.queued]).toEqual([[504, 504, 504, 504, 504, 504], 1, 0]);
     expect(proxy.handle.state.breakers.snapshot()[b.url]).toEqual({ state: "closed", consecutive_failures: 1, consecutive_successes: 0 });
   });
 });
