@@ -11,6 +11,8 @@
  * 3. `requests` mutated raw HTTP requests against a proxy in its own process, 50 at a time, with a
  *    strict backend: the proxy must not exit or print to stderr, must keep serving, and must send
  *    the backend only well-formed HTTP/1.1.
+ * 4. The route index (issue 20): `inputs / 10` generated path-rule tables, 100 paths each, matched
+ *    with the first-segment index and with the plain scan; any difference is a failure.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,6 +22,7 @@ import { APP_INFOS_DICTIONARY, appInfosSeeds, checkAppInfos, checkProxyConf, PRO
 import { fuzzHttp, strictBackend } from "../test/support/http-fuzz.ts";
 import { spawnProxy } from "../test/support/spawn.ts";
 import { testToml } from "../test/support/project.ts";
+import { fuzzRouteIndex } from "../test/support/route-index-fuzz.ts";
 import { table } from "./lib.ts";
 
 const inputs = Number(process.argv[2] ?? 100_000);
@@ -67,6 +70,15 @@ for (const [name, text, check] of pathological) {
   patho.push({ "pathological input": name, size: `${(text.length / 1024).toFixed(0)} KiB`, outcome: outcome.split("\n")[0]!.slice(0, 60), time: `${(performance.now() - started).toFixed(0)} ms` });
 }
 console.log(table(patho));
+
+{
+  const tables = Math.max(1, Math.floor(inputs / 10));
+  const started = performance.now();
+  const result = fuzzRouteIndex(seed, tables, 100);
+  console.log(`route index differential: ${tables} tables × 100 paths, seed ${seed}`);
+  console.log(table([{ tables: result.tables, "indexed tables": result.indexedTables, paths: result.paths, differences: result.failures.length, time: `${((performance.now() - started) / 1000).toFixed(1)} s` }]));
+  for (const f of result.failures.slice(0, 5)) console.log(`  DIFFERENCE: ${f.path} indexed → rule #${f.indexed}, scan → rule #${f.scanned}\n${f.table}`);
+}
 
 console.log(`HTTP fuzzing: ${requests} mutated requests, seed ${seed}`);
 const strict = await strictBackend();

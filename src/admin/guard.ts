@@ -5,7 +5,8 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
-import { isLoopback } from "../lib/net.ts";
+import { canonicalHost, hostFromAuthority, isLoopback, parseBind } from "../lib/net.ts";
+import { isIP } from "node:net";
 import { failure } from "./envelope.ts";
 import type { AdminEnv, AdminPort, BasicCredentials } from "./port.ts";
 
@@ -44,6 +45,12 @@ export function adminGuard(port: AdminPort): MiddlewareHandler<{ Bindings: Admin
     const local = env?.local === true;
     const req = c.req.raw;
     let limitHeaders: Record<string, string> = {};
+
+    // DNS rebinding (SPEC §11.1): a page whose name rebinds to 127.0.0.1 is same-origin with the
+    // admin and may set any header, but its requests carry its own name as Host.
+    if (!local && !adminHostAllowed(req.headers.get("host"), port.current().settings.admin.bind)) {
+      return failure(421, "Misdirected Request: the admin API answers only loopback names, IP addresses and the admin.bind host");
+    }
 
     if (!local && port.rateLimit) {
       const verdict = port.rateLimit(req, env?.peer ?? "");
@@ -86,6 +93,20 @@ export function adminGuard(port: AdminPort): MiddlewareHandler<{ Bindings: Admin
     for (const [name, value] of Object.entries(limitHeaders)) res.headers.set(name, value);
     c.res = res;
   };
+}
+
+/**
+ * Host values the admin answers on TCP: `localhost` and `*.localhost` (RFC 6761 §6.3), any IP
+ * literal (no DNS name is involved, so nothing can rebind it), and the host of `admin.bind`.
+ * A request without Host (HTTP/1.0) comes from no browser and passes.
+ */
+export function adminHostAllowed(header: string | null, bind: string): boolean {
+  if (header === null || header === "") return true;
+  const host = hostFromAuthority(header);
+  if (host === null) return false;
+  if (host === "localhost" || host.endsWith(".localhost") || isIP(host) !== 0) return true;
+  const configured = parseBind(bind)?.host;
+  return configured !== undefined && canonicalHost(configured) === host;
 }
 
 function sha256(text: string): Buffer {

@@ -3,7 +3,7 @@
  * reload (ARCHITECTURE §3 step 3): regexes, host indexes, URL parts, header templates, CIDR sets.
  * Inputs must already have passed schema validation.
  */
-import { CidrSet, parseCidr, type Cidr } from "../lib/net.ts";
+import { canonicalHost, CidrSet, parseCidr, type Cidr } from "../lib/net.ts";
 import { parseSize } from "../lib/size.ts";
 import { endpointOf } from "../lib/endpoint.ts";
 import type { AuthMaterial } from "./auth-check.ts";
@@ -63,6 +63,10 @@ export function compile(input: CompileInput): Snapshot {
     limits: {
       maxRequestSize: settings.limits.max_request_size === undefined ? null : parseSize(settings.limits.max_request_size),
       maxInFlight: settings.limits.max_in_flight ?? null,
+      maxInFlightPerClient: settings.limits.max_in_flight_per_client,
+      maxUpstreamConnections: settings.limits.max_upstream_connections,
+      allowEncodedSlashes: settings.server.allow_encoded_slashes,
+      underscoresInHeaders: settings.server.underscores_in_headers,
       keepAliveTimeoutSecs: settings.limits.keep_alive_timeout,
       requestTimeoutMs: settings.limits.request_timeout * 1000,
       shutdownGraceMs: settings.server.shutdown_grace_period * 1000,
@@ -125,7 +129,10 @@ export function compileRoutes(
   const appAuth = policies?.forApp() ?? null;
   for (const app of apps) {
     const route = appRoute(app, globalHeaders, appAuth);
-    for (const host of app.hosts) if (!appRoutes.has(host)) appRoutes.set(host, route);
+    for (const name of app.hosts) {
+      const host = canonicalHost(name);
+      if (!appRoutes.has(host)) appRoutes.set(host, route);
+    }
   }
 
   return { domainPath, apps: appRoutes, domain, paths, bySegment, anySegment: Int32Array.from(anySegment), fallback };
@@ -144,11 +151,13 @@ export function firstSegmentOf(route: Route): string | null {
     return v.slice(1, slash);
   }
   if (route.kind === "regex" && route.regex) {
-    // Only a literal run (letters, digits, `_~-`, escaped `.`) right after `^/` and closed by `/`;
-    // anything cleverer (alternation, quantifiers, classes) may match other segments.
+    // Only a literal run (letters, digits, `_~-`, escaped `.`) right after `^/` and closed by a `/`
+    // that is not optional: `^/admin/?.*$` also matches `/admin.php` and `/administrator`, so
+    // filing it under "admin" would change what it matches (issue 20). Anything cleverer
+    // (alternation, quantifiers, classes) may match other segments.
     const source = route.regex.source;
-    if (source.includes("|")) return null;
-    const m = /^\^\\?\/((?:[A-Za-z0-9_~-]|\\[.~-])+)\\?\//.exec(source);
+    if (source.includes("|") || route.regex.flags.includes("i")) return null;
+    const m = /^\^\\?\/((?:[A-Za-z0-9_~-]|\\[.~-])+)\\?\/(?![?*+{])/.exec(source);
     return m ? m[1]!.replace(/\\(.)/g, "$1") : null;
   }
   return null;
@@ -208,8 +217,9 @@ function compileRule(rule: Rule, index: number, globalHeaders: readonly HeaderOp
   };
 }
 
+/** A rule's host as requests are compared (SPEC §5.3): no brackets, lower case, one trailing dot off. */
 function unbracket(host: string): string {
-  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1).toLowerCase() : host.toLowerCase();
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1).toLowerCase() : canonicalHost(host);
 }
 
 function appRoute(app: AppRouteInput, globalHeaders: readonly HeaderOp[], auth: Route["auth"]): Route {

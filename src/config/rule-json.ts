@@ -29,15 +29,38 @@ export function parseConfInput(input: unknown, stored: ProxyConf): { ok: true; c
   if (!isObject(input) || !Array.isArray(input.rules)) return { ok: false, error: 'expected an object with a "rules" array' };
   const origins = matchOrigins(input.rules, stored.rules);
   const rules = input.rules.map((r, j) => prepareRule(r, origins[j] === null ? null : stored.rules[origins[j]!]!));
-  const result = proxyConfSchema.safeParse({ headers: input.headers ?? stored.headers, rules });
+  const headers = input.headers === undefined ? stored.headers : restoreHeaders(input.headers, stored.headers);
+  const result = proxyConfSchema.safeParse({ headers, rules });
   if (!result.success) return { ok: false, error: issueText(result.error) };
   const conf = result.data as ProxyConf;
   return { ok: true, conf: { headers: conf.headers as HeaderOp[], rules: conf.rules.map(normalizeRule) }, origins };
 }
 
-/** The rule as the API shows it: every hash replaced by "" (SPEC §11.3). */
+/**
+ * The rule as the API shows it: every hash and `headers {}` value replaced by "" (SPEC §11.1,
+ * §11.3): a header value may be an upstream `Authorization: Bearer …`.
+ */
 export function redactRule(rule: Rule): Rule {
-  return { ...rule, auth: rule.auth.map((u) => ({ username: u.username, hash: "" })) };
+  return { ...rule, auth: rule.auth.map((u) => ({ username: u.username, hash: "" })), headers: redactHeaders(rule.headers) };
+}
+
+/** `Name: value` operations with the value shown as ""; removals (`-Name`) stay as they are. */
+export function redactHeaders(ops: readonly HeaderOp[]): HeaderOp[] {
+  return ops.map((op) => ({ name: op.name, value: op.value === null ? null : "" }));
+}
+
+/**
+ * An empty value sent back for a header the stored block sets means "keep the stored value", as
+ * an empty hash does: what GET shows can be PUT back without wiping the values.
+ */
+function restoreHeaders(input: unknown, stored: readonly HeaderOp[]): unknown {
+  if (!Array.isArray(input)) return input;
+  return input.map((op) => {
+    if (!isObject(op) || op.value !== "" || typeof op.name !== "string") return op;
+    const name = op.name.toLowerCase();
+    const kept = stored.find((s) => s.name.toLowerCase() === name && s.value !== null);
+    return kept ? { ...op, value: kept.value } : op;
+  });
 }
 
 /** The stored rule each input rule replaces, matched by source text in order of appearance. */
@@ -72,6 +95,7 @@ function prepareRule(input: unknown, replacing: Rule | null): unknown {
     const targets = input.targets.map((t) => ({ url: "", weight: isObject(t) && typeof t.weight === "number" ? t.weight : 100 }));
     out.load_balancing = impliedStrategy(targets);
   }
+  if (replacing) out.headers = restoreHeaders(out.headers, replacing.headers);
   if (Array.isArray(out.auth) && replacing) {
     out.auth = out.auth.map((u) => {
       if (!isObject(u) || (u.hash !== "" && u.hash !== undefined)) return u;

@@ -39,6 +39,10 @@ const server = z.strictObject({
   worker_threads: z.union([z.literal("auto"), intAtLeast(1, "worker_threads")], { error: 'worker_threads must be "auto" or an integer ≥ 1' }).default("auto"),
   trusted_proxies: z.array(cidr).default([]),
   shutdown_grace_period: intAtLeast(0, "shutdown_grace_period").default(10),
+  /** SPEC §5.3: `%2F`/`%5C` in a path are refused (400) unless true; then they stay encoded. */
+  allow_encoded_slashes: z.boolean().default(false),
+  /** SPEC §5.6: client header names with `_` are dropped unless true (as nginx). */
+  underscores_in_headers: z.boolean().default(false),
 });
 
 const tls = z.strictObject({
@@ -81,6 +85,8 @@ const health = z.strictObject({
 const limits = z.strictObject({
   max_request_size: size.optional(),
   max_in_flight: intAtLeast(1, "max_in_flight").optional(),
+  max_in_flight_per_client: intAtLeast(1, "max_in_flight_per_client").default(256),
+  max_upstream_connections: intAtLeast(1, "max_upstream_connections").default(512),
   keep_alive_timeout: intAtLeast(1, "keep_alive_timeout").max(255, { error: "keep_alive_timeout must be 1-255" }).default(10),
   request_timeout: intAtLeast(1, "request_timeout").default(60),
   websocket_idle_timeout_secs: intAtLeast(1, "websocket_idle_timeout_secs").default(300),

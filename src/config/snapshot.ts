@@ -190,6 +190,14 @@ export interface RouteTable {
 export interface Limits {
   readonly maxRequestSize: number | null;
   readonly maxInFlight: number | null;
+  /** Concurrent requests of one client IP (HTTP/2 streams included); above ⇒ 429 (SPEC §4). */
+  readonly maxInFlightPerClient: number;
+  /** Open connections per upstream origin; requests beyond wait for one (SPEC §4). */
+  readonly maxUpstreamConnections: number;
+  /** SPEC §5.3: keep `%2F`/`%5C` encoded instead of refusing the request. */
+  readonly allowEncodedSlashes: boolean;
+  /** SPEC §5.6: forward client header names containing `_`. */
+  readonly underscoresInHeaders: boolean;
   readonly keepAliveTimeoutSecs: number;
   readonly requestTimeoutMs: number;
   readonly shutdownGraceMs: number;

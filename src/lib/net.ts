@@ -90,8 +90,9 @@ export class CidrSet {
 }
 
 /**
- * The host part of a Host header or :authority, lower-cased, without port or IPv6 brackets
- * (`[::1]:8443` → `::1`). Null when it is not a valid host (SPEC §5.9: 400 for a malformed Host).
+ * The host part of a Host header or :authority, lower-cased, without port, IPv6 brackets or one
+ * trailing dot (`[::1]:8443` → `::1`, `a.com.:443` → `a.com`, SPEC §5.3: `a.com.` is the same
+ * name in DNS and must meet the same rule). Null when it is not a valid host (SPEC §5.9: 400).
  */
 export function hostFromAuthority(authority: string): string | null {
   if (authority.length === 0 || authority.length > 255) return null;
@@ -110,6 +111,7 @@ export function hostFromAuthority(authority: string): string | null {
     if (!isPortSuffix(authority.slice(colon))) return null;
     host = authority.slice(0, colon);
   } else host = authority;
+  if (host.charCodeAt(host.length - 1) === 46 /* . */) host = host.slice(0, -1);
   if (host === "") return null;
   for (let i = 0; i < host.length; i++) {
     const c = host.charCodeAt(i);
@@ -138,6 +140,12 @@ export function parseBind(text: string): { host: string; port: number } | null {
   const host = m[1] ?? m[2] ?? "";
   if (m[1] !== undefined && isIP(host) !== 6) return null;
   return { host, port };
+}
+
+/** A configured host (rule, app, admin.bind) compared like a request's: lower case, one trailing dot off. */
+export function canonicalHost(host: string): string {
+  const lower = host.toLowerCase();
+  return lower.length > 1 && lower.endsWith(".") ? lower.slice(0, -1) : lower;
 }
 
 export function isLoopback(host: string): boolean {

@@ -24,6 +24,7 @@ export const DEFAULT_BODIES: Readonly<Record<number, string>> = {
   401: "Authentication required",
   403: "Forbidden",
   404: "Not Found",
+  408: "Request Timeout",
   413: "Payload Too Large",
   421: "Misdirected Request",
   429: "Rate limit exceeded",
@@ -39,4 +40,9 @@ const TEXT = "text/plain; charset=utf-8";
 export function plain(status: number, method: string, body = DEFAULT_BODIES[status] ?? "", extra?: Record<string, string>): Response {
   const headers: Record<string, string> = { "content-type": TEXT, "content-length": String(Buffer.byteLength(body)), ...extra };
   return new Response(method === "HEAD" ? null : body, { status, headers });
+}
+
+/** Failed authentication attempts throttled (issue 20): 429 with the seconds until the next try. */
+export function tooManyAttempts(method: string, retryAfterSecs: number): Response {
+  return plain(429, method, "Too many failed authentication attempts", { "retry-after": String(retryAfterSecs) });
 }

@@ -56,6 +56,8 @@ export function forward(ctx: RequestContext, route: Route, target: Upstream, ups
     bodyLength: hasBody ? bodyLength : bodyLength === 0 ? 0 : null,
     maxBodySize: limits.maxRequestSize,
     control: opts.control,
+    maxConnections: limits.maxUpstreamConnections,
+    clientSignal: hasBody && bodyLength === null ? req.signal : undefined,
     watch: opts.watch,
     timeoutMs: limits.requestTimeoutMs,
     onBodyEnd: opts.onBodyEnd,
@@ -83,6 +85,8 @@ export function upstreamFailure(err: unknown, target: Upstream, method: string, 
     case "too_large":
       return new ProxyError(413, "client", `request body exceeds max_request_size (${method} ${path})`, undefined, { cause: err });
     case "timeout":
+      // The client stalled its own upload: its fault, answered 408 (RFC 9110 §15.5.9).
+      if (err.clientBodyPending) return new ProxyError(408, "client", `client did not finish sending its body before request_timeout (${method} ${path})`, "Request Timeout", { cause: err });
       return new ProxyError(504, "upstream", `${where}: ${err.message}`, undefined, { cause: err });
     case "aborted":
       return new ProxyError(499, "client", `client went away (${method} ${path})`, "", { cause: err });
@@ -103,10 +107,14 @@ export function upstreamHeaders(ctx: RequestContext, route: Route, target: Upstr
   let out = "";
   let origin: string | null = null;
 
+  const underscores = ctx.snapshot.limits.underscoresInHeaders;
   for (const name in all) {
     if (NOT_COPIED.has(name) || blockNames.has(name)) continue;
     if (named !== null && named.includes(name)) continue;
     if (drop !== undefined && drop.has(name)) continue;
+    // CGI, WSGI and Rack read `X_Real_IP` as the `X-Real-IP` the proxy controls (CVE-2024-45614):
+    // names with `_` are dropped (nginx's default), and never pass as a name the proxy owns.
+    if (name.includes("_") && (!underscores || ownedName(name.replaceAll("_", "-"), blockNames, drop))) continue;
     const value = all[name]!;
     if (name === "te") {
       if (value.trim().toLowerCase() === "trailers") out += "te: trailers\r\n";
@@ -157,6 +165,11 @@ export function upstreamHeaders(ctx: RequestContext, route: Route, target: Upstr
     out += `${rule.name}: ${renderHeader(rule, ctx)}\r\n`;
   }
   return out;
+}
+
+/** A name the proxy sets or strips itself (SPEC §5.6 steps 1, 3, 4 and 6). */
+function ownedName(name: string, blockNames: ReadonlySet<string>, drop: ReadonlySet<string> | undefined): boolean {
+  return NOT_COPIED.has(name) || name === "te" || blockNames.has(name) || (drop !== undefined && drop.has(name));
 }
 
 export function renderHeader(rule: HeaderRule, ctx: Pick<RequestContext, "clientIp" | "scheme" | "host">): string {

@@ -13,12 +13,13 @@ import { checkJwt } from "./auth/jwt.ts";
 
 export type Verdict = AuthGrant | Response;
 
-export function guard(req: Request, policy: AuthPolicy, state: { readonly auth: AuthCache; readonly jwks: JwksSets }): Verdict | Promise<Verdict> {
+/** `client` is the clientKey() of the request: failed attempts are throttled per client. */
+export function guard(req: Request, policy: AuthPolicy, state: { readonly auth: AuthCache; readonly jwks: JwksSets }, client = ""): Verdict | Promise<Verdict> {
   switch (policy.kind) {
     case "basic":
-      return checkBasic(req, policy, state.auth);
+      return checkBasic(req, policy, state.auth, client);
     case "api_key":
-      return checkApiKey(req, policy);
+      return checkApiKey(req, policy, state.auth.throttle, client);
     case "jwt":
       return checkJwt(req, policy, state.auth, state.jwks);
   }

@@ -3,7 +3,7 @@
  * Each phase is a function in its own file; a phase that answers early returns a Response.
  */
 import type { AuthGrant, Route, Upstream } from "../config/snapshot.ts";
-import type { RateDecision } from "../state/limiter.ts";
+import { clientKey, type RateDecision } from "../state/limiter.ts";
 import type { Breakers } from "../state/breakers.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
 import { UpstreamError, type ExchangeControl } from "../upstream/exchange.ts";
@@ -72,7 +72,7 @@ export function handle(ctx: RequestContext, state: ProxyState, record: RequestRe
 function guarded(ctx: RequestContext, state: ProxyState, record: RequestRecord, hooks: HandleHooks, match: RouteMatch): HandleResult {
   const route = match.route;
   if (route.auth === null) return proceed(ctx, state, record, hooks, match, null);
-  const verdict = guard(ctx.req, route.auth, state);
+  const verdict = guard(ctx.req, route.auth, state, clientKey(ctx.clientIp));
   if (verdict instanceof Promise) return verdict.then((v) => (v instanceof Response ? v : proceed(ctx, state, record, hooks, match, v)));
   if (verdict instanceof Response) return verdict;
   return proceed(ctx, state, record, hooks, match, verdict);
@@ -87,7 +87,7 @@ function proceed(ctx: RequestContext, state: ProxyState, record: RequestRecord, 
   // 3. pick: load balancing over the targets whose circuit breaker grants a request (SPEC §6)
   const breakers = state.breakers;
   const counter = route.targets.length > 1 ? state.rotation.next(route.key) : 0;
-  const index = pickTarget(route, counter, route.redirect ? always : breakers.available);
+  const index = pickTarget(route, counter, route.redirect ? always : hasBody(ctx.req) ? breakers.availableWithBody : breakers.available);
   if (index < 0) throw new ProxyError(503, "upstream", `no available target for ${route.key}: every circuit breaker is open`);
   const target = route.targets[index]!;
   if (route.redirect) return redirect(ctx, route, target, match.groups);
@@ -162,8 +162,9 @@ function attempt(
     (err) => {
       // SPEC §14.8 request failover: the app's process did not take the connection.
       if (route.app !== null && err instanceof UpstreamError && (err.kind === "connect" || err.kind === "reset")) state.appFailover?.(route.app, target.port);
-      if (!(err instanceof UpstreamError) || err.kind === "too_large" || err.kind === "aborted") {
-        // Not the upstream's fault (SPEC §6.2: body-limit 413s are not reported).
+      if (!(err instanceof UpstreamError) || !err.upstreamFault) {
+        // Not the upstream's fault (SPEC §6.2: body-limit 413s, a client that stalled its body or
+        // left, a wait for a free connection are not reported); a probe permit is given back.
         breakers.release(target.origin, ticket);
         throw upstreamFailure(err, target, ctx.req.method, ctx.path);
       }
@@ -193,6 +194,11 @@ function settleStream(breakers: Breakers, record: RequestRecord, err: Error | nu
   if (origin === null) return;
   if (upstreamFault) breakers.report(origin, 0, false);
   else if (err === null) breakers.report(origin, 0, true);
+}
+
+/** A request body still to be read from the client. */
+function hasBody(req: Request): boolean {
+  return req.body !== null && req.headers.get("content-length") !== "0";
 }
 
 /** Idempotent for a retry (SPEC §6.1): GET, HEAD, OPTIONS, or any method with no body. */

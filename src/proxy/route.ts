@@ -42,7 +42,10 @@ function matchPath(table: RouteTable, path: string): RouteMatch | null {
     const position = j >= any.length || (i < bucket.length && bucket[i]! < any[j]!) ? bucket[i++]! : any[j++]!;
     const route = paths[position]!;
     if (route.kind === "exact") {
-      if (path === route.value) return { route, groups: null };
+      // SPEC §5.3: an exact rule also matches its path followed by one `/`.
+      if (path === route.value || (path.length === route.value.length + 1 && path.charCodeAt(path.length - 1) === 47 && path.startsWith(route.value))) {
+        return { route, groups: null };
+      }
     } else if (route.regex) {
       // exec() builds the match array; test() does not, and most regex rules never read it.
       if (!route.captures) {

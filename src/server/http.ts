@@ -8,11 +8,12 @@ import type { Snapshot } from "../config/snapshot.ts";
 import type { Logger } from "../lib/log.ts";
 import { hostFromAuthority, normalizeIp } from "../lib/net.ts";
 import { resolveClientIp } from "../proxy/client-ip.ts";
+import { normalizePath } from "../proxy/normalize-path.ts";
 import type { RequestContext } from "../proxy/context.ts";
 import { plain, ProxyError } from "../proxy/errors.ts";
 import { handle, type HandleHooks, type RequestRecord } from "../proxy/handle.ts";
 import { addRateHeaders, rateLimit } from "../proxy/rate-limit.ts";
-import { matchRoute } from "../proxy/route.ts";
+import { clientKey } from "../state/limiter.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
 import type { ChallengeTokens } from "../tls/challenge.ts";
 import type { Watch, Watched } from "../state/watch.ts";
@@ -62,8 +63,8 @@ const SLOW_AFTER_MS = 300;
  * One request at the door, from arrival to its log line. Holds what the record needs and, for
  * requests handed to an upstream, the slow-request watch: most finish before the watch ever looks
  * at them; the ones that do not are "slow": Bun's idle timer must not cut them (request_timeout and
- * streaming govern instead, SPEC §5.10), and a client that leaves must cancel the upstream
- * exchange. Doing both only for slow requests keeps them off the hot path.
+ * streaming govern instead, SPEC §5.10). A client that leaves cancels the upstream exchange from
+ * the first byte (forward()): a reset HTTP/2 stream must not keep its upstream request going.
  */
 class Flight implements Watched, HandleHooks {
   readonly snapshot: Snapshot;
@@ -73,7 +74,8 @@ class Flight implements Watched, HandleHooks {
   readonly control: ExchangeControl = { exchange: null };
   private readonly peer: string;
   private readonly authority: string;
-  private readonly path: string;
+  /** The raw path until context() normalises it (SPEC §5.3). */
+  private path: string;
   private readonly query: string;
   private clientIp: string;
   private status = 0;
@@ -87,6 +89,8 @@ class Flight implements Watched, HandleHooks {
   private slow = false;
   private completed = false;
   private upgraded = false;
+  /** clientKey() of a request counted in clientFlights, until it ends. */
+  private clientKey: string | null = null;
 
   constructor(
     private readonly req: Request,
@@ -110,12 +114,39 @@ class Flight implements Watched, HandleHooks {
     const host = this.authority === "" ? "" : hostFromAuthority(this.authority);
     if (host === null) throw new ProxyError(400, "client", `malformed Host header ${JSON.stringify(this.authority.slice(0, 100))}`);
     this.clientIp = resolveClientIp(this.peer, this.req.headers, this.snapshot.trustedProxies);
+    // `OPTIONS *` (asterisk-form, RFC 9112 §3.2.4) is about the server itself: answered at the door.
+    if (this.path === "*" && this.req.method === "OPTIONS") return { req: this.req, snapshot: this.snapshot, scheme: this.deps.scheme, peer: this.peer, clientIp: this.clientIp, authority: this.authority, host, path: "*", query: "", id: this.id };
+    const path = normalizePath(this.path, this.snapshot.limits.allowEncodedSlashes);
+    if (path === null) throw new ProxyError(400, "client", `refused path ${JSON.stringify(this.path.slice(0, 200))}: encoded slash, \`..;\` segment or bad escape (SPEC §5.3)`);
+    this.path = path;
     return { req: this.req, snapshot: this.snapshot, scheme: this.deps.scheme, peer: this.peer, clientIp: this.clientIp, authority: this.authority, host, path: this.path, query: this.query, id: this.id };
+  }
+
+  /** limits.max_in_flight_per_client: counts this request for its client, false above the limit. */
+  enterClient(max: number): boolean {
+    const key = clientKey(this.clientIp);
+    if (!this.deps.state.clientFlights.enter(key, max)) {
+      this.deps.log().info({ req_id: this.id, client_ip: this.clientIp, max }, "request refused: max_in_flight_per_client");
+      return false;
+    }
+    this.clientKey = key;
+    return true;
+  }
+
+  private leaveClient(): void {
+    if (this.clientKey === null) return;
+    this.deps.state.clientFlights.leave(this.clientKey);
+    this.clientKey = null;
   }
 
   forward(ctx: RequestContext): Response | Promise<Response> | Promise<Response | undefined> {
     this.deps.state.watch.add(this);
     this.watched = true;
+    // A reset HTTP/2 stream or a client that left cancels the upstream exchange at once, not
+    // only once the request turned slow (issue 20: reset streams still reached the upstream).
+    const signal = this.req.signal;
+    if (signal.aborted) throw new ProxyError(499, "client", "client went away before the request was forwarded", "");
+    signal.addEventListener("abort", this.cancel, { once: true });
     return handle(ctx, this.deps.state, this.record, this);
   }
 
@@ -137,6 +168,8 @@ class Flight implements Watched, HandleHooks {
       // Upgraded (SPEC §10: WebSocket upgrades record 101); Bun's HTTP timers no longer apply.
       this.status = 101;
       this.upgraded = true;
+      // A tunnel is a connection, not a request in flight.
+      this.leaveClient();
       this.waitingForBody = true;
       this.deps.state.watch.delete(this);
       return response;
@@ -160,15 +193,14 @@ class Flight implements Watched, HandleHooks {
     if (this.slow || now - this.started < SLOW_AFTER_MS) return;
     this.slow = true;
     this.server.timeout(this.req, 0);
-    const signal = this.req.signal;
-    const cancel = () => this.control.exchange?.abort();
-    if (signal.aborted) cancel();
-    else signal.addEventListener("abort", cancel, { once: true });
   }
+
+  private readonly cancel = (): void => this.control.exchange?.abort();
 
   private complete(bytes: number, error: Error | null): void {
     if (this.completed) return;
     this.completed = true;
+    this.leaveClient();
     if (this.watched) this.deps.state.watch.delete(this);
     if (this.slow && !this.upgraded) this.server.timeout(this.req, this.snapshot.limits.keepAliveTimeoutSecs);
     const seconds = (performance.now() - this.started) / 1000;
@@ -213,25 +245,31 @@ class Flight implements Watched, HandleHooks {
   }
 }
 
-/** SPEC §5.2 steps 4–5: CONNECT is refused, then the global rate limit takes its token. */
+/** SPEC §5.2 steps 4–5: CONNECT is refused, `OPTIONS *` answered, then the global rate limit takes its token. */
 function limitAtTheDoor(ctx: RequestContext, state: ProxyState, record: RequestRecord): Response | null | Promise<Response | null> {
   const { snapshot, req } = ctx;
   // Not a forward proxy: CONNECT (authority-form) is never passed on.
   if (req.method === "CONNECT") return plain(400, req.method);
+  if (ctx.path === "*") return internal(record, new Response(null, { status: 200, headers: { allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", "content-length": "0" } }));
   if (snapshot.rateLimit === null) return null;
   return rateLimit(state.limiter, state.limiter.global, snapshot.rateLimit, ctx.clientIp, req.method, record);
 }
 
 function pastTheLimit(ctx: RequestContext, state: ProxyState, flight: Flight): ReturnType<Flight["forward"]> {
-  return answerAtTheDoor(ctx, state, flight.record) ?? flight.forward(ctx);
+  return answerAtTheDoor(ctx, state, flight) ?? flight.forward(ctx);
 }
 
 /** SPEC §5.2 steps 6–9: what is answered before routing, in this order. */
-function answerAtTheDoor(ctx: RequestContext, state: ProxyState, record: RequestRecord): Response | Promise<Response> | null {
+function answerAtTheDoor(ctx: RequestContext, state: ProxyState, flight: Flight): Response | Promise<Response> | null {
   const { snapshot, req } = ctx;
+  const record = flight.record;
   const limits = snapshot.limits;
   if (limits.maxInFlight !== null && state.inFlight > limits.maxInFlight) {
     return plain(503, req.method, "Service Unavailable", { "retry-after": "1" });
+  }
+  // One client (an HTTP/2 connection's streams included) cannot fill the proxy (issue 20).
+  if (!flight.enterClient(limits.maxInFlightPerClient)) {
+    return plain(429, req.method, "Too many requests in flight", { "retry-after": "1" });
   }
   const { metrics, health } = snapshot.settings;
   if (metrics.enabled && ctx.path === metrics.endpoint) {
@@ -246,13 +284,20 @@ function answerAtTheDoor(ctx: RequestContext, state: ProxyState, record: Request
     if (ctx.path === health.readiness_path) return internal(record, state.shuttingDown ? plain(503, req.method, "Shutting down") : plain(200, req.method, "OK"));
   }
   if (ctx.scheme === "http" && snapshot.settings.tls.force_https) {
-    if (!matchRoute(snapshot.routes, ctx.host, ctx.path)) return plain(400, req.method);
+    // Only to a host a domain or domain_path rule or an app names: a `default` rule would
+    // otherwise send visitors to https on whatever name they were given (issue 20).
+    if (!claimedHost(snapshot, ctx.host)) return plain(421, req.method);
     const port = snapshot.settings.server.https_port;
     const host = ctx.host.includes(":") ? `[${ctx.host}]` : ctx.host;
     const location = `https://${host}${port === 443 ? "" : `:${port}`}${ctx.path}${ctx.query ? `?${ctx.query}` : ""}`;
     return new Response(null, { status: 308, headers: { location } });
   }
   return null;
+}
+
+function claimedHost(snapshot: Snapshot, host: string): boolean {
+  const routes = snapshot.routes;
+  return routes.domain.has(host) || routes.domainPath.has(host) || routes.apps.has(host);
 }
 
 function metricsResponse(method: string, text: string): Response {
@@ -275,6 +320,8 @@ function declaredLength(req: Request): number {
 function errorResponse(err: unknown, method: string, id: string, log: Logger): Response {
   if (err instanceof ProxyError) {
     if (err.status >= 500) log.warn({ req_id: id, err: err.message }, "proxy error");
+    // Every refusal says why (issue 20): the rule or the reason is in the message.
+    else if (err.status !== 499) log.info({ req_id: id, status: err.status, reason: err.message }, "request refused");
     return plain(err.status, method, err.body);
   }
   log.error({ req_id: id, err }, "unexpected error while handling a request");

@@ -43,6 +43,8 @@ class Breaker {
   /** Ticket of the probe in flight (half_open), 0 when the permit is free. */
   probe = 0;
   probeSince = 0;
+  /** The probe's request had no body to wait for; one with a body may stall and settle nothing. */
+  probeSettles = true;
 }
 
 export class Breakers {
@@ -79,8 +81,20 @@ export class Breakers {
     return true;
   };
 
-  /** Asks the origin's breaker for a request: a ticket, or REFUSED. */
-  grant(origin: string): number {
+  /**
+   * `available` for a request whose body is still to come from the client. It may be the half_open
+   * probe, but a request without a body takes the permit over from it: a client that stalls its
+   * upload must not hold the permit until request_timeout (issue 20).
+   */
+  readonly availableWithBody = (target: { readonly origin: string }): boolean => {
+    const ticket = this.grant(target.origin, false);
+    if (ticket === REFUSED) return false;
+    this.granted = ticket;
+    return true;
+  };
+
+  /** Asks the origin's breaker for a request: a ticket, or REFUSED. `settles`: see availableWithBody. */
+  grant(origin: string, settles = true): number {
     let b = this.byOrigin.get(origin);
     if (b === undefined) {
       b = new Breaker();
@@ -94,9 +108,10 @@ export class Breakers {
       b.successes = 0;
       b.probe = 0;
     }
-    if (b.probe !== 0 && now - b.probeSince < this.permitTimeoutMs) return REFUSED;
+    if (b.probe !== 0 && now - b.probeSince < this.permitTimeoutMs && (b.probeSettles || !settles)) return REFUSED;
     b.probe = this.nextTicket++;
     b.probeSince = now;
+    b.probeSettles = settles;
     return b.probe;
   }
 

@@ -4,6 +4,7 @@
  */
 import { UpstreamPool } from "../upstream/pool.ts";
 import { AuthCache } from "./auth-cache.ts";
+import { ClientFlights } from "./client-flights.ts";
 import { JwksSets } from "./jwks.ts";
 import { Limiter } from "./limiter.ts";
 import { Metrics } from "./metrics.ts";
@@ -31,6 +32,8 @@ export class ProxyState {
   readonly jwks = new JwksSets();
   /** Requests being handled by this process (SPEC §5.2 step 1). */
   inFlight = 0;
+  /** Requests in flight per client (limits.max_in_flight_per_client). */
+  readonly clientFlights = new ClientFlights();
   /** Set once shutdown begins: readiness answers 503 (SPEC §15.4). */
   shuttingDown = false;
   /** Per-app traffic by slot port (SPEC §10, last bullet). */

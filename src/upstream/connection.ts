@@ -135,8 +135,9 @@ export class Connection {
   }
 
   /** Opens the connection; resolves once it can carry a request (after the TLS handshake). */
-  static open(endpoint: Endpoint): Promise<Connection> {
+  static open(endpoint: Endpoint, onForget: ((c: Connection) => void) | null = null): Promise<Connection> {
     const conn = new Connection(endpoint);
+    conn.onForget = onForget;
     return new Promise<Connection>((resolve, reject) => {
       conn.ready = resolve;
       conn.failed = reject;

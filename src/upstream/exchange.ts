@@ -38,6 +38,15 @@ export interface OutboundRequest {
   readonly maxBodySize: number | null;
   /** Lets the caller abort the exchange. */
   readonly control: ExchangeControl | null;
+  /**
+   * The client request's signal, for a chunked body: Bun ends the body at the last chunk and only
+   * then refuses what follows (trailers) with its own 400, aborting this signal. The last chunk
+   * waits one turn of the event loop so the upstream never executes a request the client was
+   * refused (issue 20).
+   */
+  readonly clientSignal?: AbortSignal;
+  /** limits.max_upstream_connections: beyond it the request waits for a connection. */
+  readonly maxConnections?: number;
   /** Until the response head arrives (SPEC §5.10), checked on the watch's ticks. */
   readonly timeoutMs: number;
   readonly watch: Watch;
@@ -70,6 +79,19 @@ export class UpstreamError extends Error {
   ) {
     super(message);
   }
+
+  /**
+   * The client had not finished sending its body when this happened: a stalled upload ends in a
+   * timeout that says nothing about the upstream (issue 20: five 1-byte bodies opened a breaker).
+   */
+  clientBodyPending = false;
+  /** The request was still waiting for a connection under max_upstream_connections. */
+  queued = false;
+
+  /** Whether this failure is the upstream's, an outcome for its circuit breaker (SPEC §6.2). */
+  get upstreamFault(): boolean {
+    return this.kind !== "aborted" && this.kind !== "too_large" && !this.clientBodyPending && !this.queued;
+  }
 }
 
 /** Sends the request and resolves with the response head; the body follows as it arrives. */
@@ -101,6 +123,10 @@ class Exchange implements ConnectionUser, Watched {
   private reusable = false;
   private requestDone: boolean;
   private written = false;
+  /** Waiting in the pool for a connection (max_upstream_connections). */
+  private queued = false;
+  /** Takes this exchange out of the pool's queue when it gives up while waiting. */
+  private leaveQueue: (() => void) | null = null;
   /** The response head went to the caller; from here a failure cuts the body instead. */
   private answered = false;
   private paused = false;
@@ -133,12 +159,19 @@ class Exchange implements ConnectionUser, Watched {
   /** request_timeout: no response head by the deadline (SPEC §5.10). */
   tick(now: number): void {
     if (now < this.deadline) return;
-    if (this.phase === Phase.Connect) this.fail(new UpstreamError("timeout", "upstream did not accept the connection before request_timeout", false));
+    if (this.phase === Phase.Connect) {
+      const err = new UpstreamError("timeout", this.queued ? "no upstream connection free before request_timeout (max_upstream_connections)" : "upstream did not accept the connection before request_timeout", false);
+      err.queued = this.queued;
+      this.fail(err);
+    }
     else if (this.phase === Phase.Head) this.fail(new UpstreamError("timeout", "no response headers before request_timeout", this.written));
   }
 
   private connect(): void {
-    const acquired = this.pool.acquire(this.endpoint);
+    const acquired = this.pool.acquire(this.endpoint, this.req.maxConnections, (leave) => {
+      this.queued = true;
+      this.leaveQueue = leave;
+    });
     if (!(acquired instanceof Promise)) return this.start(acquired);
     acquired.then(
       (conn) => this.start(conn),
@@ -195,7 +228,13 @@ class Exchange implements ConnectionUser, Watched {
         const conn = this.conn!;
         if (!conn.write(chunked ? chunk(value) : value)) await conn.drained();
       }
-      if (chunked) this.conn?.write(LAST_CHUNK);
+      if (chunked) {
+        const signal = this.req.clientSignal;
+        if (signal) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.over()) return;
+        if (signal?.aborted) return this.fail(new UpstreamError("aborted", "client request refused after its body (chunked trailers)", true));
+        this.conn?.write(LAST_CHUNK);
+      }
       if (this.req.control) this.req.control.requestBytes = total;
       if (this.req.bodyLength !== null && total !== this.req.bodyLength) {
         return this.fail(new UpstreamError("aborted", "client body ended before its Content-Length", true));
@@ -386,6 +425,8 @@ class Exchange implements ConnectionUser, Watched {
       this.conn?.destroy();
       return;
     }
+    // Failing while the client's body is still arriving is no verdict on the upstream.
+    if (this.phase === Phase.Head && !this.requestDone) err.clientBodyPending = true;
     this.phase = Phase.Done;
     this.cleanup();
     this.reject(err);
@@ -398,6 +439,8 @@ class Exchange implements ConnectionUser, Watched {
 
   private cleanup(): void {
     this.req.watch.delete(this);
+    this.leaveQueue?.();
+    this.leaveQueue = null;
     const control = this.req.control;
     if (control && control.exchange === this) control.exchange = null;
   }

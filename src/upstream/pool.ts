@@ -13,8 +13,17 @@ export interface PoolStats {
   idle: number;
 }
 
+/** A request waiting for a connection to an endpoint at its cap. */
+interface Waiter {
+  readonly resolve: (conn: Connection) => void;
+  readonly reject: (err: Error) => void;
+}
+
 export class UpstreamPool {
   private readonly idle = new Map<string, Connection[]>();
+  /** Connections open or opening per endpoint (idle and busy): the cap of limits.max_upstream_connections. */
+  private readonly counts = new Map<string, number>();
+  private readonly waiting = new Map<string, Waiter[]>();
   private opened = 0;
   private reused = 0;
 
@@ -25,8 +34,13 @@ export class UpstreamPool {
     private readonly idleTimeoutSecs = 60,
   ) {}
 
-  /** An idle connection to the endpoint, or a new one. */
-  acquire(endpoint: Endpoint): Connection | Promise<Connection> {
+  /**
+   * An idle connection to the endpoint, or a new one while fewer than `max` are open; beyond that
+   * the request waits for one to be released or closed (issue 20: an HTTP/2 client with thousands
+   * of streams must not open thousands of upstream connections). `onQueued` is told when it waits,
+   * with a function that takes the request out of the queue (it gave up).
+   */
+  acquire(endpoint: Endpoint, max = Infinity, onQueued?: (leave: () => void) => void): Connection | Promise<Connection> {
     const list = this.idle.get(endpoint.key);
     while (list && list.length > 0) {
       const conn = list.pop()!;
@@ -35,17 +49,59 @@ export class UpstreamPool {
       this.reused++;
       return conn;
     }
-    this.opened++;
-    return Connection.open(endpoint).then((conn) => {
-      conn.onForget = (c) => this.forget(c);
-      return conn;
-    });
+    if ((this.counts.get(endpoint.key) ?? 0) >= max) {
+      return new Promise<Connection>((resolve, reject) => {
+        let queue = this.waiting.get(endpoint.key);
+        if (!queue) this.waiting.set(endpoint.key, (queue = []));
+        const waiter: Waiter = { resolve, reject };
+        queue.push(waiter);
+        onQueued?.(() => {
+          const q = this.waiting.get(endpoint.key);
+          const i = q ? q.indexOf(waiter) : -1;
+          if (i >= 0) q!.splice(i, 1);
+          if (q && q.length === 0) this.waiting.delete(endpoint.key);
+        });
+      });
+    }
+    return this.openNew(endpoint);
   }
 
-  /** Puts a connection whose exchange finished cleanly back for reuse. */
+  /** Requests waiting for a connection, over all endpoints. */
+  get queued(): number {
+    let n = 0;
+    for (const q of this.waiting.values()) n += q.length;
+    return n;
+  }
+
+  private openNew(endpoint: Endpoint): Promise<Connection> {
+    this.opened++;
+    this.counts.set(endpoint.key, (this.counts.get(endpoint.key) ?? 0) + 1);
+    // forget() runs when the connection closes, also when it fails to connect.
+    return Connection.open(endpoint, (c) => this.forget(c));
+  }
+
+  /** A connection to `endpoint` is gone: the first waiter may open a new one. */
+  private closedOne(endpoint: Endpoint): void {
+    const n = (this.counts.get(endpoint.key) ?? 1) - 1;
+    if (n <= 0) this.counts.delete(endpoint.key);
+    else this.counts.set(endpoint.key, n);
+    const waiter = this.nextWaiter(endpoint.key);
+    if (waiter) this.openNew(endpoint).then(waiter.resolve, waiter.reject);
+  }
+
+  private nextWaiter(key: string): Waiter | undefined {
+    const queue = this.waiting.get(key);
+    const waiter = queue?.shift();
+    if (queue && queue.length === 0) this.waiting.delete(key);
+    return waiter;
+  }
+
+  /** Puts a connection whose exchange finished cleanly back for reuse, or hands it to a waiter. */
   release(conn: Connection): void {
     if (!conn.open) return;
     conn.user = null;
+    const waiter = this.nextWaiter(conn.endpoint.key);
+    if (waiter) return waiter.resolve(conn);
     let list = this.idle.get(conn.endpoint.key);
     if (!list) this.idle.set(conn.endpoint.key, (list = []));
     if (list.length >= this.maxIdlePerEndpoint) list.shift()?.destroy();
@@ -65,6 +121,7 @@ export class UpstreamPool {
   }
 
   private forget(conn: Connection): void {
+    this.closedOne(conn.endpoint);
     const list = this.idle.get(conn.endpoint.key);
     if (!list) return;
     const i = list.indexOf(conn);

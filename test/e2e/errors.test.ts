@@ -138,12 +138,12 @@ describe("probes and door-keeping", () => {
     expect([over.status, over.headers.get("retry-after"), done]).toEqual([503, "1", [200, 200]]);
   });
 
-  test("force_https redirects routed hosts with 308 and refuses unrouted ones", async () => {
-    await using proxy = await startTestProxy("site.test -> http://127.0.0.1:9", { toml: "[tls]\nforce_https = true\n" });
-    const routed = await fetch(proxy.url + "/a?b=1", { headers: { host: "site.test" }, redirect: "manual" });
-    const other = await fetch(proxy.url + "/", { headers: { host: "nobody.test" }, redirect: "manual" });
+  test("force_https redirects hosts a rule names with 308 and refuses others with 421, even when a default rule would serve them", async () => {
+    await using proxy = await startTestProxy("site.test -> http://127.0.0.1:9\ndefault -> http://127.0.0.1:9", { toml: "[tls]\nforce_https = true\n" });
+    const routed = await fetch(proxy.url + "/a?b=1", { headers: { host: "site.test." }, redirect: "manual" });
+    const other = await fetch(proxy.url + "/", { headers: { host: "evil.test" }, redirect: "manual" });
     const port = proxy.handle.current().settings.server.https_port;
-    expect([routed.status, routed.headers.get("location"), await routed.text(), other.status]).toEqual([308, `https://site.test:${port}/a?b=1`, "", 400]);
+    expect([routed.status, routed.headers.get("location"), await routed.text(), other.status, other.headers.get("location")]).toEqual([308, `https://site.test:${port}/a?b=1`, "", 421, null]);
   });
 
   test("a slow upstream is not cut by the client keep-alive timeout", async () => {

@@ -161,9 +161,10 @@ describe("hostile HTTP/1.1 requests", () => {
   });
 
   test("an invalid chunk size mid-body cuts the upstream request: the backend never sees the bad bytes or a second request", async () => {
-    // Bun hands the request over before the body is parsed, so the proxy has already started a
-    // chunked request upstream when the bad chunk line arrives. It then closes that connection:
-    // the backend holds an unfinished chunked body it must discard, never a request of ours.
+    // Bun hands the request over before the body is parsed, so the proxy may have started a
+    // chunked request upstream when the bad chunk line arrives; Bun's refusal aborts the request,
+    // which cancels the exchange at once (issue 20), before or after it reached the backend. Either
+    // way the backend holds at most an unfinished chunked body it must discard, never a request.
     await using raw = await okBackend();
     await using proxy = await startTestProxy(`default -> http://127.0.0.1:${raw.port}`);
     const cases = ["zz", "-3", "3 ", "ffffffffffffffffff1"].map((size) => `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n${size}\r\nabc\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n${H}\r\n`);
@@ -172,7 +173,8 @@ describe("hostile HTTP/1.1 requests", () => {
     await waitFor(() => raw.closed === raw.connections, "the proxy to close every upstream connection");
     const heads = raw.received.map((r) => r.split("\r\n")[0]);
     const bodies = raw.received.map((r) => r.slice(r.indexOf("\r\n\r\n") + 4));
-    expect([statuses, raw.connections, heads, bodies, requestLines(raw).length]).toEqual([[400, 400, 400, 400], 4, Array(4).fill("POST / HTTP/1.1"), ["", "", "", ""], 4]);
+    const n = raw.connections;
+    expect([statuses, n <= 4, heads, bodies, requestLines(raw).length]).toEqual([[400, 400, 400, 400], true, Array(n).fill("POST / HTTP/1.1"), Array(n).fill(""), n]);
     expect(raw.received.every((r) => r.includes("transfer-encoding: chunked\r\n"))).toBe(true);
     expect(await stillServes(proxy)).toEqual([200, "ok"]);
   });
@@ -180,12 +182,13 @@ describe("hostile HTTP/1.1 requests", () => {
   test("known Bun behaviour: a request pipelined behind one still being proxied closes the connection unanswered", async () => {
     // uWS refuses to parse a pipelined request while an async response is pending and closes the
     // socket (oven-sh/bun#33664, #38128, open). Nothing is smuggled: the second request never
-    // reaches the backend, and the client sees a closed connection it may retry on.
+    // reaches the backend, and the client sees a closed connection it may retry on. The first one
+    // is cancelled as its client left (issue 20), so it reaches the backend at most once.
     await using raw = await okBackend();
     await using proxy = await startTestProxy(`default -> http://127.0.0.1:${raw.port}`);
     const { text, closed } = await rawExchange(proxy.handle.http.port, `GET /1 HTTP/1.1\r\n${H}\r\nGET /2 HTTP/1.1\r\n${H}\r\n`, 2000);
-    await waitFor(() => requestLines(raw).length === 1, "the first request upstream");
-    expect([text, closed, requestLines(raw)]).toEqual(["", true, ["GET /1 HTTP/1.1"]]);
+    await waitFor(() => proxy.handle.state.inFlight === 0, "the first request to be done");
+    expect([text, closed, requestLines(raw).filter((l) => l !== "GET /1 HTTP/1.1")]).toEqual(["", true, []]);
     expect(await stillServes(proxy)).toEqual([200, "ok"]);
   });
 

@@ -102,6 +102,21 @@ describe("circuit breaker transitions (SPEC §6.2)", () => {
     expect([again > 0, view()]).toEqual([true, { state: "half_open", consecutive_failures: 3, consecutive_successes: 0 }]);
   });
 
+  test("a request with a body may hold the probe only until one without a body asks: that one takes it over", () => {
+    const { breakers, fail, view, advance } = setup({ success_threshold: 1 });
+    for (let i = 0; i < 3; i++) fail();
+    advance(10_000);
+    const upload = breakers.grant(A, false);
+    const secondUpload = breakers.grant(A, false);
+    const get = breakers.grant(A);
+    const anotherGet = breakers.grant(A);
+    // The upload's late outcome no longer counts; the GET's settles the breaker.
+    breakers.report(A, upload, false);
+    const afterUpload = view()!.state;
+    breakers.report(A, get, true);
+    expect([upload > 0, secondUpload, get > 0 && get !== upload, anotherGet, afterUpload, view()!.state]).toEqual([true, REFUSED, true, REFUSED, "half_open", "closed"]);
+  });
+
   test("a probe that never reports gets its permit reissued after the request timeout", () => {
     const { breakers, fail, advance } = setup();
     breakers.configure({ failure_threshold: 1, recovery_timeout_secs: 1, success_threshold: 1, failure_status_codes: [502] }, 5_000);

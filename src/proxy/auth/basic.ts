@@ -9,12 +9,12 @@
 import { timingSafeEqual } from "node:crypto";
 import type { AuthGrant, BasicPolicy } from "../../config/snapshot.ts";
 import { BASIC_CACHE_MS, type AuthCache } from "../../state/auth-cache.ts";
-import { plain } from "../errors.ts";
+import { plain, tooManyAttempts } from "../errors.ts";
 
 /** bcrypt reads at most 72 bytes of a password; Bun pre-hashes longer input, so we cut it first. */
 const BCRYPT_MAX_BYTES = 72;
 
-export function checkBasic(req: Request, policy: BasicPolicy, cache: AuthCache): AuthGrant | Response | Promise<AuthGrant | Response> {
+export function checkBasic(req: Request, policy: BasicPolicy, cache: AuthCache, client = ""): AuthGrant | Response | Promise<AuthGrant | Response> {
   const header = req.headers.get("authorization");
   if (header === null || header.length < 7 || header.slice(0, 6).toLowerCase() !== "basic " || policy.users.length === 0) {
     return deny(policy, req.method);
@@ -25,16 +25,32 @@ export function checkBasic(req: Request, policy: BasicPolicy, cache: AuthCache):
   if (known !== undefined) return known;
 
   let verification: Promise<AuthGrant | null> | null | undefined = cache.pending.get(key);
-  if (verification === undefined) {
-    verification = verify(header, policy);
-    if (verification === null) return deny(policy, req.method);
-    cache.pending.set(key, verification);
-    void verification.then((grant) => {
-      cache.pending.delete(key);
-      const now = performance.now();
-      if (grant !== null) cache.basic.set(key, grant, now + BASIC_CACHE_MS, now);
-    });
+  if (verification !== undefined) return verification.then((grant) => grant ?? deny(policy, req.method));
+
+  // Before any bcrypt runs (issue 20): the client's failed-attempt bucket, then the bound on
+  // verifications waiting for the thread pool.
+  const throttle = cache.throttle;
+  const wait = throttle.take(client, now);
+  if (wait > 0) return tooManyAttempts(req.method, wait);
+  const full = throttle.startVerify(client);
+  if (full !== null) {
+    throttle.refund(client);
+    return full === "client" ? tooManyAttempts(req.method, 1) : plain(503, req.method, "Service Unavailable", { "retry-after": "1" });
   }
+  verification = verify(header, policy);
+  if (verification === null) {
+    throttle.endVerify(client);
+    return deny(policy, req.method);
+  }
+  cache.pending.set(key, verification);
+  void verification.then((grant) => {
+    throttle.endVerify(client);
+    cache.pending.delete(key);
+    const now = performance.now();
+    if (grant === null) return;
+    throttle.refund(client);
+    cache.basic.set(key, grant, now + BASIC_CACHE_MS, now);
+  });
   return verification.then((grant) => grant ?? deny(policy, req.method));
 }
 
