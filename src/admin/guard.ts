@@ -9,13 +9,18 @@ import { canonicalHost, hostFromAuthority, isLoopback, parseBind } from "../lib/
 import { isIP } from "node:net";
 import { failure } from "./envelope.ts";
 import type { AdminEnv, AdminPort, BasicCredentials } from "./port.ts";
+import type { Sessions } from "./ui/session.ts";
 
 const BASIC_CACHE_MS = 5 * 60_000;
 const BASIC_CACHE_MAX = 1024;
 /** A bcrypt hash no password matches, verified when the user name is wrong so timing says nothing. */
 const DUMMY_HASH = "$2b$10$sSPTswXZP0I7WlOMHmVvmu9FsdvxFUSCdWCAqMpI5G3Jh8O/JN5Du";
 
-export function adminGuard(port: AdminPort): MiddlewareHandler<{ Bindings: AdminEnv }> {
+/** Dashboard paths anyone may load: the sign-in page and static assets, which hold no data (SPEC §18). */
+const PUBLIC_UI = /^\/ui\/(?:login$|assets\/)/;
+
+/** `sessions` lets a dashboard session cookie stand in for the api_key (SPEC §18). */
+export function adminGuard(port: AdminPort, sessions?: Sessions): MiddlewareHandler<{ Bindings: AdminEnv }> {
   const verified = new Map<string, number>();
 
   const basicOk = async (header: string, creds: BasicCredentials): Promise<boolean> => {
@@ -58,7 +63,7 @@ export function adminGuard(port: AdminPort): MiddlewareHandler<{ Bindings: Admin
       if (!verdict.allowed) return failure(429, "Rate limit exceeded", {}, limitHeaders);
     }
 
-    if (!local) {
+    if (!local && !PUBLIC_UI.test(c.req.path)) {
       const apiKey = port.current().settings.admin.api_key;
       const basic = port.basicCredentials();
       if (apiKey !== "" || basic) {
@@ -66,7 +71,12 @@ export function adminGuard(port: AdminPort): MiddlewareHandler<{ Bindings: Admin
         const authorization = req.headers.get("authorization") ?? "";
         const allowed =
           (apiKey !== "" && presented !== null && constantTimeEqual(presented, apiKey)) ||
-          (basic !== null && /^basic /i.test(authorization) && (await basicOk(authorization, basic)));
+          (basic !== null && /^basic /i.test(authorization) && (await basicOk(authorization, basic))) ||
+          (sessions !== undefined && (await sessions.valid(c, apiKey)));
+        if (!allowed && apiKey !== "" && sessions && isDashboardPage(req.method, c.req.path)) {
+          // A browser without a session goes to the sign-in page rather than to a JSON error.
+          return new Response(null, { status: 303, headers: { ...limitHeaders, location: "/ui/login" } });
+        }
         if (!allowed) {
           return failure(401, "Unauthorized", {}, { ...limitHeaders, ...(basic ? { "www-authenticate": 'Basic realm="Admin"' } : {}) });
         }
@@ -107,6 +117,10 @@ export function adminHostAllowed(header: string | null, bind: string): boolean {
   if (host === "localhost" || host.endsWith(".localhost") || isIP(host) !== 0) return true;
   const configured = parseBind(bind)?.host;
   return configured !== undefined && canonicalHost(configured) === host;
+}
+
+function isDashboardPage(method: string, path: string): boolean {
+  return (method === "GET" || method === "HEAD") && (path === "/" || (path.startsWith("/ui/") && !path.startsWith("/ui/events/") && path !== "/ui/basic"));
 }
 
 function sha256(text: string): Buffer {

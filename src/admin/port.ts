@@ -9,6 +9,7 @@ import type { ReloadResult } from "../config/issues.ts";
 import type { ProxyConf } from "../config/model.ts";
 import type { Snapshot } from "../config/snapshot.ts";
 import type { Logger } from "../lib/log.ts";
+import type { SeriesPoint } from "../state/series.ts";
 import type { CertificateInfo } from "../tls/certificates.ts";
 
 /** What Hono's `c.env` carries: which door the request came through. */
@@ -86,6 +87,15 @@ export interface AdminPort {
   breakers?: BreakerProvider;
   certificates?: CertificateProvider;
   apps?: AppsProvider;
+  /** The last 15 minutes of traffic, a point a second (state/series.ts), for the dashboard (SPEC §18). */
+  series?: SeriesProvider;
+}
+
+export interface SeriesProvider {
+  /** Every point kept, oldest first. */
+  points(): SeriesPoint[];
+  /** Calls `listener` with each new point; returns the unsubscribe function. */
+  subscribe(listener: (point: SeriesPoint) => void): () => void;
 }
 
 export interface RateLimitVerdict {

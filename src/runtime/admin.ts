@@ -16,7 +16,7 @@ import type { Reloader } from "./reloader.ts";
 import type { RunDir } from "./run-dir.ts";
 
 /** The subsystem providers of the AdminPort; each one absent answers 501. */
-export type AdminProviders = Pick<AdminPort, "rateLimit" | "metricsText" | "breakers" | "certificates" | "apps" | "cluster">;
+export type AdminProviders = Pick<AdminPort, "rateLimit" | "metricsText" | "breakers" | "certificates" | "apps" | "cluster" | "series">;
 
 export interface AdminDeps {
   reloader: Reloader;

@@ -30,6 +30,7 @@ import { writePidFile } from "./pidfile.ts";
 import { watchConfigFiles } from "./watcher.ts";
 import { configPayload } from "./worker-protocol.ts";
 import { WorkerPool, workerCount } from "./workers.ts";
+import { MetricsSeries } from "../state/series.ts";
 
 export type { ReloadResult };
 
@@ -239,6 +240,11 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     challenges,
     log: () => log,
   });
+
+  // The dashboard's 15-minute traffic series (SPEC §18), from the primary's totals over every process.
+  const series = new MetricsSeries(() => state.metrics.totals(), () => (workers ? workers.inFlight() : state.inFlight));
+  series.start();
+
   const admin = startAdmin({
     reloader,
     current,
@@ -249,6 +255,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     run,
     providers: {
       ...coreAdminProviders(state, current, workers),
+      series,
       apps: appsProvider(apps.port),
       certificates: {
         list: () => tls.certificates(),
@@ -296,6 +303,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       await stopAll();
       admin.stop();
       await cluster?.stop();
+      series.stop();
       await apps.shutdown(); // every app, both slots (SPEC §15.4)
       removePid();
       state.pool.closeIdle();

@@ -179,6 +179,22 @@ export class Metrics {
     }
   }
 
+  /**
+   * The running totals the dashboard's per-second series takes differences of (state/series.ts):
+   * one walk over the histograms and upstreams, so call it about once a second, never per request.
+   */
+  totals(): MetricsTotals {
+    const durations = new Float64Array(DURATION_BUCKETS.length + 1);
+    for (const byUpstream of this.durations.values()) {
+      for (const h of byUpstream.values()) for (let i = 0; i < durations.length; i++) durations[i]! += h.counts[i]!;
+    }
+    let upstreamErrors = 0;
+    for (const u of this.upstreams.values()) upstreamErrors += u.transportErrors;
+    const statusClasses = [0, 0, 0, 0, 0];
+    for (let code = 100; code < 600; code++) statusClasses[Math.floor(code / 100) - 1]! += this.statusCodes[code]!;
+    return { requests: this.requests, errors: this.errors, upstreamErrors, statusClasses, durations };
+  }
+
   private upstream(origin: string): UpstreamStats {
     let u = this.upstreams.get(origin);
     if (u === undefined) this.upstreams.set(origin, (u = new UpstreamStats()));
@@ -263,6 +279,19 @@ export class Metrics {
     }
     return out.join("\n") + "\n";
   }
+}
+
+/** Running totals since start (summed over processes in the primary), for state/series.ts. */
+export interface MetricsTotals {
+  requests: number;
+  /** Proxy errors (SPEC §10 `proxy_errors_total`). */
+  errors: number;
+  /** Transport errors talking to upstreams. */
+  upstreamErrors: number;
+  /** Responses by class: [1xx, 2xx, 3xx, 4xx, 5xx]. */
+  statusClasses: number[];
+  /** Per-bucket (not cumulative) request durations over all routes, +Inf last. */
+  durations: Float64Array;
 }
 
 /** What a worker process recorded since its previous report, in a form IPC carries (SPEC §15.1). */

@@ -4,6 +4,7 @@
  */
 import { ApiError, ok } from "../envelope.ts";
 import type { AdminPort, AppFailure, AppsProvider } from "../port.ts";
+import { sseResponse } from "../sse.ts";
 import { need, type AdminApp } from "./common.ts";
 
 const UNAVAILABLE = "app management is not available";
@@ -56,24 +57,7 @@ export function appRoutes(api: AdminApp, port: AdminPort): void {
 
   api.get("/events/apps", (c) => {
     const provider = apps();
-    c.env?.server?.timeout(c.req.raw, 0);
-    const encoder = new TextEncoder();
-    let unsubscribe = () => {};
-    let heartbeat: ReturnType<typeof setInterval> | undefined;
-    const stream = new ReadableStream<Uint8Array>({
-      start(controller) {
-        // A first comment line makes Bun send the headers now rather than with the first event,
-        // and one every 15 s keeps idle connections (and the TUI's reader) from timing out.
-        controller.enqueue(encoder.encode(": connected\n\n"));
-        heartbeat = setInterval(() => controller.enqueue(encoder.encode(": keep-alive\n\n")), 15_000);
-        unsubscribe = provider.subscribe((event) => controller.enqueue(encoder.encode(`data: ${JSON.stringify(event)}\n\n`)));
-      },
-      cancel() {
-        clearInterval(heartbeat);
-        unsubscribe();
-      },
-    });
-    return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
+    return sseResponse(c, (sink) => provider.subscribe((event) => sink.send(event)));
   });
 }
 

@@ -1,0 +1,61 @@
+/**
+ * Dashboard sessions (SPEC §18): an api_key exchanged once for a cookie that a browser sends on
+ * its own. The cookie is signed (HMAC-SHA256, hono/cookie) with a secret drawn at random when the
+ * process starts, so a cookie from before a restart, or one made up, is refused. It carries its
+ * expiry and a fingerprint of the key it was issued for: changing admin.api_key ends every session.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import type { Context } from "hono";
+import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
+import { isLoopback } from "../../lib/net.ts";
+import type { AdminEnv } from "../port.ts";
+
+export const SESSION_COOKIE = "soli_session";
+export const SESSION_SECONDS = 12 * 60 * 60;
+
+type AdminContext = Context<{ Bindings: AdminEnv }>;
+
+export class Sessions {
+  private readonly secret = randomBytes(32);
+
+  /** Sets the session cookie for `apiKey`, valid 12 h. */
+  async issue(c: AdminContext, apiKey: string, nowMs = Date.now()): Promise<void> {
+    const expires = nowMs + SESSION_SECONDS * 1000;
+    await setSignedCookie(c, SESSION_COOKIE, `${expires}.${fingerprint(apiKey)}`, this.secret, {
+      path: "/",
+      httpOnly: true,
+      sameSite: "Strict",
+      secure: isHttps(c),
+      maxAge: SESSION_SECONDS,
+    });
+  }
+
+  /** True when the request carries a cookie this process signed for `apiKey` that has not expired. */
+  async valid(c: AdminContext, apiKey: string, nowMs = Date.now()): Promise<boolean> {
+    if (apiKey === "" || !(c.req.header("cookie") ?? "").includes(SESSION_COOKIE)) return false;
+    const value = await getSignedCookie(c, this.secret, SESSION_COOKIE).catch(() => false as const);
+    if (typeof value !== "string") return false;
+    const dot = value.indexOf(".");
+    const expires = Number(value.slice(0, dot));
+    return dot > 0 && Number.isFinite(expires) && expires > nowMs && value.slice(dot + 1) === fingerprint(apiKey);
+  }
+
+  end(c: AdminContext): void {
+    deleteCookie(c, SESSION_COOKIE, { path: "/", secure: isHttps(c), httpOnly: true, sameSite: "Strict" });
+  }
+}
+
+/** A short digest of the key: enough to tell keys apart, nothing to recover one from. */
+function fingerprint(apiKey: string): string {
+  return createHash("sha256").update(apiKey).digest("base64url").slice(0, 22);
+}
+
+/**
+ * The admin listener speaks plain HTTP; it is HTTPS for the browser when a TLS front on this
+ * machine (an SSH tunnel needs none) says so. Only a loopback peer is believed.
+ */
+function isHttps(c: AdminContext): boolean {
+  if (new URL(c.req.url).protocol === "https:") return true;
+  const peer = c.env?.peer;
+  return !!peer && isLoopback(peer) && c.req.header("x-forwarded-proto")?.toLowerCase() === "https";
+}
