@@ -27,6 +27,8 @@ function Document(props: { title: string; page: string; children: Child }) {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{props.title} · soli-proxy</title>
+        {/* No favicon request (it would go to the `_admin` app). */}
+        <link rel="icon" href="data:," />
         <link rel="stylesheet" href="/ui/assets/uPlot.min.css" />
         <link rel="stylesheet" href="/ui/assets/style.css" />
       </head>
