@@ -2,6 +2,7 @@
  * soli-proxy side by side with nginx, HAProxy and Caddy, in one run, on one machine.
  *
  *   bun bench/compare.ts [--seconds 5] [--only http1,body100k,h2tls,tlsnew,rules1000] [--proxies soli,nginx,haproxy,caddy,bare]
+ *                        [--dashboard 1]
  *
  * Installs nothing: it checks for Debian's nginx, haproxy, caddy, wrk and h2load (apt-get install
  * nginx haproxy caddy wrk nghttp2-client) and skips what is missing. One nginx backend serves a
@@ -12,6 +13,13 @@
  * ratios within one run, not absolute figures across runs. "bare" is bench/passthrough.ts, a
  * 20-line Bun.serve + fetch() relay with no routing or forwarding headers: the floor of any proxy
  * on Bun.serve (not in the rule-list scenario, having no rules).
+ *
+ * `--dashboard 1` turns soli-proxy's admin listener on and measures it twice per scenario: as is,
+ * then with the dashboard's Overview open in a headless chromium (SPEC §18: its SSE streams and
+ * charts live) for the whole run, so the two rows of one run show what an open dashboard costs.
+ * The browser then competes for this machine's cores; `--dashboard streams` instead only reads the
+ * two SSE streams the Overview keeps open, which is what the proxy serves when the browser runs
+ * elsewhere (the usual case: a laptop at the end of an SSH tunnel).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,11 +28,16 @@ import type { Subprocess } from "bun";
 import { makeCa, makeLeaf } from "../test/support/certs.ts";
 import { BUN, cpuMicros, freePort, have, peakRssMiB, ROOT, start, table, waitPort, wrk, type LoadResult } from "./lib.ts";
 
+// Functions handed to page.evaluate() run in the browser; this project's types are Bun's, no DOM.
+declare const document: any;
+
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "");
 const seconds = Number(args.get("seconds") ?? 5);
 const only = new Set((args.get("only") ?? "http1,body100k,h2tls,tlsnew,rules1000").split(","));
 const wanted = new Set((args.get("proxies") ?? "soli,nginx,haproxy,caddy,bare").split(","));
+/** "1": the Overview open in chromium on this machine; "streams": only the page's two SSE streams, read here. */
+const dashboard = args.get("dashboard") === "1" || args.get("dashboard") === "streams" ? args.get("dashboard")! : null;
 
 for (const tool of ["nginx", "wrk"]) if (!have(tool) && !Bun.which(tool, { PATH: "/usr/sbin:/usr/bin" })) throw new Error(`${tool} is required (apt-get install ${tool})`);
 const NGINX = Bun.which("nginx", { PATH: "/usr/sbin:/usr/bin" })!;
@@ -56,6 +69,10 @@ interface Proxy {
   proc: Subprocess;
   /** The process doing the proxying (nginx: the worker, not the master). */
   pid: () => number;
+  /** soli-proxy's admin port when --dashboard is on. */
+  admin?: number;
+  /** Opens the dashboard for the run; the returned function closes it. */
+  during?: () => Promise<() => Promise<void>>;
 }
 
 const rules1000 = Number(args.get("rules") ?? 1000);
@@ -67,7 +84,12 @@ async function startProxies(rules: number): Promise<void> {
   await Promise.all(proxies.map((p) => p.proc.exited));
   ruleCount = rules;
   proxies = [];
-  if (wanted.has("soli")) proxies.push(await startSoli());
+  if (wanted.has("soli")) {
+    const soli = await startSoli();
+    proxies.push(soli);
+    if (dashboard === "1") proxies.push({ ...soli, name: "soli-proxy, dashboard open", during: () => openDashboard(soli.admin!) });
+    if (dashboard === "streams") proxies.push({ ...soli, name: "soli-proxy, dashboard streams", during: () => openStreams(soli.admin!) });
+  }
   if (wanted.has("nginx")) proxies.push(await startNginxProxy());
   if (wanted.has("haproxy") && have("haproxy")) proxies.push(await startHaproxy());
   if (wanted.has("caddy") && have("caddy")) proxies.push(await startCaddy());
@@ -98,11 +120,16 @@ try {
     }
     const results: [Proxy, LoadResult, number][] = [];
     for (const p of proxies) {
-      await sc.run(`http://127.0.0.1:${p.http}`, `https://localhost:${p.https}`).catch(() => null); // warm-up (short runs below)
-      const pid = p.pid();
-      const before = cpuMicros(pid);
-      const r = await sc.run(`http://127.0.0.1:${p.http}`, `https://localhost:${p.https}`);
-      results.push([p, r, (cpuMicros(pid) - before) / Math.max(1, r.requests)]);
+      const close = (await p.during?.()) ?? null;
+      try {
+        await sc.run(`http://127.0.0.1:${p.http}`, `https://localhost:${p.https}`).catch(() => null); // warm-up (short runs below)
+        const pid = p.pid();
+        const before = cpuMicros(pid);
+        const r = await sc.run(`http://127.0.0.1:${p.http}`, `https://localhost:${p.https}`);
+        results.push([p, r, (cpuMicros(pid) - before) / Math.max(1, r.requests)]);
+      } finally {
+        await close?.();
+      }
     }
     const nginx = results.find(([p]) => p.name === "nginx");
     for (const [p, r, cpu] of results) rows.push(row(p.name, r, cpu, p.pid(), nginx ? [nginx[1], nginx[2]] : null));
@@ -171,10 +198,39 @@ async function startSoli(): Promise<Proxy> {
   writeFileSync(join(d, "certs", "self-signed.key.pem"), leaf.key);
   const rules = Array.from({ length: ruleCount - 1 }, (_, i) => `/service${i}/* -> http://127.0.0.1:${backendPort}`);
   writeFileSync(join(d, "proxy.conf"), [...rules, `/target/* -> http://127.0.0.1:${backendPort}/`, `default -> http://127.0.0.1:${backendPort}`].join("\n") + "\n");
-  writeFileSync(join(d, "config.toml"), `[server]\nbind = "127.0.0.1:${http}"\nhttps_port = ${https}\nworker_threads = 1\n[admin]\nenabled = false\n[logging]\nlevel = "warn"\n`);
+  const admin = dashboard ? await freePort() : 0;
+  const adminToml = dashboard ? `enabled = true\nbind = "127.0.0.1:${admin}"` : "enabled = false";
+  writeFileSync(join(d, "config.toml"), `[server]\nbind = "127.0.0.1:${http}"\nhttps_port = ${https}\nworker_threads = 1\n[admin]\n${adminToml}\n[logging]\nlevel = "warn"\n`);
   const proc = start([BUN, join(ROOT, "src/main.ts"), "-c", join(d, "proxy.conf")]);
-  await Promise.all([waitPort(http), waitPort(https)]);
-  return { name: "soli-proxy", http, https, proc, pid: () => proc.pid };
+  await Promise.all([waitPort(http), waitPort(https), ...(dashboard ? [waitPort(admin)] : [])]);
+  return { name: "soli-proxy", http, https, proc, pid: () => proc.pid, admin };
+}
+
+/** The Overview's two SSE streams, read and dropped as a browser elsewhere would. */
+async function openStreams(admin: number): Promise<() => Promise<void>> {
+  const abort = new AbortController();
+  const drains = ["/api/v1/events/metrics", "/ui/events/overview"].map(async (path) => {
+    const res = await fetch(`http://127.0.0.1:${admin}${path}`, { signal: abort.signal });
+    for await (const _ of res.body!) {
+      // discarded
+    }
+  });
+  return async () => {
+    abort.abort();
+    await Promise.allSettled(drains);
+  };
+}
+
+/** The Overview page of soli-proxy's dashboard, open and live in a headless chromium. */
+async function openDashboard(admin: number): Promise<() => Promise<void>> {
+  const { launchBrowser } = await import("../test/dashboard/browser.ts");
+  const chrome = await launchBrowser();
+  const { page } = await chrome.page();
+  await page.goto(`http://127.0.0.1:${admin}/`);
+  await page.waitForFunction(() => document.getElementById("live")?.textContent === "live", { timeout: 10_000 });
+  return async () => {
+    await chrome[Symbol.asyncDispose]();
+  };
 }
 
 async function startBare(): Promise<Proxy> {

@@ -11,6 +11,10 @@ import { tempProject, type TempProject } from "../support/project.ts";
 import { spawnProxy } from "../support/spawn.ts";
 import { launchBrowser } from "./browser.ts";
 
+// Functions handed to page.evaluate() run in the browser; this project's types are Bun's, no DOM.
+declare const document: any;
+
+
 let project: TempProject;
 let exe: string;
 

@@ -16,6 +16,14 @@ import { ROOT } from "../support/spawn.ts";
 import { waitFor } from "../support/wait.ts";
 import { launchBrowser, type TestBrowser, type TestPage } from "./browser.ts";
 
+// Functions handed to page.evaluate() run in the browser; this project's types are Bun's, no DOM.
+declare const document: any;
+declare const window: any;
+declare const getComputedStyle: any;
+type HTMLElement = any;
+type HTMLInputElement = any;
+type HTMLCanvasElement = any;
+
 const DOCS = join(ROOT, "docs");
 const HOSTILE_RULE = "/<script>alert(1)</script>/";
 const HOSTILE_LOG = "<script>window.__pwned=1</script>";
@@ -145,7 +153,7 @@ describe("dashboard pages", () => {
     await page.click("#route-save");
     await page.waitForFunction(() => (document.getElementById("targets-error")?.textContent ?? "") !== "");
     expect(await text(page, "#targets-error")).toMatch(/Invalid route/);
-    expect(await page.$eval("#targets", (e) => e.getAttribute("aria-invalid"))).toBe("true");
+    expect(await page.$eval("#targets", (e: HTMLElement) => e.getAttribute("aria-invalid"))).toBe("true");
     expect(readFileSync(proxy.project.conf, "utf8")).toBe(confBefore);
     expect(await page.$$eval("#routes-table tbody tr", (rows) => rows.length)).toBe(2);
     expect(problems).toEqual([]);
