@@ -123,8 +123,9 @@
     const charts = {
       rps: mk("chart-rps", [{ label: "req/s", stroke: cssVar("--accent"), width: 2, fill: "rgba(27,95,180,0.12)" }]),
       latency: mk("chart-latency", [
-        { label: "p50 ms", stroke: "#1d7a36", width: 2 },
-        { label: "p99 ms", stroke: "#b3261e", width: 2 },
+        // A second without requests has no latency: a gap, with lone seconds still drawn as dots.
+        { label: "p50 ms", stroke: "#1d7a36", width: 2, points: { show: true, size: 4 } },
+        { label: "p99 ms", stroke: "#b3261e", width: 2, points: { show: true, size: 4 } },
       ]),
       status: mk("chart-status", [
         { label: "1xx", stroke: "#888", width: 1 },
