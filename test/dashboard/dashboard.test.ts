@@ -176,6 +176,25 @@ describe("dashboard pages", () => {
     expect(problems).toEqual([]);
   });
 
+  test("a route added from the Routes page can be deleted from it", async () => {
+    await using tp = await signedIn();
+    const { page, problems } = tp;
+    await page.goto(`${admin}/ui/routes`);
+    await page.waitForSelector("#routes-table tbody tr");
+    const rowsBefore = await page.$$eval("#routes-table tbody tr", (rows) => rows.length);
+    await page.select("#matcher-type", "prefix");
+    await page.type("#matcher-value", "/added/");
+    await page.type("#targets", `${upstream.url}/ 5`);
+    await page.click("#route-save");
+    await waitFor(() => readFileSync(proxy.project.conf, "utf8").includes("/added/"), "the new rule in proxy.conf");
+    await page.waitForFunction((n) => document.querySelectorAll("#routes-table tbody tr").length === n + 1, {}, rowsBefore);
+    tp.acceptNextDialog(); // "Delete route #n?"
+    await page.click(`[data-key="delete-${rowsBefore}"]`);
+    await waitFor(() => !readFileSync(proxy.project.conf, "utf8").includes("/added/"), "the rule gone from proxy.conf");
+    await page.waitForFunction((n) => document.querySelectorAll("#routes-table tbody tr").length === n, {}, rowsBefore);
+    expect(problems).toEqual([]);
+  });
+
   test("a deploy started from the Apps page shows its progress live and ends on the other slot", async () => {
     await using tp = await signedIn();
     const { page, problems } = tp;

@@ -135,6 +135,21 @@ describe("dashboard sessions", () => {
   });
 });
 
+describe("DNS rebinding", () => {
+  test("a Host that is neither a loopback name nor the admin.bind host gets 421 before anything else", async () => {
+    await using proxy = await startAdminProxy(CONF, { toml: adminToml("") }); // open: the case rebinding would exploit
+    const port = Number(new URL(proxy.adminUrl).port);
+    const get = (host: string, path = "/") => rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`).then(statusOf);
+    expect(await get("evil.example")).toBe(421);
+    expect(await get(`evil.example:${port}`, "/api/v1/status")).toBe(421);
+    expect(await get("127.0.0.1.evil.example")).toBe(421);
+    expect(await get(`localhost:${port}`)).toBe(200);
+    expect(await get("dash.localhost")).toBe(200);
+    expect(await get(`[::1]:${port}`)).toBe(200);
+    expect(await get(`127.0.0.1:${port}`, "/api/v1/status")).toBe(200);
+  });
+});
+
 describe("dashboard streams", () => {
   test("SSE clients that vanish leave no stream, timer or subscription behind", async () => {
     await using proxy = await startAdminProxy(CONF);

@@ -474,7 +474,7 @@
               "div",
               { class: "logs" },
               ["blue", "green"].map((slot) =>
-                el("div", {}, el("h3", { text: `${slot} log` }), el("pre", { tabindex: 0, class: `log log-${slot}`, "aria-label": `${name} ${slot} log` }, logs[slot].join("\n") || "(empty)")),
+                el("div", {}, el("h3", { text: `${slot} log` }), el("pre", { tabindex: 0, class: `log log-${slot}`, dataset: { key: `log-${name}-${slot}` }, "aria-label": `${name} ${slot} log` }, logs[slot].join("\n") || "(empty)")),
               ),
             ),
           );

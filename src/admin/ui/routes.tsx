@@ -16,8 +16,12 @@ import { LiveData, PAGES, type LocalFetch, type Page } from "./live.ts";
 import { LoginView, PageView } from "./pages.tsx";
 import type { Sessions } from "./session.ts";
 
-/** How often a page stream looks for changes (SPEC §18: at least every 2 s). */
+/**
+ * How often a page stream looks for changes (SPEC §18: at least every 2 s). The Apps page reads
+ * every slot log each time, so it looks half as often.
+ */
 const PAGE_TICK_MS = 1000;
+const APPS_TICK_MS = 2000;
 
 type AdminContext = Context<{ Bindings: AdminEnv }>;
 
@@ -87,7 +91,7 @@ export function dashboardRoutes(app: AdminApp, port: AdminPort, sessions: Sessio
         }
       };
       void tick();
-      const timer = setInterval(() => void tick(), PAGE_TICK_MS);
+      const timer = setInterval(() => void tick(), name === "apps" ? APPS_TICK_MS : PAGE_TICK_MS);
       return () => clearInterval(timer);
     });
   });
