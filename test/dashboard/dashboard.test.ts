@@ -130,7 +130,7 @@ describe("dashboard pages", () => {
     const { page, problems } = tp;
     await page.goto(`${admin}/ui/routes`);
     await page.waitForSelector("#routes-table tbody tr:nth-child(2)");
-    expect(await text(page, "#routes-table tbody tr:nth-child(2) td:nth-child(3)")).toBe(HOSTILE_RULE);
+    expect(await text(page, "#routes-table tbody tr:nth-child(2) td:nth-child(4)")).toBe(HOSTILE_RULE);
     expect(await page.$$eval("#routes-table script", (s) => s.length)).toBe(0);
 
     await page.goto(`${admin}/ui/apps`);
@@ -152,7 +152,8 @@ describe("dashboard pages", () => {
     await page.type("#targets", "ftp://nowhere.example/");
     await page.click("#route-save");
     await page.waitForFunction(() => (document.getElementById("targets-error")?.textContent ?? "") !== "");
-    expect(await text(page, "#targets-error")).toMatch(/Invalid route/);
+    // Named by the line the rule would take: proxy.conf has two lines.
+    expect(await text(page, "#targets-error")).toMatch(/^proxy\.conf:3 \(new rule\): Invalid route: .*ftp/);
     expect(await page.$eval("#targets", (e: HTMLElement) => e.getAttribute("aria-invalid"))).toBe("true");
     expect(readFileSync(proxy.project.conf, "utf8")).toBe(confBefore);
     expect(await page.$$eval("#routes-table tbody tr", (rows) => rows.length)).toBe(2);
@@ -165,11 +166,19 @@ describe("dashboard pages", () => {
     await page.goto(`${admin}/ui/routes`);
     await page.waitForSelector('[data-key="edit-0"]');
     await page.click('[data-key="edit-0"]');
+    // A bad edit first: refused, named by the rule's own line, nothing written.
+    const confBefore = readFileSync(proxy.project.conf, "utf8");
+    await page.$eval("#targets", (e: HTMLElement) => (e.value = "not a url"));
+    await page.click("#route-save");
+    await page.waitForFunction(() => (document.getElementById("targets-error")?.textContent ?? "") !== "");
+    expect(await text(page, "#targets-error")).toMatch(/^proxy\.conf:1: Invalid route/);
+    expect(readFileSync(proxy.project.conf, "utf8")).toBe(confBefore);
+    await page.$eval("#targets", (e: HTMLElement, url: string) => (e.value = url), `${upstream.url}/`);
     await page.$eval("#matcher-value", (e) => ((e as HTMLInputElement).value = ""));
     await page.type("#matcher-value", "edited.localhost");
     await page.click("#route-save");
     await waitFor(() => readFileSync(proxy.project.conf, "utf8").includes(`edited.localhost -> ${upstream.url}/`), "the edit in proxy.conf");
-    await page.waitForFunction(() => document.querySelector("#routes-table tbody tr td:nth-child(3)")?.textContent === "edited.localhost");
+    await page.waitForFunction(() => document.querySelector("#routes-table tbody tr td:nth-child(4)")?.textContent === "edited.localhost");
     const res = await fetch(proxy.url, { headers: { host: "edited.localhost" } });
     expect(await res.text()).toBe("hello");
     await page.screenshot({ path: join(DOCS, "dashboard-routes.png"), fullPage: true });

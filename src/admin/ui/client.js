@@ -193,6 +193,9 @@
     const type = $("matcher-type"), value = $("matcher-value"), path = $("matcher-path"), targets = $("targets"), balancing = $("balancing");
     const save = $("route-save"), cancel = $("route-cancel");
     let rules = [];
+    let lines = null; // proxy.conf line of each rule
+    let confFile = "proxy.conf";
+    let lastLine = 0;
     let editing = null; // { index, rule }
 
     const showPath = () => ($("path-field").hidden = type.value !== "domain_path");
@@ -269,7 +272,11 @@
       const res = editing ? await call("PUT", `/api/v1/routes/${editing.index}`, rule) : await call("POST", "/api/v1/routes", rule);
       save.disabled = false;
       if (res.ok) return resetForm();
-      fieldError(describe(res));
+      // A refused rule is named by its place in proxy.conf: its own line when editing, the line
+      // it would take when adding (the reload's issues carry their own positions).
+      const where = editing && lines ? `${confFile}:${lines[editing.index]}: ` : lines ? `${confFile}:${lastLine + 1} (new rule): ` : "";
+      const text = describe(res);
+      fieldError(/^[^\s:]+:\d+/.test(text) ? text : `${where}${text}`);
     });
 
     const breakerOf = (breakers, url) => {
@@ -286,13 +293,17 @@
     };
 
     stream("/ui/events/routes", {
-      page: ({ routes: list, breakers }) => {
+      page: ({ routes: list, breakers, lines: ruleLines, file, line_count }) => {
         rules = list || [];
+        lines = ruleLines || null;
+        confFile = file || "proxy.conf";
+        lastLine = line_count || 0;
         const rows = rules.map((rule, i) =>
           el(
             "tr",
             {},
             el("td", { text: i }),
+            el("td", { text: lines ? lines[i] ?? "–" : "–" }),
             el("td", { text: rule.matcher.type }),
             el("td", {}, el("code", { text: matcherSource(rule.matcher) })),
             el(
@@ -319,7 +330,7 @@
             ),
           ),
         );
-        if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 7, text: "No rules." })));
+        if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 8, text: "No rules." })));
         replaceKeepingFocus(body, rows);
       },
     });

@@ -6,6 +6,8 @@
  */
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import { parseProxyConf } from "../../config/syntax.ts";
 import type { AdminEnv } from "../port.ts";
 
 export type LocalFetch = (req: Request, env: AdminEnv) => Response | Promise<Response>;
@@ -21,7 +23,11 @@ export class LiveData {
   /** Issuer by certificate file and expiry, so a file is parsed once per renewal. */
   private readonly issuers = new Map<string, string | null>();
 
-  constructor(private readonly fetch: LocalFetch) {}
+  constructor(
+    private readonly fetch: LocalFetch,
+    /** The applied proxy.conf's path, to say on which line each rule is. */
+    private readonly confPath: () => string,
+  ) {}
 
   /** The `data` of GET /api/v1/<path>, or null when the endpoint failed or is missing. */
   async api<T = unknown>(path: string): Promise<T | null> {
@@ -47,7 +53,7 @@ export class LiveData {
         return { status: await this.api("status") };
       case "routes": {
         const [routes, breakers] = await Promise.all([this.api("routes"), this.api("circuit-breaker")]);
-        return { routes, breakers };
+        return { routes, breakers, ...this.ruleLines() };
       }
       case "apps":
         return this.apps();
@@ -55,6 +61,18 @@ export class LiveData {
         return { certs: this.certs(await this.api<CertRow[]>("certs")) };
       case "cluster":
         return { cluster: await this.api("cluster") };
+    }
+  }
+
+  /** The proxy.conf line of each rule, in file order; none when the file no longer parses. */
+  private ruleLines(): { file: string; lines: number[] | null; line_count: number } {
+    const file = this.confPath();
+    try {
+      const text = readFileSync(file, "utf8");
+      const parsed = parseProxyConf(text, file);
+      return { file: basename(file), lines: parsed.spans.map((s) => s.line), line_count: text.split("\n").length - (text.endsWith("\n") ? 1 : 0) };
+    } catch {
+      return { file: basename(file), lines: null, line_count: 0 };
     }
   }
 

@@ -110,6 +110,7 @@ const BODIES: Record<Page, () => Child> = {
           <thead>
             <tr>
               <th scope="col">#</th>
+              <th scope="col">Line</th>
               <th scope="col">Kind</th>
               <th scope="col">Source</th>
               <th scope="col">Targets (weight, breaker)</th>
