@@ -11,6 +11,7 @@ import { openStreams } from "../../src/admin/sse.ts";
 import { adminToml, API_KEY } from "../support/admin.ts";
 import { assertBunUsableByNobody, FAST, openUp, writeApp } from "../support/apps.ts";
 import { backend, type TestBackend } from "../support/backend.ts";
+import { makeCa, makeLeaf } from "../support/certs.ts";
 import { startOnProject, tempProject, type TestProxy } from "../support/project.ts";
 import { ROOT } from "../support/spawn.ts";
 import { waitFor } from "../support/wait.ts";
@@ -43,6 +44,11 @@ beforeAll(async () => {
   mkdirSync(join(project.dir, "sites"), { recursive: true });
   openUp(project);
   writeApp(project, "shop.localhost", { behaviour: { version: HOSTILE_LOG } });
+  // A certificate past its notAfter, which the store still serves (with a warning).
+  const ca = await makeCa("dashboard test CA");
+  const old = await makeLeaf(ca, ["old.localhost"], { expired: true });
+  project.write("certs/old.localhost.cert.pem", old.cert);
+  project.write("certs/old.localhost.key.pem", old.key);
   proxy = await startOnProject(project, { appTimings: FAST, env: {} });
   await proxy.handle.appsStarted;
   admin = `http://127.0.0.1:${proxy.handle.admin!.port}`;
@@ -227,15 +233,21 @@ describe("dashboard pages", () => {
     expect(problems).toEqual([]);
   }, 60_000);
 
-  test("the certificates page lists the fallback certificate with its issuer and days to expiry", async () => {
+  test("the certificates page lists every certificate with its source, issuer and days to expiry, warning under 14 days", async () => {
     await using tp = await signedIn();
     const { page, problems } = tp;
     await page.goto(`${admin}/ui/certs`);
-    await page.waitForSelector("#certs-table tbody tr td:nth-child(6)");
-    const row = await page.$$eval("#certs-table tbody tr:first-child td", (tds) => tds.map((td) => td.textContent ?? ""));
-    expect(row[2]).toBe("self-signed");
-    expect(row[3]).not.toBe("–");
-    expect(Number(row[5])).toBeGreaterThan(14);
+    await page.waitForFunction(() => document.querySelectorAll("#certs-table tbody tr").length === 2);
+    const rows = await page.$$eval("#certs-table tbody tr", (trs) =>
+      trs.map((tr: HTMLElement) => [...tr.querySelectorAll("td")].map((td: HTMLElement) => ({ text: td.textContent ?? "", warn: td.classList.contains("warn") }))),
+    );
+    const byName = Object.fromEntries(rows.map((r) => [r[0]!.text, r]));
+    const fallback = byName["self-signed"]!;
+    expect([fallback[2]!.text, fallback[3]!.text, fallback[5]!.warn]).toEqual(["self-signed", "CN=soli-proxy self-signed", false]);
+    expect(Number(fallback[5]!.text)).toBeGreaterThan(14);
+    const expired = byName["old.localhost"]!;
+    expect([expired[2]!.text, expired[3]!.text, expired[5]!.warn]).toEqual(["file", "CN=dashboard test CA", true]);
+    expect(expired[5]!.text).toMatch(/^⚠ -\d+ \(renew soon\)$/);
     await page.click("#certs-reload");
     await page.waitForFunction(() => (document.getElementById("certs-message")?.textContent ?? "").startsWith("Certificates reloaded"));
     await page.screenshot({ path: join(DOCS, "dashboard-certs.png"), fullPage: true });
