@@ -83,7 +83,7 @@ const PAGES = [
 ] as const;
 
 describe("dashboard sign-in", () => {
-  test("a wrong api_key is refused and the right one signs in with a 12 h HttpOnly SameSite=Strict cookie", async () => {
+  test("a wrong api_key is refused and the right one signs in with a 12 h HttpOnly SameSite=Strict cookie that Sign out ends", async () => {
     await using tp = await chrome.page();
     const { page, problems } = tp;
     await page.goto(`${admin}/ui/routes`);
@@ -108,6 +108,13 @@ describe("dashboard sign-in", () => {
     expect(hours).toBeGreaterThan(11.9);
     expect(hours).toBeLessThanOrEqual(12);
     await page.waitForFunction(() => document.getElementById("version")?.textContent !== "–");
+
+    // Signing out ends the session in this browser: the pages ask for the key again.
+    await Promise.all([page.waitForNavigation(), page.click("#sign-out")]);
+    expect(new URL(page.url()).pathname).toBe("/ui/login");
+    expect(await page.cookies()).toHaveLength(0);
+    await page.goto(`${admin}/`);
+    expect(new URL(page.url()).pathname).toBe("/ui/login");
     expect(problems).toEqual([]);
   });
 });
@@ -128,6 +135,24 @@ describe("dashboard pages", () => {
     const width = await page.$eval("#chart-rps canvas", (c) => (c as HTMLCanvasElement).getBoundingClientRect().width);
     expect(width).toBeGreaterThan(300);
     await page.screenshot({ path: join(DOCS, "dashboard-overview.png") });
+    expect(problems).toEqual([]);
+  });
+
+  test("the overview shows a rejected reload with its proxy.conf position until a good one replaces it", async () => {
+    await using tp = await signedIn();
+    const { page, problems } = tp;
+    await page.waitForFunction(() => document.getElementById("config-version")?.textContent !== "–");
+    const good = readFileSync(proxy.project.conf, "utf8");
+    try {
+      proxy.project.write("proxy.conf", `${good}/broken -> ftp://nowhere/\n`);
+      expect((await proxy.handle.reload()).ok).toBe(false);
+      await page.waitForFunction(() => !(document.getElementById("reload-error") as HTMLElement).hidden, { timeout: 5000 });
+      expect(await text(page, "#reload-error")).toMatch(/Last reload rejected .*proxy\.conf:\d+:\d+.*ftp/);
+    } finally {
+      proxy.project.write("proxy.conf", good);
+      expect((await proxy.handle.reload()).ok).toBe(true);
+    }
+    await page.waitForFunction(() => (document.getElementById("reload-error") as HTMLElement).hidden, { timeout: 5000 });
     expect(problems).toEqual([]);
   });
 
