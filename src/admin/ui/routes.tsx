@@ -86,6 +86,9 @@ export function dashboardRoutes(app: AdminApp, port: AdminPort, sessions: Sessio
           const data = await live.page(name);
           const text = JSON.stringify(data);
           if (text !== last && sink.send(data, "page")) last = text;
+        } catch (err) {
+          // A page that cannot be built this second tries again the next; the admin stays up.
+          port.log().warn({ err: (err as Error).message, page: name }, "dashboard page data failed");
         } finally {
           busy = false;
         }
