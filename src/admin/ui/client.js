@@ -113,7 +113,16 @@
     const mk = (id, series) => {
       const box = $(id);
       const plot = new uPlot(
-        { width: Math.max(200, box.clientWidth), height: 180, series: [{}, ...series], axes: [{}, { size: 50 }], legend: { live: false }, cursor: { show: false } },
+        {
+          width: Math.max(200, box.clientWidth),
+          height: 180,
+          // The x axis always spans the whole 15 minutes, so a young series does not fill it.
+          scales: { x: { time: true, range: (_u, _min, max) => { const end = max ?? Date.now() / 1000; return [end - MAX, end]; } } },
+          series: [{}, ...series],
+          axes: [{}, { size: 50 }],
+          legend: { live: false },
+          cursor: { show: false },
+        },
         [[], ...series.map(() => [])],
         box,
       );
