@@ -59,6 +59,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await update({ reinstall: args.reinstall, allowUnverified: args.allowUnverified });
       case "deploy":
       case "restart":
+      case "rollback":
       case "stop":
       case "logs":
         return await lifecycle({ command: args.command, app: args.args[0], conf: args.conf, sitesDir: args.sitesDir, dev: args.dev, follow: args.follow });

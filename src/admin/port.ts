@@ -127,10 +127,17 @@ export interface AppsProvider {
   systemMetrics(): Record<string, unknown>;
   /** The per-app metrics object, or null when the app has none yet. */
   appMetrics(name: string): unknown | null;
-  /** Runs the action to completion; rejects with an AppFailure. Returns the slot now serving. */
-  deploy(name: string): Promise<{ slot: string }>;
-  restart(name: string): Promise<{ slot: string }>;
-  rollback(name: string): Promise<{ slot: string }>;
+  /**
+   * Runs the action to completion; rejects with an AppFailure. Returns the slot now serving.
+   * `onProgress` gets each progress event of SPEC §14.7 (the SSE form of §11.2).
+   */
+  deploy(name: string, onProgress?: (progress: object) => void): Promise<{ slot: string }>;
+  restart(name: string, onProgress?: (progress: object) => void): Promise<{ slot: string }>;
+  rollback(name: string, onProgress?: (progress: object) => void): Promise<{ slot: string }>;
+  /** Whether a deploy, restart, rollback or stop of the app runs now (409 before a stream opens). */
+  busy(name: string): boolean;
+  /** The progress phases of SPEC §14.7, for the `/events/apps?phase=` filter. */
+  readonly phases: readonly string[];
   stop(name: string): Promise<void>;
   /** Last 256 KiB of each slot log, or null for an unknown app. */
   logs(name: string): Promise<{ blue: string; green: string } | null>;

@@ -32,6 +32,8 @@ export interface AppConfig {
   readonly startScript: string | null;
   readonly stopScript: string | null;
   readonly healthCheck: string;
+  /** How long a new slot may take to answer its health check on deploy (SPEC §14.2). */
+  readonly healthTimeoutSecs: number;
   readonly gracefulTimeoutSecs: number;
   /** drain_delay, capped to half the graceful timeout when it is not below it (SPEC §14.2). */
   readonly drainDelaySecs: number;
@@ -69,6 +71,7 @@ export function resolveAppConfig(found: DiscoveredApp, defaults: AppDefaults): A
     startScript: script === null ? null : withDevFlag(script, defaults.dev),
     stopScript: infos.stop_script ?? null,
     healthCheck: infos.health_check ?? detected?.healthCheck ?? "/health",
+    healthTimeoutSecs: infos.health_timeout,
     gracefulTimeoutSecs: graceful,
     drainDelaySecs: infos.drain_delay >= graceful ? Math.floor(graceful / 2) : infos.drain_delay,
     portRange: [infos.port_range_start, infos.port_range_end],

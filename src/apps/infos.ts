@@ -25,8 +25,13 @@ export const appInfosSchema = z
     name: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/, { error: "name may contain only letters, digits, '.', '_' and '-', and must not start with '.'" }).optional(),
     domain: z.string().regex(DNS_NAME, { error: "domain must be a DNS name like shop.example.com" }).optional(),
     start_script: z.string().optional(),
-    stop_script: z.string().optional(),
+    // The original writes `stop_script = ""` for "none" (SPEC §14.2).
+    stop_script: z
+      .string()
+      .optional()
+      .transform((v) => (v === "" ? undefined : v)),
     health_check: z.string().refine((v) => v.startsWith("/"), { error: "health_check must be a path starting with '/'" }).optional(),
+    health_timeout: int("health_timeout", 1).max(3600, { error: "health_timeout must be at most 3600" }).default(30),
     graceful_timeout: int("graceful_timeout", 1).default(30),
     drain_delay: int("drain_delay", 0).default(5),
     port_range_start: port("port_range_start").default(20000),

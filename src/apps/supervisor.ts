@@ -12,7 +12,7 @@ import type { ConfigIssue } from "../config/issues.ts";
 import type { Settings } from "../config/settings.ts";
 import type { Logger } from "../lib/log.ts";
 import { resolveAppConfig, SLOTS, type Slot } from "./config.ts";
-import { startInPlace, statusEvent, stopApp, switchSlots, type DeployHooks, type ProgressListener, type SwitchAction } from "./deploy.ts";
+import { startInPlace, statusEvent, stopApp, switchSlots, type DeployHooks, type SwitchAction } from "./deploy.ts";
 import { discoverApps } from "./discover.ts";
 import { busy, notFound } from "./errors.ts";
 import { AppEvents } from "./events.ts";
@@ -20,6 +20,7 @@ import { rotateIfLarge, slotLogPath } from "./logs.ts";
 import { ManagedApp, type SlotState } from "./managed.ts";
 import { monitorRound, nextRetry } from "./monitor.ts";
 import { PortsLock } from "./ports.ts";
+import { describeProgress, type ProgressListener } from "./progress.ts";
 import { looksLikeOurSlot, terminateGroup } from "./process.ts";
 import { SlotRunner } from "./slots.ts";
 import { readAppState, writeAppState, type AppStateFile, type SlotStatus } from "./state-files.ts";
@@ -87,6 +88,10 @@ export class Supervisor {
       emit: (event) => this.events.emit(event),
       switched: (app, slot) => opts.onSwitch?.(app.name, slot, app.slots[slot].port),
       sleep: (ms) => this.sleep(ms),
+      progress: (app, p) => {
+        opts.log.info({ app: app.name, ...p }, describeProgress(app.name, p));
+        this.events.emit({ type: "Progress", app_name: app.name, ...p });
+      },
     };
   }
 

@@ -6,7 +6,7 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-export const COMMANDS = ["deploy", "restart", "stop", "logs", "check", "hash-password", "hash-key", "update", "tui"] as const;
+export const COMMANDS = ["deploy", "restart", "rollback", "stop", "logs", "check", "hash-password", "hash-key", "update", "tui"] as const;
 export type Command = (typeof COMMANDS)[number] | "run";
 
 export interface CliArgs {
@@ -140,6 +140,8 @@ Usage:
 Commands:
   deploy <app>                 blue/green deploy to the other slot
   restart <app>                zero-downtime restart
+  rollback <app>               start the other slot again from the same app directory (the
+                               code on disk now; Docker apps: the image the previous slot ran)
   stop <app>                   stop an app
   logs <app> [--follow]        print both slot logs
   check                        validate proxy.conf, config.toml, app.infos and certificates

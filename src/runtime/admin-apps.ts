@@ -5,6 +5,7 @@
 import type { AppsProvider } from "../admin/port.ts";
 import { AppError } from "../apps/errors.ts";
 import type { AppPort } from "../apps/port.ts";
+import { PROGRESS_PHASES } from "../apps/progress.ts";
 import { HOP_BY_HOP } from "../lib/headers.ts";
 
 /** Headers the `_admin` app never sees (SPEC §11.2): credentials meant for the admin API itself. */
@@ -17,9 +18,11 @@ export function appsProvider(port: AppPort): AppsProvider {
     metrics: () => port.allMetrics(),
     systemMetrics: () => port.systemMetrics(),
     appMetrics: (name) => port.metrics(name),
-    deploy: (name) => port.deploy(name).then((r) => ({ slot: r.slot }), failure),
-    restart: (name) => port.restart(name).then((r) => ({ slot: r.slot }), failure),
-    rollback: (name) => port.rollback(name).then((r) => ({ slot: r.slot }), failure),
+    deploy: (name, onProgress) => port.deploy(name, onProgress).then((r) => ({ slot: r.slot }), failure),
+    restart: (name, onProgress) => port.restart(name, onProgress).then((r) => ({ slot: r.slot }), failure),
+    rollback: (name, onProgress) => port.rollback(name, onProgress).then((r) => ({ slot: r.slot }), failure),
+    busy: (name) => port.busy(name),
+    phases: PROGRESS_PHASES,
     stop: (name) => port.stop(name).then(() => undefined, failure),
     logs: async (name) => {
       if (!port.has(name)) return null;

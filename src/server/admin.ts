@@ -21,10 +21,16 @@ export function serveAdminTcp(app: AdminFetch, hostname: string, port: number): 
 }
 
 export function serveAdminSocket(app: AdminFetch, path: string): Server<unknown> {
+  // Bun's types leave idleTimeout out of the unix form; Bun 1.4 honours it there.
   const server = Bun.serve({
     unix: path,
-    fetch: (req, server) => app.fetch(req, { local: true, peer: null, server }),
-  });
+    // No idle timer on the socket: Bun 1.4's server.timeout(req, 0) does not lift it on a unix
+    // socket (measured: the JSON form of a 13 s deploy was reset at the idle limit), and a deploy
+    // may wait minutes (SPEC §11.2). Only this user can connect (0600 in a 0700 run/), so a
+    // client that holds a connection open hurts no one else.
+    idleTimeout: 0,
+    fetch: (req: Request, server: Server<unknown>) => app.fetch(req, { local: true, peer: null, server }),
+  } as unknown as Parameters<typeof Bun.serve>[0]) as Server<unknown>;
   chmodSync(path, 0o600);
   return server;
 }

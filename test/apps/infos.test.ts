@@ -16,7 +16,30 @@ const errors = (text: string, dir = DIR) => parse(text, dir).issues.map((i) => f
 
 describe("app.infos (SPEC §14.2)", () => {
   test("a missing or blank file means every default", () => {
-    expect(parse("\n").infos).toEqual({ graceful_timeout: 30, drain_delay: 5, port_range_start: 20000, port_range_end: 30000, workers: 1, docker_network: "soli-apps" });
+    expect(parse("\n").infos).toEqual({
+      stop_script: undefined,
+      health_timeout: 30,
+      graceful_timeout: 30,
+      drain_delay: 5,
+      port_range_start: 20000,
+      port_range_end: 30000,
+      workers: 1,
+      docker_network: "soli-apps",
+    });
+  });
+
+  test('stop_script = "" means no stop script, as the original writes it', () => {
+    expect([parse('stop_script = ""\n').issues, parse('stop_script = ""\n').infos?.stop_script]).toEqual([[], undefined]);
+  });
+
+  test("health_timeout is whole seconds from 1 to 3600; anything else names the line", () => {
+    expect([parse("health_timeout = 120\n").infos?.health_timeout, errors("health_timeout = 0\n"), errors("health_timeout = 3601\n"), errors('\nhealth_timeout = "45"\n'), errors("health_timeout = 1.5\n")]).toEqual([
+      120,
+      ["<app>/app.infos:1:1: error: health_timeout: health_timeout must be at least 1"],
+      ["<app>/app.infos:1:1: error: health_timeout: health_timeout must be at most 3600"],
+      ["<app>/app.infos:2:1: error: health_timeout: health_timeout must be an integer"],
+      ["<app>/app.infos:1:1: error: health_timeout: health_timeout must be an integer"],
+    ]);
   });
 
   test("type errors name the file, line and field; unknown keys are warnings", () => {

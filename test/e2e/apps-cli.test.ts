@@ -41,8 +41,16 @@ describe("deploy, restart, stop, logs without a running proxy (SPEC §16.1)", ()
       const greenPort = afterDeploy.green.port;
       const serving = (await (await fetch(`http://127.0.0.1:${greenPort}/`)).json()) as { version: string; pid: number };
       const progress = deploy.stdout.trimEnd().split("\n");
-      expect({ code: deploy.code, last: progress.at(-1), attempts: progress.slice(0, -1).every((l, i) => l.startsWith(`  cli.example.com green: health check ${i + 1}/30 http://127.0.0.1:${greenPort}/health: `)), ok: progress.at(-2)?.endsWith(": 200 OK") }).toEqual({
+      const probes = progress.filter((l) => l.includes(": health check "));
+      expect({
+        code: deploy.code,
+        first: progress[0],
+        last: progress.at(-1),
+        attempts: probes.every((l, i) => l.startsWith(`  cli.example.com: health check ${i + 1} (`) && l.includes("s of 30s): ")),
+        ok: probes.at(-1)?.endsWith(": healthy"),
+      }).toEqual({
         code: 0,
+        first: `  cli.example.com: starting slot green on port ${greenPort}`,
         last: "cli.example.com deployed successfully (slot green)",
         attempts: true,
         ok: true,
@@ -58,6 +66,19 @@ describe("deploy, restart, stop, logs without a running proxy (SPEC §16.1)", ()
         false,
         { port: greenPort, pid: null, status: "Stopped" },
       ]);
+
+      // rollback: the other slot again (green), from the same directory
+      const rollback = await cli(p, ["rollback", "cli.example.com"]);
+      const afterRollback = appState(p)["cli.example.com"];
+      expect([rollback.code, rollback.stdout.trim().split("\n").at(-1), afterRollback.current_slot, afterRollback.green.status, processAlive(afterRestart.blue.pid)]).toEqual([
+        0,
+        "cli.example.com rolled back successfully (slot green)",
+        "green",
+        "Running",
+        false,
+      ]);
+      const back = await cli(p, ["restart", "cli.example.com"]);
+      expect(back.code).toBe(0);
 
       const logs = await cli(p, ["logs", "cli.example.com"]);
       expect([logs.code, logs.stdout]).toEqual([

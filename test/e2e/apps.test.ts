@@ -136,16 +136,23 @@ describe("managed apps in the proxy (SPEC §14)", () => {
       slots: ["green", "Stopped", "Running", null],
     });
     expect(total).toBeGreaterThan(50);
-    expect(events.map((e) => e.type + ("status" in e ? `:${e.slot}:${e.status}` : ""))).toEqual([
+    // Progress (SPEC §14.7) interleaves: health probes collapse to one entry here.
+    const seen = events.map((e) => (e.type === "Progress" ? `Progress:${e.phase}` : e.type + ("status" in e ? `:${e.slot}:${e.status}` : "")));
+    expect(seen.filter((e, i) => e !== seen[i - 1])).toEqual([
       "StatusChanged:green:starting",
+      "Progress:starting",
+      "Progress:health",
+      "Progress:switched",
+      "Progress:draining",
       "StatusChanged:blue:stopped",
       "Deployed",
       "StatusChanged:green:running",
+      "Progress:done",
     ]);
   });
 
   test("a slot that never becomes healthy is stopped; the error names the URL, the last failure and the log; the old slot keeps serving", async () => {
-    await using proxy = await startAppsProxy({ apps: { "sick.example.com": { behaviour: { version: "v1" } } }, timings: { healthAttempts: 5 } });
+    await using proxy = await startAppsProxy({ apps: { "sick.example.com": { behaviour: { version: "v1" } } }, timings: { healthWaitMs: 500 } });
     setBehaviour(join(proxy.sites, "sick.example.com"), { version: "v2", health: 503 });
     const before = proxy.handle.apps.get("sick.example.com");
     const error = await proxy.handle.apps.deploy("sick.example.com").catch((e: AppError) => e);
@@ -158,7 +165,7 @@ describe("managed apps in the proxy (SPEC §14)", () => {
       slots: [after.current_slot, after.blue.status, after.green.status, after.green.pid],
     }).toEqual({
       kind: "failed",
-      message: `Deployment failed: sick.example.com slot green did not become healthy on ${url} within 1s (last error: HTTP 503; see run/logs/sick.example.com/green.log)`,
+      message: `Deployment failed: sick.example.com slot green did not become healthy on ${url} within 0.5s (last error: HTTP 503; see run/logs/sick.example.com/green.log)`,
       serving: "v1",
       slots: ["blue", "Running", "Failed", null],
     });

@@ -37,8 +37,25 @@ export function appRoutes(api: AdminApp, port: AdminPort): void {
     api.post(`/apps/:name/${verb}`, async (c) => {
       const name = c.req.param("name");
       const provider = apps();
-      // A deploy waits for health checks for up to minutes; the idle timer must not cut it.
+      // A deploy waits for health checks for up to minutes; the idle timer must not cut it (SPEC §11.2).
       c.env?.server?.timeout(c.req.raw, 0);
+      if ((c.req.header("accept") ?? "").includes("text/event-stream")) {
+        // 404 and 409 are answers, not streams: decided before the stream opens.
+        known(name);
+        if (provider.busy(name)) throw new ApiError(409, `Deployment already in progress for ${name}`);
+        return progressStream((onProgress) =>
+          provider[verb](name, onProgress).then(
+            ({ slot }) => ({ message: started, app: name, slot }),
+            (err) => {
+              try {
+                rethrow(err, name, failed);
+              } catch (api) {
+                throw api instanceof ApiError ? new Error(api.message) : api;
+              }
+            },
+          ),
+        );
+      }
       const { slot } = await provider[verb](name).catch((err) => rethrow(err, name, failed));
       return ok(c, { message: started, app: name, slot });
     });
@@ -56,24 +73,107 @@ export function appRoutes(api: AdminApp, port: AdminPort): void {
 
   api.get("/events/apps", (c) => {
     const provider = apps();
+    const phases = phaseFilter(c.req.query("phase"), provider.phases);
     c.env?.server?.timeout(c.req.raw, 0);
-    const encoder = new TextEncoder();
     let unsubscribe = () => {};
-    let heartbeat: ReturnType<typeof setInterval> | undefined;
-    const stream = new ReadableStream<Uint8Array>({
-      start(controller) {
-        // A first comment line makes Bun send the headers now rather than with the first event,
-        // and one every 15 s keeps idle connections (and the TUI's reader) from timing out.
-        controller.enqueue(encoder.encode(": connected\n\n"));
-        heartbeat = setInterval(() => controller.enqueue(encoder.encode(": keep-alive\n\n")), 15_000);
-        unsubscribe = provider.subscribe((event) => controller.enqueue(encoder.encode(`data: ${JSON.stringify(event)}\n\n`)));
+    return sseResponse({
+      start(send) {
+        unsubscribe = provider.subscribe((event) => {
+          const e = event as { type?: string; phase?: string };
+          if (phases && e.type === "Progress" && !phases.has(e.phase ?? "")) return;
+          send(`data: ${JSON.stringify(event)}\n\n`);
+        });
       },
-      cancel() {
-        clearInterval(heartbeat);
-        unsubscribe();
-      },
+      stop: () => unsubscribe(),
     });
-    return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
+  });
+}
+
+/**
+ * `?phase=health,done`: only these Progress phases (other event types pass unchanged). An unknown
+ * phase is a 400, not a filter that silently matches nothing.
+ */
+function phaseFilter(param: string | undefined, known: readonly string[]): Set<string> | null {
+  if (param === undefined) return null;
+  const phases = param.split(",").map((p) => p.trim());
+  const unknown = phases.filter((p) => !known.includes(p));
+  if (unknown.length > 0) throw new ApiError(400, `unknown phase: ${unknown.join(", ")} (phases: ${known.join(", ")})`);
+  return new Set(phases);
+}
+
+/** Streams (SSE) open now: each holds a keep-alive timer until its client goes or it ends. */
+let openStreams = 0;
+export const openSseStreams = (): number => openStreams;
+
+interface SseSource {
+  /** Called once with the function that writes a frame; may keep it until `stop`. */
+  start(send: (frame: string) => void, close: () => void): void;
+  /** The client went away or the stream ended: release what `start` took. */
+  stop(): void;
+}
+
+/**
+ * An SSE response with a first comment (so Bun sends the headers now) and a keep-alive comment
+ * every 15 s, which also keeps idle timers on both ends from cutting a quiet stream.
+ */
+function sseResponse(source: SseSource): Response {
+  const encoder = new TextEncoder();
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    openStreams--;
+    clearInterval(heartbeat);
+    source.stop();
+  };
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      openStreams++;
+      const send = (frame: string) => {
+        if (ended) return;
+        try {
+          controller.enqueue(encoder.encode(frame));
+        } catch {
+          end();
+        }
+      };
+      const close = () => {
+        if (ended) return;
+        end();
+        try {
+          controller.close();
+        } catch {}
+      };
+      send(": connected\n\n");
+      heartbeat = setInterval(() => send(": keep-alive\n\n"), 15_000);
+      source.start(send, close);
+    },
+    cancel: end,
+  });
+  return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
+}
+
+/**
+ * The SSE form of deploy, restart and rollback (SPEC §11.2): `event: progress` per phase, then
+ * `event: done` with the success data or `event: error` with the error. A client that goes away
+ * only stops the stream; the operation runs on.
+ */
+function progressStream(run: (onProgress: (progress: object) => void) => Promise<object>): Response {
+  return sseResponse({
+    start(send, close) {
+      run((progress) => send(`event: progress\ndata: ${JSON.stringify(progress)}\n\n`)).then(
+        (data) => {
+          send(`event: done\ndata: ${JSON.stringify(data)}\n\n`);
+          close();
+        },
+        (err) => {
+          send(`event: error\ndata: ${JSON.stringify({ error: (err as Error).message })}\n\n`);
+          close();
+        },
+      );
+    },
+    stop() {},
   });
 }
 
