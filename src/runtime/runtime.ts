@@ -9,7 +9,7 @@ import { allRoutes, compile, type AppRouteInput } from "../config/compile.ts";
 import { ConfigError, formatIssue, hasErrors, type ReloadResult } from "../config/issues.ts";
 import { configFiles, loadConfig, type ConfigFiles } from "../config/load.ts";
 import type { Snapshot } from "../config/snapshot.ts";
-import { createLogger, type Logger } from "../lib/log.ts";
+import { createLogger, isTerminal, type Logger } from "../lib/log.ts";
 import { rateHeaders } from "../proxy/rate-limit.ts";
 import { clientKey } from "../state/limiter.ts";
 import { parseBind } from "../lib/net.ts";
@@ -101,7 +101,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const settings = loaded.settings;
   const log =
     opts.logger ??
-    createLogger({ level: settings.logging.level, format: settings.logging.format, output: resolveOutput(settings.logging.output, files.dir) });
+    createLogger({ level: settings.logging.level, format: logFormat(settings.logging, dev), output: resolveOutput(settings.logging.output, files.dir) });
   for (const issue of loaded.issues) log.warn(formatIssue(issue));
   const startedAt = Date.now();
   const run = runDirFor(files.dir);
@@ -352,4 +352,9 @@ function coreAdminProviders(state: ProxyState, current: () => Snapshot, workers:
       return { allowed: d.allowed, headers: d.allowed ? rateHeaders(d) : { ...rateHeaders(d), "retry-after": String(d.retryAfter) } };
     },
   };
+}
+
+/** `--dev` on a terminal reads as text, one line per event; everywhere else the configured format (SPEC §9). */
+export function logFormat(logging: { format: "json" | "text"; output: string }, dev: boolean): "json" | "text" {
+  return logging.format === "text" || (dev && isTerminal(logging.output)) ? "text" : "json";
 }

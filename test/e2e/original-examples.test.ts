@@ -51,7 +51,7 @@ describe("the original's example files as written (SPEC §3.7, §14.2)", () => {
     await proxy.handle.appsStarted;
     const app = await waitFor(() => {
       const a = proxy.handle.apps.get("proxy.solisoft.net");
-      return a.last_error !== null && a;
+      return a.last_error !== null ? a : null;
     }, "the app to fail to start");
     const get = (host: string, path: string) => fetch(proxy.url + path, { headers: { host }, redirect: "manual" });
     const [fallback, redirect, metrics, live] = await Promise.all([get("anything.test", "/"), get("old.example.com", "/a?b=1"), get("127.0.0.1", "/metrics"), get("127.0.0.1", "/health/live")]);
