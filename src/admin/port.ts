@@ -21,6 +21,16 @@ export interface AdminEnv {
   server?: Server<unknown>;
 }
 
+/**
+ * A WebSocket accepted on the admin listener (the `_admin` passthrough): the server's handler
+ * calls these, so the listener needs no knowledge of what is on the other end.
+ */
+export interface AdminSocketData {
+  open(ws: import("bun").ServerWebSocket<AdminSocketData>): void;
+  message(ws: import("bun").ServerWebSocket<AdminSocketData>, message: string | Buffer): void;
+  close(ws: import("bun").ServerWebSocket<AdminSocketData>, code: number, reason: string): void;
+}
+
 /** The proxy.conf a write starts from: the applied text and the rules compiled from it. */
 export interface AppliedConf {
   readonly text: string;
@@ -143,6 +153,9 @@ export interface AppsProvider {
   logs(name: string): Promise<{ blue: string; green: string } | null>;
   /** Calls `listener` with each app event; returns the unsubscribe function. */
   subscribe(listener: (event: object) => void): () => void;
-  /** Proxies a request for an unknown admin path to the `_admin` app, or null when there is none. */
-  passthrough?(req: Request): Promise<Response> | null;
+  /**
+   * Proxies a request for an unknown admin path to the `_admin` app, HTTP or WebSocket (SPEC
+   * §11.2), or null when there is none. `env` gives the peer and the server a WebSocket upgrades on.
+   */
+  passthrough?(req: Request, env: AdminEnv | undefined): Promise<Response> | null;
 }

@@ -4,7 +4,7 @@
  */
 import type { Server } from "bun";
 import { chmodSync } from "node:fs";
-import type { AdminEnv } from "../admin/port.ts";
+import type { AdminEnv, AdminSocketData } from "../admin/port.ts";
 import { normalizeIp } from "../lib/net.ts";
 
 export interface AdminFetch {
@@ -12,12 +12,18 @@ export interface AdminFetch {
 }
 
 export function serveAdminTcp(app: AdminFetch, hostname: string, port: number): Server<unknown> {
-  return Bun.serve({
+  return Bun.serve<AdminSocketData>({
     hostname,
     port,
     idleTimeout: 60,
-    fetch: (req, server) => app.fetch(req, { local: false, peer: normalizeIp(server.requestIP(req)?.address ?? ""), server }),
-  });
+    fetch: (req, server) => app.fetch(req, { local: false, peer: normalizeIp(server.requestIP(req)?.address ?? ""), server: server as Server<unknown> }),
+    // WebSockets of the `_admin` passthrough (SPEC §11.2): each carries its own relay.
+    websocket: {
+      open: (ws) => ws.data.open(ws),
+      message: (ws, message) => ws.data.message(ws, message),
+      close: (ws, code, reason) => ws.data.close(ws, code, reason),
+    },
+  }) as Server<unknown>;
 }
 
 export function serveAdminSocket(app: AdminFetch, path: string): Server<unknown> {
