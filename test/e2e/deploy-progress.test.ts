@@ -131,3 +131,32 @@ describe("deploys of slow-booting apps with live progress (SPEC §11.2, §14.7, 
     ]);
   });
 });
+
+describe("the CLI's live status line on a terminal (SPEC §16.1)", () => {
+  test("a deploy on a terminal shows one live line with attempt and elapsed time; Ctrl-C detaches and the deploy goes on", async () => {
+    const { openTerminal } = await import("../support/tmux.ts");
+    const { MAIN } = await import("../support/spawn.ts");
+    await using proxy = await startAppsProxy({ apps: { "tty.example.com": { behaviour: { version: "v1" } } }, timings: REAL_WAIT });
+    setBehaviour(join(proxy.sites, "tty.example.com"), { version: "v2", listenAfterMs: 5000 });
+    await using term = await openTerminal({ columns: 160, rows: 20 });
+    await term.run(`${process.execPath} ${MAIN} deploy tty.example.com -c ${proxy.project.conf} --sites-dir ${proxy.sites}; echo "exit=$?"`);
+    const live = await term.waitFor(/waiting for health, attempt [2-9]/, "the live status line", 10_000);
+    const statusLines = live.split("\n").filter((l) => l.includes("waiting for health"));
+    await term.keys("C-c");
+    const after = await term.waitFor(/exit=\d+/, "the CLI to exit", 10_000);
+    await waitFor(() => proxy.handle.apps.get("tty.example.com").current_slot === "green", "the deploy to finish without its client", 15_000);
+    expect({
+      liveLines: statusLines.length,
+      live: statusLines[0]?.trim(),
+      detached: after.includes("Detached: the deploy of tty.example.com goes on in the proxy"),
+      exit: /exit=(\d+)/.exec(after)?.[1],
+      version: ((await (await proxy.get("tty.example.com")).json()) as { version: string }).version,
+    }).toEqual({
+      liveLines: 1,
+      live: expect.stringMatching(/^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] tty\.example\.com: waiting for health, attempt \d+, [\d.]+s of 30s \(last error: connection refused\)$/),
+      detached: true,
+      exit: "0",
+      version: "v2",
+    });
+  }, 40_000);
+});
