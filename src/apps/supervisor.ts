@@ -220,12 +220,14 @@ export class Supervisor {
     this.run(name, "restart").catch((err) => this.opts.log.error({ app: name, err: (err as Error).message }, `restart of ${name} failed`));
   }
 
-  /** The app routing table: every app with a domain and a serving slot (SPEC §14.9). */
+  /**
+   * The app routing table: every app with a domain, with its serving slot's port, or null while
+   * it has none, so its hosts answer 503 rather than 421 (SPEC §14.9).
+   */
   routes(): AppRouteInput[] {
     const routes: AppRouteInput[] = [];
     for (const app of this.apps.values()) {
-      const slot = app.routableSlot();
-      if (slot && app.config.hosts.length > 0) routes.push({ name: app.name, hosts: app.config.hosts, port: slot.port });
+      if (app.config.hosts.length > 0) routes.push({ name: app.name, hosts: app.config.hosts, port: app.routableSlot()?.port ?? null });
     }
     return routes;
   }

@@ -75,6 +75,12 @@ const metrics = z.strictObject({
   enabled: z.boolean().default(true),
   endpoint: urlPath.default("/metrics"),
   allow: z.array(cidr).default(["127.0.0.0/8", "::1/128"]),
+  /** A host on which metrics and probes are answered even though a rule or app claims it (SPEC §5.2). */
+  host: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/i, { error: "metrics.host must be a host name" })
+    .transform((h) => h.toLowerCase())
+    .optional(),
 });
 
 const health = z.strictObject({
