@@ -43,6 +43,11 @@ export class ManagedApp {
   /** More than the allowed unexpected exits: the app stays Failed until a successful deploy. */
   gaveUp = false;
   lastError: string | null = null;
+  /**
+   * The errors of an app.infos that no longer validates (file:line: message), null when it does.
+   * The app keeps running on its last good settings meanwhile, as proxy.conf does (SPEC §13).
+   */
+  configError: string | null = null;
   /** Consecutive health probes that failed in transport. */
   healthFailures = 0;
   /** A failover waiting for its back-off delay. */

@@ -58,6 +58,8 @@ export interface AppInfo {
   gave_up: boolean;
   /** The last deploy failure or unexpected exit, null after a successful deploy. */
   last_error: string | null;
+  /** app.infos errors (file:line: message) while the app runs on its last good settings; null when valid. */
+  config_error: string | null;
 }
 
 export interface SwitchResult {
@@ -191,6 +193,7 @@ export function appInfo(app: ManagedApp): AppInfo {
     unexpected_exits: app.unexpectedExits,
     gave_up: app.gaveUp,
     last_error: app.lastError,
+    config_error: app.configError,
   };
 }
 

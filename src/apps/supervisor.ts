@@ -8,13 +8,13 @@
  */
 import { join } from "node:path";
 import type { AppRouteInput } from "../config/compile.ts";
-import type { ConfigIssue } from "../config/issues.ts";
+import { formatIssue, type ConfigIssue } from "../config/issues.ts";
 import type { Settings } from "../config/settings.ts";
 import type { Logger } from "../lib/log.ts";
 import { resolveAppConfig, SLOTS, type Slot } from "./config.ts";
 import { startInPlace, statusEvent, stopApp, switchSlots, type DeployHooks, type SwitchAction } from "./deploy.ts";
 import { discoverApps } from "./discover.ts";
-import { busy, notFound } from "./errors.ts";
+import { AppError, busy, notFound } from "./errors.ts";
 import { AppEvents } from "./events.ts";
 import { rotateIfLarge, slotLogPath } from "./logs.ts";
 import { ManagedApp, type SlotState } from "./managed.ts";
@@ -128,6 +128,13 @@ export class Supervisor {
       this.apps.set(config.name, app);
       added.push(app);
     }
+    // A known app whose app.infos stopped validating keeps running on its last good settings,
+    // with the error shown (SPEC §13 treats proxy.conf the same way); it is not removed.
+    for (const app of this.apps.values()) {
+      const broken = issues.filter((i) => i.severity === "error" && (i.file === app.config.dir || i.file === join(app.config.dir, "app.infos")));
+      app.configError = broken.length > 0 ? broken.map(formatIssue).join("\n") : null;
+      if (broken.length > 0) seen.add(app.name);
+    }
     for (const [name, app] of this.apps) {
       if (seen.has(name)) continue;
       this.apps.delete(name);
@@ -185,14 +192,33 @@ export class Supervisor {
     this.started = true;
   }
 
-  /** deploy, restart, rollback (SPEC §14.7); rejects with AppError not_found/busy or the failure. */
+  /**
+   * deploy, restart, rollback (SPEC §14.7); rejects with AppError not_found/busy or the failure.
+   * The sites directory is read again first, so an app.infos saved a moment ago (or never seen
+   * with --watch false) is what runs; an app.infos with errors refuses the deploy.
+   */
   run(name: string, action: Exclude<SwitchAction, "failover">, onProgress?: ProgressListener): Promise<Slot> {
+    if (this.apps.get(name)?.busy) return Promise.reject(busy(name));
+    if (!this.closing) this.rediscoverFor(name);
     const app = this.apps.get(name);
     if (!app || this.closing) return Promise.reject(notFound(name));
+    if (app.configError) return Promise.reject(new AppError("failed", `app.infos has errors, ${name} keeps its last good settings:\n${app.configError}`));
     const run = app.tryLock(() => switchSlots(app, this.hooks, action, onProgress));
     if (!run) return Promise.reject(busy(name));
     app.cancelRetry();
     return run;
+  }
+
+  /** Rediscovery before an operation; its issues about this app are logged, the rest are the watcher's. */
+  private rediscoverFor(name: string): void {
+    try {
+      for (const issue of this.discover()) {
+        if (!issue.file.includes(`/${name}`) && !issue.file.endsWith(name)) continue;
+        this.opts.log[issue.severity === "error" ? "error" : "warn"]({ app: name }, formatIssue(issue));
+      }
+    } catch (err) {
+      this.opts.log.error({ dir: this.opts.sitesDir, err: (err as Error).message }, "reading the sites directory failed");
+    }
   }
 
   /** `stop` (SPEC §14.7): waits for a deploy in progress, then stops both slots. */

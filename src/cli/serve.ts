@@ -41,6 +41,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     const reload = () => {
       void proxy.reload();
       void proxy.reloadCertificates();
+      proxy.rediscoverApps(); // app.infos edits, also with --watch false
     };
     process.on("SIGUSR1", reload);
     process.on("SIGHUP", reload);

@@ -39,6 +39,8 @@ export interface ManagedApps {
   readonly started: Promise<void>;
   devAliases(): string[];
   onDevAliasesChange(listener: (aliases: string[]) => void): () => void;
+  /** Reads the sites directory again now (SIGHUP; also the only way with --watch false). */
+  rediscover(): void;
   /** Stops watching and stops every app, both slots (SPEC §15.4). */
   shutdown(): Promise<void>;
 }
@@ -97,6 +99,7 @@ export function startManagedApps(opts: ManagedAppsOptions): ManagedApps {
     port: createAppPort(apps, state.appMetrics),
     started,
     devAliases: () => apps.devAliases(),
+    rediscover,
     onDevAliasesChange(listener) {
       aliasListeners.add(listener);
       return () => aliasListeners.delete(listener);

@@ -68,6 +68,8 @@ export interface ProxyHandle {
   log(): Logger;
   /** Re-reads proxy.conf and config.toml; applies them only if they validate (SPEC §13). */
   reload(): Promise<ReloadResult>;
+  /** Re-reads the sites directory (SIGHUP, SPEC §13): new, changed and removed apps. */
+  rediscoverApps(): void;
   /** Graceful shutdown (SPEC §15.4). */
   shutdown(): Promise<void>;
   /** Managed apps, for the admin API and the control socket (SPEC §11.2). */
@@ -207,7 +209,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     appRoutes = routes;
     // App domains get certificates like domain rules (SPEC §12.6; not www. forms, §14.7 step 4).
     tls.setAppDomains(routes.map((r) => r.hosts[0]!));
-    return reloader.recompile(`app routes applied: ${routes.map((r) => `${r.name} -> 127.0.0.1:${r.port}`).join(", ") || "none"}`);
+    return reloader.recompile(`app routes applied: ${routes.map((r) => `${r.name} -> ${r.port === null ? "no running slot (503)" : `127.0.0.1:${r.port}`}`).join(", ") || "none"}`);
   };
   const apps = startManagedApps({
     sitesDir: resolve(opts.sitesDir ?? "sites"),
@@ -317,6 +319,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     current,
     log: () => log,
     reload: () => reloader.reload(),
+    rediscoverApps: () => apps.rediscover(),
     shutdown,
     apps: apps.port,
     appsStarted: apps.started,

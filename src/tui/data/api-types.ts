@@ -34,6 +34,8 @@ export interface AppInfo {
   current_slot: SlotName;
   blue: SlotInfo;
   green: SlotInfo;
+  /** app.infos errors while the app runs on its last good settings (issue 15 item 10). */
+  config_error?: string | null;
 }
 
 

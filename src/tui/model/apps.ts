@@ -45,6 +45,8 @@ export interface AppRow {
   history: number[];
   /** Where the row came from: the running proxy, or the state files alone. */
   source: "proxy" | "files";
+  /** app.infos errors (file:line: message) while the app runs on its last good settings. */
+  configError?: string;
 }
 
 export const SLOTS: readonly SlotName[] = ["blue", "green"];
@@ -88,6 +90,7 @@ function fromApi(app: AppInfo, system: SystemMetrics | null): AppRow {
     reqPerSec: null,
     history: [],
     source: "proxy",
+    ...(app.config_error ? { configError: app.config_error } : {}),
   };
 }
 

@@ -88,6 +88,12 @@ function AppItem({ app, selected, width, pending, phase, now }: { app: AppRow; s
           </Text>
         )}
       </Text>
+      {app.configError?.split("\n").map((line) => (
+        <Text key={line} color="red" wrap="truncate">
+          {"    "}
+          {line} (running on its last good settings)
+        </Text>
+      ))}
       {SLOTS.map((slot) => {
         const s = app.slots[slot];
         return (
