@@ -64,6 +64,11 @@ export class Supervisor {
   private lastRoutes = "[]";
   /** start() or adoptRecorded() ran: app_state.json has been read and may be rewritten. */
   private started = false;
+  /**
+   * app_state.json records apps but the sites directory has none (a wrong --sites-dir, a missing
+   * mount): the file is left alone until apps appear, so that mistake loses no state (SPEC §2).
+   */
+  private keepRecordedState = false;
   private closing = false;
 
   constructor(private readonly opts: SupervisorOptions) {
@@ -164,6 +169,7 @@ export class Supervisor {
    */
   async start(): Promise<void> {
     const recorded = readAppState(this.stateFile);
+    this.guardRecordedState(recorded);
     await Promise.all(Object.entries(recorded).flatMap(([name, record]) => SLOTS.map((slot) => this.stopLeftover(name, slot, record[slot].pid, record[slot].status))));
     for (const [name, record] of Object.entries(recorded)) {
       const app = this.apps.get(name);
@@ -180,6 +186,7 @@ export class Supervisor {
   /** The standalone CLI: takes over what app_state.json says runs, without touching it. */
   adoptRecorded(): void {
     const recorded = readAppState(this.stateFile);
+    this.guardRecordedState(recorded);
     for (const [name, record] of Object.entries(recorded)) {
       const app = this.apps.get(name);
       if (!app) continue;
@@ -296,8 +303,22 @@ export class Supervisor {
     }
   }
 
+  private guardRecordedState(recorded: AppStateFile): void {
+    const names = Object.keys(recorded);
+    if (names.length === 0 || this.apps.size > 0) return;
+    this.keepRecordedState = true;
+    this.opts.log.warn(
+      { dir: this.opts.sitesDir, recorded: names },
+      `${this.stateFile} records ${names.length} app(s) (${names.join(", ")}) but ${this.opts.sitesDir} has none; the file is left as it is (is --sites-dir right?)`,
+    );
+  }
+
   private persist(): void {
     if (!this.started) return; // app_state.json still holds what start() must read
+    if (this.keepRecordedState) {
+      if (this.apps.size === 0) return;
+      this.keepRecordedState = false;
+    }
     const state: AppStateFile = {};
     for (const app of this.apps.values()) state[app.name] = app.record();
     try {

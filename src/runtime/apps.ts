@@ -52,6 +52,7 @@ export function startManagedApps(opts: ManagedAppsOptions): ManagedApps {
   } catch (err) {
     log.error({ dir: sitesDir, err: (err as Error).message }, "cannot create the sites directory");
   }
+  log.info({ dir: sitesDir }, `managed apps from ${sitesDir}`);
   const apps = new Supervisor({
     sitesDir,
     runDir: join(opts.configDir, "run"),
