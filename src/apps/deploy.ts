@@ -58,7 +58,7 @@ export async function switchSlots(app: ManagedApp, hooks: DeployHooks, action: S
 async function switchTo(app: ManagedApp, hooks: DeployHooks, action: SwitchAction, report: ProgressListener): Promise<Slot> {
   const from = app.currentSlot;
   const target = otherSlot(from);
-  await bringUp(app, target, hooks, report);
+  await bringUp(app, target, hooks, report, action === "rollback");
 
   // Switch: from here on new requests go to the target (one snapshot swap).
   app.currentSlot = target;
@@ -115,14 +115,14 @@ export async function stopApp(app: ManagedApp, hooks: DeployHooks): Promise<void
 }
 
 /** Steps 2–3: a fresh process in `slot` that answers its health check with a 2xx, or an error. */
-async function bringUp(app: ManagedApp, slot: Slot, hooks: DeployHooks, report: ProgressListener): Promise<void> {
+async function bringUp(app: ManagedApp, slot: Slot, hooks: DeployHooks, report: ProgressListener, rollback = false): Promise<void> {
   const { runner, timings } = hooks;
   const state = app.slots[slot];
   const name = app.name;
   await runner.stop(app, slot, "Stopped");
   let proc;
   try {
-    proc = await runner.start(app, slot);
+    proc = await runner.start(app, slot, rollback);
   } catch (err) {
     state.status = "Failed";
     fail(app, hooks, slot, (err as Error).message);

@@ -15,6 +15,8 @@ export class SlotState {
   stopping = false;
   /** Why the last process ended, when we did not ask it to. */
   lastExit: string | null = null;
+  /** Docker mode: the image ID this slot last ran, for a rollback (SPEC §14.7). */
+  image: string | null = null;
 
   constructor(
     readonly slot: Slot,
@@ -76,7 +78,10 @@ export class ManagedApp {
   }
 
   record(): AppRecord {
-    const slot = (s: Slot) => ({ port: this.slots[s].port, pid: this.slots[s].pid, status: this.slots[s].status });
+    const slot = (s: Slot) => {
+      const { port, pid, status, image } = this.slots[s];
+      return image === null ? { port, pid, status } : { port, pid, status, image };
+    };
     return { current_slot: this.currentSlot, stopped: this.stopped, blue: slot("blue"), green: slot("green") };
   }
 

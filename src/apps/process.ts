@@ -28,17 +28,18 @@ export interface NativeSpawn {
   identity: Identity | null;
 }
 
-/** The safe base environment of an app (SPEC §14.4) plus PORT and WORKERS. */
-export function appEnv(port: number, workers: number, identity: Identity | null): Record<string, string> {
+/**
+ * The environment of an app (SPEC §14.4): the safe base, the app's own `env`/`env_file` over it
+ * (SPEC §14.2), then PORT and WORKERS, which the app cannot change.
+ */
+export function appEnv(port: number, workers: number, identity: Identity | null, own: Readonly<Record<string, string>> = {}): Record<string, string> {
   const env: Record<string, string> = {
     PATH: process.env.PATH || "/usr/local/bin:/usr/bin:/bin",
     HOME: identity?.home ?? process.env.HOME ?? "/",
-    PORT: String(port),
-    WORKERS: String(workers),
   };
   if (process.env.LANG) env.LANG = process.env.LANG;
   if (process.env.TZ) env.TZ = process.env.TZ;
-  return env;
+  return { ...env, ...own, PORT: String(port), WORKERS: String(workers) };
 }
 
 /**

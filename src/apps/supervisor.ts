@@ -176,6 +176,7 @@ export class Supervisor {
       if (!app) continue;
       app.currentSlot = record.current_slot;
       app.stopped = record.stopped;
+      for (const slot of SLOTS) app.slots[slot].image = record[slot].image ?? null;
     }
     this.started = true;
     this.changed();
@@ -194,6 +195,7 @@ export class Supervisor {
       app.stopped = record.stopped;
       for (const slot of SLOTS) {
         if (this.runner.adopt(app, slot, record[slot].pid, record[slot].status)) app.slots[slot].status = record[slot].status;
+        app.slots[slot].image = record[slot].image ?? null;
       }
     }
     this.started = true;
