@@ -137,7 +137,9 @@ export class SlotRunner {
       }
       return null;
     }
-    if (!config.user) throw new Error(`Refusing to spawn ${config.name} as root: no user/group configured`);
+    if (!config.user) {
+      throw new Error(`Refusing to spawn ${config.name} as root: no user/group configured (set user in ${config.dir}/app.infos or [apps] default_user in config.toml)`);
+    }
     return resolveIdentity(config.user, config.group);
   }
 

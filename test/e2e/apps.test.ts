@@ -90,8 +90,8 @@ describe("managed apps in the proxy (SPEC §14)", () => {
       const deploy = await proxy.handle.apps.deploy("rootless.example.com").catch((e: AppError) => ({ kind: e.kind, message: e.message }));
       expect([info.blue.status, info.last_error, deploy]).toEqual([
         "Failed",
-        "Refusing to spawn rootless.example.com as root: no user/group configured",
-        { kind: "failed", message: "Deployment failed: Refusing to spawn rootless.example.com as root: no user/group configured" },
+        `Refusing to spawn rootless.example.com as root: no user/group configured (set user in ${proxy.sites}/rootless.example.com/app.infos or [apps] default_user in config.toml)`,
+        { kind: "failed", message: `Deployment failed: Refusing to spawn rootless.example.com as root: no user/group configured (set user in ${proxy.sites}/rootless.example.com/app.infos or [apps] default_user in config.toml)` },
       ]);
     } else {
       expect(info.blue.status).toBe("Running");

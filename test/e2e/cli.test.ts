@@ -72,7 +72,8 @@ describe("check (SPEC §16.2)", () => {
   test("a valid project prints a summary and exits 0, with warnings allowed", async () => {
     using project = tempProject({
       "proxy.conf": "default -> http://a:1\nold.test -> redirect://new.test\n/api/* -> http://b:1\n/api/* -> http://c:1\n",
-      "sites/shop.example.com/app.infos": 'start_script = "bun run server.ts"\n',
+      // a user to run as: a root check refuses an app that would run as root (SPEC §14.4)
+      "sites/shop.example.com/app.infos": 'start_script = "bun run server.ts"\nuser = "nobody"\n',
       "sites/_admin/.keep": "",
     });
     const r = await runCli(["check", "-c", project.conf, "--sites-dir", `${project.dir}/sites`]);

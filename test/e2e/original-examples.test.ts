@@ -6,12 +6,21 @@
 import { describe, expect, test } from "bun:test";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { IS_ROOT, openUp } from "../support/apps.ts";
+import { assertBunUsableByNobody, IS_ROOT, openUp } from "../support/apps.ts";
 import { startOnProject, tempProject } from "../support/project.ts";
-import { runCli } from "../support/spawn.ts";
+import { MAIN, runCli } from "../support/spawn.ts";
 import { waitFor } from "../support/wait.ts";
 
 const EXAMPLES = join(import.meta.dir, "..", "fixtures", "original-examples");
+
+/** `check` on the copy, as this process's user (null) or as another uid. */
+async function runCheckAs(project: { conf: string; dir: string }, uid: number | null) {
+  if (uid === null) return runCli(["check", "-c", project.conf, "--sites-dir", join(project.dir, "sites")]);
+  assertBunUsableByNobody();
+  const proc = Bun.spawn([process.execPath, MAIN, "check", "-c", project.conf], { uid, gid: uid, env: { PATH: "/usr/bin:/bin" }, cwd: "/", stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
 
 function copyOfExamples() {
   const project = tempProject();
@@ -20,9 +29,11 @@ function copyOfExamples() {
 }
 
 describe("the original's example files as written (SPEC §3.7, §14.2)", () => {
-  test("check exits 0 and warns, naming the lines, about the duplicated /api/* and the headers block after a redirect", async () => {
+  test("check exits 0 and warns, naming the lines, about the duplicated /api/*, the headers block after a redirect and the missing launcher", async () => {
     using project = copyOfExamples();
-    const r = await runCli(["check", "-c", project.conf, "--sites-dir", join(project.dir, "sites")]);
+    openUp(project);
+    // As a user would run it: a root test run checks as `nobody` (as root, see the next test).
+    const r = await runCheckAs(project, IS_ROOT ? 65534 : null);
     const lines = r.stdout.trim().split("\n").map((l) => l.replace(project.dir, "<dir>"));
     expect({ code: r.code, stderr: r.stderr, lines }).toEqual({
       code: 0,
@@ -32,9 +43,20 @@ describe("the original's example files as written (SPEC §3.7, §14.2)", () => {
         "<dir>/proxy.conf:8:1: warning: rule '/api/heavy' can never match: the rule '/api/*' on line 3 comes first and always wins for the same requests",
         "<dir>/proxy.conf:17:1: warning: this headers block belongs to the redirect rule on line 15 and has no effect there (a redirect is answered by the proxy, nothing goes upstream); move it above the first rule to make it global",
         "<dir>/proxy.conf:22:1: warning: route block '/auth/*' names no rule in this file",
+        expect.stringMatching(/^<dir>\/sites\/proxy\.solisoft\.net\/app\.infos: warning: program 'soli' not found on PATH \(.*\); proxy\.solisoft\.net will fail to start until it is installed$/),
         "ok: 8 rules, 1 app, 0 certificates",
       ],
     });
+  });
+
+  test.if(IS_ROOT)("as root, check says the app would run as root and what to set (SPEC §14.4)", async () => {
+    using project = copyOfExamples();
+    const r = await runCheckAs(project, null);
+    expect([r.code, r.stdout.split("\n")[0]?.replace(project.dir, "<dir>"), r.stdout.trim().split("\n").at(-1)]).toEqual([
+      1,
+      '<dir>/sites/proxy.solisoft.net/app.infos: error: proxy.solisoft.net would run as root: set user = "<name>" in this app.infos or [apps] default_user in config.toml',
+      "1 error, 4 warnings",
+    ]);
   });
 
   test("a proxy starts on them: missing backends answer 502, the app without its launcher is Failed naming the program, the rest serves", async () => {
