@@ -3,7 +3,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { openSseStreams } from "../../src/admin/routes/apps.ts";
 import { API_KEY } from "../support/admin.ts";
-import { setBehaviour, startAppsProxy, type AppsProxy } from "../support/apps.ts";
+import { defaultInfos, setBehaviour, startAppsProxy, type AppsProxy } from "../support/apps.ts";
 import { runCli } from "../support/spawn.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -111,6 +111,35 @@ describe("deploys of slow-booting apps with live progress (SPEC §11.2, §14.7, 
       streams: before.streams,
       listeners: before.listeners,
     });
+  }, 30_000);
+
+  test("an app that never becomes healthy fails after its health_timeout with the reason, and the old slot serves every request meanwhile", async () => {
+    await using proxy = await startAppsProxy({
+      apps: { "sick.example.com": { infos: defaultInfos("health_timeout = 2\n"), behaviour: { version: "v1" } } },
+      timings: REAL_WAIT,
+    });
+    setBehaviour(join(proxy.sites, "sick.example.com"), { version: "v2", health: 503 });
+    const port = proxy.handle.apps.get("sick.example.com").green.port;
+    let running = true;
+    const seen = new Map<string, number>();
+    const client = async () => {
+      // bounded: stops with the deploy, and never more than 5000 requests per client
+      for (let i = 0; running && i < 5000; i++) {
+        const res = await proxy.get("sick.example.com").catch(() => null);
+        const key = res === null ? "transport error" : res.status === 200 ? `200 ${((await res.json()) as { version: string }).version}` : `${res.status}`;
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+      }
+    };
+    const clients = Array.from({ length: 4 }, client);
+    const failed = await proxy.handle.apps.deploy("sick.example.com").catch((e: Error) => e.message);
+    running = false;
+    await Promise.all(clients);
+    expect({ failed, answers: [...seen.keys()], slot: proxy.handle.apps.get("sick.example.com").current_slot }).toEqual({
+      failed: `Deployment failed: sick.example.com slot green did not become healthy on http://127.0.0.1:${port}/health within 2s (last error: HTTP 503; see run/logs/sick.example.com/green.log)`,
+      answers: ["200 v1"],
+      slot: "blue",
+    });
+    expect(seen.get("200 v1")!).toBeGreaterThan(20);
   }, 30_000);
 
   test("an unknown app, a busy app and an unknown phase filter are answers, not streams", async () => {

@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertBunUsableByNobody, IS_ROOT, openUp } from "../support/apps.ts";
-import { startOnProject, tempProject } from "../support/project.ts";
+import { startOnProject, startTestProxy, tempProject } from "../support/project.ts";
 import { MAIN, runCli } from "../support/spawn.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -93,5 +93,19 @@ describe("the original's example files as written (SPEC §3.7, §14.2)", () => {
       live: [200, "OK"],
     });
     expect(proxy.logs().some((l) => String(l.msg).includes("app proxy.solisoft.net did not start") && String(l.err).includes("'soli' not found"))).toBe(true);
+  });
+
+  test("the same warnings are logged when a reload applies the file", async () => {
+    await using proxy = await startTestProxy("default -> http://127.0.0.1:9\n");
+    writeFileSync(proxy.project.conf, "/api/* -> http://127.0.0.1:9\nold.test -> redirect://new.test\nheaders {\n  X-A: 1\n}\n/api/x -> http://127.0.0.1:8\n");
+    const result = await proxy.handle.reload();
+    const warnings = proxy.logs().filter((l) => l.level === "warn").map((l) => String(l.msg).replace(proxy.project.conf, "proxy.conf"));
+    expect([result.ok, warnings]).toEqual([
+      true,
+      [
+        "proxy.conf:3:1: warning: this headers block belongs to the redirect rule on line 2 and has no effect there (a redirect is answered by the proxy, nothing goes upstream); move it above the first rule to make it global",
+        "proxy.conf:6:1: warning: rule '/api/x' can never match: the rule '/api/*' on line 1 comes first and always wins for the same requests",
+      ],
+    ]);
   });
 });
