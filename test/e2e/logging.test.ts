@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { backend } from "../support/backend.ts";
 import { startTestProxy, tempProject, testToml } from "../support/project.ts";
@@ -73,6 +73,8 @@ describe("readable logs where a person reads them (SPEC §9)", () => {
     await using term = await openTerminal({ columns: 200, rows: 40 });
     await term.run(`${process.execPath} ${MAIN} --dev -c ${project.conf} --sites-dir ${project.dir}/sites`);
     const screen = await term.waitFor(/soli-proxy listening/, "the listening line", 15_000);
+    // run/proxy.pid is written once start-up is over and the signal handlers are about to be set
+    await waitFor(() => existsSync(join(project.dir, "run", "proxy.pid")), "run/proxy.pid", 10_000);
     await term.keys("C-c");
     await term.waitFor(/soli-proxy stopped/, "the proxy to stop", 15_000);
     const listening = screen.split("\n").find((l) => l.includes("soli-proxy listening")) ?? "";
