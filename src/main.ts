@@ -5,7 +5,7 @@
 // First of all: @peculiar/x509 (certificates, ACME) needs the Reflect polyfill before it is evaluated,
 // also when a bundle loads it lazily (the compiled executable).
 import "reflect-metadata";
-import { COMMANDS, parseArgs, USAGE, UsageError } from "./cli/args.ts";
+import { COMMANDS, parseArgs, sitesDirOf, USAGE, UsageError } from "./cli/args.ts";
 import { check } from "./cli/check.ts";
 import { hashKey, hashPassword } from "./cli/hash-password.ts";
 import { daemon } from "./cli/daemon.ts";
@@ -48,9 +48,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     switch (args.command) {
       case "run":
         if (args.daemon) return await daemon({ conf: args.conf, argv });
-        return await serve({ conf: args.conf, dev: args.dev, watch: args.watch, sitesDir: args.sitesDir });
+        return await serve({ conf: args.conf, dev: args.dev, watch: args.watch, sitesDir: sitesDirOf(args) });
       case "check":
-        return check({ conf: args.conf, sitesDir: args.sitesDir });
+        return check({ conf: args.conf, sitesDir: sitesDirOf(args) });
       case "hash-password":
         return await hashPassword(args.args, args.cost);
       case "hash-key":
@@ -59,13 +59,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await update({ reinstall: args.reinstall, allowUnverified: args.allowUnverified });
       case "deploy":
       case "restart":
+      case "rollback":
       case "stop":
       case "logs":
-        return await lifecycle({ command: args.command, app: args.args[0], conf: args.conf, sitesDir: args.sitesDir, dev: args.dev, follow: args.follow });
+        return await lifecycle({ command: args.command, app: args.args[0], conf: args.conf, sitesDir: sitesDirOf(args), dev: args.dev, follow: args.follow });
       case "tui": {
         // Loaded on demand: the renderer (React, Ink, Yoga) is only for this command.
         const { tui } = await import("./tui/run.tsx");
-        return await tui({ conf: args.conf, sitesDir: args.sitesDir, dev: args.dev });
+        return await tui({ conf: args.conf, sitesDir: sitesDirOf(args), dev: args.dev });
       }
       default:
         console.error(`Error: '${args.command}' is not available in this build yet (commands: ${COMMANDS.join(", ")})`);

@@ -41,7 +41,7 @@ export function createAdminApp(port: AdminPort): AdminApp {
   dashboardRoutes(app, port, sessions, (req, env) => app.fetch(req, env));
 
   // Any other path belongs to the `_admin` app when there is one (SPEC §11.2).
-  app.notFound((c) => port.apps?.passthrough?.(c.req.raw) ?? failure(404, "Not found"));
+  app.notFound((c) => port.apps?.passthrough?.(c.req.raw, c.env) ?? failure(404, "Not found"));
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return failure(err.status, err.message, err.extra);

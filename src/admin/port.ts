@@ -22,6 +22,16 @@ export interface AdminEnv {
   server?: Server<unknown>;
 }
 
+/**
+ * A WebSocket accepted on the admin listener (the `_admin` passthrough): the server's handler
+ * calls these, so the listener needs no knowledge of what is on the other end.
+ */
+export interface AdminSocketData {
+  open(ws: import("bun").ServerWebSocket<AdminSocketData>): void;
+  message(ws: import("bun").ServerWebSocket<AdminSocketData>, message: string | Buffer): void;
+  close(ws: import("bun").ServerWebSocket<AdminSocketData>, code: number, reason: string): void;
+}
+
 /** The proxy.conf a write starts from: the applied text and the rules compiled from it. */
 export interface AppliedConf {
   readonly text: string;
@@ -137,15 +147,25 @@ export interface AppsProvider {
   systemMetrics(): Record<string, unknown>;
   /** The per-app metrics object, or null when the app has none yet. */
   appMetrics(name: string): unknown | null;
-  /** Runs the action to completion; rejects with an AppFailure. Returns the slot now serving. */
-  deploy(name: string): Promise<{ slot: string }>;
-  restart(name: string): Promise<{ slot: string }>;
-  rollback(name: string): Promise<{ slot: string }>;
+  /**
+   * Runs the action to completion; rejects with an AppFailure. Returns the slot now serving.
+   * `onProgress` gets each progress event of SPEC §14.7 (the SSE form of §11.2).
+   */
+  deploy(name: string, onProgress?: (progress: object) => void): Promise<{ slot: string }>;
+  restart(name: string, onProgress?: (progress: object) => void): Promise<{ slot: string }>;
+  rollback(name: string, onProgress?: (progress: object) => void): Promise<{ slot: string }>;
+  /** Whether a deploy, restart, rollback or stop of the app runs now (409 before a stream opens). */
+  busy(name: string): boolean;
+  /** The progress phases of SPEC §14.7, for the `/events/apps?phase=` filter. */
+  readonly phases: readonly string[];
   stop(name: string): Promise<void>;
   /** Last 256 KiB of each slot log, or null for an unknown app. */
   logs(name: string): Promise<{ blue: string; green: string } | null>;
   /** Calls `listener` with each app event; returns the unsubscribe function. */
   subscribe(listener: (event: object) => void): () => void;
-  /** Proxies a request for an unknown admin path to the `_admin` app, or null when there is none. */
-  passthrough?(req: Request): Promise<Response> | null;
+  /**
+   * Proxies a request for an unknown admin path to the `_admin` app, HTTP or WebSocket (SPEC
+   * §11.2), or null when there is none. `env` gives the peer and the server a WebSocket upgrades on.
+   */
+  passthrough?(req: Request, env: AdminEnv | undefined): Promise<Response> | null;
 }

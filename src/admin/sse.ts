@@ -20,13 +20,17 @@ export function openStreams(): number {
 export interface SseSink {
   /** Sends one event; `event` names it (omitted ⇒ a plain `message`). False once the stream is closed. */
   send(data: unknown, event?: string): boolean;
+  /** Ends the stream from the server side (an operation finished); the client sees the end. */
+  close(): void;
 }
+
+export type SseContext = Context<{ Bindings: AdminEnv }>;
 
 /**
  * A `text/event-stream` response. `start` subscribes to whatever feeds the stream and returns the
  * function that unsubscribes; it runs when the client disconnects or the stream errors.
  */
-export function sseResponse(c: Context<{ Bindings: AdminEnv }>, start: (sink: SseSink) => () => void): Response {
+export function sseResponse(c: SseContext, start: (sink: SseSink) => () => void): Response {
   // Streams live as long as the page: the listener's idle timer must not cut them.
   c.env?.server?.timeout(c.req.raw, 0);
   let stop: (() => void) | null = null;
@@ -57,6 +61,15 @@ export function sseResponse(c: Context<{ Bindings: AdminEnv }>, start: (sink: Ss
       keepAlive = setInterval(() => write(": keep-alive\n\n"), KEEP_ALIVE_MS);
       const sink: SseSink = {
         send: (data, event) => write(`${event ? `event: ${event}\n` : ""}data: ${JSON.stringify(data)}\n\n`),
+        close: () => {
+          if (closed) return;
+          close();
+          try {
+            controller.close();
+          } catch {
+            // already closed by the client going away
+          }
+        },
       };
       const unsubscribe = start(sink);
       if (closed) unsubscribe();

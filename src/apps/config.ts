@@ -2,6 +2,7 @@
  * An app's effective configuration: app.infos with its defaults, the [apps] defaults of
  * config.toml, the detected start script (SPEC §14.3) and the hosts it answers for (§14.9).
  */
+import { resolve } from "node:path";
 import type { DiscoveredApp } from "./discover.ts";
 import { detectStartScript } from "./detect.ts";
 import { parseDockerOptions } from "./docker-options.ts";
@@ -32,6 +33,8 @@ export interface AppConfig {
   readonly startScript: string | null;
   readonly stopScript: string | null;
   readonly healthCheck: string;
+  /** How long a new slot may take to answer its health check on deploy (SPEC §14.2). */
+  readonly healthTimeoutSecs: number;
   readonly gracefulTimeoutSecs: number;
   /** drain_delay, capped to half the graceful timeout when it is not below it (SPEC §14.2). */
   readonly drainDelaySecs: number;
@@ -40,6 +43,10 @@ export interface AppConfig {
   readonly user: string | null;
   readonly group: string | null;
   readonly docker: DockerConfig | null;
+  /** `env` of app.infos (SPEC §14.2). */
+  readonly env: Readonly<Record<string, string>>;
+  /** Absolute path of `env_file`, read at each start; null without one. */
+  readonly envFile: string | null;
   /** app.infos as written, for the admin API's `config` object. */
   readonly infos: AppInfos;
 }
@@ -69,6 +76,7 @@ export function resolveAppConfig(found: DiscoveredApp, defaults: AppDefaults): A
     startScript: script === null ? null : withDevFlag(script, defaults.dev),
     stopScript: infos.stop_script ?? null,
     healthCheck: infos.health_check ?? detected?.healthCheck ?? "/health",
+    healthTimeoutSecs: infos.health_timeout,
     gracefulTimeoutSecs: graceful,
     drainDelaySecs: infos.drain_delay >= graceful ? Math.floor(graceful / 2) : infos.drain_delay,
     portRange: [infos.port_range_start, infos.port_range_end],
@@ -76,6 +84,8 @@ export function resolveAppConfig(found: DiscoveredApp, defaults: AppDefaults): A
     user: infos.user ?? defaults.defaultUser ?? null,
     group: infos.group ?? defaults.defaultGroup ?? null,
     // infos.ts already refused options outside the allow-list, so `ok` holds here.
+    env: infos.env,
+    envFile: infos.env_file === undefined ? null : resolve(found.path, infos.env_file),
     docker: infos.docker_image && docker?.ok ? { image: infos.docker_image, options: docker.argv, network: infos.docker_network } : null,
     infos,
   };

@@ -6,8 +6,9 @@
  */
 import { otherSlot, type Slot } from "./config.ts";
 import type { AppEvent, EventStatus } from "./events.ts";
-import { healthUrl, waitHealthy, type HealthAttempt } from "./health.ts";
+import { healthUrl, waitHealthy } from "./health.ts";
 import type { ManagedApp } from "./managed.ts";
+import { secs, type Progress, type ProgressListener } from "./progress.ts";
 import type { SlotRunner } from "./slots.ts";
 import type { SlotStatus } from "./state-files.ts";
 import type { AppTimings } from "./timings.ts";
@@ -24,15 +25,40 @@ export interface DeployHooks {
   switched(app: ManagedApp, slot: Slot): void;
   /** Waits `ms` (drain); replaceable so shutdown can cut it short. */
   sleep(ms: number): Promise<void>;
+  /** A progress phase of any switch (SPEC §14.7): the log and `/events/apps`. */
+  progress(app: ManagedApp, progress: Progress): void;
 }
 
-export type ProgressListener = (attempt: HealthAttempt & { app: string; slot: Slot }) => void;
+/** Both the supervisor's progress sink and the caller's listener, if any. */
+function reporter(app: ManagedApp, hooks: DeployHooks, onProgress?: ProgressListener): ProgressListener {
+  return (p) => {
+    hooks.progress(app, p);
+    try {
+      onProgress?.(p);
+    } catch {
+      // a caller that went away (a closed SSE stream) must not fail the deploy
+    }
+  };
+}
 
 /** Runs the switch toward the other slot; resolves with the slot now serving. */
 export async function switchSlots(app: ManagedApp, hooks: DeployHooks, action: SwitchAction, onProgress?: ProgressListener): Promise<Slot> {
+  const started = performance.now();
+  const report = reporter(app, hooks, onProgress);
+  try {
+    const slot = await switchTo(app, hooks, action, report);
+    report({ phase: "done", slot, elapsed_secs: secs(performance.now() - started) });
+    return slot;
+  } catch (err) {
+    report({ phase: "failed", error: (err as Error).message });
+    throw err;
+  }
+}
+
+async function switchTo(app: ManagedApp, hooks: DeployHooks, action: SwitchAction, report: ProgressListener): Promise<Slot> {
   const from = app.currentSlot;
   const target = otherSlot(from);
-  await bringUp(app, target, hooks, onProgress);
+  await bringUp(app, target, hooks, report, action === "rollback");
 
   // Switch: from here on new requests go to the target (one snapshot swap).
   app.currentSlot = target;
@@ -40,9 +66,11 @@ export async function switchSlots(app: ManagedApp, hooks: DeployHooks, action: S
   app.healthFailures = 0;
   hooks.changed(app);
   hooks.switched(app, target);
+  report({ phase: "switched", slot: target });
 
   const old = app.slots[from];
   if (old.proc) {
+    report({ phase: "draining", seconds: app.config.drainDelaySecs });
     await hooks.sleep(app.config.drainDelaySecs * 1000);
     await hooks.runner.stop(app, from, "Stopped");
     hooks.changed(app);
@@ -62,7 +90,13 @@ export async function switchSlots(app: ManagedApp, hooks: DeployHooks, action: S
 /** Start-up: the app's recorded slot is started in place (nothing to switch from). */
 export async function startInPlace(app: ManagedApp, hooks: DeployHooks, onProgress?: ProgressListener): Promise<Slot> {
   const slot = app.currentSlot;
-  await bringUp(app, slot, hooks, onProgress);
+  const report = reporter(app, hooks, onProgress);
+  try {
+    await bringUp(app, slot, hooks, report);
+  } catch (err) {
+    report({ phase: "failed", error: (err as Error).message });
+    throw err;
+  }
   app.healthFailures = 0;
   hooks.changed(app);
   hooks.switched(app, slot);
@@ -81,27 +115,26 @@ export async function stopApp(app: ManagedApp, hooks: DeployHooks): Promise<void
 }
 
 /** Steps 2–3: a fresh process in `slot` that answers its health check with a 2xx, or an error. */
-async function bringUp(app: ManagedApp, slot: Slot, hooks: DeployHooks, onProgress?: ProgressListener): Promise<void> {
+async function bringUp(app: ManagedApp, slot: Slot, hooks: DeployHooks, report: ProgressListener, rollback = false): Promise<void> {
   const { runner, timings } = hooks;
   const state = app.slots[slot];
   const name = app.name;
   await runner.stop(app, slot, "Stopped");
   let proc;
   try {
-    proc = await runner.start(app, slot);
+    proc = await runner.start(app, slot, rollback);
   } catch (err) {
     state.status = "Failed";
     fail(app, hooks, slot, (err as Error).message);
   }
   hooks.changed(app);
   hooks.emit(statusEvent(app, slot, "Starting"));
+  report({ phase: "starting", slot, port: state.port });
 
   const url = healthUrl(state.port, app.config.healthCheck);
-  const outcome = await waitHealthy(
-    url,
-    proc.exited,
-    { attempts: timings.healthAttempts, intervalMs: timings.healthIntervalMs, timeoutMs: timings.healthTimeoutMs },
-    (a) => onProgress?.({ ...a, app: name, slot }),
+  const waitMs = timings.healthWaitMs ?? app.config.healthTimeoutSecs * 1000;
+  const outcome = await waitHealthy(url, proc.exited, { waitMs, intervalMs: timings.healthIntervalMs, timeoutMs: timings.healthTimeoutMs }, (a) =>
+    report({ phase: "health", attempt: a.attempt, elapsed_secs: secs(a.elapsedMs), timeout_secs: secs(waitMs), last_error: a.error }),
   );
   if (outcome.healthy) {
     state.status = "Running";
@@ -109,14 +142,13 @@ async function bringUp(app: ManagedApp, slot: Slot, hooks: DeployHooks, onProgre
   }
   await runner.stop(app, slot, "Failed");
   const log = `run/logs/${name}/${slot}.log`;
-  const within = Math.round((timings.healthAttempts * timings.healthIntervalMs) / 1000);
   fail(
     app,
     hooks,
     slot,
     outcome.exited !== null
       ? `${name} slot ${slot} ${outcome.exited} before becoming healthy on ${url} (see ${log})`
-      : `${name} slot ${slot} did not become healthy on ${url} within ${within}s (last error: ${outcome.lastError}; see ${log})`,
+      : `${name} slot ${slot} did not become healthy on ${url} within ${secs(waitMs)}s (last error: ${outcome.lastError}; see ${log})`,
   );
 }
 

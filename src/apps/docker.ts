@@ -12,7 +12,7 @@ export function containerName(app: string, slot: Slot): string {
 }
 
 /** `docker run …` argv after the `docker` program itself. */
-export function dockerRunArgv(app: AppConfig, docker: DockerConfig, slot: Slot, port: number): string[] {
+export function dockerRunArgv(app: AppConfig, docker: DockerConfig, slot: Slot, port: number, own: Readonly<Record<string, string>> = {}, image = docker.image): string[] {
   return [
     "run",
     "-d",
@@ -23,13 +23,15 @@ export function dockerRunArgv(app: AppConfig, docker: DockerConfig, slot: Slot, 
     "-p",
     `127.0.0.1:${port}:${port}`,
     ...docker.options,
+    // the app's env and env_file (SPEC §14.2), before PORT and WORKERS so those always win
+    ...Object.entries(own).flatMap(([k, v]) => ["-e", `${k}=${v}`]),
     "-e",
     `PORT=${port}`,
     "-e",
     `WORKERS=${app.workers}`,
     "-e",
     `HEALTH_CHECK=${app.healthCheck}`,
-    docker.image,
+    image,
     ...(app.startScript ? scriptArgv(app.startScript, { port, workers: app.workers }) : []),
   ];
 }
@@ -59,20 +61,36 @@ export async function runDocker(cli: DockerCli, args: readonly string[], cwd: st
 }
 
 /** Starts the slot's container (removing a leftover one, creating the network) and follows it. */
-export async function startContainer(cli: DockerCli, app: AppConfig, docker: DockerConfig, slot: Slot, port: number, logFd: number): Promise<SlotProcess> {
+export async function startContainer(
+  cli: DockerCli,
+  app: AppConfig,
+  docker: DockerConfig,
+  slot: Slot,
+  port: number,
+  logFd: number,
+  own: Readonly<Record<string, string>> = {},
+  image = docker.image,
+): Promise<SlotProcess> {
   const name = containerName(app.name, slot);
   await runDocker(cli, ["rm", "-f", name], app.dir);
   if ((await runDocker(cli, ["network", "inspect", docker.network], app.dir)).code !== 0) {
     const created = await runDocker(cli, ["network", "create", "--driver", "bridge", docker.network], app.dir);
     if (created.code !== 0) throw new Error(`docker network create ${docker.network} failed: ${created.stderr || `status ${created.code}`}`);
   }
-  const run = await runDocker(cli, dockerRunArgv(app, docker, slot, port), app.dir);
+  const run = await runDocker(cli, dockerRunArgv(app, docker, slot, port, own, image), app.dir);
   if (run.code !== 0) throw new Error(`docker run for ${name} failed: ${run.stderr || `status ${run.code}`}`);
   const follower = Bun.spawn([cli.command, "logs", "-f", name], { cwd: app.dir, stdin: "ignore", stdout: logFd, stderr: logFd, detached: true });
   follower.unref();
   const proc = followContainer(cli, name, app.dir, () => follower.kill("SIGKILL"));
   await proc.checked; // the container's pid is known before app_state.json records the slot
   return proc;
+}
+
+/** The image ID a container runs (`sha256:…`), or null when docker does not say. */
+export async function containerImage(cli: DockerCli, name: string, cwd: string): Promise<string | null> {
+  const r = await runDocker(cli, ["inspect", "-f", "{{.Image}}", name], cwd).catch(() => null);
+  const id = r?.code === 0 ? r.stdout.trim() : "";
+  return /^sha256:[0-9a-f]{64}$/.test(id) ? id : null;
 }
 
 /** A container started earlier, known by name (a previous run recorded it). */

@@ -29,28 +29,30 @@ function transportError(err: unknown, timeoutMs: number): string {
 }
 
 export interface HealthWait {
-  attempts: number;
+  /** How long the whole wait may last: the app's health_timeout (SPEC §14.2). */
+  waitMs: number;
+  /** Pause between probes. */
   intervalMs: number;
+  /** Time limit of one probe. */
   timeoutMs: number;
 }
 
-/** One line per attempt for the CLI (SPEC §16.1) and the log. */
+/** One probe of the wait, for progress (SPEC §14.7 phase "health"). */
 export interface HealthAttempt {
   attempt: number;
-  of: number;
-  url: string;
-  /** HTTP status of the answer, or null on a transport failure. */
-  status: number | null;
+  elapsedMs: number;
+  /** null when the probe got a 2xx. */
   error: string | null;
 }
 
 export type HealthOutcome = { healthy: true } | { healthy: false; exited: string | null; lastError: string };
 
 /**
- * Probes at once, then every `intervalMs`, `attempts` times, until a 2xx. Gives up at once when
- * `exited` settles (the process died: its reason is the failure).
+ * Probes at once, then every `intervalMs` until a 2xx or until `waitMs` has passed (SPEC §14.7
+ * step 3). Gives up at once when `exited` settles (the process died: its reason is the failure).
  */
 export async function waitHealthy(url: string, exited: Promise<string>, wait: HealthWait, onAttempt?: (a: HealthAttempt) => void): Promise<HealthOutcome> {
+  const started = performance.now();
   let gone: string | null = null;
   let wake: (() => void) | null = null;
   void exited.then((reason) => {
@@ -58,25 +60,26 @@ export async function waitHealthy(url: string, exited: Promise<string>, wait: He
     wake?.();
   });
   let lastError = "no attempt made";
-  for (let attempt = 1; attempt <= wait.attempts; attempt++) {
+  for (let attempt = 1; ; attempt++) {
     if (gone !== null) return { healthy: false, exited: gone, lastError: gone };
     const result = await probe(url, wait.timeoutMs);
     if (gone !== null) return { healthy: false, exited: gone, lastError: gone };
     const status = result.answered ? result.status : null;
     const error = result.answered ? (status! >= 200 && status! < 300 ? null : `HTTP ${status}`) : result.error;
-    onAttempt?.({ attempt, of: wait.attempts, url, status, error });
+    const elapsed = performance.now() - started;
+    onAttempt?.({ attempt, elapsedMs: elapsed, error });
     if (error === null) return { healthy: true };
     lastError = error;
-    if (attempt < wait.attempts) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait.intervalMs);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = null;
-    }
+    const left = wait.waitMs - elapsed;
+    if (left <= 0) break;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.min(wait.intervalMs, left));
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    wake = null;
   }
   return gone !== null ? { healthy: false, exited: gone, lastError: gone } : { healthy: false, exited: null, lastError };
 }

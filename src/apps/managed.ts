@@ -15,6 +15,8 @@ export class SlotState {
   stopping = false;
   /** Why the last process ended, when we did not ask it to. */
   lastExit: string | null = null;
+  /** Docker mode: the image ID this slot last ran, for a rollback (SPEC §14.7). */
+  image: string | null = null;
 
   constructor(
     readonly slot: Slot,
@@ -43,6 +45,11 @@ export class ManagedApp {
   /** More than the allowed unexpected exits: the app stays Failed until a successful deploy. */
   gaveUp = false;
   lastError: string | null = null;
+  /**
+   * The errors of an app.infos that no longer validates (file:line: message), null when it does.
+   * The app keeps running on its last good settings meanwhile, as proxy.conf does (SPEC §13).
+   */
+  configError: string | null = null;
   /** Consecutive health probes that failed in transport. */
   healthFailures = 0;
   /** A failover waiting for its back-off delay. */
@@ -71,7 +78,10 @@ export class ManagedApp {
   }
 
   record(): AppRecord {
-    const slot = (s: Slot) => ({ port: this.slots[s].port, pid: this.slots[s].pid, status: this.slots[s].status });
+    const slot = (s: Slot) => {
+      const { port, pid, status, image } = this.slots[s];
+      return image === null ? { port, pid, status } : { port, pid, status, image };
+    };
     return { current_slot: this.currentSlot, stopped: this.stopped, blue: slot("blue"), green: slot("green") };
   }
 

@@ -7,7 +7,7 @@
  */
 import type { AppMetrics, AppTraffic } from "../state/app-metrics.ts";
 import { SLOTS, type Slot } from "./config.ts";
-import type { ProgressListener } from "./deploy.ts";
+import type { ProgressListener } from "./progress.ts";
 import { AppError, notFound } from "./errors.ts";
 import type { AppEventListener } from "./events.ts";
 import { slotLogPath, tailFile } from "./logs.ts";
@@ -34,6 +34,7 @@ export interface AppInfo {
     start_script: string | null;
     stop_script: string | null;
     health_check: string;
+    health_timeout: number;
     graceful_timeout: number;
     drain_delay: number;
     port_range_start: number;
@@ -57,6 +58,8 @@ export interface AppInfo {
   gave_up: boolean;
   /** The last deploy failure or unexpected exit, null after a successful deploy. */
   last_error: string | null;
+  /** app.infos errors (file:line: message) while the app runs on its last good settings; null when valid. */
+  config_error: string | null;
 }
 
 export interface SwitchResult {
@@ -86,8 +89,12 @@ export interface AppPort {
   systemMetrics(): Record<string, Record<Slot, ProcessUsage>>;
   /** GET /events/apps: every app event from now on; returns the unsubscribe function. */
   subscribe(listener: AppEventListener): () => void;
+  /** How many event listeners are subscribed now (a vanished SSE client must leave none). */
+  subscribers(): number;
   /** Port of the app's serving slot, null when it has none (the `_admin` passthrough, SPEC §11.2). */
   servingPort(name: string): number | null;
+  /** Whether a deploy, restart, rollback or stop of the app holds its lock now. */
+  busy(name: string): boolean;
   /** Whether an app of that name exists (`_admin`: 404 vs 502 in the passthrough). */
   has(name: string): boolean;
 }
@@ -147,8 +154,10 @@ export function createAppPort(supervisor: Supervisor, traffic: AppMetrics): AppP
       return out;
     },
     subscribe: (listener) => supervisor.events.subscribe(listener),
+    subscribers: () => supervisor.events.listenerCount,
     servingPort: (name) => supervisor.apps.get(name)?.routableSlot()?.port ?? null,
     has: (name) => supervisor.apps.has(name),
+    busy: (name) => supervisor.apps.get(name)?.busy != null,
   };
 }
 
@@ -164,6 +173,7 @@ export function appInfo(app: ManagedApp): AppInfo {
       start_script: c.startScript,
       stop_script: c.stopScript,
       health_check: c.healthCheck,
+      health_timeout: c.healthTimeoutSecs,
       graceful_timeout: c.gracefulTimeoutSecs,
       drain_delay: c.drainDelaySecs,
       port_range_start: c.portRange[0],
@@ -183,6 +193,7 @@ export function appInfo(app: ManagedApp): AppInfo {
     unexpected_exits: app.unexpectedExits,
     gave_up: app.gaveUp,
     last_error: app.lastError,
+    config_error: app.configError,
   };
 }
 

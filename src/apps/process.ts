@@ -4,9 +4,9 @@
  * cleared environment, stdin from /dev/null, stdout and stderr on the slot log, and the
  * configured uid/gid (Bun.spawn calls setgid, clears the supplementary groups, then setuid).
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { constants } from "node:os";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import type { Identity } from "./users.ts";
 
 /** A running slot, native or container. */
@@ -28,17 +28,18 @@ export interface NativeSpawn {
   identity: Identity | null;
 }
 
-/** The safe base environment of an app (SPEC §14.4) plus PORT and WORKERS. */
-export function appEnv(port: number, workers: number, identity: Identity | null): Record<string, string> {
+/**
+ * The environment of an app (SPEC §14.4): the safe base, the app's own `env`/`env_file` over it
+ * (SPEC §14.2), then PORT and WORKERS, which the app cannot change.
+ */
+export function appEnv(port: number, workers: number, identity: Identity | null, own: Readonly<Record<string, string>> = {}): Record<string, string> {
   const env: Record<string, string> = {
     PATH: process.env.PATH || "/usr/local/bin:/usr/bin:/bin",
     HOME: identity?.home ?? process.env.HOME ?? "/",
-    PORT: String(port),
-    WORKERS: String(workers),
   };
   if (process.env.LANG) env.LANG = process.env.LANG;
   if (process.env.TZ) env.TZ = process.env.TZ;
-  return env;
+  return { ...env, ...own, PORT: String(port), WORKERS: String(workers) };
 }
 
 /**
@@ -46,21 +47,66 @@ export function appEnv(port: number, workers: number, identity: Identity | null)
  * looked up on the app's PATH. `bun` missing from PATH means the Bun running this proxy (a
  * compiled soli-proxy acts as bun with BUN_BE_BUN=1), so a Bun app works without a global bun.
  */
-export function resolveProgram(program: string, cwd: string, env: Record<string, string>): { path: string; env: Record<string, string> } {
+export function resolveProgram(program: string, cwd: string, env: Record<string, string>, identity: Identity | null = null): { path: string; env: Record<string, string> } {
   if (program.includes("/")) return { path: resolve(cwd, program), env };
-  const found = Bun.which(program, { PATH: env.PATH ?? "", cwd });
-  if (found) return { path: found, env };
-  if (program === "bun" && process.versions.bun) {
+  // As the user the app runs as: a root proxy must not pick a program only root can run (EACCES).
+  const unreachable: string[] = [];
+  for (const dir of (env.PATH ?? "").split(":")) {
+    if (dir === "") continue;
+    const candidate = resolve(cwd, dir, program);
+    if (!isExecutableFile(candidate)) continue;
+    if (identity === null || executableBy(candidate, identity)) return { path: candidate, env };
+    unreachable.push(candidate);
+  }
+  if (program === "bun" && process.versions.bun && (identity === null || executableBy(process.execPath, identity))) {
     const compiled = Bun.main.startsWith("/$bunfs/");
     return { path: process.execPath, env: compiled ? { ...env, BUN_BE_BUN: "1" } : env };
   }
-  throw new Error(`program '${program}' not found on PATH (${env.PATH ?? ""})`);
+  if (unreachable.length > 0 && identity !== null) {
+    throw new Error(
+      `program '${program}' is not executable by user '${identity.user}': found ${unreachable.join(", ")}, which '${identity.user}' cannot run; install it where that user can (e.g. /usr/local/bin) or give start_script an absolute path the user can run`,
+    );
+  }
+  throw new Error(`program '${program}' not found on PATH (${env.PATH ?? ""})${identity ? ` for user '${identity.user}'` : ""}`);
+}
+
+function isExecutableFile(path: string): boolean {
+  try {
+    const st = statSync(path);
+    return st.isFile() && (st.mode & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether `identity` (uid and primary gid: the spawn clears supplementary groups) may run `path`:
+ * the file executable and every directory above it searchable by that user.
+ */
+export function executableBy(path: string, identity: Pick<Identity, "uid" | "gid">): boolean {
+  const allowed = (target: string, bit: number): boolean => {
+    try {
+      const st = statSync(target);
+      if (identity.uid === 0) return true;
+      if (st.uid === identity.uid) return (st.mode & (bit << 6)) !== 0;
+      if (st.gid === identity.gid) return (st.mode & (bit << 3)) !== 0;
+      return (st.mode & bit) !== 0;
+    } catch {
+      return false;
+    }
+  };
+  const full = resolve(path);
+  for (let dir = dirname(full); ; dir = dirname(dir)) {
+    if (!allowed(dir, 0o1)) return false;
+    if (dir === "/") break;
+  }
+  return allowed(full, 0o1);
 }
 
 export function spawnNative(opts: NativeSpawn): SlotProcess {
   const [program, ...args] = opts.argv;
   if (!program) throw new Error("empty command");
-  const resolved = resolveProgram(program, opts.cwd, opts.env);
+  const resolved = resolveProgram(program, opts.cwd, opts.env, opts.identity);
   const child = Bun.spawn([resolved.path, ...args], {
     cwd: opts.cwd,
     env: resolved.env,

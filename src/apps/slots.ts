@@ -7,10 +7,11 @@ import { closeSync, constants, openSync } from "node:fs";
 import type { Logger } from "../lib/log.ts";
 import { scriptArgv } from "./command.ts";
 import type { AppConfig, Slot } from "./config.ts";
-import { adoptContainer, startContainer, type DockerCli } from "./docker.ts";
+import { adoptContainer, containerImage, containerName, startContainer, type DockerCli } from "./docker.ts";
 import { openSlotLog, slotLogPath } from "./logs.ts";
 import type { ManagedApp, SlotState } from "./managed.ts";
 import { acceptsConnections } from "./ports.ts";
+import { userEnv } from "./app-env.ts";
 import { adoptPid, appEnv, looksLikeOurSlot, spawnNative, terminateGroup, type SlotProcess } from "./process.ts";
 import type { SlotStatus } from "./state-files.ts";
 import type { AppTimings } from "./timings.ts";
@@ -35,7 +36,11 @@ export class SlotRunner {
   constructor(private readonly opts: SlotRunnerOptions) {}
 
   /** Starts the slot's process; the slot becomes `Starting`. Throws with the SPEC message when it cannot. */
-  async start(app: ManagedApp, slotName: Slot): Promise<SlotProcess> {
+  /**
+   * `reuseImage` (rollback, Docker mode): run the image ID this slot ran last instead of the
+   * image's tag now, so a rollback goes back to the previous image (SPEC §14.7).
+   */
+  async start(app: ManagedApp, slotName: Slot, reuseImage = false): Promise<SlotProcess> {
     const config = app.config;
     const slot = app.slots[slotName];
     if (this.closing) throw new Error(`soli-proxy is shutting down; ${config.name} slot ${slotName} not started`);
@@ -44,15 +49,17 @@ export class SlotRunner {
     if (await acceptsConnections(slot.port)) {
       throw new Error(`Port ${slot.port} is already in use by another process. Cannot start ${config.name} slot ${slotName}`);
     }
+    // Read at each start, so an edited .env takes effect on the next deploy (SPEC §14.2).
+    const own = userEnv(config.env, config.envFile);
     const fd = openSlotLog(this.opts.runDir, config.name, slotName);
     let proc: SlotProcess;
     try {
       proc = config.docker
-        ? await startContainer(this.opts.docker, config, config.docker, slotName, slot.port, fd)
+        ? await startContainer(this.opts.docker, config, config.docker, slotName, slot.port, fd, own, reuseImage && slot.image ? slot.image : config.docker.image)
         : spawnNative({
             argv: scriptArgv(config.startScript!, { port: slot.port, workers: config.workers }),
             cwd: config.dir,
-            env: appEnv(slot.port, config.workers, identity),
+            env: appEnv(slot.port, config.workers, identity, own),
             logFd: fd,
             identity,
           });
@@ -60,6 +67,7 @@ export class SlotRunner {
       closeSync(fd);
     }
     this.attach(app, slot, proc);
+    if (config.docker) slot.image = (await containerImage(this.opts.docker, containerName(config.name, slotName), config.dir)) ?? slot.image;
     slot.status = "Starting";
     slot.lastStarted = new Date();
     slot.lastExit = null;
@@ -129,7 +137,9 @@ export class SlotRunner {
       }
       return null;
     }
-    if (!config.user) throw new Error(`Refusing to spawn ${config.name} as root: no user/group configured`);
+    if (!config.user) {
+      throw new Error(`Refusing to spawn ${config.name} as root: no user/group configured (set user in ${config.dir}/app.infos or [apps] default_user in config.toml)`);
+    }
     return resolveIdentity(config.user, config.group);
   }
 

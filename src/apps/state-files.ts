@@ -14,6 +14,8 @@ export interface SlotRecord {
   port: number;
   pid: number | null;
   status: SlotStatus;
+  /** Docker mode: the image ID the slot last ran (rollback runs it again); absent otherwise. */
+  image?: string;
 }
 
 export interface AppRecord {
@@ -50,6 +52,8 @@ function slotRecord(value: unknown): SlotRecord {
     port: typeof v.port === "number" ? v.port : 0,
     pid: typeof v.pid === "number" && v.pid > 0 ? v.pid : null,
     status: typeof v.status === "string" && STATUSES.includes(v.status) ? v.status : "Stopped",
+    // an image ID, validated like any input before it reaches a docker argv
+    ...(typeof v.image === "string" && /^sha256:[0-9a-f]{64}$/.test(v.image) ? { image: v.image } : {}),
   };
 }
 

@@ -8,18 +8,19 @@
  */
 import { join } from "node:path";
 import type { AppRouteInput } from "../config/compile.ts";
-import type { ConfigIssue } from "../config/issues.ts";
+import { formatIssue, type ConfigIssue } from "../config/issues.ts";
 import type { Settings } from "../config/settings.ts";
 import type { Logger } from "../lib/log.ts";
 import { resolveAppConfig, SLOTS, type Slot } from "./config.ts";
-import { startInPlace, statusEvent, stopApp, switchSlots, type DeployHooks, type ProgressListener, type SwitchAction } from "./deploy.ts";
+import { startInPlace, statusEvent, stopApp, switchSlots, type DeployHooks, type SwitchAction } from "./deploy.ts";
 import { discoverApps } from "./discover.ts";
-import { busy, notFound } from "./errors.ts";
+import { AppError, busy, notFound } from "./errors.ts";
 import { AppEvents } from "./events.ts";
 import { rotateIfLarge, slotLogPath } from "./logs.ts";
 import { ManagedApp, type SlotState } from "./managed.ts";
 import { monitorRound, nextRetry } from "./monitor.ts";
 import { PortsLock } from "./ports.ts";
+import { describeProgress, type ProgressListener } from "./progress.ts";
 import { looksLikeOurSlot, terminateGroup } from "./process.ts";
 import { SlotRunner } from "./slots.ts";
 import { readAppState, writeAppState, type AppStateFile, type SlotStatus } from "./state-files.ts";
@@ -63,6 +64,11 @@ export class Supervisor {
   private lastRoutes = "[]";
   /** start() or adoptRecorded() ran: app_state.json has been read and may be rewritten. */
   private started = false;
+  /**
+   * app_state.json records apps but the sites directory has none (a wrong --sites-dir, a missing
+   * mount): the file is left alone until apps appear, so that mistake loses no state (SPEC §2).
+   */
+  private keepRecordedState = false;
   private closing = false;
 
   constructor(private readonly opts: SupervisorOptions) {
@@ -87,6 +93,10 @@ export class Supervisor {
       emit: (event) => this.events.emit(event),
       switched: (app, slot) => opts.onSwitch?.(app.name, slot, app.slots[slot].port),
       sleep: (ms) => this.sleep(ms),
+      progress: (app, p) => {
+        opts.log.info({ app: app.name, ...p }, describeProgress(app.name, p));
+        this.events.emit({ type: "Progress", app_name: app.name, ...p });
+      },
     };
   }
 
@@ -123,6 +133,13 @@ export class Supervisor {
       this.apps.set(config.name, app);
       added.push(app);
     }
+    // A known app whose app.infos stopped validating keeps running on its last good settings,
+    // with the error shown (SPEC §13 treats proxy.conf the same way); it is not removed.
+    for (const app of this.apps.values()) {
+      const broken = issues.filter((i) => i.severity === "error" && (i.file === app.config.dir || i.file === join(app.config.dir, "app.infos")));
+      app.configError = broken.length > 0 ? broken.map(formatIssue).join("\n") : null;
+      if (broken.length > 0) seen.add(app.name);
+    }
     for (const [name, app] of this.apps) {
       if (seen.has(name)) continue;
       this.apps.delete(name);
@@ -152,12 +169,14 @@ export class Supervisor {
    */
   async start(): Promise<void> {
     const recorded = readAppState(this.stateFile);
+    this.guardRecordedState(recorded);
     await Promise.all(Object.entries(recorded).flatMap(([name, record]) => SLOTS.map((slot) => this.stopLeftover(name, slot, record[slot].pid, record[slot].status))));
     for (const [name, record] of Object.entries(recorded)) {
       const app = this.apps.get(name);
       if (!app) continue;
       app.currentSlot = record.current_slot;
       app.stopped = record.stopped;
+      for (const slot of SLOTS) app.slots[slot].image = record[slot].image ?? null;
     }
     this.started = true;
     this.changed();
@@ -168,6 +187,7 @@ export class Supervisor {
   /** The standalone CLI: takes over what app_state.json says runs, without touching it. */
   adoptRecorded(): void {
     const recorded = readAppState(this.stateFile);
+    this.guardRecordedState(recorded);
     for (const [name, record] of Object.entries(recorded)) {
       const app = this.apps.get(name);
       if (!app) continue;
@@ -175,19 +195,39 @@ export class Supervisor {
       app.stopped = record.stopped;
       for (const slot of SLOTS) {
         if (this.runner.adopt(app, slot, record[slot].pid, record[slot].status)) app.slots[slot].status = record[slot].status;
+        app.slots[slot].image = record[slot].image ?? null;
       }
     }
     this.started = true;
   }
 
-  /** deploy, restart, rollback (SPEC §14.7); rejects with AppError not_found/busy or the failure. */
+  /**
+   * deploy, restart, rollback (SPEC §14.7); rejects with AppError not_found/busy or the failure.
+   * The sites directory is read again first, so an app.infos saved a moment ago (or never seen
+   * with --watch false) is what runs; an app.infos with errors refuses the deploy.
+   */
   run(name: string, action: Exclude<SwitchAction, "failover">, onProgress?: ProgressListener): Promise<Slot> {
+    if (this.apps.get(name)?.busy) return Promise.reject(busy(name));
+    if (!this.closing) this.rediscoverFor(name);
     const app = this.apps.get(name);
     if (!app || this.closing) return Promise.reject(notFound(name));
+    if (app.configError) return Promise.reject(new AppError("failed", `app.infos has errors, ${name} keeps its last good settings:\n${app.configError}`));
     const run = app.tryLock(() => switchSlots(app, this.hooks, action, onProgress));
     if (!run) return Promise.reject(busy(name));
     app.cancelRetry();
     return run;
+  }
+
+  /** Rediscovery before an operation; its issues about this app are logged, the rest are the watcher's. */
+  private rediscoverFor(name: string): void {
+    try {
+      for (const issue of this.discover()) {
+        if (!issue.file.includes(`/${name}`) && !issue.file.endsWith(name)) continue;
+        this.opts.log[issue.severity === "error" ? "error" : "warn"]({ app: name }, formatIssue(issue));
+      }
+    } catch (err) {
+      this.opts.log.error({ dir: this.opts.sitesDir, err: (err as Error).message }, "reading the sites directory failed");
+    }
   }
 
   /** `stop` (SPEC §14.7): waits for a deploy in progress, then stops both slots. */
@@ -215,12 +255,14 @@ export class Supervisor {
     this.run(name, "restart").catch((err) => this.opts.log.error({ app: name, err: (err as Error).message }, `restart of ${name} failed`));
   }
 
-  /** The app routing table: every app with a domain and a serving slot (SPEC §14.9). */
+  /**
+   * The app routing table: every app with a domain, with its serving slot's port, or null while
+   * it has none, so its hosts answer 503 rather than 421 (SPEC §14.9).
+   */
   routes(): AppRouteInput[] {
     const routes: AppRouteInput[] = [];
     for (const app of this.apps.values()) {
-      const slot = app.routableSlot();
-      if (slot && app.config.hosts.length > 0) routes.push({ name: app.name, hosts: app.config.hosts, port: slot.port });
+      if (app.config.hosts.length > 0) routes.push({ name: app.name, hosts: app.config.hosts, port: app.routableSlot()?.port ?? null });
     }
     return routes;
   }
@@ -263,8 +305,22 @@ export class Supervisor {
     }
   }
 
+  private guardRecordedState(recorded: AppStateFile): void {
+    const names = Object.keys(recorded);
+    if (names.length === 0 || this.apps.size > 0) return;
+    this.keepRecordedState = true;
+    this.opts.log.warn(
+      { dir: this.opts.sitesDir, recorded: names },
+      `${this.stateFile} records ${names.length} app(s) (${names.join(", ")}) but ${this.opts.sitesDir} has none; the file is left as it is (is --sites-dir right?)`,
+    );
+  }
+
   private persist(): void {
     if (!this.started) return; // app_state.json still holds what start() must read
+    if (this.keepRecordedState) {
+      if (this.apps.size === 0) return;
+      this.keepRecordedState = false;
+    }
     const state: AppStateFile = {};
     for (const app of this.apps.values()) state[app.name] = app.record();
     try {

@@ -3,8 +3,11 @@
  * deploy or a crash loop takes a second, not a minute.
  */
 export interface AppTimings {
-  /** Health wait on deploy: attempts, pause between them, timeout of each (SPEC §14.7 step 3). */
-  healthAttempts: number;
+  /**
+   * Health wait on deploy (SPEC §14.7 step 3): its length is each app's health_timeout; tests may
+   * cap it here. Then the pause between probes and the time limit of each.
+   */
+  healthWaitMs?: number;
   healthIntervalMs: number;
   healthTimeoutMs: number;
   /** Health monitor period (config.toml `apps.health_check_interval_secs`, SPEC §14.8). */
@@ -24,7 +27,6 @@ export interface AppTimings {
 }
 
 export const DEFAULT_TIMINGS: AppTimings = {
-  healthAttempts: 30,
   healthIntervalMs: 1000,
   healthTimeoutMs: 5000,
   monitorIntervalMs: 30_000,

@@ -2,11 +2,13 @@
  * Command-line parsing (SPEC §2). Options may come before or after the command; a later value
  * wins. Mistakes are UsageErrors, which main turns into exit code 2.
  */
+import { dirname, join, resolve } from "node:path";
+
 export class UsageError extends Error {
   override name = "UsageError";
 }
 
-export const COMMANDS = ["deploy", "restart", "stop", "logs", "check", "hash-password", "hash-key", "update", "tui"] as const;
+export const COMMANDS = ["deploy", "restart", "rollback", "stop", "logs", "check", "hash-password", "hash-key", "update", "tui"] as const;
 export type Command = (typeof COMMANDS)[number] | "run";
 
 export interface CliArgs {
@@ -17,7 +19,8 @@ export interface CliArgs {
   daemon: boolean;
   dev: boolean;
   watch: boolean;
-  sitesDir: string;
+  /** --sites-dir as given; null means `sites/` beside the proxy.conf in use (SPEC §2). */
+  sitesDir: string | null;
   help: boolean;
   version: boolean;
   /** Command flags: --cost N, --reinstall, --allow-unverified, --follow. */
@@ -38,7 +41,7 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     daemon: false,
     dev: false,
     watch: true,
-    sitesDir: "./sites",
+    sitesDir: null,
     help: false,
     version: false,
     cost: null,
@@ -131,6 +134,11 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   return out;
 }
 
+/** The sites directory in use: --sites-dir from the working directory, else sites/ beside proxy.conf (SPEC §2). */
+export function sitesDirOf(args: Pick<CliArgs, "sitesDir" | "conf">): string {
+  return args.sitesDir !== null ? resolve(args.sitesDir) : join(dirname(resolve(args.conf)), "sites");
+}
+
 export const USAGE = `soli-proxy — reverse proxy and app server
 
 Usage:
@@ -140,6 +148,8 @@ Usage:
 Commands:
   deploy <app>                 blue/green deploy to the other slot
   restart <app>                zero-downtime restart
+  rollback <app>               start the other slot again from the same app directory (the
+                               code on disk now; Docker apps: the image the previous slot ran)
   stop <app>                   stop an app
   logs <app> [--follow]        print both slot logs
   check                        validate proxy.conf, config.toml, app.infos and certificates
@@ -153,7 +163,7 @@ Options:
   -d, --daemon                 run in the background
       --dev                    development mode (self-signed TLS, .test aliases, one process)
       --watch [true|false]     watch config, certificates and sites (default true)
-      --sites-dir <DIR>        managed apps (default ./sites)
+      --sites-dir <DIR>        managed apps (default: sites/ beside proxy.conf)
   -h, --help                   this help
   -V, --version                print the version
 `;

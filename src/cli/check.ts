@@ -3,7 +3,9 @@
  * issue (errors first) and a summary line. Exit 0 without errors, else 1.
  */
 import { resolve } from "node:path";
+import { resolveAppConfig } from "../apps/config.ts";
 import { discoverApps } from "../apps/discover.ts";
+import { runIssues } from "../apps/run-check.ts";
 import { formatIssue, sortIssues, type ConfigIssue } from "../config/issues.ts";
 import { configFiles, loadConfig } from "../config/load.ts";
 import { scanStore } from "../tls/store.ts";
@@ -12,6 +14,8 @@ export interface CheckOptions {
   conf: string;
   sitesDir: string;
   out?: (line: string) => void;
+  /** The uid the proxy would run as (tests); this process's unless given. */
+  uid?: number;
 }
 
 export function check(opts: CheckOptions): number {
@@ -21,6 +25,11 @@ export function check(opts: CheckOptions): number {
   const issues: ConfigIssue[] = [...loaded.issues];
   const apps = discoverApps(resolve(opts.sitesDir));
   issues.push(...apps.issues);
+  // Who each app would run as, and whether that user can run its program (SPEC §14.4).
+  if (loaded.settings) {
+    const defaults = { dev: false, defaultUser: loaded.settings.apps.default_user, defaultGroup: loaded.settings.apps.default_group };
+    for (const app of apps.apps) issues.push(...runIssues(resolveAppConfig(app, defaults), opts.uid ?? process.getuid?.() ?? -1));
+  }
   // The certificate pairs, judged by the same code as start-up and reloads (SPEC §12.1).
   const store = loaded.settings ? scanStore(resolve(files.dir, loaded.settings.tls.cache_dir)) : { certificates: [], refused: [] };
   for (const bad of store.refused) issues.push({ file: bad.file, severity: "error", message: `certificate for '${bad.name}' refused: ${bad.error}` });

@@ -8,6 +8,8 @@ import { dirname, join, resolve } from "node:path";
 import { isAlive, looksLikeSoliProxy, pidFilePath, readPidFile, runDir } from "../runtime/pidfile.ts";
 import { selfCommand } from "../lib/executable.ts";
 import { socketAnswers } from "../runtime/run-dir.ts";
+import { formatIssue, hasErrors, sortIssues } from "../config/issues.ts";
+import { configFiles, loadConfig } from "../config/load.ts";
 import { VALUE_FLAGS } from "./args.ts";
 
 export interface DaemonOptions {
@@ -33,6 +35,16 @@ export async function daemon(opts: DaemonOptions): Promise<number> {
   const logDir = join(runDir(configDir), "logs");
   mkdirSync(logDir, { recursive: true, mode: 0o700 });
   const logPath = join(logDir, "proxy.log");
+
+  // Validate before touching the running daemon: a configuration the new one would refuse must
+  // not take down the one that serves (start-up's own checks, SPEC §2 and §16.2).
+  const loaded = loadConfig(configFiles(confPath));
+  if (hasErrors(loaded.issues)) {
+    for (const issue of sortIssues(loaded.issues)) err(formatIssue(issue));
+    const running = readPidFile(configDir);
+    err(`Error: the configuration has errors; ${running !== null && isAlive(running) ? `the running daemon (PID ${running}) is left alone` : "no daemon started"}`);
+    return 1;
+  }
 
   await stopExisting(configDir, out, opts.stopTimeoutMs ?? 10_000);
 

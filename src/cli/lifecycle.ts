@@ -1,13 +1,13 @@
 /**
- * `soli-proxy deploy|restart|stop|logs <app>` (SPEC §16.1). With a proxy running, deploy,
- * restart and stop go through run/control.sock; without one (no socket, or nobody answers on it)
- * they run the blue/green algorithm in this process on the ./run state, leaving the app running
- * after the command exits. `logs` always reads the files.
+ * `soli-proxy deploy|restart|rollback|stop|logs <app>` (SPEC §16.1). With a proxy running,
+ * deploy, restart, rollback and stop go through run/control.sock, the first three as an SSE
+ * stream of progress; without one (no socket, or nobody answers on it) they run the blue/green
+ * algorithm in this process on the ./run state, leaving the app running after the command exits.
+ * `logs` always reads the files.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { discoverApps } from "../apps/discover.ts";
-import type { ProgressListener } from "../apps/deploy.ts";
 import { AppError } from "../apps/errors.ts";
 import { readFrom, slotLogPath } from "../apps/logs.ts";
 import { createAppPort } from "../apps/port.ts";
@@ -18,10 +18,16 @@ import { configFiles, validateSettingsText } from "../config/load.ts";
 import { defaultSettings } from "../config/settings.ts";
 import { createLogger } from "../lib/log.ts";
 import { AppMetrics } from "../state/app-metrics.ts";
-import { ControlClient } from "../control/client.ts";
+import { ControlClient, ControlLost } from "../control/client.ts";
+import type { Progress } from "../apps/progress.ts";
+import { progressView } from "./progress-view.ts";
 import { UsageError } from "./args.ts";
 
-export type LifecycleCommand = "deploy" | "restart" | "stop" | "logs";
+export type LifecycleCommand = "deploy" | "restart" | "rollback" | "stop" | "logs";
+type SwitchCommand = "deploy" | "restart" | "rollback";
+
+/** The success line of each command (SPEC §16.1). */
+const DONE: Record<SwitchCommand, string> = { deploy: "deployed", restart: "restarted", rollback: "rolled back" };
 
 export interface LifecycleOptions {
   command: LifecycleCommand;
@@ -36,6 +42,10 @@ export interface LifecycleOptions {
   signal?: AbortSignal;
   /** Shorter health waits (tests). */
   timings?: Partial<AppTimings>;
+  /** Draw a live status line (default: stdout is a terminal and `out` is stdout). */
+  terminal?: boolean;
+  /** Ctrl-C: stop waiting, leave the operation running in the proxy (default: SIGINT). */
+  detach?: AbortSignal;
 }
 
 export async function lifecycle(opts: LifecycleOptions): Promise<number> {
@@ -59,24 +69,76 @@ export async function lifecycle(opts: LifecycleOptions): Promise<number> {
 
   if (opts.command === "logs") return printLogs(runDir, name, opts.follow, out, opts.signal);
 
+  const terminal = opts.terminal ?? (opts.out === undefined && process.stdout.isTTY === true);
   const socket = join(runDir, "control.sock");
-  if (await proxyAnswers(socket)) return viaControlSocket(socket, opts.command, name, out, err);
-  return standalone(opts.command, name, { runDir, sitesDir, dev: opts.dev, toml: files.toml, timings: opts.timings }, out, err);
+  if (await proxyAnswers(socket)) {
+    if (opts.command === "stop") return stopViaControlSocket(socket, name, out, err);
+    return withDetach(opts.detach, (detach) => switchViaControlSocket(socket, opts.command as SwitchCommand, name, { out, err, terminal, detach }));
+  }
+  return standalone(opts.command, name, { runDir, sitesDir, dev: opts.dev, toml: files.toml, timings: opts.timings, terminal }, out, err);
 }
 
-/**
- * The running proxy does the work (SPEC §16.1: POST /api/v1/apps/<app>/<action>, up to 600 s);
- * its error is printed as is, with no standalone fallback.
- */
-async function viaControlSocket(socket: string, command: Exclude<LifecycleCommand, "logs">, app: string, out: (t: string) => void, err: (t: string) => void): Promise<number> {
-  const client = new ControlClient(socket);
+/** Ctrl-C detaches instead of killing the CLI mid-line (SPEC §16.1); tests pass their own signal. */
+async function withDetach(given: AbortSignal | undefined, work: (detach: AbortSignal) => Promise<number>): Promise<number> {
+  if (given) return work(given);
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.on("SIGINT", onSigint);
   try {
-    const data = await client.post<{ slot?: string }>(`apps/${encodeURIComponent(app)}/${command}`, undefined, { timeoutMs: 600_000 });
-    if (command === "stop") out(`${app} stopped successfully\n`);
-    else out(`${app} ${command === "deploy" ? "deployed" : "restarted"} successfully (slot ${data.slot})\n`);
+    return await work(controller.signal);
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+}
+
+/** `stop` through the running proxy; its error is printed as is, with no standalone fallback. */
+async function stopViaControlSocket(socket: string, app: string, out: (t: string) => void, err: (t: string) => void): Promise<number> {
+  try {
+    await new ControlClient(socket).post(`apps/${encodeURIComponent(app)}/stop`, undefined, { timeoutMs: 600_000 });
+    out(`${app} stopped successfully\n`);
     return 0;
   } catch (e) {
     err(`Error: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+/**
+ * deploy, restart, rollback through the running proxy (SPEC §16.1: up to 600 s), as an SSE
+ * stream whose progress events are shown as they come. Its error is printed as is, with no
+ * standalone fallback; Ctrl-C leaves the operation running and says so.
+ */
+async function switchViaControlSocket(
+  socket: string,
+  command: SwitchCommand,
+  app: string,
+  io: { out: (t: string) => void; err: (t: string) => void; terminal: boolean; detach: AbortSignal },
+): Promise<number> {
+  const view = progressView(app, io.out, io.terminal);
+  const signal = AbortSignal.any([io.detach, AbortSignal.timeout(600_000)]);
+  try {
+    const data = await new ControlClient(socket).postStream<{ slot?: string }>(
+      `apps/${encodeURIComponent(app)}/${command}`,
+      (e) => {
+        if (e.event === "progress") view.show(e.data as Progress);
+      },
+      signal,
+    );
+    view.end();
+    io.out(`${app} ${DONE[command]} successfully (slot ${data.slot})\n`);
+    return 0;
+  } catch (e) {
+    view.end();
+    if (io.detach.aborted) {
+      io.err(`Detached: the ${command} of ${app} goes on in the proxy; follow it with 'soli-proxy logs ${app} --follow' or the TUI.\n`);
+      return 0;
+    }
+    if (signal.aborted) {
+      io.err(`Error: no outcome after 600 s; the ${command} of ${app} may still be running in the proxy\n`);
+      return 1;
+    }
+    const hint = e instanceof ControlLost ? ` (the ${command} of ${app} may still be running; see 'soli-proxy logs ${app}')` : "";
+    io.err(`Error: ${(e as Error).message}${hint}\n`);
     return 1;
   }
 }
@@ -85,7 +147,7 @@ async function viaControlSocket(socket: string, command: Exclude<LifecycleComman
 async function standalone(
   command: Exclude<LifecycleCommand, "logs">,
   name: string,
-  where: { runDir: string; sitesDir: string; dev: boolean; toml: string; timings?: Partial<AppTimings> | undefined },
+  where: { runDir: string; sitesDir: string; dev: boolean; toml: string; timings?: Partial<AppTimings> | undefined; terminal: boolean },
   out: (t: string) => void,
   err: (t: string) => void,
 ): Promise<number> {
@@ -103,17 +165,19 @@ async function standalone(
   supervisor.discover();
   supervisor.adoptRecorded();
   const apps = createAppPort(supervisor, new AppMetrics());
-  const progress: ProgressListener = (a) => out(`  ${a.app} ${a.slot}: health check ${a.attempt}/${a.of} ${a.url}: ${a.error ?? `${a.status} OK`}\n`);
+  const view = progressView(name, out, where.terminal);
   try {
     if (command === "stop") {
       await apps.stop(name);
       out(`${name} stopped successfully\n`);
     } else {
-      const result = command === "deploy" ? await apps.deploy(name, progress) : await apps.restart(name, progress);
-      out(`${name} ${command === "deploy" ? "deployed" : "restarted"} successfully (slot ${result.slot})\n`);
+      const result = await apps[command](name, (p) => view.show(p));
+      view.end();
+      out(`${name} ${DONE[command]} successfully (slot ${result.slot})\n`);
     }
     return 0;
   } catch (e) {
+    view.end();
     err(`Error: ${e instanceof AppError ? e.message : (e as Error).message}\n`);
     return 1;
   }

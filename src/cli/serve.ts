@@ -23,6 +23,14 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const remember = () => (reloadAsked = true);
   process.on("SIGUSR1", remember);
   process.on("SIGHUP", remember);
+  // Likewise a Ctrl-C or SIGTERM in that window: remembered, then a normal graceful shutdown.
+  let stopAsked = false;
+  const rememberStop = () => {
+    if (stopAsked) process.exit(1); // a second one: out now, as after start-up
+    stopAsked = true;
+  };
+  process.on("SIGTERM", rememberStop);
+  process.on("SIGINT", rememberStop);
   // startProxy writes run/proxy.pid once everything is up and shutdown() removes it.
   const proxy = await startProxy({ confPath, dev: opts.dev, watch: opts.watch, sitesDir: resolve(opts.sitesDir) });
 
@@ -37,10 +45,14 @@ export async function serve(opts: ServeOptions): Promise<number> {
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    process.off("SIGTERM", rememberStop);
+    process.off("SIGINT", rememberStop);
+    if (stopAsked) onSignal();
     // SPEC §13 and §12.3: the signals reload the configuration and rescan the certificates.
     const reload = () => {
       void proxy.reload();
       void proxy.reloadCertificates();
+      proxy.rediscoverApps(); // app.infos edits, also with --watch false
     };
     process.on("SIGUSR1", reload);
     process.on("SIGHUP", reload);

@@ -27,7 +27,8 @@ export interface AppRouteInput {
   name: string;
   /** Every host the app answers for (domain, www., dev alias). */
   hosts: readonly string[];
-  port: number;
+  /** The serving slot's port; null while the app has none (stopped, starting, failed: 503, SPEC §14.9). */
+  port: number | null;
 }
 
 export interface CompileInput {
@@ -223,7 +224,6 @@ function unbracket(host: string): string {
 }
 
 function appRoute(app: AppRouteInput, globalHeaders: readonly HeaderOp[], auth: Route["auth"]): Route {
-  const url = `http://127.0.0.1:${app.port}/`;
   const headers = mergeHeaders(globalHeaders, []);
   return {
     key: `app:${app.name}`,
@@ -231,7 +231,8 @@ function appRoute(app: AppRouteInput, globalHeaders: readonly HeaderOp[], auth: 
     value: app.name,
     regex: null,
     captures: false,
-    targets: [compileUpstream(url, 100, false)],
+    // No target while no slot serves: the host is still the app's, and answers 503 (SPEC §14.9).
+    targets: app.port === null ? [] : [compileUpstream(`http://127.0.0.1:${app.port}/`, 100, false)],
     strategy: "round-robin",
     redirect: false,
     headers,

@@ -56,7 +56,8 @@ const tls = z.strictObject({
 const letsencrypt = z.strictObject({
   email: z.string().optional(),
   staging: z.boolean().default(false),
-  terms_agreed: z.boolean().default(false),
+  // Choosing tls.mode = "letsencrypt" agrees to the CA's terms, as in the original (SPEC §4).
+  terms_agreed: z.boolean().default(true),
   directory_url: z.url({ error: "directory_url must be a URL" }).optional(),
 });
 
@@ -74,6 +75,12 @@ const metrics = z.strictObject({
   enabled: z.boolean().default(true),
   endpoint: urlPath.default("/metrics"),
   allow: z.array(cidr).default(["127.0.0.0/8", "::1/128"]),
+  /** A host on which metrics and probes are answered even though a rule or app claims it (SPEC §5.2). */
+  host: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/i, { error: "metrics.host must be a host name" })
+    .transform((h) => h.toLowerCase())
+    .optional(),
 });
 
 const health = z.strictObject({
@@ -207,7 +214,11 @@ export const settingsSchema = z
     if (s.tls.mode === "letsencrypt") {
       if (!s.letsencrypt.email) ctx.addIssue({ code: "custom", path: ["tls", "mode"], message: 'letsencrypt.email is required when tls.mode = "letsencrypt"' });
       if (!s.letsencrypt.terms_agreed) {
-        ctx.addIssue({ code: "custom", path: ["tls", "mode"], message: 'letsencrypt.terms_agreed must be true when tls.mode = "letsencrypt"' });
+        ctx.addIssue({
+          code: "custom",
+          path: ["letsencrypt", "terms_agreed"],
+          message: 'letsencrypt.terms_agreed = false refuses the CA\'s terms, so no ACME account can be created: remove the key (choosing tls.mode = "letsencrypt" agrees to them) or use tls.mode = "auto"',
+        });
       }
     }
   })

@@ -4,6 +4,7 @@
  * only; whether a value is acceptable is the schema's job (schema.ts), so the same rules apply
  * to a file and to a JSON write through the admin API.
  */
+import { shadowedRules } from "./shadow.ts";
 import type { HeaderOp, LbStrategy, Matcher, ProxyConf, Rule, RouteOptions, Target } from "./model.ts";
 import type { ConfigIssue } from "./issues.ts";
 
@@ -161,6 +162,10 @@ export function parseProxyConf(text: string, file = "proxy.conf"): ParsedProxyCo
 
     if (/^headers\s*\{$/.test(t)) {
       const owner = rules.length === 0 ? null : rules.length - 1;
+      const ownerRule = owner === null ? null : rules[owner]!;
+      if (ownerRule && ownerRule.targets.length > 0 && ownerRule.targets.every((target) => target.url.startsWith("redirect:"))) {
+        issue("warning", at(l, 0), `this headers block belongs to the redirect rule on line ${spans[owner!]!.line} and has no effect there (a redirect is answered by the proxy, nothing goes upstream); move it above the first rule to make it global`);
+      }
       block = { kind: "headers", owner, opened: l };
       continue;
     }
@@ -186,7 +191,8 @@ export function parseProxyConf(text: string, file = "proxy.conf"): ParsedProxyCo
       continue;
     }
 
-    issue("warning", at(l, 0), "unrecognised line");
+    // SPEC §3.7: a line that is nothing known is an error, so a mistyped rule is never dropped quietly.
+    issue("error", at(l, 0), t.includes("=>") ? "not a rule: the arrow is '->', not '=>'" : "not a rule (SOURCE -> TARGETS), a block line, a comment or blank");
   }
 
   if (block) issue("error", at(block.opened, 0), "unterminated block: '}' missing at end of file");
@@ -214,6 +220,7 @@ export function parseProxyConf(text: string, file = "proxy.conf"): ParsedProxyCo
     }
   }
 
+  issues.push(...shadowedRules(rules, (i) => positions.get(`rules.${i}`), file));
   return { conf: { headers: globalHeaders, rules }, positions, issues, spans };
 }
 

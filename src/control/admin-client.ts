@@ -39,6 +39,8 @@ export class AdminClient {
       headers,
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
       signal: init.signal,
+      // the signal is the deadline; Bun's own 5 min idle timer must not cut a long deploy
+      timeout: false,
       ...(socket ? { unix: (this.target as { path: string }).path } : {}),
     } as RequestInit);
   }

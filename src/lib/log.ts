@@ -1,8 +1,10 @@
 /**
- * The process logger: pino, JSON lines by default (SPEC §9), or `time LEVEL msg key=value…` text.
- * Output goes to stdout, stderr or an appended file.
+ * The process logger: pino, JSON lines by default (SPEC §9), or `time LEVEL: msg key=value…` text
+ * through pino-pretty. Output goes to stdout, stderr or an appended file.
  */
 import pino, { type DestinationStream, type Logger } from "pino";
+import pretty from "pino-pretty";
+import { isatty } from "node:tty";
 
 export type { Logger };
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error";
@@ -18,7 +20,7 @@ export interface LogOptions {
 
 export function createLogger(opts: LogOptions): Logger {
   const sink = destination(opts.output);
-  const stream: DestinationStream = opts.format === "text" ? textStream(sink) : sink;
+  const stream: DestinationStream = opts.format === "text" ? textStream(sink, isTerminal(opts.output)) : sink;
   return pino(
     {
       level: opts.level,
@@ -35,28 +37,38 @@ export function silentLogger(): Logger {
   return pino({ level: "silent" });
 }
 
+/** Whether `output` (stdout, stderr, file:…) is a terminal: where a person reads the log. */
+export function isTerminal(output: string): boolean {
+  if (output === "stdout") return isatty(1);
+  if (output === "stderr") return isatty(2);
+  return false;
+}
+
 function destination(output: string): pino.DestinationStream & { flushSync?: () => void } {
   if (output === "stderr") return pino.destination({ dest: 2, sync: true });
   if (output.startsWith("file:")) return pino.destination({ dest: output.slice(5), mkdir: true, append: true, sync: true });
   return pino.destination({ dest: 1, sync: true });
 }
 
-/** Re-renders pino's JSON lines as `time LEVEL msg key=value…` (SPEC §4 logging.format = "text"). */
-function textStream(sink: DestinationStream): DestinationStream {
-  return {
-    write(line: string) {
-      let entry: Record<string, unknown>;
-      try {
-        entry = JSON.parse(line);
-      } catch {
-        sink.write(line);
-        return;
-      }
-      const { time, level, msg, ...rest } = entry;
+/**
+ * `time LEVEL: msg key=value…` lines for a person (SPEC §9 logging.format = "text", and `--dev` on
+ * a terminal), rendered by pino-pretty in its stream form: a transport would need a worker file on
+ * disk, which the compiled executable does not have. Colours only when the sink is a terminal.
+ */
+function textStream(sink: DestinationStream, colorize: boolean): DestinationStream {
+  return pretty({
+    destination: sink,
+    sync: true,
+    colorize,
+    translateTime: false,
+    customPrettifiers: { time: (time) => String(time) },
+    hideObject: true,
+    messageFormat: (entry, messageKey) => {
+      const { time: _time, level: _level, [messageKey]: msg, ...rest } = entry as Record<string, unknown>;
       const fields = Object.entries(rest)
-        .map(([k, v]) => `${k}=${typeof v === "string" && !/\s/.test(v) ? v : JSON.stringify(v)}`)
+        .map(([k, v]) => `${k}=${typeof v === "string" && v !== "" && !/[\s"=]/.test(v) ? v : JSON.stringify(v)}`)
         .join(" ");
-      sink.write(`${time} ${String(level).toUpperCase()} ${msg ?? ""}${fields ? " " + fields : ""}\n`);
+      return `${msg ?? ""}${fields ? ` ${fields}` : ""}`;
     },
-  };
+  });
 }

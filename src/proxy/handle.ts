@@ -8,7 +8,7 @@ import type { Breakers } from "../state/breakers.ts";
 import type { ProxyState } from "../state/proxy-state.ts";
 import { UpstreamError, type ExchangeControl } from "../upstream/exchange.ts";
 import type { RequestContext } from "./context.ts";
-import { ProxyError } from "./errors.ts";
+import { plain, ProxyError } from "./errors.ts";
 import { forward, upstreamFailure, type ForwardOptions } from "./forward.ts";
 import { guard } from "./guard.ts";
 import { pickTarget, type Available } from "./pick.ts";
@@ -58,6 +58,9 @@ export function handle(ctx: RequestContext, state: ProxyState, record: RequestRe
   if (!match) throw new ProxyError(421, "client", `no rule matches ${ctx.host || "(no host)"}${ctx.path}`);
   const route = match.route;
   record.route = route.key;
+  // A known app with no serving slot (stopped, starting, failed): its host is served by no one
+  // right now, which is a 503 to retry, not a 421 (SPEC §14.9). Only app routes have no target.
+  if (route.targets.length === 0) return plain(503, ctx.req.method, "Service Unavailable", APP_RETRY_AFTER);
 
   // The rule's own bucket, after the global one (SPEC §3.6); before auth, so it also caps guessing.
   if (route.rateLimit !== null) {
@@ -79,6 +82,7 @@ function guarded(ctx: RequestContext, state: ProxyState, record: RequestRecord, 
 }
 
 const always: Available = () => true;
+const APP_RETRY_AFTER = { "retry-after": "5" };
 
 /** Phases 3–5 for a request that may go on; `grant` carries what authentication adds upstream. */
 function proceed(ctx: RequestContext, state: ProxyState, record: RequestRecord, hooks: HandleHooks, match: RouteMatch, grant: AuthGrant | null): HandleResult {

@@ -39,6 +39,8 @@ export interface ManagedApps {
   readonly started: Promise<void>;
   devAliases(): string[];
   onDevAliasesChange(listener: (aliases: string[]) => void): () => void;
+  /** Reads the sites directory again now (SIGHUP; also the only way with --watch false). */
+  rediscover(): void;
   /** Stops watching and stops every app, both slots (SPEC §15.4). */
   shutdown(): Promise<void>;
 }
@@ -50,6 +52,7 @@ export function startManagedApps(opts: ManagedAppsOptions): ManagedApps {
   } catch (err) {
     log.error({ dir: sitesDir, err: (err as Error).message }, "cannot create the sites directory");
   }
+  log.info({ dir: sitesDir }, `managed apps from ${sitesDir}`);
   const apps = new Supervisor({
     sitesDir,
     runDir: join(opts.configDir, "run"),
@@ -97,6 +100,7 @@ export function startManagedApps(opts: ManagedAppsOptions): ManagedApps {
     port: createAppPort(apps, state.appMetrics),
     started,
     devAliases: () => apps.devAliases(),
+    rediscover,
     onDevAliasesChange(listener) {
       aliasListeners.add(listener);
       return () => aliasListeners.delete(listener);

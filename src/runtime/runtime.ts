@@ -9,7 +9,7 @@ import { allRoutes, compile, type AppRouteInput } from "../config/compile.ts";
 import { ConfigError, formatIssue, hasErrors, type ReloadResult } from "../config/issues.ts";
 import { configFiles, loadConfig, type ConfigFiles } from "../config/load.ts";
 import type { Snapshot } from "../config/snapshot.ts";
-import { createLogger, type Logger } from "../lib/log.ts";
+import { createLogger, isTerminal, type Logger } from "../lib/log.ts";
 import { rateHeaders } from "../proxy/rate-limit.ts";
 import { clientKey } from "../state/limiter.ts";
 import { parseBind } from "../lib/net.ts";
@@ -69,6 +69,8 @@ export interface ProxyHandle {
   log(): Logger;
   /** Re-reads proxy.conf and config.toml; applies them only if they validate (SPEC §13). */
   reload(): Promise<ReloadResult>;
+  /** Re-reads the sites directory (SIGHUP, SPEC §13): new, changed and removed apps. */
+  rediscoverApps(): void;
   /** Graceful shutdown (SPEC §15.4). */
   shutdown(): Promise<void>;
   /** Managed apps, for the admin API and the control socket (SPEC §11.2). */
@@ -102,7 +104,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const settings = loaded.settings;
   const log =
     opts.logger ??
-    createLogger({ level: settings.logging.level, format: settings.logging.format, output: resolveOutput(settings.logging.output, files.dir) });
+    createLogger({ level: settings.logging.level, format: logFormat(settings.logging, dev), output: resolveOutput(settings.logging.output, files.dir) });
   for (const issue of loaded.issues) log.warn(formatIssue(issue));
   const startedAt = Date.now();
   const run = runDirFor(files.dir);
@@ -208,7 +210,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     appRoutes = routes;
     // App domains get certificates like domain rules (SPEC §12.6; not www. forms, §14.7 step 4).
     tls.setAppDomains(routes.map((r) => r.hosts[0]!));
-    return reloader.recompile(`app routes applied: ${routes.map((r) => `${r.name} -> 127.0.0.1:${r.port}`).join(", ") || "none"}`);
+    return reloader.recompile(`app routes applied: ${routes.map((r) => `${r.name} -> ${r.port === null ? "no running slot (503)" : `127.0.0.1:${r.port}`}`).join(", ") || "none"}`);
   };
   const apps = startManagedApps({
     sitesDir: resolve(opts.sitesDir ?? "sites"),
@@ -325,6 +327,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     current,
     log: () => log,
     reload: () => reloader.reload(),
+    rediscoverApps: () => apps.rediscover(),
     shutdown,
     apps: apps.port,
     appsStarted: apps.started,
@@ -360,4 +363,9 @@ function coreAdminProviders(state: ProxyState, current: () => Snapshot, workers:
       return { allowed: d.allowed, headers: d.allowed ? rateHeaders(d) : { ...rateHeaders(d), "retry-after": String(d.retryAfter) } };
     },
   };
+}
+
+/** `--dev` on a terminal reads as text, one line per event; everywhere else the configured format (SPEC §9). */
+export function logFormat(logging: { format: "json" | "text"; output: string }, dev: boolean): "json" | "text" {
+  return logging.format === "text" || (dev && isTerminal(logging.output)) ? "text" : "json";
 }

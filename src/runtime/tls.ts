@@ -13,6 +13,7 @@ import type { ListenerOptions } from "../server/listen.ts";
 import type { AcmeManager, SharedAcmeStore } from "../tls/acme.ts";
 import { Certificates, type CertificateInfo, type CertificateReload } from "../tls/certificates.ts";
 import type { ChallengeTokens } from "../tls/challenge.ts";
+import { acmeDirectoryUrl } from "../tls/acme-directory.ts";
 import { acmeDomains } from "../tls/domains.ts";
 import { watchCertificateDir, type DirectoryWatch } from "../tls/watch.ts";
 
@@ -49,7 +50,7 @@ export class TlsRuntime {
       acmeModule && settings.tls.mode === "letsencrypt" && !dev
         ? new acmeModule.AcmeManager({
             cacheDir,
-            directoryUrl: settings.letsencrypt.directory_url ?? (settings.letsencrypt.staging ? acmeModule.LETSENCRYPT_STAGING : acmeModule.LETSENCRYPT_PRODUCTION),
+            directoryUrl: acmeDirectoryUrl(settings.letsencrypt),
             email: settings.letsencrypt.email ?? "",
             challenges: opts.challenges,
             log: opts.log,

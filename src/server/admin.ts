@@ -4,7 +4,7 @@
  */
 import type { Server } from "bun";
 import { chmodSync } from "node:fs";
-import type { AdminEnv } from "../admin/port.ts";
+import type { AdminEnv, AdminSocketData } from "../admin/port.ts";
 import { normalizeIp } from "../lib/net.ts";
 
 export interface AdminFetch {
@@ -12,19 +12,31 @@ export interface AdminFetch {
 }
 
 export function serveAdminTcp(app: AdminFetch, hostname: string, port: number): Server<unknown> {
-  return Bun.serve({
+  return Bun.serve<AdminSocketData>({
     hostname,
     port,
     idleTimeout: 60,
-    fetch: (req, server) => app.fetch(req, { local: false, peer: normalizeIp(server.requestIP(req)?.address ?? ""), server }),
-  });
+    fetch: (req, server) => app.fetch(req, { local: false, peer: normalizeIp(server.requestIP(req)?.address ?? ""), server: server as Server<unknown> }),
+    // WebSockets of the `_admin` passthrough (SPEC §11.2): each carries its own relay.
+    websocket: {
+      open: (ws) => ws.data.open(ws),
+      message: (ws, message) => ws.data.message(ws, message),
+      close: (ws, code, reason) => ws.data.close(ws, code, reason),
+    },
+  }) as Server<unknown>;
 }
 
 export function serveAdminSocket(app: AdminFetch, path: string): Server<unknown> {
+  // Bun's types leave idleTimeout out of the unix form; Bun 1.4 honours it there.
   const server = Bun.serve({
     unix: path,
-    fetch: (req, server) => app.fetch(req, { local: true, peer: null, server }),
-  });
+    // No idle timer on the socket: Bun 1.4's server.timeout(req, 0) does not lift it on a unix
+    // socket (measured: the JSON form of a 13 s deploy was reset at the idle limit), and a deploy
+    // may wait minutes (SPEC §11.2). Only this user can connect (0600 in a 0700 run/), so a
+    // client that holds a connection open hurts no one else.
+    idleTimeout: 0,
+    fetch: (req: Request, server: Server<unknown>) => app.fetch(req, { local: true, peer: null, server }),
+  } as unknown as Parameters<typeof Bun.serve>[0]) as Server<unknown>;
   chmodSync(path, 0o600);
   return server;
 }

@@ -272,14 +272,14 @@ function answerAtTheDoor(ctx: RequestContext, state: ProxyState, flight: Flight)
     return plain(429, req.method, "Too many requests in flight", { "retry-after": "1" });
   }
   const { metrics, health } = snapshot.settings;
-  if (metrics.enabled && ctx.path === metrics.endpoint) {
+  if (metrics.enabled && ctx.path === metrics.endpoint && internalHost(snapshot, ctx.host)) {
     record.route = "internal";
     // The peer, not the forwarded client IP: a forwarding header must not open the page (SPEC §5.5).
     if (!snapshot.metricsAllow.has(ctx.peer)) return plain(403, req.method, "Forbidden");
     const page = state.metricsPage();
     return typeof page === "string" ? metricsResponse(req.method, page) : page.then((text) => metricsResponse(req.method, text));
   }
-  if (health.enabled) {
+  if (health.enabled && (ctx.path === health.liveness_path || ctx.path === health.readiness_path) && internalHost(snapshot, ctx.host)) {
     if (ctx.path === health.liveness_path) return internal(record, plain(200, req.method, "OK"));
     if (ctx.path === health.readiness_path) return internal(record, state.shuttingDown ? plain(503, req.method, "Shutting down") : plain(200, req.method, "OK"));
   }
@@ -295,9 +295,20 @@ function answerAtTheDoor(ctx: RequestContext, state: ProxyState, flight: Flight)
   return null;
 }
 
+/** A host a domain or domain_path rule or an app names (SPEC §5.3). */
 function claimedHost(snapshot: Snapshot, host: string): boolean {
   const routes = snapshot.routes;
   return routes.domain.has(host) || routes.domainPath.has(host) || routes.apps.has(host);
+}
+
+/**
+ * Whether the proxy answers metrics and probes for this host itself (SPEC §5.2 steps 6–7): hosts
+ * no domain rule or app claims (probes by IP address, unknown names), or `metrics.host`. An app's
+ * own `/metrics` and `/health/*` stay reachable on its host. Runs only for those paths.
+ */
+function internalHost(snapshot: Snapshot, host: string): boolean {
+  const metricsHost = snapshot.settings.metrics.host;
+  return (metricsHost !== undefined && host === metricsHost) || !claimedHost(snapshot, host);
 }
 
 function metricsResponse(method: string, text: string): Response {

@@ -42,6 +42,11 @@ export async function openAccount(opts: AccountOptions): Promise<acme.Client> {
     backoffMin: opts.pollMs ?? 1000,
     backoffMax: 10_000,
   });
+  if (!stored) {
+    // Agreeing is implied by tls.mode = "letsencrypt" (SPEC §4); say what was agreed to.
+    const terms = await client.getTermsOfServiceUrl().catch(() => null);
+    opts.log.info({ terms: terms ?? "none published", directory: opts.directoryUrl }, `creating an ACME account; this agrees to the CA's terms of service${terms ? ` at ${terms}` : ""}`);
+  }
   await client.createAccount({ termsOfServiceAgreed: true, contact });
   const saved: AccountFile = { directory_url: opts.directoryUrl, account_url: client.getAccountUrl(), contact, private_key_pem: accountKey };
   if (JSON.stringify(saved) !== JSON.stringify(stored)) {

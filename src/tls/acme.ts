@@ -24,8 +24,7 @@ import type { ChallengeTokens } from "./challenge.ts";
 import { checkPair } from "./pair.ts";
 import { ACME_MARKER, pairPaths, type CertificateIndex } from "./store.ts";
 
-export const LETSENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
-export const LETSENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
+export { LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING } from "./acme-directory.ts";
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;

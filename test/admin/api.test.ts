@@ -181,6 +181,8 @@ describe("admin app, fine cases through app.request()", () => {
       stop: () => fail("not_found", "nope"),
       logs: async (name) => (name === "shop" ? { blue: "b\n", green: "" } : null),
       subscribe: () => () => {},
+      busy: () => false,
+      phases: ["starting", "health", "switched", "draining", "done", "failed"],
     };
     using admin = adminAppFor("default -> http://127.0.0.1:9\n", { providers: { apps } });
     const answers = [

@@ -16,7 +16,61 @@ const errors = (text: string, dir = DIR) => parse(text, dir).issues.map((i) => f
 
 describe("app.infos (SPEC §14.2)", () => {
   test("a missing or blank file means every default", () => {
-    expect(parse("\n").infos).toEqual({ graceful_timeout: 30, drain_delay: 5, port_range_start: 20000, port_range_end: 30000, workers: 1, docker_network: "soli-apps" });
+    expect(parse("\n").infos).toEqual({
+      stop_script: undefined,
+      health_timeout: 30,
+      graceful_timeout: 30,
+      drain_delay: 5,
+      port_range_start: 20000,
+      port_range_end: 30000,
+      workers: 1,
+      docker_network: "soli-apps",
+      env: {},
+    });
+  });
+
+  test("env is an inline table of strings that cannot set PORT or WORKERS; env_file stays inside the app directory and is checked without showing a value", () => {
+    using project = tempProject({ "app/.env": "# comment\nexport API_KEY='s3cr3t'\nDATABASE_URL=\"postgres://x\"\nbroken line\nTOKEN=\"unclosed\nPORT=1\n" });
+    const dir = join(project.dir, "app");
+    const ok = parse('env = { NODE_ENV = "production", LOG = "1" }\n');
+    const checked = errors('env_file = ".env"\n', dir).map((l) => l.replace(dir, "<app>"));
+    expect([
+      ok.infos?.env,
+      errors('env = { PORT = "1" }\n'),
+      errors("env = { N = 3 }\n"),
+      errors('env = "NODE_ENV=production"\n'),
+      errors('env_file = "../.env"\n', dir).map((l) => l.replaceAll(dir, "<app>")),
+      errors('env_file = "missing.env"\n', dir).map((l) => l.replaceAll(dir, "<app>")),
+      checked,
+      checked.some((l) => l.includes("s3cr3t") || l.includes("postgres")),
+    ]).toEqual([
+      { NODE_ENV: "production", LOG: "1" },
+      ["<app>/app.infos:1:1: error: env: env cannot set PORT: the proxy sets it for each slot"],
+      ["<app>/app.infos:1:1: error: env.N: env values must be strings (quote numbers: \"3\")"],
+      ['<app>/app.infos:1:1: error: env: env must be an inline table of strings, e.g. env = { NODE_ENV = "production" }'],
+      ["<app>/app.infos:1:1: error: env_file: '../.env' is outside the app directory <app>"],
+      ["<app>/app.infos:1:1: error: env_file: 'missing.env' not found in <app>"],
+      [
+        "<app>/.env:4:1: error: expected KEY=value (KEY of letters, digits and '_')",
+        "<app>/.env:5:7: error: the value of TOKEN has no closing \"",
+        "<app>/.env:6:1: warning: PORT is set by the proxy for each slot; this one is ignored",
+      ],
+      false,
+    ]);
+  });
+
+  test('stop_script = "" means no stop script, as the original writes it', () => {
+    expect([parse('stop_script = ""\n').issues, parse('stop_script = ""\n').infos?.stop_script]).toEqual([[], undefined]);
+  });
+
+  test("health_timeout is whole seconds from 1 to 3600; anything else names the line", () => {
+    expect([parse("health_timeout = 120\n").infos?.health_timeout, errors("health_timeout = 0\n"), errors("health_timeout = 3601\n"), errors('\nhealth_timeout = "45"\n'), errors("health_timeout = 1.5\n")]).toEqual([
+      120,
+      ["<app>/app.infos:1:1: error: health_timeout: health_timeout must be at least 1"],
+      ["<app>/app.infos:1:1: error: health_timeout: health_timeout must be at most 3600"],
+      ["<app>/app.infos:2:1: error: health_timeout: health_timeout must be an integer"],
+      ["<app>/app.infos:1:1: error: health_timeout: health_timeout must be an integer"],
+    ]);
   });
 
   test("type errors name the file, line and field; unknown keys are warnings", () => {

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { scriptArgv, withDevFlag } from "../../src/apps/command.ts";
-import { appEnv, exitReason, resolveProgram } from "../../src/apps/process.ts";
+import { appEnv, executableBy, exitReason, resolveProgram } from "../../src/apps/process.ts";
 import { resolveIdentity } from "../../src/apps/users.ts";
 import { tempProject } from "../support/project.ts";
 
@@ -24,6 +25,28 @@ describe("scripts as argv (SPEC §14.4)", () => {
       "/srv/app/server", true, process.execPath,
     ]);
     expect(() => resolveProgram("no-such-program", "/srv/app", env)).toThrow("program 'no-such-program' not found on PATH (/nonexistent)");
+  });
+
+  test("a program is looked up as the user the app runs as: one only its owner can reach is skipped, and alone it is an error saying so", () => {
+    using project = tempProject();
+    const mine = join(project.dir, "private", "bin");
+    const shared = join(project.dir, "shared");
+    for (const [dir, mode] of [[mine, 0o700], [shared, 0o755]] as const) {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, "tool"), "#!/bin/sh\n", { mode: 0o755 });
+      chmodSync(dir, mode);
+    }
+    chmodSync(join(project.dir, "private"), 0o700);
+    chmodSync(project.dir, 0o755);
+    const me = process.getuid!();
+    const other = { uid: me === 65534 ? 65533 : 65534, gid: 65534, home: "/", user: "other" };
+    expect([
+      resolveProgram("tool", "/", { PATH: `${mine}:${shared}` }, other).path,
+      resolveProgram("tool", "/", { PATH: `${mine}:${shared}` }, null).path,
+      executableBy(join(mine, "tool"), other),
+      executableBy(join(mine, "tool"), { uid: me, gid: process.getgid!() }),
+    ]).toEqual([join(shared, "tool"), join(mine, "tool"), false, true]);
+    expect(() => resolveProgram("tool", "/", { PATH: mine }, other)).toThrow(`program 'tool' is not executable by user 'other': found ${join(mine, "tool")}, which 'other' cannot run`);
   });
 
   test("the environment is the safe base plus PORT and WORKERS, with the target user's HOME", () => {

@@ -46,7 +46,7 @@ describe("starting a slot is refused with the SPEC message (SPEC §14.4, §14.7)
         await failure(asUser.port.deploy("taken.example.com")),
         asRoot.port.get("root.example.com").green.status,
       ]).toEqual([
-        ["failed", "Deployment failed: Refusing to spawn root.example.com as root: no user/group configured"],
+        ["failed", `Deployment failed: Refusing to spawn root.example.com as root: no user/group configured (set user in ${join(project.dir, "sites", "root.example.com")}/app.infos or [apps] default_user in config.toml)`],
         ["failed", "Deployment failed: User 'ghost' not found"],
         ["failed", "Deployment failed: No start script configured for noscript.example.com"],
         ["failed", `Deployment failed: Port ${taken.port} is already in use by another process. Cannot start taken.example.com slot green`],

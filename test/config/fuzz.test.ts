@@ -23,8 +23,9 @@ function timed(run: () => unknown): number {
 describe("config parsers under fuzzing", () => {
   test("3,000 random and mutated proxy.conf files each give a compiled snapshot or errors with file:line", () => {
     const stats = fuzz({ seed: 11, count: 3000, seeds: proxyConfSeeds(), dictionary: PROXY_CONF_DICTIONARY, check: checkProxyConf });
-    // Both outcomes must be well represented, or the fuzzer is not reaching past the syntax.
-    expect([stats.failures.slice(0, 3), stats.valid > 600, stats.refused > 600, stats.valid + stats.refused]).toEqual([[], true, true, 3000]);
+    // Both outcomes must be well represented, or the fuzzer is not reaching past the syntax. Since
+    // a line that is not a rule, block or comment is an error (SPEC §3.7), about one in eight is valid.
+    expect([stats.failures.slice(0, 3), stats.valid > 300, stats.refused > 600, stats.valid + stats.refused]).toEqual([[], true, true, 3000]);
     expect(stats.slowestMs).toBeLessThan(1000);
   }, 30_000);
 

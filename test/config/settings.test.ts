@@ -43,13 +43,20 @@ describe("config.toml", () => {
     expect(r.lines[0]).toStartWith("config.toml:2:");
   });
 
-  test("cross-field rules: rate limiting needs a rate, letsencrypt needs email and terms", () => {
+  test("cross-field rules: rate limiting needs a rate, letsencrypt needs an email; choosing it agrees to the terms unless refused", () => {
     const r = check(`[rate_limiting]\nenabled = true\n[tls]\nmode = "letsencrypt"\n`);
     expect(r.lines).toEqual([
       "config.toml:1:1: error: requests_per_second is required when rate limiting is enabled",
       'config.toml:4:1: error: letsencrypt.email is required when tls.mode = "letsencrypt"',
-      'config.toml:4:1: error: letsencrypt.terms_agreed must be true when tls.mode = "letsencrypt"',
     ]);
+    const refused = check(`[tls]\nmode = "letsencrypt"\n[letsencrypt]\nemail = "a@b.c"\nterms_agreed = false\n`);
+    expect([refused.settings, refused.lines]).toEqual([
+      null,
+      [
+        'config.toml:5:1: error: letsencrypt.terms_agreed = false refuses the CA\'s terms, so no ACME account can be created: remove the key (choosing tls.mode = "letsencrypt" agrees to them) or use tls.mode = "auto"',
+      ],
+    ]);
+    expect(check(`[tls]\nmode = "letsencrypt"\n[letsencrypt]\nemail = "a@b.c"\n`).settings?.letsencrypt.terms_agreed).toBe(true);
   });
 
   test("sizes accept bytes and KB/MB/GB in any case, and user tables accept any key", () => {

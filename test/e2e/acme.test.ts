@@ -21,7 +21,7 @@ function toml(httpPort: number, directory: string): string {
     'mode = "letsencrypt"',
     "[letsencrypt]",
     'email = "ops@example.com"',
-    "terms_agreed = true",
+    // no terms_agreed: choosing letsencrypt agrees to the terms, as in the original (SPEC §4)
     `directory_url = "${directory}"`,
     "",
   ].join("\n");
@@ -62,8 +62,11 @@ describe("Let's Encrypt via ACME against a real Pebble (SPEC §12.6)", () => {
       pebble.output().includes(`http://shop.example.com:${httpPort}/.well-known/acme-challenge/`),
       proxy.output().includes("local.test"), // *.test names are never ordered
       proxy.output().includes("account_credentials.json is not a usable ACME account"),
+      // the terms agreed to are named at account creation
+      // (Pebble's terms are a data: URL)
+      proxy.output().includes("creating an ACME account; this agrees to the CA's terms of service at data:text/plain,"),
       [code, body, err],
-    ]).toEqual([true, true, ["600", "600"], [pebble.directory, ["mailto:ops@example.com"], "string"], true, false, true, [0, "hello from shop", ""]]);
+    ]).toEqual([true, true, ["600", "600"], [pebble.directory, ["mailto:ops@example.com"], "string"], true, false, true, true, [0, "hello from shop", ""]]);
   }, 30_000);
 
   test("a challenge the CA cannot validate is logged with the domain and the CA's reason, and the fallback keeps serving", async () => {

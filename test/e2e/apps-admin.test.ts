@@ -68,7 +68,7 @@ describe("managed apps through the admin API and the control socket (SPEC §11.2
     const run = async (...args: string[]) => {
       const p = Bun.spawn([process.execPath, MAIN, ...args, "-c", proxy.project.conf, "--sites-dir", proxy.sites], { stdout: "pipe", stderr: "pipe" });
       const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-      return [code, out.trim(), err.trim()];
+      return [code, out.trim().split("\n").at(-1), err.trim()];
     };
     const deploy = await run("deploy", "cli.example.com");
     const slot = proxy.handle.apps.get("cli.example.com").current_slot;

@@ -41,8 +41,16 @@ describe("deploy, restart, stop, logs without a running proxy (SPEC §16.1)", ()
       const greenPort = afterDeploy.green.port;
       const serving = (await (await fetch(`http://127.0.0.1:${greenPort}/`)).json()) as { version: string; pid: number };
       const progress = deploy.stdout.trimEnd().split("\n");
-      expect({ code: deploy.code, last: progress.at(-1), attempts: progress.slice(0, -1).every((l, i) => l.startsWith(`  cli.example.com green: health check ${i + 1}/30 http://127.0.0.1:${greenPort}/health: `)), ok: progress.at(-2)?.endsWith(": 200 OK") }).toEqual({
+      const probes = progress.filter((l) => l.includes(": health check "));
+      expect({
+        code: deploy.code,
+        first: progress[0],
+        last: progress.at(-1),
+        attempts: probes.every((l, i) => l.startsWith(`  cli.example.com: health check ${i + 1} (`) && l.includes("s of 30s): ")),
+        ok: probes.at(-1)?.endsWith(": healthy"),
+      }).toEqual({
         code: 0,
+        first: `  cli.example.com: starting slot green on port ${greenPort}`,
         last: "cli.example.com deployed successfully (slot green)",
         attempts: true,
         ok: true,
@@ -58,6 +66,19 @@ describe("deploy, restart, stop, logs without a running proxy (SPEC §16.1)", ()
         false,
         { port: greenPort, pid: null, status: "Stopped" },
       ]);
+
+      // rollback: the other slot again (green), from the same directory
+      const rollback = await cli(p, ["rollback", "cli.example.com"]);
+      const afterRollback = appState(p)["cli.example.com"];
+      expect([rollback.code, rollback.stdout.trim().split("\n").at(-1), afterRollback.current_slot, afterRollback.green.status, processAlive(afterRestart.blue.pid)]).toEqual([
+        0,
+        "cli.example.com rolled back successfully (slot green)",
+        "green",
+        "Running",
+        false,
+      ]);
+      const back = await cli(p, ["restart", "cli.example.com"]);
+      expect(back.code).toBe(0);
 
       const logs = await cli(p, ["logs", "cli.example.com"]);
       expect([logs.code, logs.stdout]).toEqual([
@@ -188,6 +209,60 @@ describe("deploy, restart, stop, logs without a running proxy (SPEC §16.1)", ()
       expect(calls).toContain("logs -f soli-box.example.com-green");
       expect(calls.filter((c) => !c.startsWith("inspect")).slice(-2)).toEqual(["stop -t 2 soli-box.example.com-green", "rm -f soli-box.example.com-green"]);
       expect([answer.env.PORT, answer.env.GREETING, answer.env.HEALTH_CHECK, state.green.pid > 0]).toEqual([String(port), "hi", "/health", true]);
+    } finally {
+      cleanup(p);
+    }
+  });
+});
+
+describe("app environment and Docker rollback (SPEC §14.2, §14.7)", () => {
+  test("env and env_file reach a native app (PORT and WORKERS stay the proxy's) and no value is printed", async () => {
+    const p = project();
+    try {
+      const dir = writeApp(p, "env.example.com", { infos: defaultInfos('env = { NODE_ENV = "production", SHARED = "from-infos" }\nenv_file = ".env"\n') });
+      writeFileSync(join(dir, ".env"), "# secrets\nAPI_TOKEN='tok-123'\nSHARED=from-file\nPORT=1\n");
+      chmodSync(join(dir, ".env"), 0o644);
+      const deploy = await cli(p, ["deploy", "env.example.com"]);
+      const port = appState(p)["env.example.com"].green.port;
+      const env = ((await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { env: Record<string, string> }).env;
+      expect([deploy.code, env.NODE_ENV, env.API_TOKEN, env.SHARED, env.PORT, env.WORKERS, `${deploy.stdout}${deploy.stderr}`.includes("tok-123")]).toEqual([0, "production", "tok-123", "from-infos", String(port), "1", false]);
+    } finally {
+      cleanup(p);
+    }
+  });
+
+  test("in Docker mode env becomes -e flags, and a rollback runs the image the other slot ran before, not the tag's new image", async () => {
+    const p = project();
+    const fake = join(p.dir, "fake-docker");
+    mkdirSync(join(fake, "bin"), { recursive: true });
+    writeFileSync(join(fake, "bin", "docker"), `#!/bin/sh\nexec "${process.execPath}" "${FAKE_DOCKER}" "$@"\n`);
+    chmodSync(join(fake, "bin", "docker"), 0o755);
+    const env = { PATH: `${join(fake, "bin")}:${process.env.PATH}`, FAKE_DOCKER_DIR: fake };
+    const v1 = `sha256:${"1".repeat(64)}`;
+    const v2 = `sha256:${"2".repeat(64)}`;
+    try {
+      writeApp(p, "roll.example.com", { infos: defaultInfos('docker_image = "example/roll:latest"\nenv = { NODE_ENV = "production" }\n') });
+      writeFileSync(join(fake, "images.json"), JSON.stringify({ "example/roll:latest": v1 }));
+      const first = await cli(p, ["deploy", "roll.example.com"], env); // green runs v1
+      writeFileSync(join(fake, "images.json"), JSON.stringify({ "example/roll:latest": v2 }));
+      const second = await cli(p, ["deploy", "roll.example.com"], env); // blue runs v2
+      const rollback = await cli(p, ["rollback", "roll.example.com"], env); // green again, with v1
+      const state = appState(p)["roll.example.com"];
+      const runs = readFileSync(join(fake, "calls.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { args: string[] }).args).filter((a) => a[0] === "run");
+      const stop = await cli(p, ["stop", "roll.example.com"], env);
+      expect({
+        codes: [first.code, second.code, rollback.code, stop.code],
+        said: rollback.stdout.trim().split("\n").at(-1),
+        images: runs.map((a) => a[a.indexOf("HEALTH_CHECK=/health") + 1]),
+        env: runs[0]!.includes("NODE_ENV=production"),
+        recorded: [state.current_slot, state.green.image, state.blue.image],
+      }).toEqual({
+        codes: [0, 0, 0, 0],
+        said: "roll.example.com rolled back successfully (slot green)",
+        images: ["example/roll:latest", "example/roll:latest", v1],
+        env: true,
+        recorded: ["green", v1, v2],
+      });
     } finally {
       cleanup(p);
     }

@@ -90,8 +90,8 @@ describe("managed apps in the proxy (SPEC §14)", () => {
       const deploy = await proxy.handle.apps.deploy("rootless.example.com").catch((e: AppError) => ({ kind: e.kind, message: e.message }));
       expect([info.blue.status, info.last_error, deploy]).toEqual([
         "Failed",
-        "Refusing to spawn rootless.example.com as root: no user/group configured",
-        { kind: "failed", message: "Deployment failed: Refusing to spawn rootless.example.com as root: no user/group configured" },
+        `Refusing to spawn rootless.example.com as root: no user/group configured (set user in ${proxy.sites}/rootless.example.com/app.infos or [apps] default_user in config.toml)`,
+        { kind: "failed", message: `Deployment failed: Refusing to spawn rootless.example.com as root: no user/group configured (set user in ${proxy.sites}/rootless.example.com/app.infos or [apps] default_user in config.toml)` },
       ]);
     } else {
       expect(info.blue.status).toBe("Running");
@@ -136,16 +136,23 @@ describe("managed apps in the proxy (SPEC §14)", () => {
       slots: ["green", "Stopped", "Running", null],
     });
     expect(total).toBeGreaterThan(50);
-    expect(events.map((e) => e.type + ("status" in e ? `:${e.slot}:${e.status}` : ""))).toEqual([
+    // Progress (SPEC §14.7) interleaves: health probes collapse to one entry here.
+    const seen = events.map((e) => (e.type === "Progress" ? `Progress:${e.phase}` : e.type + ("status" in e ? `:${e.slot}:${e.status}` : "")));
+    expect(seen.filter((e, i) => e !== seen[i - 1])).toEqual([
       "StatusChanged:green:starting",
+      "Progress:starting",
+      "Progress:health",
+      "Progress:switched",
+      "Progress:draining",
       "StatusChanged:blue:stopped",
       "Deployed",
       "StatusChanged:green:running",
+      "Progress:done",
     ]);
   });
 
   test("a slot that never becomes healthy is stopped; the error names the URL, the last failure and the log; the old slot keeps serving", async () => {
-    await using proxy = await startAppsProxy({ apps: { "sick.example.com": { behaviour: { version: "v1" } } }, timings: { healthAttempts: 5 } });
+    await using proxy = await startAppsProxy({ apps: { "sick.example.com": { behaviour: { version: "v1" } } }, timings: { healthWaitMs: 500 } });
     setBehaviour(join(proxy.sites, "sick.example.com"), { version: "v2", health: 503 });
     const before = proxy.handle.apps.get("sick.example.com");
     const error = await proxy.handle.apps.deploy("sick.example.com").catch((e: AppError) => e);
@@ -158,7 +165,7 @@ describe("managed apps in the proxy (SPEC §14)", () => {
       slots: [after.current_slot, after.blue.status, after.green.status, after.green.pid],
     }).toEqual({
       kind: "failed",
-      message: `Deployment failed: sick.example.com slot green did not become healthy on ${url} within 1s (last error: HTTP 503; see run/logs/sick.example.com/green.log)`,
+      message: `Deployment failed: sick.example.com slot green did not become healthy on ${url} within 0.5s (last error: HTTP 503; see run/logs/sick.example.com/green.log)`,
       serving: "v1",
       slots: ["blue", "Running", "Failed", null],
     });
@@ -217,14 +224,15 @@ describe("managed apps in the proxy (SPEC §14)", () => {
       exits: info.unexpected_exits,
       statuses: [info.blue.status, info.green.status],
       error: info.last_error?.replace(/slot \w+/, "slot X").startsWith("loop.example.com slot X exited with status 3"),
-      routed: (await proxy.get("loop.example.com")).status,
+      routed: await proxy.get("loop.example.com").then((r) => [r.status, r.headers.get("retry-after")]),
       backoff: [waits[0]! < 250, waits[1]! >= 290, waits[2]! >= 590],
     }).toEqual({
       restarts: 3,
       exits: 4,
       statuses: ["Failed", "Failed"],
       error: true,
-      routed: 421,
+      // a known app with no running slot: 503 to retry, not 421 (SPEC §14.9)
+      routed: [503, "5"],
       backoff: [true, true, true],
     });
   });
@@ -293,11 +301,11 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     const result = await proxy.handle.apps.stop("halt.example.com");
     const info = proxy.handle.apps.get("halt.example.com");
     const logs = proxy.handle.apps.logs("halt.example.com");
-    expect({ result, alive: processAlive(pid), status: [info.blue.status, info.green.status, info.stopped], routed: (await proxy.get("halt.example.com")).status, logs }).toEqual({
+    expect({ result, alive: processAlive(pid), status: [info.blue.status, info.green.status, info.stopped], routed: await proxy.get("halt.example.com").then(async (r) => [r.status, r.headers.get("retry-after"), await r.text()]), logs }).toEqual({
       result: { message: "App stopped", app: "halt.example.com" },
       alive: false,
       status: ["Stopped", "Stopped", true],
-      routed: 421,
+      routed: [503, "5", "Service Unavailable"],
       logs: { app: "halt.example.com", blue: `test app v1 listening on ${info.blue.port}\n`, green: "" },
     });
   });
@@ -366,5 +374,24 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     }, "the restarted app", 8000, 50);
     expect([untouched, proxy.handle.apps.get("edit.example.com").current_slot, answer.port]).toEqual(["blue", "green", proxy.handle.apps.get("edit.example.com").green.port]);
     expect(existsSync(join(proxy.project.dir, "run", "logs", "edit.example.com", "green.log"))).toBe(true);
+  });
+
+  test("an app's own /metrics and /health/* reach it on its host; the proxy answers them by IP, for unknown hosts and on metrics.host (SPEC §5.2)", async () => {
+    await using proxy = await startAppsProxy({ apps: { "own.example.com": {} }, toml: '[metrics]\nhost = "ops.example.com"\n' });
+    const path = async (host: string, p: string) => {
+      const res = await proxy.get(host, p);
+      const text = await res.text();
+      return res.headers.get("content-type")?.includes("json") ? `app ${(JSON.parse(text) as { path: string }).path}` : `proxy ${res.status} ${text.slice(0, 12)}`;
+    };
+    expect(
+      await Promise.all([
+        path("own.example.com", "/metrics"),
+        path("own.example.com", "/health/live"),
+        path("127.0.0.1", "/health/live"),
+        path("unknown.example.com", "/health/ready"),
+        path("127.0.0.1", "/metrics"),
+        path("ops.example.com", "/health/live"),
+      ]),
+    ).toEqual(["app /metrics", "app /health/live", "proxy 200 OK", "proxy 200 OK", "proxy 200 # HELP proxy", "proxy 200 OK"]);
   });
 });

@@ -73,6 +73,23 @@ describe("the compiled executable", () => {
     expect(await proxy.stop("SIGTERM")).toBe(0);
   }, SLOW);
 
+  test("logging.format = \"text\" prints readable lines through pino-pretty, with no worker file on disk", async () => {
+    project.write("proxy.conf", "default -> http://127.0.0.1:9\n");
+    project.write("config.toml", testToml('[logging]\nformat = "text"\n'));
+    const proc = Bun.spawn([exe, "-c", project.conf], { cwd: project.dir, env: bareEnv, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    let out = "";
+    void (async () => {
+      for await (const chunk of proc.stdout as unknown as AsyncIterable<Uint8Array>) out += new TextDecoder().decode(chunk);
+    })();
+    try {
+      await waitFor(() => out.includes("soli-proxy listening"), "the listening line", 10_000);
+    } finally {
+      proc.kill("SIGTERM");
+    }
+    const stderr = await new Response(proc.stderr).text();
+    expect([await proc.exited, out.split("\n").find((l) => l.includes("soli-proxy listening"))?.match(/^\d{4}-[\d-]+T[\d:.]+Z INFO: soli-proxy listening http=/) !== null, stderr]).toEqual([0, true, ""]);
+  }, SLOW);
+
   test("in letsencrypt mode it loads its ACME client and reports an unreachable CA by domain", async () => {
     project.write("proxy.conf", "shop.example.com -> http://127.0.0.1:9\n");
     project.write("config.toml", testToml('[tls]\nmode = "letsencrypt"\n[letsencrypt]\nemail = "ops@example.com"\nterms_agreed = true\ndirectory_url = "https://127.0.0.1:9/directory"\n'));

@@ -71,13 +71,20 @@ describe("check (SPEC §16.2)", () => {
 
   test("a valid project prints a summary and exits 0, with warnings allowed", async () => {
     using project = tempProject({
-      "proxy.conf": "default -> http://a:1\nold.test -> redirect://new.test\nthis is odd\n",
-      "sites/shop.example.com/app.infos": 'start_script = "bun run server.ts"\n',
+      "proxy.conf": "default -> http://a:1\nold.test -> redirect://new.test\n/api/* -> http://b:1\n/api/* -> http://c:1\n",
+      // a user to run as: as root an app without one would not start (a check warning, SPEC §14.4)
+      "sites/shop.example.com/app.infos": 'start_script = "bun run server.ts"\nuser = "nobody"\n',
       "sites/_admin/.keep": "",
     });
     const r = await runCli(["check", "-c", project.conf, "--sites-dir", `${project.dir}/sites`]);
-    expect([r.code, r.stdout.trim().split("\n").pop()]).toEqual([0, "ok: 2 rules, 2 apps, 0 certificates"]);
-    expect(r.stdout).toContain("proxy.conf:3:1: warning: unrecognised line");
+    expect([r.code, r.stdout.trim().split("\n").pop()]).toEqual([0, "ok: 4 rules, 2 apps, 0 certificates"]);
+    expect(r.stdout).toContain("proxy.conf:4:1: warning: rule '/api/*' can never match: the rule '/api/*' on line 3 comes first");
+  });
+
+  test("a mistyped arrow is an error naming the line, and check exits 1 (SPEC §3.7)", async () => {
+    using project = tempProject({ "proxy.conf": "default -> http://a:1\nblog.test => http://127.0.0.1:3000\n" });
+    const r = await runCli(["check", "-c", project.conf, "--sites-dir", `${project.dir}/sites`]);
+    expect([r.code, r.stdout.trim().split("\n")]).toEqual([1, [`${project.conf}:2:1: error: not a rule: the arrow is '->', not '=>'`, "1 error, 0 warnings"]]);
   });
 });
 

@@ -63,18 +63,38 @@ describe("daemon mode (SPEC §15.3)", () => {
   }, SLOW);
 
   test("a daemon that cannot start exits 1 and shows the end of its log", async () => {
-    using project = tempProject({ "proxy.conf": "/x -> ftp://nope\n", "config.toml": testToml() });
+    using taken = backend(() => new Response("already here"));
+    const port = new URL(taken.url).port;
+    using project = tempProject({ "proxy.conf": "default -> http://127.0.0.1:9\n", "config.toml": testToml().replace('bind = "127.0.0.1:0"', `bind = "127.0.0.1:${port}"`) });
     const launch = await startDaemon(project);
-    expect([launch.code, launch.stdout, launch.stderr.split("\n"), existsSync(pidFilePath(project.dir))]).toEqual([
+    const lines = launch.stderr.split("\n");
+    expect([launch.code, launch.stdout, lines[0], launch.stderr.includes(port), existsSync(pidFilePath(project.dir))]).toEqual([
+      1,
+      "",
+      `Error: daemon exited (code 1) before it was ready; last lines of ${join(project.dir, "run", "logs", "proxy.log")}:`,
+      true,
+      false,
+    ]);
+  }, SLOW);
+
+  test("-d with a broken configuration refuses before stopping anything: the running daemon keeps serving", async () => {
+    using upstream = backend(() => new Response("still serving"));
+    using project = tempProject({ "proxy.conf": `default -> ${upstream.url}\n`, "config.toml": testToml() });
+    const first = await startDaemon(project);
+    project.write("proxy.conf", "/x -> ftp://nope\n");
+    const second = await runCli(["-c", project.conf, "-d"], { cwd: project.dir });
+    const res = await fetch(`http://127.0.0.1:${listeningPort(project)}/`);
+    expect([second.code, second.stdout, second.stderr.split("\n"), isAlive(first.pid), readPidFile(project.dir), await res.text()]).toEqual([
       1,
       "",
       [
-        `Error: daemon exited (code 1) before it was ready; last lines of ${join(project.dir, "run", "logs", "proxy.log")}:`,
         `${project.conf}:1:7: error: unsupported scheme 'ftp:' in 'ftp://nope' (use http, https, ws, wss or redirect)`,
-        "Error: configuration is invalid",
+        `Error: the configuration has errors; the running daemon (PID ${first.pid}) is left alone`,
         "",
       ],
-      false,
+      true,
+      first.pid,
+      "still serving",
     ]);
   }, SLOW);
 

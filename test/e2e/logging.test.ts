@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { backend } from "../support/backend.ts";
 import { startTestProxy, tempProject, testToml } from "../support/project.ts";
@@ -61,6 +61,28 @@ describe("endpoint logs (SPEC §9)", () => {
     }, "the endpoint line");
     started.kill("SIGTERM");
     await started.exited;
-    expect(text).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z INFO endpoint request layer=endpoint .*path=\/t status=200/m);
+    expect(text).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z INFO: endpoint request layer=endpoint .*path=\/t status=200/m);
   });
+});
+
+describe("readable logs where a person reads them (SPEC §9)", () => {
+  test("--dev on a terminal prints one readable line per event; the same run piped prints JSON", async () => {
+    const { openTerminal } = await import("../support/tmux.ts");
+    const { MAIN } = await import("../support/spawn.ts");
+    using project = tempProject({ "proxy.conf": "default -> http://127.0.0.1:9\n", "config.toml": testToml() });
+    await using term = await openTerminal({ columns: 200, rows: 40 });
+    await term.run(`${process.execPath} ${MAIN} --dev -c ${project.conf} --sites-dir ${project.dir}/sites`);
+    const screen = await term.waitFor(/soli-proxy listening/, "the listening line", 15_000);
+    // run/proxy.pid is written once start-up is over and the signal handlers are about to be set
+    await waitFor(() => existsSync(join(project.dir, "run", "proxy.pid")), "run/proxy.pid", 10_000);
+    await term.keys("C-c");
+    await term.waitFor(/soli-proxy stopped/, "the proxy to stop", 15_000);
+    const listening = screen.split("\n").find((l) => l.includes("soli-proxy listening")) ?? "";
+    expect(listening).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z INFO: soli-proxy listening http=127\.0\.0\.1:\d+ /);
+    expect(screen).not.toContain('{"level"');
+
+    // not a terminal: JSON, --dev or not
+    await using piped = await spawnProxy(project.conf, { args: ["--dev"] });
+    expect(JSON.parse(piped.output().split("\n").find((l) => l.includes("soli-proxy listening")) ?? "null")).toMatchObject({ level: "info", msg: "soli-proxy listening" });
+  }, 40_000);
 });

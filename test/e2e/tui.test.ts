@@ -310,4 +310,49 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
       project.remove();
     }
   }, 60_000);
+
+  test("the Circuits screen shows an open breaker, and the log viewer's f stops and resumes following a growing log", async () => {
+    await using proxy = await startAppsProxy({ apps: { [APP]: {} }, conf: "/broken -> http://127.0.0.1:1\n", toml: "[circuit_breaker]\nfailure_threshold = 1\n" });
+    expect((await proxy.get("any.host", "/broken")).status).toBe(502);
+    const log = join(proxy.project.dir, "run", "logs", APP, "blue.log");
+    const { appendFileSync } = await import("node:fs");
+    await using term = await openTerminal({ columns: 120, rows: 30 });
+    await term.run(tuiCommand(term, `-c ${proxy.project.conf} --sites-dir ${proxy.sites}`));
+    await term.waitFor("● OK", "the TUI connected");
+    await term.keys("4");
+    const circuits = await term.waitFor((s) => /http:\/\/127\.0\.0\.1:1\s+open\s+1\s+0/.test(s), "the open breaker on the Circuits screen");
+
+    await term.keys("3");
+    await term.waitFor("serving blue", "the Apps screen");
+    await term.keys("Enter");
+    await term.waitFor("choose an action", "the action menu");
+    for (const item of ["Restart", "Stop", "Rollback", "View Logs"]) {
+      await term.keys("j");
+      await term.waitFor(`▶ ${item}`, `${item} selected`);
+    }
+    await term.keys("Enter");
+    await term.waitFor("f follow: on", "the log viewer, following");
+    appendFileSync(log, Array.from({ length: 60 }, (_, i) => `line A${i}`).join("\n") + "\n");
+    const followed = await term.waitFor("line A59", "the newest line while following");
+    await term.keys("f");
+    await term.waitFor("f follow: off", "following off");
+    const still = await term.screen();
+    appendFileSync(log, Array.from({ length: 60 }, (_, i) => `line B${i}`).join("\n") + "\n");
+    // Not following: the view stays on the A lines; stepping down a line at a time (bounded)
+    // shows the B lines were read, without the view jumping to the newest one.
+    let paused = still;
+    for (let i = 0; i < 30 && !paused.includes("line B0"); i++) {
+      await term.keys("j");
+      await Bun.sleep(100); // one poll of the feed is 1 s; no screen change marks a re-read that does not scroll
+      paused = await term.screen();
+    }
+    await term.keys("f");
+    const resumed = await term.waitFor("line B59", "the newest line once following again");
+    await term.keys("Escape");
+    await term.keys("q");
+    await terminalState(term);
+    expect([circuits.includes("UPSTREAM"), followed.includes("line A59"), still.includes("line A59"), paused.includes("line B0"), paused.includes("line B59"), resumed.includes("f follow: on")]).toEqual([
+      true, true, true, true, false, true,
+    ]);
+  });
 });

@@ -7,13 +7,14 @@ import { accessSync, chmodSync, constants, copyFileSync, mkdirSync, writeFileSyn
 import { join } from "node:path";
 import { canBind } from "../../src/apps/ports.ts";
 import type { AppTimings } from "../../src/apps/timings.ts";
+import { adminToml } from "./admin.ts";
 import { startOnProject, tempProject, testToml, type TempProject, type TestProxy } from "./project.ts";
 
 export const FIXTURE_APP = join(import.meta.dir, "..", "fixtures", "apps", "server.ts");
 export const IS_ROOT = process.getuid?.() === 0;
 
 /** Clocks for tests: a health wait of up to 3 s probing every 100 ms, fast crash back-off. */
-export const FAST: Partial<AppTimings> = { healthIntervalMs: 100, healthAttempts: 30, healthTimeoutMs: 1000, crashBackoffMs: 200, dockerPollMs: 200 };
+export const FAST: Partial<AppTimings> = { healthIntervalMs: 100, healthWaitMs: 3000, healthTimeoutMs: 1000, crashBackoffMs: 200, dockerPollMs: 200 };
 
 export interface TestApp {
   /** app.infos text; defaults to the test app with small graceful/drain times and a random port range. */
@@ -92,6 +93,8 @@ export interface AppsProxyOptions {
   dev?: boolean;
   watch?: boolean;
   timings?: Partial<AppTimings>;
+  /** The admin API on 127.0.0.1:0 with the test API key (adminToml). */
+  admin?: boolean;
   /** Runs before the proxy starts (state left by an "earlier run"). */
   before?: (project: TempProject) => void | Promise<void>;
 }
@@ -99,7 +102,8 @@ export interface AppsProxyOptions {
 export async function startAppsProxy(opts: AppsProxyOptions = {}): Promise<AppsProxy> {
   assertBunUsableByNobody();
   const appsToml = opts.appsToml ?? `[apps]\ndefault_user = "nobody"\nhealth_check_interval_secs = 1\n`;
-  const project = tempProject({ "proxy.conf": opts.conf ?? "# no rules\n", "config.toml": testToml(`${appsToml}\n${opts.toml ?? ""}`) });
+  const tables = `${appsToml}\n${opts.toml ?? ""}`;
+  const project = tempProject({ "proxy.conf": opts.conf ?? "# no rules\n", "config.toml": opts.admin ? adminToml(undefined, tables) : testToml(tables) });
   mkdirSync(join(project.dir, "sites"), { recursive: true });
   openUp(project);
   for (const [name, app] of Object.entries(opts.apps ?? {})) writeApp(project, name, app);

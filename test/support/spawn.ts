@@ -36,10 +36,13 @@ export async function runCli(args: string[], opts: { cwd?: string; env?: Record<
  * Starts the proxy on a project dir and waits for its "listening" log line. `exe` runs a compiled
  * executable instead of `bun src/main.ts`; `env` then replaces the environment instead of adding to it.
  */
-export async function spawnProxy(confPath: string, opts: { env?: Record<string, string>; args?: string[]; cwd?: string; exe?: string } = {}): Promise<SpawnedProxy> {
+export async function spawnProxy(
+  confPath: string,
+  opts: { env?: Record<string, string>; args?: string[]; cwd?: string; exe?: string; /** no --sites-dir: the default beside proxy.conf */ defaultSitesDir?: boolean } = {},
+): Promise<SpawnedProxy> {
   const program = opts.exe ? [opts.exe] : [process.execPath, MAIN];
   // The project's own sites dir, never the repository's: a spawned proxy starts the apps it finds.
-  const sites = opts.args?.includes("--sites-dir") ? [] : ["--sites-dir", join(dirname(confPath), "sites")];
+  const sites = opts.args?.includes("--sites-dir") || opts.defaultSitesDir ? [] : ["--sites-dir", join(dirname(confPath), "sites")];
   const proc = Bun.spawn([...program, "-c", confPath, ...sites, ...(opts.args ?? [])], {
     cwd: opts.cwd ?? ROOT,
     env: opts.exe && opts.env ? opts.env : { ...process.env, ...opts.env },

@@ -68,3 +68,19 @@ describe("the Apps screen's rows (SPEC §11.4, §14.6, §16.5)", () => {
     });
   });
 });
+
+describe("the phase of a running deploy on the Apps screen (SPEC §14.7, §16.5)", () => {
+  test("each app shows its newest progress phase until the deploy is done or failed", async () => {
+    const { runningPhases } = await import("../../src/tui/model/apps.ts");
+    const at = (event: import("../../src/tui/data/api-types.ts").AppEvent) => ({ at: 0, event });
+    const events = [
+      at({ type: "Progress", app_name: "a", phase: "starting", slot: "green", port: 20001 }),
+      at({ type: "Progress", app_name: "b", phase: "starting", slot: "blue", port: 20010 }),
+      at({ type: "Progress", app_name: "a", phase: "health", attempt: 3, elapsed_secs: 2.1, timeout_secs: 30, last_error: "connection refused" }),
+      at({ type: "StatusChanged", app_name: "a", slot: "green", status: "starting" }),
+      at({ type: "Progress", app_name: "b", phase: "done", slot: "blue", elapsed_secs: 4 }),
+      at({ type: "Progress", app_name: "c", phase: "draining", seconds: 5 }),
+    ];
+    expect(runningPhases(events)).toEqual({ a: "health check 3, 2.1s of 30s (connection refused)", c: "draining the old slot 5s" });
+  });
+});

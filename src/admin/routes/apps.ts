@@ -4,7 +4,7 @@
  */
 import { ApiError, ok } from "../envelope.ts";
 import type { AdminPort, AppFailure, AppsProvider } from "../port.ts";
-import { sseResponse } from "../sse.ts";
+import { type SseContext, sseResponse } from "../sse.ts";
 import { need, type AdminApp } from "./common.ts";
 
 const UNAVAILABLE = "app management is not available";
@@ -38,8 +38,25 @@ export function appRoutes(api: AdminApp, port: AdminPort): void {
     api.post(`/apps/:name/${verb}`, async (c) => {
       const name = c.req.param("name");
       const provider = apps();
-      // A deploy waits for health checks for up to minutes; the idle timer must not cut it.
+      // A deploy waits for health checks for up to minutes; the idle timer must not cut it (SPEC §11.2).
       c.env?.server?.timeout(c.req.raw, 0);
+      if ((c.req.header("accept") ?? "").includes("text/event-stream")) {
+        // 404 and 409 are answers, not streams: decided before the stream opens.
+        known(name);
+        if (provider.busy(name)) throw new ApiError(409, `Deployment already in progress for ${name}`);
+        return progressStream(c, (onProgress) =>
+          provider[verb](name, onProgress).then(
+            ({ slot }) => ({ message: started, app: name, slot }),
+            (err) => {
+              try {
+                rethrow(err, name, failed);
+              } catch (api) {
+                throw api instanceof ApiError ? new Error(api.message) : api;
+              }
+            },
+          ),
+        );
+      }
       const { slot } = await provider[verb](name).catch((err) => rethrow(err, name, failed));
       return ok(c, { message: started, app: name, slot });
     });
@@ -57,7 +74,47 @@ export function appRoutes(api: AdminApp, port: AdminPort): void {
 
   api.get("/events/apps", (c) => {
     const provider = apps();
-    return sseResponse(c, (sink) => provider.subscribe((event) => sink.send(event)));
+    const phases = phaseFilter(c.req.query("phase"), provider.phases);
+    return sseResponse(c, (sink) =>
+      provider.subscribe((event) => {
+        const e = event as { type?: string; phase?: string };
+        if (phases && e.type === "Progress" && !phases.has(e.phase ?? "")) return;
+        sink.send(event);
+      }),
+    );
+  });
+}
+
+/**
+ * `?phase=health,done`: only these Progress phases (other event types pass unchanged). An unknown
+ * phase is a 400, not a filter that silently matches nothing.
+ */
+function phaseFilter(param: string | undefined, known: readonly string[]): Set<string> | null {
+  if (param === undefined) return null;
+  const phases = param.split(",").map((p) => p.trim());
+  const unknown = phases.filter((p) => !known.includes(p));
+  if (unknown.length > 0) throw new ApiError(400, `unknown phase: ${unknown.join(", ")} (phases: ${known.join(", ")})`);
+  return new Set(phases);
+}
+
+/**
+ * The SSE form of deploy, restart and rollback (SPEC §11.2): `event: progress` per phase, then
+ * `event: done` with the success data or `event: error` with the error. A client that goes away
+ * only stops the stream; the operation runs on.
+ */
+function progressStream(c: SseContext, run: (onProgress: (progress: object) => void) => Promise<object>): Response {
+  return sseResponse(c, (sink) => {
+    run((progress) => sink.send(progress, "progress")).then(
+      (data) => {
+        sink.send(data, "done");
+        sink.close();
+      },
+      (err) => {
+        sink.send({ error: (err as Error).message }, "error");
+        sink.close();
+      },
+    );
+    return () => {};
   });
 }
 

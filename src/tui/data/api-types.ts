@@ -34,6 +34,8 @@ export interface AppInfo {
   current_slot: SlotName;
   blue: SlotInfo;
   green: SlotInfo;
+  /** app.infos errors while the app runs on its last good settings (issue 15 item 10). */
+  config_error?: string | null;
 }
 
 
@@ -55,7 +57,17 @@ export type AppEvent =
   | { type: "StatusChanged"; app_name: string; slot: SlotName; status: string }
   | { type: "Deployed"; app_name: string; slot: SlotName }
   | { type: "Stopped"; app_name: string; slot: SlotName }
-  | { type: "Restarted"; app_name: string };
+  | { type: "Restarted"; app_name: string }
+  | ({ type: "Progress"; app_name: string } & DeployProgress);
+
+/** A phase of a deploy, restart or rollback (SPEC §14.7 "Progress"). */
+export type DeployProgress =
+  | { phase: "starting"; slot: SlotName; port: number }
+  | { phase: "health"; attempt: number; elapsed_secs: number; timeout_secs: number; last_error: string | null }
+  | { phase: "switched"; slot: SlotName }
+  | { phase: "draining"; seconds: number }
+  | { phase: "done"; slot: SlotName; elapsed_secs: number }
+  | { phase: "failed"; error: string };
 
 export interface AppLogs {
   app: string;

@@ -3,7 +3,7 @@
  * or, while no proxy answers, what run/app_state.json, run/ports.lock and the sites directory
  * say (SPEC §14.6, §16.5).
  */
-import type { AppInfo, AppTraffic, SlotName, SlotStatus, SystemMetrics } from "../data/api-types.ts";
+import type { AppEvent, AppInfo, AppTraffic, DeployProgress, SlotName, SlotStatus, SystemMetrics } from "../data/api-types.ts";
 import { rates, type Point } from "./traffic.ts";
 
 /** What the state files and the sites directory say, read each tick. */
@@ -45,6 +45,8 @@ export interface AppRow {
   history: number[];
   /** Where the row came from: the running proxy, or the state files alone. */
   source: "proxy" | "files";
+  /** app.infos errors (file:line: message) while the app runs on its last good settings. */
+  configError?: string;
 }
 
 export const SLOTS: readonly SlotName[] = ["blue", "green"];
@@ -88,6 +90,7 @@ function fromApi(app: AppInfo, system: SystemMetrics | null): AppRow {
     reqPerSec: null,
     history: [],
     source: "proxy",
+    ...(app.config_error ? { configError: app.config_error } : {}),
   };
 }
 
@@ -144,5 +147,35 @@ export function logLines(app: string, logs: { blue: string; green: string }): st
     const text = logs[slot].replace(/\n$/, "");
     if (text !== "") out.push(...text.split("\n"));
   }
+  return out;
+}
+
+/** One short phrase for a deploy phase, for the Apps screen (SPEC §14.7, §16.5). */
+export function describePhase(p: DeployProgress): string {
+  switch (p.phase) {
+    case "starting":
+      return `starting ${p.slot} on port ${p.port}`;
+    case "health":
+      return `health check ${p.attempt}, ${p.elapsed_secs}s of ${p.timeout_secs}s${p.last_error ? ` (${p.last_error})` : ", healthy"}`;
+    case "switched":
+      return `switched to ${p.slot}`;
+    case "draining":
+      return `draining the old slot ${p.seconds}s`;
+    case "done":
+      return `done in ${p.elapsed_secs}s, ${p.slot} serves`;
+    case "failed":
+      return `failed: ${p.error}`;
+  }
+}
+
+/**
+ * The phase of each app's deploy in progress, from the event feed: the newest Progress event of
+ * an app, as long as it is not the final `done` or `failed`.
+ */
+export function runningPhases(events: readonly { event: AppEvent }[]): Record<string, string> {
+  const latest = new Map<string, DeployProgress>();
+  for (const { event } of events) if (event.type === "Progress") latest.set(event.app_name, event);
+  const out: Record<string, string> = {};
+  for (const [app, p] of latest) if (p.phase !== "done" && p.phase !== "failed") out[app] = describePhase(p);
   return out;
 }

@@ -27,9 +27,9 @@ export function parseLogLine(line: string): LogEntry | null {
   return parseTextLine(raw);
 }
 
-/** `time LEVEL msg key=value…` as written by src/lib/log.ts; values are bare words or JSON. */
+/** `time LEVEL: msg key=value…` as written by src/lib/log.ts (the colon optional); values are bare words or JSON. */
 function parseTextLine(raw: string): LogEntry | null {
-  const m = /^(\S+) ([A-Z]+) (.*)$/.exec(raw);
+  const m = /^(\S+) ([A-Z]+):? (.*)$/.exec(raw);
   if (!m) return null;
   const [, time, level, rest] = m as unknown as [string, string, string, string];
   const firstField = /(?:^|\s)[A-Za-z_][A-Za-z0-9_]*=/.exec(rest);

@@ -239,7 +239,11 @@ export function App({ feed, dev, outcome }: { feed: Feed; dev: boolean; outcome:
         // Scrolling up stops following; G (bottom) resumes it.
         return setOverlay(overlay.kind === "logs" ? { ...overlay, offset, follow: action.move === "bottom" } : { ...overlay, offset });
       }
-      if (action.type === "key" && action.key === "f" && overlay.kind === "logs") return setOverlay({ ...overlay, follow: !overlay.follow });
+      if (action.type === "key" && action.key === "f" && overlay.kind === "logs") {
+        // Following off freezes the view where it is (the newest lines), not at the top.
+        const offset = overlay.follow ? bottomOffset(overlay.lines.length, textVisible) : overlay.offset;
+        return setOverlay({ ...overlay, follow: !overlay.follow, offset });
+      }
       if (action.type === "key" && action.key === "c" && overlay.kind === "details") return copy(overlay.raw);
       if (action.type === "close") return setOverlay(null);
       if (action.type === "refresh") return feed.refresh();

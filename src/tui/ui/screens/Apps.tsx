@@ -4,7 +4,7 @@
  */
 import { Box, Text } from "ink";
 import type { AppEvent } from "../../data/api-types.ts";
-import { SLOTS, type AppRow } from "../../model/apps.ts";
+import { describePhase, runningPhases, SLOTS, type AppRow } from "../../model/apps.ts";
 import { clock } from "../../model/errors.ts";
 import * as fmt from "../../model/format.ts";
 import type { ListState } from "../../model/list.ts";
@@ -30,6 +30,9 @@ export function Apps(props: {
   now: number;
 }) {
   const { rows, list, width, height, pending, events, now } = props;
+  // A deploy in progress shows its phase on its row (SPEC §14.7); health probes are too many for the list.
+  const phases = runningPhases(events);
+  const recent = events.filter(({ event }) => event.type !== "Progress" || event.phase !== "health");
   const fits = Math.max(0, Math.floor((height - APPS_CHROME) / APP_LINES));
   const visible = rows.slice(list.offset, list.offset + fits);
   const fromFiles = rows.length > 0 && rows[0]!.source === "files";
@@ -41,12 +44,12 @@ export function Apps(props: {
       <Box flexDirection="column" height={Math.max(0, height - APPS_CHROME)}>
         {rows.length === 0 && <Empty>No apps: none in the sites directory or the proxy.</Empty>}
         {visible.map((app, i) => (
-          <AppItem key={app.name} app={app} selected={list.offset + i === list.cursor} width={width} pending={pending[app.name]} now={now} />
+          <AppItem key={app.name} app={app} selected={list.offset + i === list.cursor} width={width} pending={pending[app.name]} phase={phases[app.name]} now={now} />
         ))}
       </Box>
       <Text bold>Recent app events</Text>
       {events.length === 0 && <Empty>none yet</Empty>}
-      {events.slice(-(EVENT_LINES - 1)).map(({ at, event }, i) => (
+      {recent.slice(-(EVENT_LINES - 1)).map(({ at, event }, i) => (
         <Text key={i} color="gray" wrap="truncate">
           {clock(new Date(at).toISOString())} {describeEvent(event)}
         </Text>
@@ -55,7 +58,7 @@ export function Apps(props: {
   );
 }
 
-function AppItem({ app, selected, width, pending, now }: { app: AppRow; selected: boolean; width: number; pending?: Pending; now: number }) {
+function AppItem({ app, selected, width, pending, phase, now }: { app: AppRow; selected: boolean; width: number; pending?: Pending; phase?: string | undefined; now: number }) {
   const sparkWidth = Math.max(10, Math.min(60, width - 80));
   return (
     <Box flexDirection="column">
@@ -78,7 +81,19 @@ function AppItem({ app, selected, width, pending, now }: { app: AppRow; selected
             <Spinner /> <Text color="cyan">{pending.action} in progress {Math.floor((now - pending.since) / 1000)}s</Text>
           </Text>
         )}
+        {phase && (
+          <Text>
+            {"  "}
+            {!pending && <Spinner />} <Text color="cyan">{phase}</Text>
+          </Text>
+        )}
       </Text>
+      {app.configError?.split("\n").map((line) => (
+        <Text key={line} color="red" wrap="truncate">
+          {"    "}
+          {line} (running on its last good settings)
+        </Text>
+      ))}
       {SLOTS.map((slot) => {
         const s = app.slots[slot];
         return (
@@ -107,6 +122,8 @@ export function describeEvent(event: AppEvent): string {
       return `${event.app_name} stopped (${event.slot})`;
     case "Restarted":
       return `${event.app_name} restarted`;
+    case "Progress":
+      return `${event.app_name} ${describePhase(event)}`;
     default:
       return JSON.stringify(event);
   }
