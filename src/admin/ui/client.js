@@ -361,12 +361,43 @@
     const busy = new Set();
     let data = { apps: [], metrics: {}, system: {}, logs: {} };
 
-    const note = (app, text, kind) => {
+    /**
+     * `tag` marks a line that the next line of the same tag replaces (health attempts), so a slow
+     * boot shows one live line instead of pushing everything else out.
+     */
+    const note = (app, text, kind, tag) => {
       const list = activity.get(app) || [];
-      list.push({ text: `${new Date().toLocaleTimeString()} ${text}`, kind });
-      while (list.length > 12) list.shift();
+      const entry = { text: `${new Date().toLocaleTimeString()} ${text}`, kind, tag };
+      if (tag && list.length > 0 && list[list.length - 1].tag === tag) list[list.length - 1] = entry;
+      else list.push(entry);
+      while (list.length > 20) list.shift();
       activity.set(app, list);
       render();
+    };
+
+    const phaseText = (d) => {
+      switch (d.phase) {
+        case "starting":
+          return `starting ${d.slot} on port ${d.port}`;
+        case "health":
+          return `health check ${d.attempt}: ${d.elapsed_secs}s of ${d.timeout_secs}s${d.last_error ? ` (last error: ${d.last_error})` : ""}`;
+        case "switched":
+          return `switched to ${d.slot}`;
+        case "draining":
+          return `draining the old slot for ${d.seconds}s`;
+        case "done":
+          return `done on ${d.slot} in ${d.elapsed_secs}s`;
+        case "failed":
+          return `failed: ${d.error}`;
+        default:
+          return `phase: ${d.phase}`;
+      }
+    };
+
+    /** One line per deploy phase (SPEC §14.7 Progress); health attempts update one line. */
+    const notePhase = (app, d) => {
+      const kind = d.phase === "failed" ? "error" : d.phase === "done" ? "ok" : undefined;
+      note(app, phaseText(d), kind, d.phase === "health" ? "health" : undefined);
     };
 
     const act = async (app, verb) => {
@@ -409,10 +440,10 @@
             if (line.startsWith("event:")) event = line.slice(6).trim();
             else if (line.startsWith("data:")) payload += line.slice(5).trim();
           }
-          if (!payload) continue;
+          // Phases are shown from /events/apps, which also carries deploys started elsewhere (CLI, TUI).
+          if (!payload || event === "progress") continue;
           const d = JSON.parse(payload);
-          if (event === "progress") note(app, `phase: ${d.phase}${d.slot ? ` (${d.slot})` : ""}`, d.phase === "failed" ? "error" : undefined);
-          else if (event === "done") note(app, `${verb}: ${d.message || "done"}${d.slot ? ` (now ${d.slot})` : ""}`, "ok");
+          if (event === "done") note(app, `${verb}: ${d.message || "done"}${d.slot ? ` (now ${d.slot})` : ""}`, "ok");
           else if (event === "error") note(app, `${verb} failed: ${d.error}`, "error");
         }
       }
@@ -420,7 +451,7 @@
 
     stream("/api/v1/events/apps", {
       message: (e) => {
-        if (e.type === "Progress") note(e.app_name, `phase: ${e.phase}${e.slot ? ` (${e.slot})` : ""}`, e.phase === "failed" ? "error" : undefined);
+        if (e.type === "Progress") notePhase(e.app_name, e);
         else if (e.type === "StatusChanged") note(e.app_name, `${e.slot}: ${e.status}`);
         else if (e.type === "Deployed") note(e.app_name, `deployed on ${e.slot}`, "ok");
         else if (e.type === "Stopped") note(e.app_name, `${e.slot} stopped`);
