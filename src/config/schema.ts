@@ -159,8 +159,8 @@ const matcherSchema = z.discriminatedUnion(
 );
 
 /** WHATWG-normalized form (`http://h:1` → `http://h:1/`), keeping `${name}` readable for regex targets. */
-export function normalizeTargetUrl(raw: string): string {
-  return new URL(raw).href.replace(/\$%7B(\w+)%7D/g, "$${$1}");
+export function normalizeTargetUrl(raw: string | URL): string {
+  return (typeof raw === "string" ? new URL(raw) : raw).href.replace(/\$%7B(\w+)%7D/g, "$${$1}");
 }
 
 const targetSchema = z.object({
