@@ -23,6 +23,9 @@ import {
   type UrlTemplate,
 } from "./snapshot.ts";
 
+/** limits.buffer_response_max when unset: 1 MiB. */
+const DEFAULT_BUFFER_RESPONSE_MAX = 1024 * 1024;
+
 export interface AppRouteInput {
   name: string;
   /** Every host the app answers for (domain, www., dev alias). */
@@ -65,6 +68,7 @@ export function compile(input: CompileInput): Snapshot {
     claimHeaders: policies.claimHeaders,
     limits: {
       maxRequestSize: settings.limits.max_request_size === undefined ? null : parseSize(settings.limits.max_request_size),
+      bufferResponseMax: settings.limits.buffer_response_max === undefined ? DEFAULT_BUFFER_RESPONSE_MAX : parseSize(settings.limits.buffer_response_max)!,
       maxInFlight: settings.limits.max_in_flight ?? null,
       maxInFlightPerClient: settings.limits.max_in_flight_per_client,
       maxUpstreamConnections: settings.limits.max_upstream_connections,

@@ -189,6 +189,11 @@ export interface RouteTable {
 
 export interface Limits {
   readonly maxRequestSize: number | null;
+  /**
+   * Upstream bodies with a Content-Length up to this many bytes are read whole and sent as bytes,
+   * keeping their length (Bun.serve drops it from streamed bodies, oven-sh/bun#10507); 0 streams all.
+   */
+  readonly bufferResponseMax: number;
   readonly maxInFlight: number | null;
   /** Concurrent requests of one client IP (HTTP/2 streams included); above ⇒ 429 (SPEC §4). */
   readonly maxInFlightPerClient: number;
