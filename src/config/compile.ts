@@ -6,8 +6,8 @@
 import { canonicalHost, CidrSet, parseCidr, type Cidr } from "../lib/net.ts";
 import { parseSize } from "../lib/size.ts";
 import { endpointOf } from "../lib/endpoint.ts";
-import type { AuthMaterial } from "./auth-check.ts";
-import { globalRateLimit, parseRateLimit, PolicyCompiler } from "./auth-policy.ts";
+import type { AuthMaterial } from "./load-auth.ts";
+import { globalRateLimit, parseRateLimit, PolicyCompiler } from "./compile-auth.ts";
 import { matcherText, type HeaderOp, type ProxyConf, type Rule } from "./model.ts";
 import { jsPattern, normalizeTargetUrl, templatePart } from "./schema.ts";
 import type { Settings } from "./settings.ts";
