@@ -73,7 +73,9 @@ describe("Content-Length kept up to limits.buffer_response_max (SPEC §5.7)", ()
     using b = backend(() => new Response(bodies["100k"]));
     const framing = [];
     for (const bound of ["64KB", "0"]) {
-      await using proxy = await startTestProxy(`cl.test -> ${b.url}`, { rawToml: testToml(`[limits]\nbuffer_response_max = ${bound === "0" ? 0 : `"${bound}"`}`) });
+      await using proxy = await startTestProxy(`cl.test -> ${b.url}`, {
+        rawToml: testToml(`[limits]\nbuffer_response_max = ${bound === "0" ? 0 : `"${bound}"`}`),
+      });
       const r = await get(Number(new URL(proxy.url).port), "/x");
       framing.push([bound, r.length, r.chunked, r.body.length]);
     }
