@@ -14,6 +14,9 @@
  * buckets decide, so a request is never refused or held for the sake of shared state (SPEC §17.6).
  */
 import type { RateLimitSpec } from "../config/snapshot.ts";
+
+// Declared once, with the snapshot that carries it; re-exported for the bucket stores.
+export type { RateLimitSpec };
 import { ipBytes } from "../lib/net.ts";
 
 /** The outcome of one take, in the numbers the response headers need (SPEC §8). */
