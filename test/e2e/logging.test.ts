@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { backend } from "../support/backend.ts";
 import { startTestProxy, tempProject, testToml } from "../support/project.ts";
+import { spawnProxy } from "../support/spawn.ts";
 import { waitFor } from "../support/wait.ts";
 
 describe("endpoint logs (SPEC §9)", () => {
