@@ -1,7 +1,7 @@
 /**
  * soli-proxy side by side with nginx, HAProxy and Caddy, in one run, on one machine.
  *
- *   bun bench/compare.ts [--seconds 5] [--only http1,body100k,h2tls,tlsnew,rules1000] [--proxies soli,nginx,haproxy,caddy,bare]
+ *   bun bench/compare.ts [--seconds 5] [--only http1,body100k,body1m,h2tls,tlsnew,rules1000] [--proxies soli,solistream,nginx,haproxy,caddy,bare]
  *                        [--dashboard 1|streams] [--rounds 1]
  *
  * Installs nothing: it checks for Debian's nginx, haproxy, caddy, wrk and h2load (apt-get install
@@ -20,6 +20,12 @@
  * The browser then competes for this machine's cores; `--dashboard streams` instead only reads the
  * two SSE streams the Overview keeps open, which is what the proxy serves when the browser runs
  * elsewhere (the usual case: a laptop at the end of an SSH tunnel).
+ *
+ * "solistream" is soli-proxy with limits.buffer_response_max = 0: every body above 12 KiB streamed
+ * (chunked, no Content-Length), beside the default that reads bodies up to 1 MiB whole to keep
+ * their length (body100k, body1m). The rule-list scenario runs each proxy with 1 rule and with
+ * 1000 in alternating rounds of the same run, so the ratio between them is not the machine's drift
+ * between two scenarios.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,7 +41,7 @@ const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "");
 const seconds = Number(args.get("seconds") ?? 5);
 const rounds = Math.max(1, Number(args.get("rounds") ?? 1));
-const only = new Set((args.get("only") ?? "http1,body100k,h2tls,tlsnew,rules1000").split(","));
+const only = new Set((args.get("only") ?? "http1,body100k,body1m,h2tls,tlsnew,rules1000").split(","));
 const wanted = new Set((args.get("proxies") ?? "soli,nginx,haproxy,caddy,bare").split(","));
 /** "1": the Overview open in chromium on this machine; "streams": only the page's two SSE streams, read here. */
 const dashboard = args.get("dashboard") === "1" || args.get("dashboard") === "streams" ? args.get("dashboard")! : null;
@@ -52,6 +58,7 @@ writeFileSync(join(dir, "key.pem"), leaf.key);
 writeFileSync(join(dir, "both.pem"), leaf.cert + leaf.key);
 writeFileSync(join(dir, "ca.pem"), ca.cert);
 writeFileSync(join(dir, "big.bin"), Buffer.alloc(100 * 1024, 120));
+writeFileSync(join(dir, "big1m.bin"), Buffer.alloc(1024 * 1024, 121));
 
 // ---- backend: nginx serving a 12-byte body and a 100 KB file ----
 const backendPort = await freePort();
@@ -59,6 +66,7 @@ const backend = startNginx("backend", `
     server {
       listen 127.0.0.1:${backendPort};
       location = /big { alias ${dir}/big.bin; }
+      location = /big1m { alias ${dir}/big1m.bin; }
       location / { return 200 "hello world\\n"; }
     }`);
 await waitPort(backendPort);
@@ -80,28 +88,31 @@ const rules1000 = Number(args.get("rules") ?? 1000);
 /** Rules each proxy is started with: 1 for the plain scenarios, rules1000 for the rule-list one. */
 let ruleCount = 1;
 let proxies: Proxy[] = [];
-async function startProxies(rules: number): Promise<void> {
-  for (const p of proxies) p.proc.kill();
-  await Promise.all(proxies.map((p) => p.proc.exited));
+/** The rule-list scenario's proxies, started beside the 1-rule ones. */
+let many: Proxy[] = [];
+async function startProxies(rules: number): Promise<Proxy[]> {
   ruleCount = rules;
-  proxies = [];
+  const set: Proxy[] = [];
   if (wanted.has("soli")) {
     const soli = await startSoli();
-    proxies.push(soli);
-    if (dashboard === "1") proxies.push({ ...soli, name: "soli-proxy, dashboard open", during: () => openDashboard(soli.admin!) });
-    if (dashboard === "streams") proxies.push({ ...soli, name: "soli-proxy, dashboard streams", during: () => openStreams(soli.admin!) });
+    set.push(soli);
+    if (dashboard === "1") set.push({ ...soli, name: "soli-proxy, dashboard open", during: () => openDashboard(soli.admin!) });
+    if (dashboard === "streams") set.push({ ...soli, name: "soli-proxy, dashboard streams", during: () => openStreams(soli.admin!) });
   }
-  if (wanted.has("nginx")) proxies.push(await startNginxProxy());
-  if (wanted.has("haproxy") && have("haproxy")) proxies.push(await startHaproxy());
-  if (wanted.has("caddy") && have("caddy")) proxies.push(await startCaddy());
-  if (wanted.has("bare") && rules === 1) proxies.push(await startBare());
+  if (wanted.has("solistream") && rules === 1) set.push(await startSoli("soli-proxy, streamed", "[limits]\nbuffer_response_max = 0\n"));
+  if (wanted.has("nginx")) set.push(await startNginxProxy());
+  if (wanted.has("haproxy") && have("haproxy")) set.push(await startHaproxy());
+  if (wanted.has("caddy") && have("caddy")) set.push(await startCaddy());
+  if (wanted.has("bare") && rules === 1) set.push(await startBare());
+  return set;
 }
 try {
-  await startProxies(1);
+  proxies = await startProxies(1);
 
   const scenarios: { key: string; title: string; run: (url: string, https: string) => Promise<LoadResult>; direct?: string }[] = [
     { key: "http1", title: "HTTP/1.1 keep-alive, 12-byte body (wrk -t1 -c50)", run: (u) => wrk(`${u}/`, seconds, 50), direct: `http://127.0.0.1:${backendPort}` },
     { key: "body100k", title: "HTTP/1.1 keep-alive, 100 KB body (wrk -t1 -c50)", run: (u) => wrk(`${u}/big`, seconds, 50), direct: `http://127.0.0.1:${backendPort}` },
+    { key: "body1m", title: "HTTP/1.1 keep-alive, 1 MiB body (wrk -t1 -c50)", run: (u) => wrk(`${u}/big1m`, seconds, 50), direct: `http://127.0.0.1:${backendPort}` },
     { key: "h2tls", title: "HTTPS + HTTP/2, 10 connections x 10 streams (h2load -c10 -m10)", run: (_u, s) => h2load(`${s}/`, seconds) },
     { key: "tlsnew", title: "HTTPS, new TLS connection per request (wrk -c10, Connection: close)", run: (_u, s) => wrk(`${s}/`, seconds, 10, ["-H", "Connection: close"]) },
     { key: "rules1000", title: `${rules1000}-rule config, matching rule last (wrk -t1 -c50)`, run: (u) => wrk(`${u}/target/x`, seconds, 50) },
@@ -113,7 +124,10 @@ try {
       console.log(`\n${sc.title}: skipped (h2load missing: apt-get install nghttp2-client)`);
       continue;
     }
-    if ((sc.key === "rules1000") !== (ruleCount > 1)) await startProxies(sc.key === "rules1000" ? rules1000 : 1);
+    if (sc.key === "rules1000") {
+      await interleavedRules(sc.title, sc.run, Math.max(3, rounds));
+      continue;
+    }
     const rows: Record<string, string | number>[] = [];
     if (sc.direct) {
       const r = await sc.run(sc.direct, sc.direct);
@@ -146,8 +160,52 @@ try {
     console.log(`\n${sc.title}\n${table(rows)}`);
   }
 } finally {
-  for (const p of proxies) p.proc.kill();
+  for (const p of [...proxies, ...many]) p.proc.kill();
   backend.kill();
+}
+
+/**
+ * Each proxy with 1 rule and with rules1000, in `alternations` alternating runs: CPU and requests
+ * summed per configuration, so both see the same machine (runs minutes apart differ by more than
+ * the rule count costs).
+ */
+async function interleavedRules(title: string, run: (url: string, https: string) => Promise<LoadResult>, alternations: number): Promise<void> {
+  many = await startProxies(rules1000);
+  const rows: Record<string, string | number>[] = [];
+  for (const big of many) {
+    const small = proxies.find((p) => p.name === big.name);
+    if (!small) continue;
+    const totals = new Map<Proxy, { cpu: number; requests: number; rps: number; last: LoadResult | null }>([
+      [small, { cpu: 0, requests: 0, rps: 0, last: null }],
+      [big, { cpu: 0, requests: 0, rps: 0, last: null }],
+    ]);
+    for (const p of [small, big]) await run(`http://127.0.0.1:${p.http}`, `https://localhost:${p.https}`).catch(() => null); // warm-up
+    for (let round = 0; round < alternations; round++) {
+      for (const p of round % 2 === 0 ? [small, big] : [big, small]) {
+        const pid = p.pid();
+        const before = cpuMicros(pid);
+        const r = await run(`http://127.0.0.1:${p.http}`, `https://localhost:${p.https}`);
+        const t = totals.get(p)!;
+        t.cpu += cpuMicros(pid) - before;
+        t.requests += r.requests;
+        t.rps += r.rps / alternations;
+        t.last = r;
+      }
+    }
+    const perRequest = (p: Proxy) => totals.get(p)!.cpu / Math.max(1, totals.get(p)!.requests);
+    for (const [p, label] of [[small, "1 rule"], [big, `${rules1000} rules`]] as const) {
+      const t = totals.get(p)!;
+      rows.push({
+        target: `${p.name}, ${label}`,
+        "req/s": Math.round(t.rps),
+        "p99 ms (last round)": t.last ? t.last.p99ms.toFixed(2) : "-",
+        "CPU-µs/req": perRequest(p).toFixed(1),
+        "CPU vs 1 rule": (perRequest(p) / perRequest(small)).toFixed(2),
+        errors: t.last?.errors ?? 0,
+      });
+    }
+  }
+  console.log(`\n${title}, ${alternations} alternating rounds each\n${table(rows)}`);
 }
 
 function row(name: string, r: LoadResult, cpu: number | null, pid: number | null, nginx: [LoadResult, number] | null = null): Record<string, string | number> {
@@ -197,10 +255,10 @@ async function nginxWorker(master: number): Promise<number> {
   return master;
 }
 
-async function startSoli(): Promise<Proxy> {
+async function startSoli(name = "soli-proxy", toml = ""): Promise<Proxy> {
   const http = await freePort();
   const https = await freePort();
-  const d = join(dir, `soli-${ruleCount}`);
+  const d = join(dir, `soli-${ruleCount}-${toml === "" ? "default" : "variant"}`);
   mkdirSync(join(d, "certs"), { recursive: true });
   writeFileSync(join(d, "certs", "localhost.cert.pem"), leaf.cert);
   writeFileSync(join(d, "certs", "localhost.key.pem"), leaf.key);
@@ -210,10 +268,10 @@ async function startSoli(): Promise<Proxy> {
   writeFileSync(join(d, "proxy.conf"), [...rules, `/target/* -> http://127.0.0.1:${backendPort}/`, `default -> http://127.0.0.1:${backendPort}`].join("\n") + "\n");
   const admin = dashboard ? await freePort() : 0;
   const adminToml = dashboard ? `enabled = true\nbind = "127.0.0.1:${admin}"` : "enabled = false";
-  writeFileSync(join(d, "config.toml"), `[server]\nbind = "127.0.0.1:${http}"\nhttps_port = ${https}\nworker_threads = 1\n[admin]\n${adminToml}\n[logging]\nlevel = "warn"\n`);
+  writeFileSync(join(d, "config.toml"), `[server]\nbind = "127.0.0.1:${http}"\nhttps_port = ${https}\nworker_threads = 1\n[admin]\n${adminToml}\n[logging]\nlevel = "warn"\n${toml}`);
   const proc = start([BUN, join(ROOT, "src/main.ts"), "-c", join(d, "proxy.conf")]);
   await Promise.all([waitPort(http), waitPort(https), ...(dashboard ? [waitPort(admin)] : [])]);
-  return { name: "soli-proxy", http, https, proc, pid: () => proc.pid, admin };
+  return { name, http, https, proc, pid: () => proc.pid, admin };
 }
 
 /** The Overview's two SSE streams, read and dropped as a browser elsewhere would. */

@@ -5,8 +5,13 @@
  * the figure is steady on a busy machine; it is the part of CPU-µs/request that soli-proxy's code
  * decides (the rest is Bun.serve and the kernel).
  *
+ * It then counts the JavaScript objects one request allocates: heap cells before and after a batch
+ * of requests run right after a full collection (bun:jsc heapStats), median of several batches,
+ * with the object types that grew most.
+ *
  *   bun bench/hotpath.ts [requests=200000]
  */
+import { gcAndSweep, heapStats } from "bun:jsc";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -61,4 +66,40 @@ for (const [name, fn] of [["request + response objects only", baseline], ["soli-
   for (let i = 0; i < N; i++) if ((await fn()) !== 200) throw new Error("unexpected status");
   const used = process.cpuUsage(before);
   console.log(`${name.padEnd(34)} ${((used.user + used.system) / N).toFixed(2)} CPU-µs/request`);
+}
+
+/**
+ * Objects allocated per request: heap cells by type (bun:jsc heapStats().objectTypeCounts, which
+ * counts cells not yet swept, garbage included; its objectCount does not move) after a batch
+ * minus before it. Each batch starts right after a full collection and is small (100 requests)
+ * so that no collection runs inside it; a batch where one did (fewer cells after) is dropped.
+ * What heapStats itself allocates is measured with an empty batch and taken off.
+ */
+async function allocations(fn: () => Promise<number>, batches = 15, size = 100): Promise<{ perRequest: number; types: [string, number][] }> {
+  const samples: { perRequest: number; types: [string, number][] }[] = [];
+  const cells = (h: ReturnType<typeof heapStats>) => Object.values(h.objectTypeCounts).reduce((a, n) => a + n, 0);
+  gcAndSweep();
+  const idle = heapStats();
+  const overhead = cells(heapStats()) - cells(idle);
+  for (let b = 0; b < batches; b++) {
+    gcAndSweep();
+    const before = heapStats();
+    for (let i = 0; i < size; i++) await fn();
+    const after = heapStats();
+    const grown = cells(after) - cells(before) - overhead;
+    if (grown <= 0) continue;
+    const types = Object.entries(after.objectTypeCounts)
+      .map(([t, n]): [string, number] => [t, (n - (before.objectTypeCounts[t] ?? 0)) / size])
+      .filter(([, n]) => n >= 0.5)
+      .sort((x, y) => y[1] - x[1]);
+    samples.push({ perRequest: grown / size, types });
+  }
+  samples.sort((x, y) => x.perRequest - y.perRequest);
+  return samples[Math.floor(samples.length / 2)] ?? { perRequest: Number.NaN, types: [] };
+}
+
+for (const [name, fn] of [["request + response objects only", baseline], ["soli-proxy request path", one]] as const) {
+  const { perRequest, types } = await allocations(fn);
+  const top = types.slice(0, 12).map(([t, n]) => `${t} ${n.toFixed(1)}`).join(", ");
+  console.log(`${name.padEnd(34)} ${perRequest.toFixed(1)} objects allocated/request (${top})`);
 }

@@ -17,7 +17,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SignJWT } from "jose";
-import { PolicyCompiler } from "../src/config/auth-policy.ts";
+import { PolicyCompiler } from "../src/config/compile-auth.ts";
 import { settingsSchema } from "../src/config/settings.ts";
 import { guard } from "../src/proxy/guard.ts";
 import { AuthCache } from "../src/state/auth-cache.ts";

@@ -6,16 +6,10 @@
 // also when a bundle loads it lazily (the compiled executable).
 import "reflect-metadata";
 import { COMMANDS, parseArgs, sitesDirOf, USAGE, UsageError } from "./cli/args.ts";
-import { check } from "./cli/check.ts";
-import { hashKey, hashPassword } from "./cli/hash-password.ts";
-import { daemon } from "./cli/daemon.ts";
-import { lifecycle } from "./cli/lifecycle.ts";
 import { serve } from "./cli/serve.ts";
-import { update } from "./cli/update.ts";
 import { ConfigError, formatIssue } from "./config/issues.ts";
 import { VERSION } from "./lib/version.ts";
 import { WORKER_ENV } from "./runtime/worker-protocol.ts";
-import { runWorker } from "./runtime/worker.ts";
 
 export { VERSION };
 
@@ -24,7 +18,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const worker = process.env[WORKER_ENV];
   if (worker !== undefined) {
     delete process.env[WORKER_ENV];
-    return runWorker(Number(worker));
+    return (await import("./runtime/worker.ts")).runWorker(Number(worker));
   }
   let args;
   try {
@@ -45,24 +39,26 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   try {
+    // Each command loads its own modules: a running proxy carries neither the updater nor the
+    // lifecycle client (memory for small servers, docs/architecture.md).
     switch (args.command) {
       case "run":
-        if (args.daemon) return await daemon({ conf: args.conf, argv });
+        if (args.daemon) return await (await import("./cli/daemon.ts")).daemon({ conf: args.conf, argv });
         return await serve({ conf: args.conf, dev: args.dev, watch: args.watch, sitesDir: sitesDirOf(args) });
       case "check":
-        return check({ conf: args.conf, sitesDir: sitesDirOf(args) });
+        return (await import("./cli/check.ts")).check({ conf: args.conf, sitesDir: sitesDirOf(args) });
       case "hash-password":
-        return await hashPassword(args.args, args.cost);
+        return await (await import("./cli/hash-password.ts")).hashPassword(args.args, args.cost);
       case "hash-key":
-        return await hashKey(args.args);
+        return await (await import("./cli/hash-password.ts")).hashKey(args.args);
       case "update":
-        return await update({ reinstall: args.reinstall, allowUnverified: args.allowUnverified });
+        return await (await import("./cli/update.ts")).update({ reinstall: args.reinstall, allowUnverified: args.allowUnverified });
       case "deploy":
       case "restart":
       case "rollback":
       case "stop":
       case "logs":
-        return await lifecycle({ command: args.command, app: args.args[0], conf: args.conf, sitesDir: sitesDirOf(args), dev: args.dev, follow: args.follow });
+        return await (await import("./cli/lifecycle.ts")).lifecycle({ command: args.command, app: args.args[0], conf: args.conf, sitesDir: sitesDirOf(args), dev: args.dev, follow: args.follow });
       case "tui": {
         // Loaded on demand: the renderer (React, Ink, Yoga) is only for this command.
         const { tui } = await import("./tui/run.tsx");

@@ -11,7 +11,7 @@ const server = Bun.serve({
     const via = req.headers.get("x-forwarded-host") ?? req.headers.get("host");
     return new Response(
       `<!doctype html><title>soli-proxy demo</title><h1>Hello from demo.localhost</h1>` +
-        `<p>Served through soli-proxy for <code>${escape(via ?? "")}</code> from port ${port}, up since ${started}.</p>`,
+        `<p>Served through soli-proxy for <code>${escapeHtml(via ?? "")}</code> from port ${port}, up since ${started}.</p>`,
       { headers: { "content-type": "text/html; charset=utf-8" } },
     );
   },
@@ -19,6 +19,6 @@ const server = Bun.serve({
 
 console.log(`demo app listening on http://127.0.0.1:${server.port}`);
 
-function escape(s: string): string {
+function escapeHtml(s: string): string {
   return s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }

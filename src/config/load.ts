@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import type { z } from "zod";
-import { checkAuth, type AuthMaterial } from "./auth-check.ts";
+import { checkAuth, type AuthMaterial } from "./load-auth.ts";
 import type { ConfigIssue } from "./issues.ts";
 import { hasErrors } from "./issues.ts";
 import type { ProxyConf } from "./model.ts";

@@ -43,8 +43,8 @@ export function hostError(host: string): string | null {
   return ok ? null : `invalid host '${host}': use a DNS name or an IP address`;
 }
 
-/** Why a target URL is not acceptable, or null (SPEC §3.3, §3.4). */
-export function targetUrlError(raw: string): string | null {
+/** The parsed target URL, or why it is not acceptable (SPEC §3.3, §3.4): one URL parse serves the check and the normal form. */
+function checkTargetUrl(raw: string): URL | string {
   if (raw === "") return "empty target (a stray comma?)";
   if (/\s/.test(raw)) return `target '${raw}' contains a space; comments must be on their own line`;
   if (raw.includes("#")) return `'#' is not allowed in target '${raw}'; comments must be on their own line`;
@@ -63,7 +63,7 @@ export function targetUrlError(raw: string): string | null {
     const host = raw.slice("redirect://".length).split(/[/?]/)[0] ?? "";
     if (!/^[A-Za-z0-9.\-:[\]]+$/.test(host)) return `redirect host '${host}' may contain only letters, digits, '.', '-', ':', '[' and ']'`;
   }
-  return null;
+  return url;
 }
 
 /** Group references in a regex target: `$1`, `${1}`, `${name}` (`$$` is a literal dollar). */
@@ -159,18 +159,17 @@ const matcherSchema = z.discriminatedUnion(
 );
 
 /** WHATWG-normalized form (`http://h:1` → `http://h:1/`), keeping `${name}` readable for regex targets. */
-export function normalizeTargetUrl(raw: string): string {
-  return new URL(raw).href.replace(/\$%7B(\w+)%7D/g, "$${$1}");
+export function normalizeTargetUrl(raw: string | URL): string {
+  return (typeof raw === "string" ? new URL(raw) : raw).href.replace(/\$%7B(\w+)%7D/g, "$${$1}");
 }
 
 const targetSchema = z.object({
-  url: z
-    .string()
-    .superRefine((v, ctx) => {
-      const err = targetUrlError(v);
-      if (err) ctx.addIssue({ code: "custom", message: err });
-    })
-    .transform(normalizeTargetUrl),
+  url: z.string().transform((v, ctx) => {
+    const checked = checkTargetUrl(v);
+    if (typeof checked !== "string") return normalizeTargetUrl(checked);
+    ctx.addIssue({ code: "custom", message: checked });
+    return z.NEVER;
+  }),
   weight: z
     .number({ error: "weight must be an integer from 0 to 255" })
     .int({ error: "weight must be an integer from 0 to 255" })

@@ -91,6 +91,8 @@ const health = z.strictObject({
 
 const limits = z.strictObject({
   max_request_size: size.optional(),
+  /** Upstream bodies up to this size are read whole and sent with their Content-Length (README "Limits"). */
+  buffer_response_max: size.optional(),
   max_in_flight: intAtLeast(1, "max_in_flight").optional(),
   max_in_flight_per_client: intAtLeast(1, "max_in_flight_per_client").default(256),
   max_upstream_connections: intAtLeast(1, "max_upstream_connections").default(512),

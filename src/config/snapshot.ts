@@ -83,8 +83,8 @@ export interface Route {
   readonly rateLimit: RateLimitSpec | null;
 }
 
-/** A Basic-auth user with everything the check needs precomputed (SPEC §7.2). */
-export interface BasicUser {
+/** A Basic-auth user with everything the check needs precomputed (SPEC §7.2); as written in config: model.ts BasicUser. */
+export interface CompiledBasicUser {
   readonly name: string;
   /** SHA-256 of the name, for the constant-time comparison. */
   readonly nameDigest: Uint8Array;
@@ -105,7 +105,7 @@ export interface BasicPolicy {
   readonly realm: string;
   /** `WWW-Authenticate` value of a 401. */
   readonly challenge: string;
-  readonly users: readonly BasicUser[];
+  readonly users: readonly CompiledBasicUser[];
   /** Verified when the user is unknown, so every attempt costs one bcrypt verification. */
   readonly dummyHash: string;
   /** SHA-256 (hex) of the configured users and hashes: part of the cache key (SPEC §7.2). */
@@ -159,9 +159,11 @@ export interface JwtPolicy {
 
 export type AuthPolicy = BasicPolicy | ApiKeyPolicy | JwtPolicy;
 
-/** A token bucket per client IP (SPEC §8). */
+/** A token bucket per client IP (SPEC §8), as state/limiter.ts takes it. */
 export interface RateLimitSpec {
+  /** Tokens added per second. */
   readonly perSecond: number;
+  /** Bucket capacity. */
   readonly burst: number;
 }
 
@@ -189,6 +191,11 @@ export interface RouteTable {
 
 export interface Limits {
   readonly maxRequestSize: number | null;
+  /**
+   * Upstream bodies with a Content-Length up to this many bytes are read whole and sent as bytes,
+   * keeping their length (Bun.serve drops it from streamed bodies, oven-sh/bun#10507); 0 streams all.
+   */
+  readonly bufferResponseMax: number;
   readonly maxInFlight: number | null;
   /** Concurrent requests of one client IP (HTTP/2 streams included); above ⇒ 429 (SPEC §4). */
   readonly maxInFlightPerClient: number;

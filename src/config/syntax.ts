@@ -13,8 +13,72 @@ export interface Position {
   column: number;
 }
 
-/** Where each value of the plain object was written, keyed by dotted path (`rules.2.targets.0.url`). */
-export type PositionMap = Map<string, Position>;
+/**
+ * Where each value of the plain object was written, looked up by dotted path
+ * (`rules.2.targets.0.url`). A rule's own values are kept as offsets and turned into a Position
+ * only when asked (an issue is being reported): building a string key and an object for each of
+ * them up front was most of the parse time (bench/config.ts).
+ */
+export class PositionMap {
+  private readonly fixed = new Map<string, Position>();
+  private readonly rules: RuleOffsets[] = [];
+
+  set(path: string, position: Position): void {
+    this.fixed.set(path, position);
+  }
+
+  addRule(index: number, offsets: RuleOffsets): void {
+    this.rules[index] = offsets;
+  }
+
+  get(path: string): Position | undefined {
+    const found = this.fixed.get(path);
+    if (found || !path.startsWith("rules.")) return found;
+    const dot = path.indexOf(".", 6);
+    const rule = this.rules[Number(dot < 0 ? path.slice(6) : path.slice(6, dot))];
+    if (!rule) return undefined;
+    const offset = ruleOffset(rule, dot < 0 ? [] : path.slice(dot + 1).split("."));
+    return offset === undefined ? undefined : { line: rule.line, column: rule.column + offset };
+  }
+}
+
+/** Offsets in a rule's logical line of the values parseRule read. */
+interface RuleOffsets {
+  line: number;
+  column: number;
+  value: number;
+  path: number;
+  targets: number;
+  lb: number | null;
+  auth: { offset: number; hash: number }[];
+  pieces: { offset: number; url: number }[];
+}
+
+function ruleOffset(rule: RuleOffsets, keys: string[]): number | undefined {
+  const [head, second, third] = keys;
+  const n = Number(second);
+  switch (head) {
+    case undefined:
+    case "matcher":
+      return second === "value" ? rule.value : second === "path" ? rule.path : second === undefined || second === "domain" ? 0 : undefined;
+    case "load_balancing":
+      return rule.lb ?? undefined;
+    case "auth": {
+      if (second === undefined) return undefined;
+      const a = rule.auth[n];
+      if (!a) return undefined;
+      return third === undefined ? a.offset : third === "username" ? a.offset + 6 : third === "hash" ? a.hash : undefined;
+    }
+    case "targets": {
+      if (second === undefined) return rule.targets;
+      const t = rule.pieces[n];
+      if (!t) return undefined;
+      return third === undefined || third === "weight" ? t.offset : third === "url" ? t.url : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
 
 export interface ParsedProxyConf {
   conf: ProxyConf;
@@ -82,7 +146,7 @@ interface PendingOptions {
 export function parseProxyConf(text: string, file = "proxy.conf"): ParsedProxyConf {
   const rules: Rule[] = [];
   const globalHeaders: HeaderOp[] = [];
-  const positions: PositionMap = new Map();
+  const positions = new PositionMap();
   const issues: ConfigIssue[] = [];
   const spans: RuleSpan[] = [];
   const sources: string[] = [];
@@ -233,15 +297,18 @@ function parseRule(
   issues: ConfigIssue[],
   file: string,
 ): { rule: Rule; source: string } {
-  const base = `rules.${index}`;
-  const pos = (offset: number): Position => ({ line: l.line, column: l.column + offset });
   const source = text.slice(0, arrow).trim();
-  positions.set(base, pos(0));
-  positions.set(`${base}.matcher`, pos(0));
-  positions.set(`${base}.matcher.value`, pos(source.startsWith("~") ? 1 : 0));
-  positions.set(`${base}.matcher.domain`, pos(0));
-  positions.set(`${base}.matcher.path`, pos(Math.max(0, source.indexOf("/"))));
-  positions.set(`${base}.targets`, pos(arrow + 2));
+  const at: RuleOffsets = {
+    line: l.line,
+    column: l.column,
+    value: source.startsWith("~") ? 1 : 0,
+    path: Math.max(0, source.indexOf("/")),
+    targets: arrow + 2,
+    lb: null,
+    auth: [],
+    pieces: [],
+  };
+  positions.addRule(index, at);
 
   // Tokens after the arrow, with their offsets in the line.
   const tokens: { text: string; offset: number }[] = [];
@@ -264,12 +331,10 @@ function parseRule(
       const value = colon >= 0 ? d.slice(colon + 1) : "";
       if (name === "lb") {
         lb = value;
-        positions.set(`${base}.load_balancing`, pos(tok.offset));
+        at.lb = tok.offset;
       } else if (name === "auth") {
         const sep = value.indexOf(":");
-        positions.set(`${base}.auth.${auth.length}`, pos(tok.offset));
-        positions.set(`${base}.auth.${auth.length}.username`, pos(tok.offset + 6));
-        positions.set(`${base}.auth.${auth.length}.hash`, pos(tok.offset + 6 + Math.max(0, sep + 1)));
+        at.auth.push({ offset: tok.offset, hash: tok.offset + 6 + Math.max(0, sep + 1) });
         auth.push(sep >= 0 ? { username: value.slice(0, sep), hash: value.slice(sep + 1) } : { username: value, hash: "" });
       } else {
         issues.push({ file, line: l.line, column: l.column + tok.offset, severity: "warning", message: `unknown directive '@${name}' ignored` });
@@ -296,12 +361,9 @@ function parseRule(
 
   let explicitWeight = false;
   for (const piece of pieces) {
-    const t = targets.length;
     let words = piece.words;
     let weight = 100;
     const first = words[0];
-    positions.set(`${base}.targets.${t}`, pos(piece.offset));
-    positions.set(`${base}.targets.${t}.weight`, pos(piece.offset));
     if (first?.startsWith("weight:")) {
       explicitWeight = true;
       const n = first.slice(7);
@@ -309,7 +371,7 @@ function parseRule(
       words = words.slice(1);
     }
     const urlOffset = words.length > 0 ? text.indexOf(words[0]!, piece.offset) : piece.offset;
-    positions.set(`${base}.targets.${t}.url`, pos(urlOffset));
+    at.pieces.push({ offset: piece.offset, url: urlOffset });
     targets.push({ url: words.join(" "), weight });
   }
 

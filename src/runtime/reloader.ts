@@ -10,7 +10,7 @@ import { loadConfig, type ConfigFiles } from "../config/load.ts";
 import type { ProxyConf } from "../config/model.ts";
 import type { Settings } from "../config/settings.ts";
 import type { Snapshot } from "../config/snapshot.ts";
-import type { AuthMaterial } from "../config/auth-check.ts";
+import type { AuthMaterial } from "../config/load-auth.ts";
 import { writeFileAtomic } from "../lib/atomic-write.ts";
 import type { Logger } from "../lib/log.ts";
 import { keepRestartOnly } from "./restart-settings.ts";

@@ -17,7 +17,7 @@
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
 import type { TLSOptions } from "bun";
 import type { JSONWebKeySet } from "jose";
-import type { AuthMaterial } from "../config/auth-check.ts";
+import type { AuthMaterial } from "../config/load-auth.ts";
 import type { AppRouteInput } from "../config/compile.ts";
 import type { ProxyConf } from "../config/model.ts";
 import type { Settings } from "../config/settings.ts";

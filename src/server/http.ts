@@ -80,6 +80,7 @@ class Flight implements Watched, HandleHooks {
   private clientIp: string;
   private status = 0;
   private bytes = -1;
+  private bodyError: Error | null = null;
   private failure: unknown = null;
   /** The answer came from the proxy itself (an error), not relayed from the upstream. */
   private generated = false;
@@ -153,7 +154,10 @@ class Flight implements Watched, HandleHooks {
   /** HandleHooks: the upstream body ended; for a streamed body this completes the record. */
   onBodyEnd(bytes: number, error: Error | null): void {
     if (this.waitingForBody) this.complete(bytes, error);
-    else this.bytes = bytes;
+    else {
+      this.bytes = bytes;
+      this.bodyError = error;
+    }
   }
 
   /** HandleHooks: a WebSocket upgrade; the record completes when the tunnel ends. */
@@ -176,8 +180,9 @@ class Flight implements Watched, HandleHooks {
     }
     this.status = response.status;
     if (this.record.rate !== null) addRateHeaders(response, this.record.rate);
-    if (this.record.streaming) this.waitingForBody = true;
-    else this.complete(this.bytes >= 0 ? this.bytes : plainSize(response, this.req.method), null);
+    // A body read whole before the answer (proxy/whole-body.ts) has ended already, streamed or not.
+    if (this.record.streaming && this.bytes < 0) this.waitingForBody = true;
+    else this.complete(this.bytes >= 0 ? this.bytes : plainSize(response, this.req.method), this.bodyError);
     return response;
   };
 

@@ -13,7 +13,7 @@
  * earlier (while closed) are ignored once the breaker has left the closed state.
  */
 
-export type BreakerState = "closed" | "open" | "half_open";
+export type CircuitState = "closed" | "open" | "half_open";
 
 /** [circuit_breaker] in config.toml. */
 export interface BreakerSettings {
@@ -25,7 +25,7 @@ export interface BreakerSettings {
 
 /** What GET /api/v1/circuit-breaker shows per origin (SPEC §11.2). */
 export interface BreakerView {
-  state: BreakerState;
+  state: CircuitState;
   consecutive_failures: number;
   consecutive_successes: number;
 }
@@ -36,7 +36,7 @@ export const REFUSED = -1;
 const DEFAULTS: BreakerSettings = { failure_threshold: 5, recovery_timeout_secs: 30, success_threshold: 2, failure_status_codes: [502, 503, 504] };
 
 class Breaker {
-  state: BreakerState = "closed";
+  state: CircuitState = "closed";
   failures = 0;
   successes = 0;
   openedAt = 0;

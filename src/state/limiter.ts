@@ -13,14 +13,11 @@
  * the primary process for a machine with several workers. Whenever it cannot answer, the local
  * buckets decide, so a request is never refused or held for the sake of shared state (SPEC §17.6).
  */
-import { ipBytes } from "../lib/net.ts";
+import type { RateLimitSpec } from "../config/snapshot.ts";
 
-export interface RateLimitSpec {
-  /** Tokens added per second. */
-  readonly perSecond: number;
-  /** Bucket capacity. */
-  readonly burst: number;
-}
+// Declared once, with the snapshot that carries it; re-exported for the bucket stores.
+export type { RateLimitSpec };
+import { ipBytes } from "../lib/net.ts";
 
 /** The outcome of one take, in the numbers the response headers need (SPEC §8). */
 export interface RateDecision {

@@ -10,7 +10,7 @@
 export const DURATION_BUCKETS: readonly number[] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** A certificate the TLS store holds, for `proxy_certificate_expiry_timestamp_seconds`. */
-export interface CertificateInfo {
+export interface CertificateExpiry {
   readonly name: string;
   /** notAfter as a Date or Unix milliseconds. */
   readonly notAfter: Date | number;
@@ -73,7 +73,7 @@ export class Metrics {
   private readonly upstreams = new Map<string, UpstreamStats>();
   private readonly tlsPeers = new Set<string>();
   /** Supplies the certificate inventory at render time (wired by the TLS store). */
-  certificates: () => readonly CertificateInfo[] = () => [];
+  certificates: () => readonly CertificateExpiry[] = () => [];
   /** Cluster figures (SPEC §17.1), set by the runtime in cluster mode; null ⇒ the families are left out. */
   cluster: (() => { members: number; redisUp: boolean }) | null = null;
 
@@ -259,7 +259,7 @@ export class Metrics {
     out.push(`proxy_config_reloads_total{result="failure"} ${num(this.reloads.failure)}`);
 
     family("proxy_certificate_expiry_timestamp_seconds", "gauge", "Certificate notAfter as a Unix time");
-    let certificates: readonly CertificateInfo[] = [];
+    let certificates: readonly CertificateExpiry[] = [];
     try {
       certificates = this.certificates();
     } catch {

@@ -4,10 +4,10 @@
  * it is stored under, the private key belongs to it, and the TLS library accepts the two together.
  * Expiry is reported, not refused.
  */
-import { createHash, createPrivateKey, createPublicKey } from "node:crypto";
+import { createHash, createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import { createSecureContext } from "node:tls";
-import { x509 } from "../lib/x509.ts";
+import { sanEntries } from "./san.ts";
 
 /** What the store knows about a pair that passed the checks. */
 export interface CertificateFacts {
@@ -32,9 +32,9 @@ const LEAF = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/;
 export function checkPair(name: string, certPem: string, keyPem: string): PairCheck {
   const leafPem = LEAF.exec(certPem)?.[0];
   if (!leafPem) return { ok: false, error: "the certificate file holds no PEM certificate" };
-  let cert: x509.X509Certificate;
+  let cert: X509Certificate;
   try {
-    cert = new x509.X509Certificate(leafPem);
+    cert = new X509Certificate(leafPem);
   } catch (err) {
     return { ok: false, error: `the certificate does not parse (${(err as Error).message.split("\n")[0]})` };
   }
@@ -42,13 +42,13 @@ export function checkPair(name: string, certPem: string, keyPem: string): PairCh
   if (!coversName(sans, name)) {
     return { ok: false, error: `the certificate's subjectAltName does not list '${name}' (it lists ${sans.length ? sans.join(", ") : "nothing"})` };
   }
-  let keySpki: Buffer;
+  let key: KeyObject;
   try {
-    keySpki = Buffer.from(createPublicKey(createPrivateKey(keyPem)).export({ type: "spki", format: "der" }));
+    key = createPrivateKey(keyPem);
   } catch (err) {
     return { ok: false, error: `the private key does not parse (${(err as Error).message.split("\n")[0]})` };
   }
-  if (!keySpki.equals(Buffer.from(cert.publicKey.rawData))) {
+  if (!cert.checkPrivateKey(key)) {
     return { ok: false, error: "the private key does not match the certificate" };
   }
   try {
@@ -57,15 +57,13 @@ export function checkPair(name: string, certPem: string, keyPem: string): PairCh
   } catch (err) {
     return { ok: false, error: `the TLS library refuses the pair (${(err as Error).message})` };
   }
-  const fingerprint = createHash("sha256").update(Buffer.from(cert.rawData)).digest("hex");
-  return { ok: true, facts: { name, sans, notAfter: cert.notAfter, notBefore: cert.notBefore, fingerprint } };
+  const fingerprint = createHash("sha256").update(cert.raw).digest("hex");
+  return { ok: true, facts: { name, sans, notAfter: cert.validToDate, notBefore: cert.validFromDate, fingerprint } };
 }
 
 /** DNS names (lower-cased) and IP addresses of the certificate's subjectAltName extension. */
-export function subjectAltNames(cert: x509.X509Certificate): string[] {
-  const ext = cert.getExtension(x509.SubjectAlternativeNameExtension);
-  if (!ext) return [];
-  return ext.names.items.filter((n) => n.type === "dns" || n.type === "ip").map((n) => (n.type === "dns" ? n.value.toLowerCase() : n.value));
+export function subjectAltNames(cert: X509Certificate): string[] {
+  return sanEntries(cert).map((n) => (n.type === "dns" ? n.value.toLowerCase() : n.value));
 }
 
 /** An exact SAN match, compared case-insensitively; a wildcard name must be listed as the wildcard itself. */

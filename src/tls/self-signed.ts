@@ -3,11 +3,12 @@
  * day ago for ten years, for localhost, 127.0.0.1, ::1 and (in --dev) every app's dev alias.
  * Reused when the files on disk already cover the wanted names and the key matches.
  */
-import { x509 } from "../lib/x509.ts";
+import { X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../lib/atomic-write.ts";
 import { checkPair } from "./pair.ts";
+import { sanEntries } from "./san.ts";
 
 export const SELF_SIGNED_CN = "soli-proxy self-signed";
 const BASE_NAMES = ["DNS:localhost", "IP:127.0.0.1", "IP:::1"];
@@ -60,6 +61,8 @@ export async function generateSelfSigned(names: readonly string[]): Promise<PemP
   const sans = names.map((n) =>
     n.startsWith("IP:") ? { type: "ip" as const, value: n.slice(3) } : { type: "dns" as const, value: n.replace(/^DNS:/, "") },
   );
+  // Loaded here, the one place it is needed, so that a proxy whose certificate exists never loads it.
+  const { x509 } = await import("../lib/x509.ts");
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex").replace(/^[89a-f]/, "1"),
     name: `CN=${SELF_SIGNED_CN}`,
@@ -80,10 +83,7 @@ export async function generateSelfSigned(names: readonly string[]): Promise<PemP
 
 /** SANs of a PEM certificate as `DNS:name` / `IP:address` strings (names lower-cased). */
 export function certificateNames(pem: string): string[] {
-  const cert = new x509.X509Certificate(pem);
-  const ext = cert.getExtension(x509.SubjectAlternativeNameExtension);
-  if (!ext) return [];
-  return ext.names.items.map((n) => (n.type === "ip" ? `IP:${n.value}` : `DNS:${n.value.toLowerCase()}`));
+  return sanEntries(new X509Certificate(pem)).map((n) => (n.type === "ip" ? `IP:${n.value}` : `DNS:${n.value.toLowerCase()}`));
 }
 
 function pemEncode(label: string, der: ArrayBuffer): string {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { devAlias, resolveAppConfig } from "../../src/apps/config.ts";
 import { detectStartScript } from "../../src/apps/detect.ts";

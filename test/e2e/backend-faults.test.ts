@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
-import net from "node:net";
+import type net from "node:net";
 import { join } from "node:path";
 import { rawBackend, type RawBackend } from "../support/backend.ts";
 import { tempProject, testToml, type TempProject } from "../support/project.ts";

@@ -3,6 +3,7 @@ import { backend } from "../support/backend.ts";
 import { tempProject, testToml } from "../support/project.ts";
 import { runCli, spawnProxy } from "../support/spawn.ts";
 import pkg from "../../package.json";
+import { waitFor } from "../support/wait.ts";
 
 describe("command line (SPEC §2)", () => {
   test("-V prints the version from package.json and -h the usage, both exiting 0", async () => {
@@ -97,7 +98,7 @@ describe("process lifecycle", () => {
     using project = tempProject({ "proxy.conf": `default -> ${b.url}\n`, "config.toml": testToml() });
     await using proxy = await spawnProxy(project.conf);
     const inFlight = fetch(`http://127.0.0.1:${proxy.http}/slow`).then((r) => r.text());
-    while (b.seen.length === 0) await Bun.sleep(5);
+    await waitFor(() => b.seen.length === 1, "the request at the backend");
     const code = await proxy.stop("SIGTERM");
     expect([await inFlight, code]).toEqual(["finished", 0]);
     expect(proxy.output()).toContain("Received shutdown signal, draining connections...");

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { backend, rawBackend } from "../support/backend.ts";
 import { startTestProxy } from "../support/project.ts";
 import { rawRequest, statusOf } from "../support/raw.ts";
+import { waitFor } from "../support/wait.ts";
 
 const answer = async (res: Response) => [res.status, await res.text(), res.headers.get("content-type")];
 
@@ -131,7 +132,7 @@ describe("probes and door-keeping", () => {
     });
     await using proxy = await startTestProxy(`default -> ${b.url}`, { toml: "[limits]\nmax_in_flight = 2\n" });
     const held = [fetch(proxy.url + "/1"), fetch(proxy.url + "/2")];
-    while (b.seen.length < 2) await Bun.sleep(5);
+    await waitFor(() => b.seen.length === 2, "both held requests at the backend");
     const over = await fetch(proxy.url + "/3");
     release();
     const done = await Promise.all(held.map(async (p) => (await p).status));

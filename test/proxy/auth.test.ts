@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, spyOn, test } from "bun:test";
 import { SignJWT } from "jose";
-import { PolicyCompiler } from "../../src/config/auth-policy.ts";
+import { PolicyCompiler } from "../../src/config/compile-auth.ts";
 import type { Rule } from "../../src/config/model.ts";
 import type { AuthGrant, AuthPolicy } from "../../src/config/snapshot.ts";
 import { settingsSchema } from "../../src/config/settings.ts";

@@ -13,6 +13,7 @@ import { Metrics, type RequestSample } from "../../src/state/metrics.ts";
 import { ChallengeTokens } from "../../src/tls/challenge.ts";
 import { tempProject } from "../support/project.ts";
 import { requestSample } from "../support/samples.ts";
+import { waitFor } from "../support/wait.ts";
 
 const sample = requestSample;
 
@@ -142,7 +143,8 @@ describe("ACME tokens (SPEC §12.6)", () => {
     };
     let published = false;
     const publishing = tokens.publish("t1", "t1.ka").then(() => (published = true));
-    await Bun.sleep(5);
+    // Published only once the workers have it: still pending while the relay is undelivered.
+    await waitFor(() => relayed.length === 1, "the token relayed to the workers");
     const before = published;
     deliver();
     await publishing;

@@ -8,7 +8,7 @@ import type { AdminPort } from "../../src/admin/port.ts";
 import { compile } from "../../src/config/compile.ts";
 import { configFiles, loadConfig } from "../../src/config/load.ts";
 import type { Snapshot } from "../../src/config/snapshot.ts";
-import { createLogger, type Logger } from "../../src/lib/log.ts";
+import { createLogger } from "../../src/lib/log.ts";
 import { AdminCredentials } from "../../src/runtime/admin-credentials.ts";
 import { createAdminPort, type AdminProviders } from "../../src/runtime/admin.ts";
 import { Reloader } from "../../src/runtime/reloader.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { appendFileSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { appendFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { splitEvents } from "../../src/control/admin-client.ts";
 import { ErrorLogTail, readAppFiles } from "../../src/tui/data/files.ts";

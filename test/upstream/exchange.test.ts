@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { endpointOf } from "../../src/lib/endpoint.ts";
 import { Watch } from "../../src/state/watch.ts";
-import { send, UpstreamError } from "../../src/upstream/exchange.ts";
+import { send, type UpstreamError } from "../../src/upstream/exchange.ts";
 import { UpstreamPool } from "../../src/upstream/pool.ts";
 import { rawBackend } from "../support/backend.ts";
 import { waitFor } from "../support/wait.ts";

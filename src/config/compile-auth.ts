@@ -2,12 +2,12 @@
  * Compiles the authentication policy of each route (SPEC §7.1) and the rate-limit specs (SPEC §8)
  * into the snapshot's frozen data: user name digests, dummy hashes of the right cost, key digests,
  * imported JWT keys, challenge strings and the grants' header lines. Identical policies are built
- * once and shared by the routes that use them. Inputs have passed auth-check.ts.
+ * once and shared by the routes that use them. Inputs have passed load-auth.ts.
  */
 import { createHash, createSecretKey } from "node:crypto";
 import { createLocalJWKSet } from "jose";
-import type { AuthMaterial } from "./auth-check.ts";
-import { jwtAlgorithms } from "./auth-check.ts";
+import type { AuthMaterial } from "./load-auth.ts";
+import { jwtAlgorithms } from "./load-auth.ts";
 import type { Rule } from "./model.ts";
 import { RATE_LIMIT } from "./schema.ts";
 import type { Settings } from "./settings.ts";
