@@ -20,7 +20,7 @@ export interface BuildOptions {
   executablePath?: string;
   /** Stamp another version than package.json's (src/lib/version.ts). */
   version?: string;
-  /** Fix another release API than the project's (src/update/release.ts, SPEC §16.4). */
+  /** The release channel this build updates from (src/update/release.ts, SPEC §16.4); none by default. */
   updateUrl?: string;
 }
 

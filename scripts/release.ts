@@ -1,11 +1,14 @@
 /**
- * Release artifacts for every platform `soli-proxy update` knows (SPEC §16.4): for each target
+ * A release channel for `soli-proxy update` (SPEC §16.4): for each target
  * `soli-proxy-<os>-<arch>` (the bare executable) and `soli-proxy-<os>-<arch>.tar.gz` (it, as
- * `soli-proxy` mode 755 at the root), each with a `.sha256` in sha256sum format. Upload them all
- * to a GitHub release whose tag is `v<version>`.
+ * `soli-proxy` mode 755 at the root), each with a `.sha256` in sha256sum format, plus `latest`:
+ * the GitHub releases API answer (`tag_name` v<version>, `assets[]` with `name`, `size` and a
+ * `browser_download_url` relative to it). Any static file server serving the directory is then a
+ * channel: point `[update] url` (or `--update-url` at build time) at the directory's URL. The
+ * artifacts can as well be uploaded to a GitHub release tagged `v<version>`.
  *
  *   bun scripts/release.ts [--targets linux-x64,linux-arm64,darwin-x64,darwin-arm64]
- *                          [--out dist/release] [--version X] [--gzip-level 1-9]
+ *                          [--out dist/release] [--version X] [--gzip-level 1-9] [--update-url URL]
  *
  * Cross-compiling needs Bun's runtime for the other platform. Instead of letting `bun build`
  * download it from GitHub, it comes from the npm registry: the `@oven/bun-<os>-<arch>` package of
@@ -15,6 +18,7 @@
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import pkg from "../package.json" with { type: "json" };
 import { buildExecutable, ROOT } from "./build.ts";
 
 export const TARGETS = ["linux-x64", "linux-arm64", "darwin-x64", "darwin-arm64"] as const;
@@ -25,6 +29,8 @@ export interface ReleaseOptions {
   version?: string;
   /** 1 (fast, for tests) … 9 (smallest); default 9. */
   gzipLevel?: number;
+  /** Channel fixed in the executables (scripts/build.ts --update-url). */
+  updateUrl?: string;
   log?: (line: string) => void;
 }
 
@@ -37,14 +43,23 @@ export async function release(opts: ReleaseOptions): Promise<string[]> {
     if (!(TARGETS as readonly string[]).includes(target)) throw new Error(`unknown target '${target}' (known: ${TARGETS.join(", ")})`);
     const exe = join(opts.out, `soli-proxy-${target}`);
     const executablePath = target === hostTarget() ? undefined : await bunRuntime(target, log);
-    await buildExecutable({ outfile: exe, target, executablePath, version: opts.version });
+    await buildExecutable({ outfile: exe, target, executablePath, version: opts.version, updateUrl: opts.updateUrl });
     rmSync(`${exe}.map`, { force: true }); // the source map is embedded in the executable already
     const tarball = `${exe}.tar.gz`;
     await packTarball(exe, tarball, opts.gzipLevel ?? 9);
     for (const file of [exe, tarball]) written.push(file, await writeChecksum(file));
     log(`${target}: ${basename(exe)}, ${basename(tarball)} (+ .sha256)`);
   }
+  written.push(await writeLatest(opts.out, `v${opts.version ?? pkg.version}`, written));
   return written;
+}
+
+/** `<out>/latest`: the GitHub "latest release" answer for the files written, with relative download URLs. */
+export async function writeLatest(out: string, tag: string, files: readonly string[]): Promise<string> {
+  const assets = files.map((file) => ({ name: basename(file), size: Bun.file(file).size, browser_download_url: basename(file) }));
+  const path = join(out, "latest");
+  await Bun.write(path, `${JSON.stringify({ tag_name: tag, name: tag, assets }, null, 2)}\n`);
+  return path;
 }
 
 export function hostTarget(): string {
@@ -116,6 +131,7 @@ if (import.meta.main) {
       out: { type: "string", default: join(ROOT, "dist", "release") },
       version: { type: "string" },
       "gzip-level": { type: "string", default: "9" },
+      "update-url": { type: "string" },
     },
   });
   const gzipLevel = Number(values["gzip-level"]);
@@ -125,6 +141,7 @@ if (import.meta.main) {
     out: resolve(values.out),
     version: values.version,
     gzipLevel,
+    updateUrl: values["update-url"],
   });
   console.log(`wrote ${files.length} files to ${resolve(values.out)}`);
 }

@@ -8,7 +8,7 @@ import "reflect-metadata";
 import { COMMANDS, parseArgs, sitesDirOf, USAGE, UsageError } from "./cli/args.ts";
 import { serve } from "./cli/serve.ts";
 import { ConfigError, formatIssue } from "./config/issues.ts";
-import { VERSION } from "./lib/version.ts";
+import { VERSION, versionLine } from "./lib/version.ts";
 import { WORKER_ENV } from "./runtime/worker-protocol.ts";
 
 export { VERSION };
@@ -35,7 +35,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (args.version) {
-    console.log(`soli-proxy ${VERSION}`);
+    console.log(versionLine()); // `soli-proxy <v> (bun <v>)`: what update checks in a download (SPEC §2, §16.4)
     return 0;
   }
   try {
@@ -43,8 +43,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     // lifecycle client (memory for small servers, docs/architecture.md).
     switch (args.command) {
       case "run":
-        if (args.daemon) return await (await import("./cli/daemon.ts")).daemon({ conf: args.conf, argv });
-        return await serve({ conf: args.conf, dev: args.dev, watch: args.watch, sitesDir: sitesDirOf(args) });
+        if (args.daemon) return await (await import("./cli/daemon.ts")).daemon({ conf: args.conf, runDir: args.runDir, argv });
+        return await serve({ conf: args.conf, dev: args.dev, watch: args.watch, sitesDir: sitesDirOf(args), runDir: args.runDir, argv });
       case "check":
         return (await import("./cli/check.ts")).check({ conf: args.conf, sitesDir: sitesDirOf(args) });
       case "hash-password":
@@ -52,17 +52,25 @@ export async function main(argv: readonly string[]): Promise<number> {
       case "hash-key":
         return await (await import("./cli/hash-password.ts")).hashKey(args.args);
       case "update":
-        return await (await import("./cli/update.ts")).update({ reinstall: args.reinstall, allowUnverified: args.allowUnverified });
+        return await (await import("./cli/update.ts")).update({
+          reinstall: args.reinstall,
+          allowUnverified: args.allowUnverified,
+          check: args.check,
+          rollback: args.rollback,
+          noRestart: args.noRestart,
+          conf: args.conf,
+          runDir: args.runDir,
+        });
       case "deploy":
       case "restart":
       case "rollback":
       case "stop":
       case "logs":
-        return await (await import("./cli/lifecycle.ts")).lifecycle({ command: args.command, app: args.args[0], conf: args.conf, sitesDir: sitesDirOf(args), dev: args.dev, follow: args.follow });
+        return await (await import("./cli/lifecycle.ts")).lifecycle({ command: args.command, app: args.args[0], conf: args.conf, sitesDir: sitesDirOf(args), runDir: args.runDir, dev: args.dev, follow: args.follow });
       case "tui": {
         // Loaded on demand: the renderer (React, Ink, Yoga) is only for this command.
         const { tui } = await import("./tui/run.tsx");
-        return await tui({ conf: args.conf, sitesDir: sitesDirOf(args), dev: args.dev });
+        return await tui({ conf: args.conf, sitesDir: sitesDirOf(args), runDir: args.runDir, dev: args.dev });
       }
       default:
         console.error(`Error: '${args.command}' is not available in this build yet (commands: ${COMMANDS.join(", ")})`);

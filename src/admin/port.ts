@@ -90,6 +90,14 @@ export interface AdminPort {
 
   /** GET /api/v1/cluster (SPEC §11.2, §17.1): this node's view of the cluster. */
   cluster?(): Promise<ClusterInfo>;
+
+  /**
+   * Hitless upgrade (SPEC §15.5): start the executable now on disk beside this process, hand over
+   * to it and retire. Resolves with the new primary once it is ready; rejects (this process keeps
+   * serving) with why it was not.
+   */
+  upgrade?(): Promise<{ pid: number; version: string }>;
+
   /** Rate limit for admin requests (SPEC §8), checked first; absent ⇒ no limit. */
   rateLimit?(req: Request, peer: string): RateLimitVerdict;
   /** Prometheus text of SPEC §10. */

@@ -12,7 +12,8 @@ import { openSlotLog, slotLogPath } from "./logs.ts";
 import type { ManagedApp, SlotState } from "./managed.ts";
 import { acceptsConnections } from "./ports.ts";
 import { userEnv } from "./app-env.ts";
-import { adoptPid, appEnv, looksLikeOurSlot, spawnNative, terminateGroup, type SlotProcess } from "./process.ts";
+import { notOurApp } from "./adopt.ts";
+import { adoptPid, appEnv, spawnNative, terminateGroup, type SlotProcess } from "./process.ts";
 import type { SlotStatus } from "./state-files.ts";
 import type { AppTimings } from "./timings.ts";
 import { resolveIdentity, type Identity } from "./users.ts";
@@ -84,7 +85,8 @@ export class SlotRunner {
       this.attach(app, slot, adoptContainer(this.opts.docker, app.name, slotName, app.config.dir));
       return true;
     }
-    if (pid === null || !looksLikeOurSlot(pid)) return false;
+    // never a pid that now belongs to another program (SPEC §14.7, apps/adopt.ts)
+    if (pid === null || notOurApp(pid, app.config, slot.port) !== null) return false;
     this.attach(app, slot, adoptPid(pid));
     return true;
   }

@@ -16,12 +16,13 @@ import { startInPlace, statusEvent, stopApp, switchSlots, type DeployHooks, type
 import { discoverApps } from "./discover.ts";
 import { AppError, busy, notFound } from "./errors.ts";
 import { AppEvents } from "./events.ts";
+import { adoptApp } from "./adopt.ts";
 import { rotateIfLarge, slotLogPath } from "./logs.ts";
 import { ManagedApp, type SlotState } from "./managed.ts";
 import { monitorRound, nextRetry } from "./monitor.ts";
 import { PortsLock } from "./ports.ts";
 import { describeProgress, type ProgressListener } from "./progress.ts";
-import { looksLikeOurSlot, terminateGroup } from "./process.ts";
+import { looksLikeOurSlot } from "./process.ts";
 import { SlotRunner } from "./slots.ts";
 import { readAppState, writeAppState, type AppStateFile, type SlotStatus } from "./state-files.ts";
 import { DEFAULT_TIMINGS, type AppTimings } from "./timings.ts";
@@ -70,6 +71,8 @@ export class Supervisor {
    */
   private keepRecordedState = false;
   private closing = false;
+  /** A new primary is taking over the apps (SPEC §15.5): hands off. */
+  private paused = false;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.runDir = opts.runDir;
@@ -163,25 +166,53 @@ export class Supervisor {
   }
 
   /**
-   * Start-up (SPEC §14.7): stops every slot process app_state.json records that still runs, then
-   * starts each app that has a script and is not stopped, in its recorded slot, all in parallel.
-   * Resolves when every start finished (the runtime does not wait).
+   * Start-up (SPEC §14.7): adopts every slot process app_state.json records that is still the
+   * app's and answers its health check (apps/adopt.ts), stops the recorded ones that are ours but
+   * do not answer, then starts each app without an adopted slot that has a script and is not
+   * stopped, in its recorded slot, all in parallel. `onAdopted` runs once adoption is done (a new
+   * primary is ready then, SPEC §15.5); the promise resolves when every start finished.
    */
-  async start(): Promise<void> {
+  async start(onAdopted?: () => void): Promise<void> {
     const recorded = readAppState(this.stateFile);
     this.guardRecordedState(recorded);
-    await Promise.all(Object.entries(recorded).flatMap(([name, record]) => SLOTS.map((slot) => this.stopLeftover(name, slot, record[slot].pid, record[slot].status))));
-    for (const [name, record] of Object.entries(recorded)) {
-      const app = this.apps.get(name);
-      if (!app) continue;
-      app.currentSlot = record.current_slot;
-      app.stopped = record.stopped;
-      for (const slot of SLOTS) app.slots[slot].image = record[slot].image ?? null;
-    }
+    const adopted = new Set<string>();
+    await Promise.all(
+      Object.entries(recorded).map(async ([name, record]) => {
+        const app = this.apps.get(name);
+        if (!app) return Promise.all(SLOTS.map((slot) => this.stopLeftover(name, slot, record[slot].pid, record[slot].status)));
+        for (const slot of SLOTS) app.slots[slot].image = record[slot].image ?? null;
+        if ((await adoptApp(app, record, { runner: this.runner, log: this.opts.log })).length > 0) adopted.add(name);
+      }),
+    );
     this.started = true;
     this.changed();
     this.startTimers();
-    await Promise.all([...this.apps.values()].filter((app) => !app.stopped).map((app) => this.startApp(app)));
+    onAdopted?.();
+    await Promise.all([...this.apps.values()].filter((app) => !app.stopped && !adopted.has(app.name)).map((app) => this.startApp(app)));
+  }
+
+  /**
+   * A hitless upgrade hands the apps to a new primary (SPEC §15.5): from `pause()` on, this one
+   * neither monitors, fails over, nor writes app_state.json; `resume()` undoes it when the new
+   * primary failed; `release()` lets go for good, leaving every app running.
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.changed();
+  }
+
+  release(): void {
+    this.paused = true;
+    this.closing = true;
+    this.runner.closing = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    for (const wake of this.wakers) wake();
+    for (const app of this.apps.values()) app.cancelRetry();
   }
 
   /** The standalone CLI: takes over what app_state.json says runs, without touching it. */
@@ -316,7 +347,7 @@ export class Supervisor {
   }
 
   private persist(): void {
-    if (!this.started) return; // app_state.json still holds what start() must read
+    if (!this.started || this.paused) return; // app_state.json still holds what start() must read; or a new primary took over
     if (this.keepRecordedState) {
       if (this.apps.size === 0) return;
       this.keepRecordedState = false;
@@ -388,7 +419,7 @@ export class Supervisor {
 
   /** A deploy toward the other slot, in the background, unless one runs or a retry is pending. */
   private failover(app: ManagedApp, why: string): void {
-    if (this.closing || this.opts.standalone || app.stopped || app.gaveUp || app.retryTimer) return;
+    if (this.closing || this.paused || this.opts.standalone || app.stopped || app.gaveUp || app.retryTimer) return;
     const run = app.tryLock(() => switchSlots(app, this.hooks, "failover"));
     if (!run) return;
     this.opts.log.warn({ app: app.name, why }, `failing over ${app.name}: ${why}`);
@@ -401,20 +432,24 @@ export class Supervisor {
     );
   }
 
-  private async stopLeftover(name: string, slot: Slot, pid: number | null, status: SlotStatus): Promise<void> {
-    const app = this.apps.get(name);
-    if (app?.config.docker) {
-      if (this.runner.adopt(app, slot, pid, status)) await this.runner.stop(app, slot);
-      return;
-    }
+  /**
+   * A recorded app whose directory is gone: its command is unknown, so its pid cannot be told
+   * from another program that reused it; it is left alone with a warning (SPEC §14.7).
+   */
+  private async stopLeftover(name: string, slot: Slot, pid: number | null, _status: SlotStatus): Promise<void> {
     if (pid === null || !looksLikeOurSlot(pid)) return;
-    this.opts.log.info({ app: name, slot, pid }, `stopping ${name} slot ${slot} left from an earlier run`);
-    await terminateGroup(pid, (app?.config.gracefulTimeoutSecs ?? 10) * 1000, null);
+    this.opts.log.warn({ app: name, slot, pid }, `app ${name} is no longer in ${this.opts.sitesDir}; its recorded PID ${pid} is left alone (stop it yourself if it is still ${name})`);
+  }
+
+  /** Names of the apps with a deploy, restart, rollback, failover or stop in progress. */
+  busyApps(): string[] {
+    return [...this.apps.values()].filter((a) => a.busy !== null).map((a) => a.name);
   }
 
   private startTimers(): void {
     if (this.opts.standalone) return;
     const monitor = setInterval(() => {
+      if (this.paused) return;
       void monitorRound(this.apps.values(), {
         log: this.opts.log,
         timeoutMs: this.timings.healthTimeoutMs,

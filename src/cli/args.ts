@@ -21,6 +21,8 @@ export interface CliArgs {
   watch: boolean;
   /** --sites-dir as given; null means `sites/` beside the proxy.conf in use (SPEC §2). */
   sitesDir: string | null;
+  /** --run-dir: where run/ lives instead of beside proxy.conf (null: config.toml or the default). */
+  runDir: string | null;
   help: boolean;
   version: boolean;
   /** Command flags: --cost N, --reinstall, --allow-unverified, --follow. */
@@ -28,10 +30,14 @@ export interface CliArgs {
   reinstall: boolean;
   allowUnverified: boolean;
   follow: boolean;
+  /** update: --check, --rollback, --no-restart (SPEC §16.4). */
+  check: boolean;
+  rollback: boolean;
+  noRestart: boolean;
 }
 
 /** Options that take a value (the next token, or `--flag=value`). */
-export const VALUE_FLAGS = new Set(["-c", "--conf", "--sites-dir", "--cost"]);
+export const VALUE_FLAGS = new Set(["-c", "--conf", "--sites-dir", "--run-dir", "--cost"]);
 
 export function parseArgs(argv: readonly string[], env: Record<string, string | undefined> = process.env): CliArgs {
   const out: CliArgs = {
@@ -42,12 +48,16 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     dev: false,
     watch: true,
     sitesDir: null,
+    runDir: null,
     help: false,
     version: false,
     cost: null,
     reinstall: false,
     allowUnverified: false,
     follow: false,
+    check: false,
+    rollback: false,
+    noRestart: false,
   };
   let commandSeen = false;
   for (let i = 0; i < argv.length; i++) {
@@ -70,6 +80,9 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
           break;
         case "--sites-dir":
           out.sitesDir = value();
+          break;
+        case "--run-dir":
+          out.runDir = value();
           break;
         case "-d":
         case "--daemon":
@@ -108,6 +121,15 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
           break;
         case "--allow-unverified":
           out.allowUnverified = true;
+          break;
+        case "--check":
+          out.check = true;
+          break;
+        case "--rollback":
+          out.rollback = true;
+          break;
+        case "--no-restart":
+          out.noRestart = true;
           break;
         case "-f":
         case "--follow":
@@ -155,7 +177,8 @@ Commands:
   check                        validate proxy.conf, config.toml, app.infos and certificates
   hash-password [PASSWORD] [--cost N]   print a bcrypt hash
   hash-key [KEY]               print the sha256: form of an API key
-  update [--reinstall] [--allow-unverified]   self-update
+  update [--check] [--reinstall] [--allow-unverified] [--no-restart] [--rollback]
+                               self-update from the release channel, then upgrade a running proxy
   tui                          terminal UI
 
 Options:
@@ -164,6 +187,7 @@ Options:
       --dev                    development mode (self-signed TLS, .test aliases, one process)
       --watch [true|false]     watch config, certificates and sites (default true)
       --sites-dir <DIR>        managed apps (default: sites/ beside proxy.conf)
+      --run-dir <DIR>          control socket, pid file, app state, logs (default: [server] run_dir, else run/ beside proxy.conf)
   -h, --help                   this help
   -V, --version                print the version
 `;

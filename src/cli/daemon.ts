@@ -4,8 +4,9 @@
  * and waits until that child is ready. Exit 0 once it is, 1 with the end of its log otherwise.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { isAlive, looksLikeSoliProxy, pidFilePath, readPidFile, runDir } from "../runtime/pidfile.ts";
+import { join, resolve } from "node:path";
+import { isAlive, looksLikeSoliProxy, pidFilePath, readPidFile } from "../runtime/pidfile.ts";
+import { locateRunDir } from "../lib/run-location.ts";
 import { selfCommand } from "../lib/executable.ts";
 import { socketAnswers } from "../runtime/run-dir.ts";
 import { formatIssue, hasErrors, sortIssues } from "../config/issues.ts";
@@ -14,6 +15,8 @@ import { VALUE_FLAGS } from "./args.ts";
 
 export interface DaemonOptions {
   conf: string;
+  /** --run-dir, when given. */
+  runDir?: string | null;
   /** The command line as given (without the program), -d included. */
   argv: readonly string[];
   out?: (line: string) => void;
@@ -31,8 +34,8 @@ export async function daemon(opts: DaemonOptions): Promise<number> {
   const err = opts.err ?? ((line: string) => console.error(line));
   const confPath = resolve(opts.conf);
   if (!existsSync(confPath)) throw new Error(`config file '${opts.conf}' not found`);
-  const configDir = dirname(confPath);
-  const logDir = join(runDir(configDir), "logs");
+  const runDir = locateRunDir(confPath, opts.runDir);
+  const logDir = join(runDir, "logs");
   mkdirSync(logDir, { recursive: true, mode: 0o700 });
   const logPath = join(logDir, "proxy.log");
 
@@ -41,12 +44,12 @@ export async function daemon(opts: DaemonOptions): Promise<number> {
   const loaded = loadConfig(configFiles(confPath));
   if (hasErrors(loaded.issues)) {
     for (const issue of sortIssues(loaded.issues)) err(formatIssue(issue));
-    const running = readPidFile(configDir);
+    const running = readPidFile(runDir);
     err(`Error: the configuration has errors; ${running !== null && isAlive(running) ? `the running daemon (PID ${running}) is left alone` : "no daemon started"}`);
     return 1;
   }
 
-  await stopExisting(configDir, out, opts.stopTimeoutMs ?? 10_000);
+  await stopExisting(runDir, out, opts.stopTimeoutMs ?? 10_000);
 
   const logStart = fileSize(logPath);
   const logFd = openSync(logPath, "a", 0o600);
@@ -72,7 +75,7 @@ export async function daemon(opts: DaemonOptions): Promise<number> {
       failure = `daemon exited (${child.signalCode ?? `code ${child.exitCode}`}) before it was ready`;
       break;
     }
-    if (await daemonReady(configDir, child.pid)) break;
+    if (await daemonReady(runDir, child.pid)) break;
     if (Date.now() > deadline) {
       child.kill("SIGKILL"); // neither ready nor dead: do not leave an unaccounted process behind
       failure = `daemon did not become ready within ${Math.round((opts.readyTimeoutMs ?? 15_000) / 1000)} s and was killed`;
@@ -95,29 +98,29 @@ export async function daemon(opts: DaemonOptions): Promise<number> {
  * socket are up, and the control socket answers. A proxy whose run/ cannot hold a socket is
  * ready on its pid file alone.
  */
-async function daemonReady(configDir: string, pid: number): Promise<boolean> {
-  if (readPidFile(configDir) !== pid) return false;
-  const socket = join(configDir, "run", "control.sock");
+async function daemonReady(runDir: string, pid: number): Promise<boolean> {
+  if (readPidFile(runDir) !== pid) return false;
+  const socket = join(runDir, "control.sock");
   return !existsSync(socket) || (await socketAnswers(socket, 500));
 }
 
 /** SIGTERM the daemon named by run/proxy.pid, SIGKILL it after `timeoutMs`, and wait until it is gone. */
-async function stopExisting(configDir: string, out: (line: string) => void, timeoutMs: number): Promise<void> {
-  const pid = readPidFile(configDir);
+async function stopExisting(runDir: string, out: (line: string) => void, timeoutMs: number): Promise<void> {
+  const pid = readPidFile(runDir);
   if (pid === null || pid === process.pid || !looksLikeSoliProxy(pid)) return;
   out(`Stopping existing daemon (PID: ${pid})...`);
-  signal(pid, "SIGTERM", configDir);
+  signal(pid, "SIGTERM", runDir);
   if (await exitedWithin(pid, timeoutMs)) return;
-  signal(pid, "SIGKILL", configDir);
-  if (!(await exitedWithin(pid, 5_000))) throw new Error(`daemon PID ${pid} (${pidFilePath(configDir)}) did not exit after SIGKILL`);
+  signal(pid, "SIGKILL", runDir);
+  if (!(await exitedWithin(pid, 5_000))) throw new Error(`daemon PID ${pid} (${pidFilePath(runDir)}) did not exit after SIGKILL`);
 }
 
-function signal(pid: number, name: NodeJS.Signals, configDir: string): void {
+function signal(pid: number, name: NodeJS.Signals, runDir: string): void {
   try {
     process.kill(pid, name);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ESRCH") return; // exited meanwhile
-    throw new Error(`cannot stop the daemon PID ${pid} named in ${pidFilePath(configDir)}: ${(err as Error).message}`);
+    throw new Error(`cannot stop the daemon PID ${pid} named in ${pidFilePath(runDir)}: ${(err as Error).message}`);
   }
 }
 

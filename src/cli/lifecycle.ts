@@ -21,6 +21,7 @@ import { AppMetrics } from "../state/app-metrics.ts";
 import { ControlClient, ControlLost } from "../control/client.ts";
 import type { Progress } from "../apps/progress.ts";
 import { progressView } from "./progress-view.ts";
+import { locateRunDir } from "../lib/run-location.ts";
 import { UsageError } from "./args.ts";
 
 export type LifecycleCommand = "deploy" | "restart" | "rollback" | "stop" | "logs";
@@ -34,6 +35,8 @@ export interface LifecycleOptions {
   app: string | undefined;
   conf: string;
   sitesDir: string;
+  /** --run-dir, when given. */
+  runDir?: string | null;
   dev: boolean;
   follow: boolean;
   out?: (text: string) => void;
@@ -54,7 +57,7 @@ export async function lifecycle(opts: LifecycleOptions): Promise<number> {
   const name = opts.app;
   if (!name) throw new UsageError(`${opts.command} needs an app name`);
   const files = configFiles(opts.conf);
-  const runDir = join(files.dir, "run");
+  const runDir = locateRunDir(files.conf, opts.runDir);
   const sitesDir = resolve(opts.sitesDir);
 
   const found = discoverApps(sitesDir);

@@ -43,6 +43,13 @@ const server = z.strictObject({
   allow_encoded_slashes: z.boolean().default(false),
   /** SPEC §5.6: client header names with `_` are dropped unless true (as nginx). */
   underscores_in_headers: z.boolean().default(false),
+  /** run/ (control socket, pid file, app state, logs); relative to the config dir (issue 16, SPEC §1). */
+  run_dir: z.string().min(1, { error: "run_dir must not be empty" }).optional(),
+});
+
+/** The release channel of `soli-proxy update` (SPEC §16.4). */
+const update = z.strictObject({
+  url: z.url({ protocol: /^https?$/, error: "update.url must be an http(s) URL" }).optional(),
 });
 
 const tls = z.strictObject({
@@ -203,6 +210,7 @@ export const settingsSchema = z
     auth: auth.prefault({}),
     apps: apps.prefault({}),
     cluster: cluster.prefault({}),
+    update: update.prefault({}),
   })
   .superRefine((s, ctx) => {
     const clustered = s.cluster.redis_url !== undefined;

@@ -4,11 +4,12 @@
  * (SPEC §16.1) and the TUI (§16.5), which must tell "no proxy runs here" (ControlUnavailable: act
  * standalone) from "the proxy said no" (ControlError: print it, exit 1).
  */
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
+import { locateRunDir } from "../lib/run-location.ts";
 
-/** run/control.sock beside a proxy.conf (SPEC §1). */
-export function controlSocketPath(confPath: string): string {
-  return join(dirname(resolve(confPath)), "run", "control.sock");
+/** control.sock in the run dir of a proxy.conf (SPEC §1; `--run-dir` or `[server] run_dir` move it). */
+export function controlSocketPath(confPath: string, runDir?: string | null): string {
+  return join(locateRunDir(confPath, runDir), "control.sock");
 }
 
 /** No proxy answers on the socket: missing, refused, or timed out before any answer. */

@@ -4,6 +4,7 @@
  * stops the proxy: the reason is logged and traffic keeps flowing.
  */
 import type { Server } from "bun";
+import { rmSync } from "node:fs";
 import { createAdminApp } from "../admin/api.ts";
 import type { AdminPort } from "../admin/port.ts";
 import type { Snapshot } from "../config/snapshot.ts";
@@ -16,7 +17,7 @@ import type { Reloader } from "./reloader.ts";
 import type { RunDir } from "./run-dir.ts";
 
 /** The subsystem providers of the AdminPort; each one absent answers 501. */
-export type AdminProviders = Pick<AdminPort, "rateLimit" | "metricsText" | "breakers" | "certificates" | "apps" | "cluster" | "series">;
+export type AdminProviders = Pick<AdminPort, "rateLimit" | "metricsText" | "breakers" | "certificates" | "apps" | "cluster" | "series" | "upgrade">;
 
 export interface AdminDeps {
   reloader: Reloader;
@@ -28,6 +29,8 @@ export interface AdminDeps {
   listeners: { bind: string; httpsPort: number | null };
   run: RunDir;
   providers?: AdminProviders;
+  /** The admin port the old primary really bound, when admin.bind says port 0 (SPEC §15.5). */
+  adminPort?: number | null;
 }
 
 export interface AdminHandle {
@@ -35,7 +38,10 @@ export interface AdminHandle {
   readonly tcp: { hostname: string; port: number } | null;
   /** The control socket path, or null when it could not be created. */
   readonly socket: string | null;
-  stop(): void;
+  /** `force` closes open admin connections too; without it in-flight requests finish (an upgrade's answer). */
+  stop(force?: boolean): void;
+  /** Resolves once no admin request is in flight (at most `ms`). */
+  idle(ms: number): Promise<void>;
 }
 
 /** The AdminPort over the runtime's pieces; `adminBind` reports the admin listener once bound. */
@@ -62,6 +68,7 @@ export function startAdmin(deps: AdminDeps): AdminHandle {
 
   let socket: string | null = null;
   try {
+    rmSync(deps.run.socket, { force: true }); // ours by now: claimRunDir or the upgrade handover (SPEC §15.2, §15.5)
     servers.push(serveAdminSocket(app, deps.run.socket));
     socket = deps.run.socket;
   } catch (err) {
@@ -81,7 +88,7 @@ export function startAdmin(deps: AdminDeps): AdminHandle {
     );
   } else {
     try {
-      const server = serveAdminTcp(app, bind.host, bind.port);
+      const server = serveAdminTcp(app, bind.host, bind.port === 0 && deps.adminPort ? deps.adminPort : bind.port);
       servers.push(server);
       tcp = { hostname: bind.host, port: server.port ?? bind.port };
       adminBind = `${bind.host.includes(":") ? `[${bind.host}]` : bind.host}:${tcp.port}`;
@@ -95,8 +102,12 @@ export function startAdmin(deps: AdminDeps): AdminHandle {
   return {
     tcp,
     socket,
-    stop() {
-      for (const server of servers) server.stop(true);
+    stop(force = true) {
+      for (const server of servers) void server.stop(force);
+    },
+    async idle(ms) {
+      const deadline = Date.now() + ms;
+      while (servers.some((s) => s.pendingRequests > 0) && Date.now() < deadline) await Bun.sleep(10);
     },
   };
 }

@@ -5,7 +5,7 @@
  * request-failover hook and the per-app metrics of ProxyState, and watches the sites directory.
  */
 import { mkdirSync } from "node:fs";
-import { basename, join } from "node:path";
+import { basename } from "node:path";
 import { createAppPort, type AppPort } from "../apps/port.ts";
 import { watchSites } from "../apps/sites-watch.ts";
 import { Supervisor } from "../apps/supervisor.ts";
@@ -18,8 +18,8 @@ import type { ProxyState } from "../state/proxy-state.ts";
 
 export interface ManagedAppsOptions {
   sitesDir: string;
-  /** The config dir: run/ lives beside proxy.conf. */
-  configDir: string;
+  /** run/: ports.lock, app_state.json, logs/ (lib/run-location.ts). */
+  runDir: string;
   dev: boolean;
   watch: boolean;
   log: Logger;
@@ -37,6 +37,14 @@ export interface ManagedApps {
   readonly port: AppPort;
   /** Settles once the apps found at start-up have been started (or failed to). */
   readonly started: Promise<void>;
+  /** Settles once the recorded app processes have been adopted or stopped (SPEC §14.7). */
+  readonly adopted: Promise<void>;
+  /** Hitless upgrade (SPEC §15.5): hand the apps over (pause), take them back (resume), let go (release). */
+  pause(): void;
+  resume(): void;
+  release(): void;
+  /** Apps with an operation in progress. */
+  busyApps(): string[];
   devAliases(): string[];
   onDevAliasesChange(listener: (aliases: string[]) => void): () => void;
   /** Reads the sites directory again now (SIGHUP; also the only way with --watch false). */
@@ -55,7 +63,7 @@ export function startManagedApps(opts: ManagedAppsOptions): ManagedApps {
   log.info({ dir: sitesDir }, `managed apps from ${sitesDir}`);
   const apps = new Supervisor({
     sitesDir,
-    runDir: join(opts.configDir, "run"),
+    runDir: opts.runDir,
     dev: opts.dev,
     log,
     settings: opts.current,
@@ -82,7 +90,12 @@ export function startManagedApps(opts: ManagedAppsOptions): ManagedApps {
     }
   };
   rediscover();
-  const started = apps.start().catch((err) => log.error({ err: (err as Error).message }, "starting apps failed"));
+  let adoptedNow: () => void = () => {};
+  const adopted = new Promise<void>((resolve) => (adoptedNow = resolve));
+  const started = apps
+    .start(adoptedNow)
+    .catch((err) => log.error({ err: (err as Error).message }, "starting apps failed"))
+    .finally(adoptedNow);
   const stopWatching = opts.watch
     ? watchSites(
         sitesDir,
@@ -99,6 +112,14 @@ export function startManagedApps(opts: ManagedAppsOptions): ManagedApps {
   return {
     port: createAppPort(apps, state.appMetrics),
     started,
+    adopted,
+    pause: () => apps.pause(),
+    resume: () => apps.resume(),
+    release() {
+      stopWatching();
+      apps.release();
+    },
+    busyApps: () => apps.busyApps(),
     devAliases: () => apps.devAliases(),
     rediscover,
     onDevAliasesChange(listener) {

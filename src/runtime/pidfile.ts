@@ -7,30 +7,29 @@ import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../lib/atomic-write.ts";
 
-/** run/ beside proxy.conf, mode 0700 (SPEC §1). */
-export function runDir(configDir: string): string {
-  return join(configDir, "run");
+/** `<run dir>/proxy.pid`; the run dir is found by lib/run-location.ts. */
+export function pidFilePath(runDir: string): string {
+  return join(runDir, "proxy.pid");
 }
 
-export function pidFilePath(configDir: string): string {
-  return join(runDir(configDir), "proxy.pid");
-}
-
-/** Writes this process's PID; returns a function that removes the file if it still names us. */
-export function writePidFile(configDir: string, pid = process.pid): () => void {
-  mkdirSync(runDir(configDir), { recursive: true, mode: 0o700 });
-  const path = pidFilePath(configDir);
+/**
+ * Writes this process's PID; returns a function that removes the file if it still names us (after
+ * a hitless upgrade it names the new primary, which the old one must leave alone, SPEC §15.5).
+ */
+export function writePidFile(runDir: string, pid = process.pid): () => void {
+  mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  const path = pidFilePath(runDir);
   writeFileAtomic(path, `${pid}\n`);
   return () => {
-    if (readPidFile(configDir) === pid) rmSync(path, { force: true });
+    if (readPidFile(runDir) === pid) rmSync(path, { force: true });
   };
 }
 
 /** The PID in run/proxy.pid, or null when the file is missing or holds no PID. */
-export function readPidFile(configDir: string): number | null {
+export function readPidFile(runDir: string): number | null {
   let text: string;
   try {
-    text = readFileSync(pidFilePath(configDir), "utf8");
+    text = readFileSync(pidFilePath(runDir), "utf8");
   } catch {
     return null;
   }

@@ -13,8 +13,8 @@ export interface RunDir {
   readonly pidFile: string;
 }
 
-export function runDirFor(configDir: string): RunDir {
-  const dir = join(configDir, "run");
+/** The files of a run dir (its place comes from lib/run-location.ts). */
+export function runDirFor(dir: string): RunDir {
   return { dir, socket: join(dir, "control.sock"), pidFile: join(dir, "proxy.pid") };
 }
 
@@ -23,7 +23,7 @@ export function runDirFor(configDir: string): RunDir {
  * that cannot be created (read-only config dir) is not fatal: the proxy then runs without a
  * control socket, which is logged when the socket fails to open.
  */
-export async function claimRunDir(run: RunDir): Promise<void> {
+export async function claimRunDir(run: RunDir, checkSocket = true): Promise<void> {
   try {
     statSync(run.dir);
   } catch {
@@ -34,6 +34,7 @@ export async function claimRunDir(run: RunDir): Promise<void> {
       return;
     }
   }
+  if (!checkSocket) return; // a hitless upgrade: the old primary hands its socket over (SPEC §15.5)
   if (await socketAnswers(run.socket)) throw new Error("another soli-proxy is running (run/control.sock)");
   try {
     rmSync(run.socket, { force: true });

@@ -19,7 +19,9 @@ import { ProxyState } from "../state/proxy-state.ts";
 import { ChallengeTokens } from "../tls/challenge.ts";
 import { startManagedApps } from "./apps.ts";
 import { TlsRuntime, type CertificateInfo, type CertificateReload } from "./tls.ts";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { VERSION } from "../lib/version.ts";
+import { startSuccessor, type Successor } from "./upgrade.ts";
 import { AdminCredentials } from "./admin-credentials.ts";
 import { startAdmin, type AdminProviders } from "./admin.ts";
 import { appsProvider } from "./admin-apps.ts";
@@ -47,6 +49,12 @@ export interface ProxyOptions {
   adminProviders?: AdminProviders;
   /** Shorter supervision clocks (tests); [apps] health_check_interval_secs still applies unless given. */
   appTimings?: Partial<AppTimings>;
+  /** --run-dir (else `[server] run_dir`, else run/ beside proxy.conf). */
+  runDir?: string | null;
+  /** The command-line arguments, for the re-exec of a hitless upgrade (SPEC §15.5); none ⇒ no upgrade. */
+  argv?: readonly string[];
+  /** Set when this process is the new primary of a hitless upgrade (SPEC §15.5). */
+  successor?: Successor | null;
 }
 
 export interface ProxyHandle {
@@ -73,6 +81,13 @@ export interface ProxyHandle {
   rediscoverApps(): void;
   /** Graceful shutdown (SPEC §15.4). */
   shutdown(): Promise<void>;
+  /**
+   * Hitless upgrade (SPEC §15.5): the executable on disk takes over; this process then drains and
+   * `retired` settles. Rejects, with this process still serving, when the new one did not take over.
+   */
+  upgrade(): Promise<{ pid: number; version: string }>;
+  /** Settles once this process handed over to a new primary and drained (it should exit 0 then). */
+  readonly retired: Promise<void>;
   /** Managed apps, for the admin API and the control socket (SPEC §11.2). */
   readonly apps: AppPort;
   /** Settles once the apps found at start-up have been started (or failed to); tests await it. */
@@ -107,8 +122,10 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     createLogger({ level: settings.logging.level, format: logFormat(settings.logging, dev), output: resolveOutput(settings.logging.output, files.dir) });
   for (const issue of loaded.issues) log.warn(formatIssue(issue));
   const startedAt = Date.now();
-  const run = runDirFor(files.dir);
-  await claimRunDir(run);
+  const run = runDirFor(opts.runDir ? resolve(opts.runDir) : settings.server.run_dir ? resolve(files.dir, settings.server.run_dir) : join(files.dir, "run"));
+  const successor = opts.successor ?? null;
+  // The old primary of an upgrade still holds the socket; it hands it over below (SPEC §15.5).
+  await claimRunDir(run, successor === null);
 
   let snapshot = compile({ version: 1, dev, conf: loaded.conf, settings, files, auth: loaded.auth });
   const state = new ProxyState();
@@ -116,6 +133,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const current = () => snapshot;
 
   const bind = parseBind(settings.server.bind)!;
+  // A new primary binds the ports the old one really has (port 0 resolved), beside it (SPEC §15.5).
+  const httpPortWanted = successor ? successor.mark.http : bind.port;
+  const httpsPortWanted = successor?.mark.https ?? settings.server.https_port;
   const challenges = new ChallengeTokens();
   const servers: Pick<Server<unknown>, "stop">[] = [];
   let tls: TlsRuntime;
@@ -129,8 +149,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       pool = await WorkerPool.start({
         count: processes,
         hostname: bind.host,
-        httpPort: bind.port,
-        httpsPort: settings.server.https_port,
+        httpPort: httpPortWanted,
+        httpsPort: httpsPortWanted,
         config: configPayload(snapshot, [], loaded.auth),
         certificates: tls.tlsEntries(),
         challenges,
@@ -141,7 +161,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     } else {
       const plain = listen({
         hostname: bind.host,
-        port: bind.port,
+        port: httpPortWanted,
+        // beside the listener of an old or new primary during a hitless upgrade (SPEC §15.5)
+        reusePort: true,
         idleTimeout: settings.limits.keep_alive_timeout,
         fetch: createFetchHandler({ current, state, log: () => log, scheme: "http", challenges }),
       });
@@ -153,7 +175,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
         log: () => log,
         listener: {
           hostname: bind.host,
-          port: settings.server.https_port,
+          port: httpsPortWanted,
           idleTimeout: settings.limits.keep_alive_timeout,
           fetch: createFetchHandler({ current, state, log: () => log, scheme: "https", challenges }),
         },
@@ -205,6 +227,17 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     settled: workers ? () => workers.delivered() : undefined,
   });
 
+  // The new primary of an upgrade: listeners are up beside the old ones; the old primary now lets
+  // go of the admin port, the control socket and the apps (SPEC §15.5).
+  if (successor) {
+    try {
+      await successor.handover();
+    } catch (err) {
+      await stopAll();
+      throw err;
+    }
+  }
+
   // Managed apps (SPEC §14): discovered and started after the listeners are up, in the background.
   const setAppRoutes = (routes: readonly AppRouteInput[]): Promise<number> => {
     appRoutes = routes;
@@ -214,7 +247,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   };
   const apps = startManagedApps({
     sitesDir: resolve(opts.sitesDir ?? "sites"),
-    configDir: files.dir,
+    runDir: run.dir,
     dev,
     watch: opts.watch === true,
     log,
@@ -247,7 +280,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const series = new MetricsSeries(() => state.metrics.totals(), () => (workers ? workers.inFlight() : state.inFlight));
   series.start();
 
-  const admin = startAdmin({
+  const openAdmin = () =>
+    startAdmin({
+    adminPort: successor?.mark.admin ?? null,
     reloader,
     current,
     credentials,
@@ -264,13 +299,15 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
         reload: () => tls.reload().then((r) => ({ count: r.count, refused: r.refused.map((p) => ({ file: p.file, error: p.error })) })),
       },
       cluster: () => (cluster ? cluster.view() : Promise.resolve({ enabled: false, name: settings.cluster.name, redis: "down", self: null, members: [] })),
+      upgrade: () => upgrade(),
       ...opts.adminProviders,
     },
   });
+  let admin = openAdmin();
   // Written once the listeners and the control socket are up: a daemon launcher waits for it.
   let removePid: () => void = () => {};
   try {
-    removePid = writePidFile(files.dir);
+    removePid = writePidFile(run.dir);
   } catch (err) {
     log.warn({ err: (err as Error).message }, "cannot write run/proxy.pid");
   }
@@ -291,9 +328,18 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   }
   const watcher = opts.watch === false ? null : watchConfigFiles(files, () => void reloader.reloadIfChanged(), () => log);
 
-  const shutdown = (): Promise<void> => {
+  if (successor) {
+    await apps.adopted; // SPEC §15.5: adopted every app slot, then ready
+    successor.ready(VERSION);
+  }
+
+  let retire: () => void = () => {};
+  const retired = new Promise<void>((resolve) => (retire = resolve));
+  /** §15.4 shutdown, or the old primary's exit after a hitless upgrade (§15.5), which leaves the apps running. */
+  const stop = (upgraded: boolean): Promise<void> => {
     stopping ??= (async () => {
-      log.info("Received shutdown signal, draining connections...");
+      log.info(upgraded ? "Handed over to the new primary, draining connections..." : "Received shutdown signal, draining connections...");
+      if (upgraded) await admin.idle(2000); // the upgrade's own answer goes out first
       watcher?.close();
       state.shuttingDown = true;
       tls.stopBackground();
@@ -306,12 +352,42 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       admin.stop();
       await cluster?.stop();
       series.stop();
-      await apps.shutdown(); // every app, both slots (SPEC §15.4)
-      removePid();
+      if (upgraded) apps.release(); // they keep running under the new primary
+      else await apps.shutdown(); // every app, both slots (SPEC §15.4)
+      removePid(); // only while it still names this process
       state.pool.closeIdle();
-      log.info("soli-proxy stopped");
+      log.info(upgraded ? "soli-proxy stopped; the new primary serves" : "soli-proxy stopped");
     })();
     return stopping;
+  };
+  const shutdown = () => stop(false);
+
+  let upgrading: Promise<{ pid: number; version: string }> | null = null;
+  const upgrade = (): Promise<{ pid: number; version: string }> => {
+    if (stopping) return Promise.reject(new Error("this proxy is shutting down"));
+    if (!opts.argv) return Promise.reject(new Error("this proxy was not started from the command line; it cannot re-execute itself"));
+    const argv = opts.argv;
+    upgrading ??= (async () => {
+      const busy = apps.busyApps();
+      if (busy.length > 0) throw new Error(`an operation is in progress for ${busy.join(", ")}; upgrade once it is done`);
+      log.info({ executable: process.execPath }, "upgrade requested: starting the executable on disk beside this process");
+      const next = await startSuccessor({
+        argv,
+        mark: { http: httpPort, https: httpsPort, admin: admin.tcp?.port ?? null },
+        log: () => log,
+        release() {
+          apps.pause();
+          admin.stop(false);
+        },
+        resume() {
+          admin = openAdmin();
+          apps.resume();
+        },
+      });
+      setTimeout(() => void stop(true).then(retire), 0);
+      return next;
+    })().finally(() => (upgrading = null));
+    return upgrading;
   };
 
   return {
@@ -321,14 +397,20 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     https: { hostname: bind.host, port: httpsPort },
     challenges,
     workers: workers ? { pids: () => workers.pids() } : null,
-    admin: admin.tcp,
-    controlSocket: admin.socket,
+    get admin() {
+      return admin.tcp;
+    },
+    get controlSocket() {
+      return admin.socket;
+    },
     reloadCounts: reloader.counts,
     current,
     log: () => log,
     reload: () => reloader.reload(),
     rediscoverApps: () => apps.rediscover(),
     shutdown,
+    upgrade,
+    retired,
     apps: apps.port,
     appsStarted: apps.started,
     setAppRoutes,

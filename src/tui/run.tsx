@@ -13,13 +13,14 @@ import { App, type Outcome } from "./ui/App.tsx";
 export interface TuiOptions {
   conf: string;
   sitesDir: string;
+  runDir?: string | null;
   dev: boolean;
 }
 
 /** Runs until the user quits; returns the exit code, or throws with why it could not go on. */
 export async function tui(opts: TuiOptions): Promise<number> {
   if (!process.stdin.isTTY || !process.stdout.isTTY) throw new Error("tui needs an interactive terminal (stdin and stdout must be a TTY)");
-  const places = locate({ conf: opts.conf, sitesDir: opts.sitesDir });
+  const places = locate({ conf: opts.conf, sitesDir: opts.sitesDir, runDir: opts.runDir });
   if (!existsSync(places.confPath)) throw new Error(`config file '${places.confPath}' not found`);
   const feed = new Feed(places);
   const outcome: Outcome = { code: 0 };

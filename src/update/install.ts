@@ -5,6 +5,7 @@
  */
 import { accessSync, chmodSync, closeSync, constants, copyFileSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
+import { parseVersionLine } from "../lib/version.ts";
 import { UpdateError } from "./release.ts";
 
 /** The soli-proxy executable inside an asset: the tarball's root `soli-proxy`, or the asset itself. */
@@ -16,6 +17,10 @@ export async function extractExecutable(assetName: string, bytes: Uint8Array): P
   } catch (err) {
     throw new UpdateError(`${assetName} is not a readable .tar.gz: ${(err as Error).message}`);
   }
+  // A release tarball holds the executable and nothing else (scripts/release.ts); anything more,
+  // `../x` above all, says it was not made by us. Nothing is ever extracted to disk from it.
+  const extra = [...files.keys()].filter((name) => name !== "soli-proxy" && name !== "./soli-proxy");
+  if (extra.length > 0) throw new UpdateError(`${assetName} holds more than soli-proxy (${extra.slice(0, 5).join(", ")}). Refusing to install.`);
   const entry = files.get("soli-proxy") ?? files.get("./soli-proxy");
   if (!entry) throw new UpdateError(`${assetName} has no soli-proxy at its root (it holds: ${[...files.keys()].slice(0, 5).join(", ") || "nothing"})`);
   return entry.bytes();
@@ -31,18 +36,19 @@ export function ensureWritable(exe: string): void {
 }
 
 /**
- * Installs `bytes` as `exe`: `<exe>.new` (mode 755, fsynced) must answer `-V`, else it is deleted
- * and `exe` left alone; then `exe` is kept as `<exe>.old` and `<exe>.new` renamed over it. If the
- * installed file then fails `-V`, the old one is put back. Returns the new `-V` line.
+ * Installs `bytes` as `exe`: `<exe>.new` (mode 755, fsynced) must identify itself with `-V` as
+ * this program at `version` (SPEC §16.4 step 7), else it is deleted and `exe` left alone; then
+ * `exe` is kept as `<exe>.old` and `<exe>.new` renamed over it. If the installed file then fails
+ * `-V`, the old one is put back. Returns the new `-V` line.
  */
-export async function replaceExecutable(exe: string, bytes: Uint8Array): Promise<string> {
+export async function replaceExecutable(exe: string, bytes: Uint8Array, version: string): Promise<string> {
   const next = `${exe}.new`;
   const old = `${exe}.old`;
   writeDurably(next, bytes);
-  const probe = await runVersion(next);
+  const probe = await runVersion(next, version);
   if (!probe.ok) {
     rmSync(next, { force: true });
-    throw new UpdateError(`the downloaded executable does not run (${probe.reason}); ${exe} is unchanged`);
+    throw new UpdateError(`the downloaded executable ${probe.reason}; it was deleted and ${exe} is unchanged`);
   }
   try {
     rmSync(old, { force: true });
@@ -53,7 +59,7 @@ export async function replaceExecutable(exe: string, bytes: Uint8Array): Promise
     throw writeError(exe, err);
   }
   syncDirectory(dirname(exe));
-  const installed = await runVersion(exe);
+  const installed = await runVersion(exe, version);
   if (!installed.ok) {
     renameSync(old, exe);
     syncDirectory(dirname(exe));
@@ -103,18 +109,27 @@ function syncDirectory(dir: string): void {
   }
 }
 
-async function runVersion(path: string): Promise<{ ok: true; line: string } | { ok: false; reason: string }> {
+/**
+ * Runs `<path> -V` (with nothing else: no arguments, an empty environment but PATH) and checks its
+ * first line is this program's, `soli-proxy <version> (bun <bun version>)` (SPEC §2, §16.4).
+ */
+export async function runVersion(path: string, version: string | null): Promise<{ ok: true; line: string } | { ok: false; reason: string }> {
   let proc;
   try {
-    proc = Bun.spawn([path, "-V"], { stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: 30_000 });
+    proc = Bun.spawn([path, "-V"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: 30_000 });
   } catch (err) {
-    return { ok: false, reason: (err as Error).message };
+    return { ok: false, reason: `does not run ('${path} -V': ${(err as Error).message})` };
   }
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  const line = stdout.trim();
-  if (code === 0 && /^soli-proxy \S+$/.test(line)) return { ok: true, line };
-  const said = (stderr.trim() || line).split("\n")[0]?.slice(0, 200);
-  return { ok: false, reason: `'${path} -V' ${proc.signalCode ? `was killed by ${proc.signalCode}` : `exited with code ${code}`}${said ? `: ${said}` : ""}` };
+  const line = stdout.trim().split("\n")[0] ?? "";
+  if (code !== 0 || proc.signalCode) {
+    const said = (stderr.trim() || line).split("\n")[0]?.slice(0, 200);
+    return { ok: false, reason: `does not run ('${path} -V' ${proc.signalCode ? `was killed by ${proc.signalCode}` : `exited with code ${code}`}${said ? `: ${said}` : ""})` };
+  }
+  const found = parseVersionLine(line);
+  if (found === null) return { ok: false, reason: `is not this soli-proxy: '${path} -V' printed '${line.slice(0, 120)}', not 'soli-proxy <version> (bun <version>)'` };
+  if (version !== null && found !== version) return { ok: false, reason: `is soli-proxy ${found}, not the release's ${version}` };
+  return { ok: true, line };
 }
 
 function writeError(path: string, err: unknown): UpdateError {

@@ -1,13 +1,31 @@
 /**
  * The release side of self-update (SPEC §16.4 steps 1–5): which platform this is, the latest
- * release from a GitHub-releases-compatible API, the asset and checksum for this platform.
+ * release from a GitHub-releases-compatible channel, the asset and checksum for this platform.
  */
 
 declare const SOLI_PROXY_BUILD_UPDATE_URL: string | undefined;
 
-/** The project's GitHub releases API; a build may fix another (scripts/build.ts --update-url). */
-export const DEFAULT_UPDATE_URL: string =
-  typeof SOLI_PROXY_BUILD_UPDATE_URL === "string" ? SOLI_PROXY_BUILD_UPDATE_URL : "https://api.github.com/repos/solisoft/soli-proxy/releases";
+/**
+ * The channel fixed at build time (scripts/build.ts --update-url), or null. There is no built-in
+ * default: the original Rust soli-proxy's releases are a different program (SPEC §16.4).
+ */
+export const BUILD_UPDATE_URL: string | null = typeof SOLI_PROXY_BUILD_UPDATE_URL === "string" && SOLI_PROXY_BUILD_UPDATE_URL !== "" ? SOLI_PROXY_BUILD_UPDATE_URL : null;
+
+export const NO_CHANNEL = "no release channel configured: set [update] url in config.toml or SOLI_PROXY_UPDATE_URL";
+
+/** `$SOLI_PROXY_UPDATE_URL`, else `[update] url`, else the build's; throws when none (SPEC §16.4 step 2). */
+export function channelUrl(env: string | undefined, configured: string | undefined | null, built: string | null = BUILD_UPDATE_URL): string {
+  const url = env || configured || built;
+  if (!url) throw new UpdateError(NO_CHANNEL);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UpdateError(`the release channel '${url}' is not a URL`);
+  }
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new UpdateError(`the release channel '${url}' is not an http(s) URL`);
+  return url;
+}
 
 export interface ReleaseAsset {
   name: string;
@@ -51,14 +69,27 @@ export async function fetchLatestRelease(base: string, userAgent: string): Promi
   return parseRelease(body, url);
 }
 
+/**
+ * tag_name and assets[].name / browser_download_url, the GitHub releases API shape. A relative
+ * download URL resolves against the `latest` URL, so a static directory written by
+ * scripts/release.ts works wherever it is served. The tag must be a version (`v1.2.3`).
+ */
 export function parseRelease(body: unknown, url: string): Release {
   const obj = body as { tag_name?: unknown; assets?: unknown } | null;
-  if (!obj || typeof obj.tag_name !== "string" || obj.tag_name === "") throw new UpdateError(`no tag_name in the release from ${url}`);
+  if (!obj || typeof obj !== "object" || typeof obj.tag_name !== "string" || obj.tag_name === "") throw new UpdateError(`no tag_name in the release from ${url}`);
+  if (!/^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/.test(obj.tag_name)) throw new UpdateError(`the release from ${url} has a tag_name that is not a version: '${obj.tag_name.slice(0, 80)}'`);
+  if (!Array.isArray(obj.assets)) throw new UpdateError(`no assets list in the release from ${url}`);
   const assets: ReleaseAsset[] = [];
-  for (const a of Array.isArray(obj.assets) ? obj.assets : []) {
+  for (const a of obj.assets) {
     const asset = a as { name?: unknown; browser_download_url?: unknown; size?: unknown };
     if (typeof asset?.name !== "string" || typeof asset.browser_download_url !== "string") continue;
-    assets.push({ name: asset.name, url: asset.browser_download_url, size: typeof asset.size === "number" ? asset.size : null });
+    let download: string;
+    try {
+      download = URL.canParse(asset.browser_download_url) ? new URL(asset.browser_download_url).href : new URL(asset.browser_download_url, url).href;
+    } catch {
+      continue;
+    }
+    assets.push({ name: asset.name, url: download, size: typeof asset.size === "number" ? asset.size : null });
   }
   return { tag: obj.tag_name, assets };
 }

@@ -19,6 +19,19 @@ export function subsystemRoutes(api: AdminApp, port: AdminPort): void {
     return ok(c, { message: "Circuit breaker states reset" });
   });
 
+  // SPEC §15.5: answered by the old primary once the new one is ready (or with why it is not).
+  api.post("/upgrade", async (c) => {
+    c.env?.server?.timeout(c.req.raw, 0); // up to 30 s for the new primary, plus the adoption of the apps
+    const upgrade = need(port.upgrade, "hitless upgrade is not available in this process");
+    try {
+      const next = await upgrade();
+      return ok(c, { message: `upgraded to soli-proxy ${next.version} (PID ${next.pid})`, pid: next.pid, version: next.version });
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      throw new ApiError(500, `upgrade failed, this proxy keeps serving: ${(err as Error).message}`);
+    }
+  });
+
   api.get("/certs", (c) => ok(c, need(port.certificates, "certificate management is not available in this build").list()));
 
   api.post("/certs/reload", async (c) => {

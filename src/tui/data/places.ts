@@ -3,6 +3,7 @@
  * the endpoint log, and how to reach the admin API when the control socket does not answer
  * (admin.bind from config.toml with its API key, or Basic as ADMIN_USER).
  */
+import { locateRunDir } from "../../lib/run-location.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { formatIssue, hasErrors } from "../../config/issues.ts";
@@ -36,9 +37,9 @@ export interface Places {
   settingsProblem: string | null;
 }
 
-export function locate(opts: { conf: string; sitesDir: string; env?: Record<string, string | undefined> }): Places {
+export function locate(opts: { conf: string; sitesDir: string; runDir?: string | null; env?: Record<string, string | undefined> }): Places {
   const files = configFiles(opts.conf);
-  const run = join(files.dir, "run");
+  const run = locateRunDir(files.conf, opts.runDir);
   const { settings, problem } = readSettings(files.toml);
   const output = settings.logging.output;
   const logFile = output.startsWith("file:") ? resolveIn(files.dir, output.slice(5)) : join(run, "logs", "proxy.log");
