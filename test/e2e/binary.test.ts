@@ -41,7 +41,7 @@ describe("the compiled executable", () => {
   test("runs alone in an empty directory and prints the package.json version", async () => {
     const before = readdirSync(project.dir);
     const v = await run(["-V"]);
-    expect([before, v.code, v.stdout.trim(), v.stderr]).toEqual([["soli-proxy"], 0, `soli-proxy ${pkg.version}`, ""]);
+    expect([before, v.code, v.stdout.trim(), v.stderr]).toEqual([["soli-proxy"], 0, `soli-proxy ${pkg.version} (bun ${Bun.version})`, ""]);
   }, SLOW);
 
   test("checks the project beside it and ignores a .env in the working directory", async () => {

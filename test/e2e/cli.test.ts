@@ -9,7 +9,7 @@ describe("command line (SPEC §2)", () => {
   test("-V prints the version from package.json and -h the usage, both exiting 0", async () => {
     const v = await runCli(["-V"]);
     const h = await runCli(["--help"]);
-    expect([v.code, v.stdout.trim(), h.code, h.stdout.includes("Usage:")]).toEqual([0, `soli-proxy ${pkg.version}`, 0, true]);
+    expect([v.code, v.stdout.trim(), h.code, h.stdout.includes("Usage:")]).toEqual([0, `soli-proxy ${pkg.version} (bun ${Bun.version})`, 0, true]);
   });
 
   test("an unknown flag or a flag missing its value is a usage error with exit 2", async () => {

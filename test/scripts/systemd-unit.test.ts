@@ -21,16 +21,23 @@ function directives(text: string): Record<string, string> {
 }
 
 describe("the systemd unit", () => {
-  test("runs the proxy in the foreground, restarts it on failure and reloads it with SIGUSR1", () => {
+  test("runs the proxy in the foreground, restarts it on failure, and reload is a hitless upgrade (SIGUSR2) that systemd follows through the pid file", () => {
     const d = directives(UNIT);
-    expect([d.Type, d.ExecStart, d.Restart, d.ExecReload, d.KillMode, d.WantedBy]).toEqual([
+    expect([d.Type, d.ExecStart, d.Restart, d.ExecReload, d.PIDFile, d.KillMode, d.WantedBy]).toEqual([
       "simple",
-      "/usr/local/bin/soli-proxy -c /opt/soli-proxy/proxy.conf --sites-dir /opt/soli-proxy/sites",
+      "/usr/local/bin/soli-proxy -c /opt/soli-proxy/proxy.conf --sites-dir /opt/soli-proxy/sites --run-dir /var/lib/soli-proxy",
       "on-failure",
-      "/bin/kill -USR1 $MAINPID",
+      "/bin/kill -USR2 $MAINPID",
+      "/var/lib/soli-proxy/proxy.pid",
+      // SIGTERM to the proxy alone (it stops its apps, SPEC §15.4), then SIGKILL to what is left
       "mixed",
       "multi-user.target",
     ]);
+  });
+
+  test("keeps run/ in the system's state directory, with its logs/ in the log directory", () => {
+    const d = directives(UNIT);
+    expect([d.StateDirectory, d.StateDirectoryMode, d.LogsDirectory, d.ExecStartPre]).toEqual(["soli-proxy", "0700", "soli-proxy", "/bin/ln -sfn /var/log/soli-proxy /var/lib/soli-proxy/logs"]);
   });
 
   test("is hardened without losing low ports: CAP_NET_BIND_SERVICE and nothing else, read-only system, no W^X ban for the JIT", () => {
