@@ -21,6 +21,7 @@ import { startManagedApps } from "./apps.ts";
 import { TlsRuntime, type CertificateInfo, type CertificateReload } from "./tls.ts";
 import { join, resolve } from "node:path";
 import { VERSION } from "../lib/version.ts";
+import { selfCommand } from "../lib/executable.ts";
 import { startSuccessor, type Successor } from "./upgrade.ts";
 import { AdminCredentials } from "./admin-credentials.ts";
 import { startAdmin, type AdminProviders } from "./admin.ts";
@@ -370,7 +371,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     upgrading ??= (async () => {
       const busy = apps.busyApps();
       if (busy.length > 0) throw new Error(`an operation is in progress for ${busy.join(", ")}; upgrade once it is done`);
-      log.info({ executable: process.execPath }, "upgrade requested: starting the executable on disk beside this process");
+      log.info({ executable: selfCommand([])[0] }, "upgrade requested: starting the executable on disk beside this process");
       const next = await startSuccessor({
         argv,
         mark: { http: httpPort, https: httpsPort, admin: admin.tcp?.port ?? null },

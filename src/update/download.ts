@@ -48,7 +48,9 @@ export async function download(name: string, url: string, opts: DownloadOptions)
     draw();
     opts.progress.write("\n");
   }
-  if (total !== null && received !== total) throw new UpdateError(`download of ${name} is incomplete: got ${received} of ${total} bytes`);
+  // The listing's size counts too: a server may cut a file short and announce what it sent.
+  const expected = opts.size ?? total;
+  if (expected !== null && received !== expected) throw new UpdateError(`download of ${name} is incomplete: got ${received} of ${expected} bytes`);
   return Buffer.concat(chunks);
 }
 
