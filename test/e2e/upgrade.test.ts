@@ -47,6 +47,8 @@ async function started(project: TempProject, args: string[] = []): Promise<Spawn
   const proxy = await spawnProxy(project.conf, { args: ["--watch", "false", ...args] });
   leftovers.add(proxy.proc.pid);
   await waitFor(async () => (await fetch(`http://127.0.0.1:${proxy.http}/`, { headers: { host: APP } })).status === 200, "the app to serve through the proxy", 15_000, 50);
+  const app = appPid(project);
+  if (app) leftovers.add(app); // stopped by the last primary's SIGTERM, unless a test failed half-way
   return proxy;
 }
 
