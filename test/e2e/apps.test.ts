@@ -325,7 +325,7 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     ]);
   });
 
-  test("start-up stops slot processes left by an earlier run and starts the app in its recorded slot", async () => {
+  test("start-up never signals a recorded pid that is not the app's command (SPEC §14.7) and starts the app in its recorded slot", async () => {
     let leftover = 0;
     await using proxy = await startAppsProxy({
       apps: { "again.example.com": {} },
@@ -342,7 +342,10 @@ describe("managed apps in the proxy (SPEC §14)", () => {
       },
     });
     const info = proxy.handle.apps.get("again.example.com");
-    expect([processAlive(leftover), info.current_slot, info.green.status, (await json(await proxy.get("again.example.com"))).port]).toEqual([false, "green", "Running", info.green.port]);
+    const otherAlive = processAlive(leftover);
+    process.kill(leftover, "SIGKILL");
+    // test/e2e/upgrade.test.ts covers adopting the app's own process and stopping one that does not answer
+    expect([otherAlive, info.current_slot, info.green.status, (await json(await proxy.get("again.example.com"))).port]).toEqual([true, "green", "Running", info.green.port]);
   });
 
   test("the sites directory is watched: a new app starts and is routed, a removed one is stopped and forgotten", async () => {
