@@ -118,13 +118,13 @@ describe("the compiled executable", () => {
     project.write("proxy.conf", "default -> http://127.0.0.1:9\n");
     project.write("config.toml", testToml());
     const started = await run(["-d", "-c", "proxy.conf"]);
-    const pid = readPidFile(project.dir);
+    const pid = readPidFile(join(project.dir, "run"));
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
       expect([started.code, started.stdout.trim(), cmdline]).toEqual([0, `soli-proxy running as daemon (PID ${pid})`, [exe, "-c", "proxy.conf"]]);
     } finally {
       if (pid) process.kill(pid, "SIGTERM");
     }
-    await waitFor(() => pid && !isAlive(pid) && readPidFile(project.dir) === null, "the daemon to exit and remove its pid file");
+    await waitFor(() => pid && !isAlive(pid) && readPidFile(join(project.dir, "run")) === null, "the daemon to exit and remove its pid file");
   }, SLOW);
 });

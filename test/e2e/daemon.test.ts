@@ -45,19 +45,19 @@ describe("daemon mode (SPEC §15.3)", () => {
     using project = tempProject({ "proxy.conf": `default -> ${upstream.url}\n`, "config.toml": testToml() });
     const launch = await startDaemon(project);
     const res = await fetch(`http://127.0.0.1:${listeningPort(project)}/`);
-    expect([launch.code, launch.stdout, launch.stderr, readPidFile(project.dir), isAlive(launch.pid), sessionOf(launch.pid), res.status, await res.text()]).toEqual([
+    expect([launch.code, launch.stdout, launch.stderr, readPidFile(join(project.dir, "run")), isAlive(launch.pid), sessionOf(launch.pid), res.status, await res.text()]).toEqual([
       0, `soli-proxy running as daemon (PID ${launch.pid})\n`, "", launch.pid, true, launch.pid, 200, "from backend",
     ]);
     process.kill(launch.pid, "SIGTERM");
     await waitFor(() => !isAlive(launch.pid), "the daemon to exit");
-    expect([existsSync(pidFilePath(project.dir)), readFileSync(join(project.dir, "run", "logs", "proxy.log"), "utf8").includes("soli-proxy stopped")]).toEqual([false, true]);
+    expect([existsSync(pidFilePath(join(project.dir, "run"))), readFileSync(join(project.dir, "run", "logs", "proxy.log"), "utf8").includes("soli-proxy stopped")]).toEqual([false, true]);
   }, SLOW);
 
   test("a second -d stops the running daemon and takes its place", async () => {
     using project = tempProject({ "proxy.conf": "default -> http://127.0.0.1:9\n", "config.toml": testToml() });
     const first = await startDaemon(project);
     const second = await startDaemon(project);
-    expect([first.code, second.code, second.stdout.split("\n"), isAlive(first.pid), isAlive(second.pid), readPidFile(project.dir)]).toEqual([
+    expect([first.code, second.code, second.stdout.split("\n"), isAlive(first.pid), isAlive(second.pid), readPidFile(join(project.dir, "run"))]).toEqual([
       0, 0, [`Stopping existing daemon (PID: ${first.pid})...`, `soli-proxy running as daemon (PID ${second.pid})`, ""], false, true, second.pid,
     ]);
   }, SLOW);
@@ -68,7 +68,7 @@ describe("daemon mode (SPEC §15.3)", () => {
     using project = tempProject({ "proxy.conf": "default -> http://127.0.0.1:9\n", "config.toml": testToml().replace('bind = "127.0.0.1:0"', `bind = "127.0.0.1:${port}"`) });
     const launch = await startDaemon(project);
     const lines = launch.stderr.split("\n");
-    expect([launch.code, launch.stdout, lines[0], launch.stderr.includes(port), existsSync(pidFilePath(project.dir))]).toEqual([
+    expect([launch.code, launch.stdout, lines[0], launch.stderr.includes(port), existsSync(pidFilePath(join(project.dir, "run")))]).toEqual([
       1,
       "",
       `Error: daemon exited (code 1) before it was ready; last lines of ${join(project.dir, "run", "logs", "proxy.log")}:`,
@@ -84,7 +84,7 @@ describe("daemon mode (SPEC §15.3)", () => {
     project.write("proxy.conf", "/x -> ftp://nope\n");
     const second = await runCli(["-c", project.conf, "-d"], { cwd: project.dir });
     const res = await fetch(`http://127.0.0.1:${listeningPort(project)}/`);
-    expect([second.code, second.stdout, second.stderr.split("\n"), isAlive(first.pid), readPidFile(project.dir), await res.text()]).toEqual([
+    expect([second.code, second.stdout, second.stderr.split("\n"), isAlive(first.pid), readPidFile(join(project.dir, "run")), await res.text()]).toEqual([
       1,
       "",
       [
@@ -104,7 +104,7 @@ describe("daemon mode (SPEC §15.3)", () => {
     try {
       project.write("run/proxy.pid", `${bystander.pid}\n`);
       const launch = await startDaemon(project);
-      expect([launch.code, launch.stdout.includes("Stopping"), isAlive(bystander.pid), readPidFile(project.dir)]).toEqual([0, false, true, launch.pid]);
+      expect([launch.code, launch.stdout.includes("Stopping"), isAlive(bystander.pid), readPidFile(join(project.dir, "run"))]).toEqual([0, false, true, launch.pid]);
     } finally {
       bystander.kill("SIGKILL");
     }
