@@ -22,7 +22,7 @@ import { TlsRuntime, type CertificateInfo, type CertificateReload } from "./tls.
 import { join, resolve } from "node:path";
 import { VERSION } from "../lib/version.ts";
 import { selfCommand } from "../lib/executable.ts";
-import { startSuccessor, type Successor } from "./upgrade.ts";
+import { readyTimeoutMs, startSuccessor, type Successor } from "./upgrade.ts";
 import { AdminCredentials } from "./admin-credentials.ts";
 import { startAdmin, type AdminProviders } from "./admin.ts";
 import { appsProvider } from "./admin-apps.ts";
@@ -376,6 +376,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
         argv,
         mark: { http: httpPort, https: httpsPort, admin: admin.tcp?.port ?? null },
         log: () => log,
+        readyTimeoutMs: readyTimeoutMs(),
         release() {
           apps.pause();
           admin.stop(false);

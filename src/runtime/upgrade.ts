@@ -35,6 +35,14 @@ export type UpgradeMessage =
 
 export const READY_TIMEOUT_MS = 30_000;
 
+/** Tests shorten the 30 s of SPEC §15.5 step 3 with this (reserved prefix, SPEC §2); ms. */
+export const READY_TIMEOUT_ENV = "SOLI_PROXY_INTERNAL_UPGRADE_READY_MS";
+
+export function readyTimeoutMs(env: Record<string, string | undefined> = process.env): number {
+  const ms = Number(env[READY_TIMEOUT_ENV]);
+  return Number.isInteger(ms) && ms > 0 ? ms : READY_TIMEOUT_MS;
+}
+
 /** The old primary's side: what it does when the new one asks for the admin doors, or fails. */
 export interface HandoverHooks {
   argv: readonly string[];

@@ -8,7 +8,7 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../../package.json";
-import { ControlClient } from "../../src/control/client.ts";
+import { ControlClient, ControlError } from "../../src/control/client.ts";
 import { isAlive, readPidFile } from "../../src/runtime/pidfile.ts";
 import { detectPlatform, NO_CHANNEL } from "../../src/update/release.ts";
 import { backend } from "../support/backend.ts";
@@ -405,5 +405,46 @@ describe("soli-proxy update (SPEC §16.4)", () => {
       [1, [`Error: no assets list in the release from ${noFields.url}/latest`]],
     ]);
     expect([readdirSync(dir.dir), sha256(readFileSync(dir.exe)) === sha256(readFileSync(oldBinary))]).toEqual([["soli-proxy"], true]);
+  }, SLOW);
+
+  test("a new executable that crashes, or is not ready in time, is killed and the running proxy keeps serving and says why (SPEC §15.5 step 3)", async () => {
+    using upstream = backend(() => new Response("ok"));
+    using dir = installed();
+    dir.write("proxy.conf", `default -> ${upstream.url}\n`);
+    dir.write("config.toml", testToml());
+    // the 30 s of SPEC §15.5 shortened for the test
+    await using proxy = await spawnProxy(dir.conf, { exe: dir.exe, env: { PATH: "/usr/bin:/bin", HOME: dir.dir, SOLI_PROXY_INTERNAL_UPGRADE_READY_MS: "1500" }, args: ["--watch", "false"], cwd: dir.dir });
+    const control = new ControlClient(join(dir.dir, "run", "control.sock"));
+    const replaceWith = (script: string) => {
+      writeFileSync(`${dir.exe}.tmp`, script, { mode: 0o755 });
+      rmSync(dir.exe);
+      copyFileSync(`${dir.exe}.tmp`, dir.exe);
+      chmodSync(dir.exe, 0o755);
+      rmSync(`${dir.exe}.tmp`);
+    };
+    const upgradeError = async () => {
+      try {
+        await control.post("upgrade", undefined, { timeoutMs: 20_000 });
+        return "upgraded";
+      } catch (err) {
+        return err instanceof ControlError ? `${err.status} ${err.message}` : String(err);
+      }
+    };
+    replaceWith("#!/bin/sh\necho 'cannot start' >&2\nexit 3\n");
+    const crashed = await upgradeError();
+    replaceWith("#!/bin/sh\nexec sleep 60\n");
+    const hung = await upgradeError();
+    const hungPid = Number(/PID (\d+)/.exec(hung)?.[1]);
+    const res = await fetch(`http://127.0.0.1:${proxy.http}/`);
+    expect({ crashed, hung: hung.replace(String(hungPid), "N"), hungGone: !isAlive(hungPid), status: res.status, body: await res.text(), pidFile: readPidFile(join(dir.dir, "run")), running: proxy.proc.exitCode }).toEqual({
+      crashed: expect.stringMatching(/^500 upgrade failed, this proxy keeps serving: the new primary \(PID \d+\) exited with code 3 before it was ready$/),
+      hung: "500 upgrade failed, this proxy keeps serving: the new primary (PID N) was not ready within 2 s and was killed",
+      hungGone: true,
+      status: 200,
+      body: "ok",
+      pidFile: proxy.proc.pid,
+      running: null,
+    });
+    expect(proxy.output()).toContain("upgrade failed, this proxy keeps serving: the new primary");
   }, SLOW);
 });
