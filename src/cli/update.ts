@@ -53,7 +53,7 @@ export async function update(opts: UpdateOptions): Promise<number> {
   const exe = realpathSync(process.execPath); // a symlink's target is what gets replaced
   if (opts.rollback) return rollback(exe, conf, opts, out);
 
-  const base = channelUrl(env.SOLI_PROXY_UPDATE_URL, configuredChannel(conf));
+  const base = channelUrl(env.SOLI_PROXY_UPDATE_URL, env.SOLI_PROXY_UPDATE_URL ? null : configuredChannel(conf));
   const release = await fetchLatestRelease(base, userAgent);
   if (isSameVersion(release.tag, VERSION) && !opts.reinstall) {
     out(`Already on latest version: ${release.tag}`);
