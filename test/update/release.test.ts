@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { formatProgress } from "../../src/update/download.ts";
-import { detectPlatform, isSameVersion, parseChecksum, parseRelease, pickAsset, type Release } from "../../src/update/release.ts";
+import { parseVersionLine, versionLine } from "../../src/lib/version.ts";
+import { channelUrl, detectPlatform, isSameVersion, NO_CHANNEL, parseChecksum, parseRelease, pickAsset, type Release } from "../../src/update/release.ts";
 
 const asset = (name: string) => ({ name, url: `https://example.test/${name}`, size: null });
 const release = (...names: string[]): Release => ({ tag: "v1.2.3", assets: names.map(asset) });
@@ -62,6 +63,49 @@ describe("release selection (SPEC §16.4)", () => {
       "[##------] 5.0 MB / 20.0 MB  5.0 MB/s",
       "[########] 20.0 MB / 20.0 MB  5.0 MB/s",
       "1.5 MB  3.0 MB/s",
+    ]);
+  });
+
+  test("the channel is SOLI_PROXY_UPDATE_URL, else [update] url, else the build's, else an error saying how to set one", () => {
+    expect([
+      outcome(() => channelUrl("https://env/", "https://toml/", "https://build/")),
+      outcome(() => channelUrl("", "https://toml/", "https://build/")),
+      outcome(() => channelUrl(undefined, null, "https://build/")),
+      outcome(() => channelUrl(undefined, null, null)),
+      outcome(() => channelUrl("file:///etc/passwd", null, null)),
+      outcome(() => channelUrl("not a url", null, null)),
+    ]).toEqual([
+      "https://env/",
+      "https://toml/",
+      "https://build/",
+      NO_CHANNEL,
+      "the release channel 'file:///etc/passwd' is not an http(s) URL",
+      "the release channel 'not a url' is not a URL",
+    ]);
+  });
+
+  test("download URLs relative to the latest answer resolve against it; a tag that is not a version or a missing assets list is refused", () => {
+    const url = "http://127.0.0.1:8080/channel/latest";
+    expect([
+      parseRelease({ tag_name: "v1.2.3", assets: [{ name: "a", browser_download_url: "a" }, { name: "b", browser_download_url: "../b" }] }, url).assets.map((a) => a.url),
+      outcome(() => parseRelease({ tag_name: "latest; rm -rf /", assets: [] }, url)),
+      outcome(() => parseRelease({ tag_name: "v1.2.3" }, url)),
+      outcome(() => parseRelease("<html>", url)),
+    ]).toEqual([
+      ["http://127.0.0.1:8080/channel/a", "http://127.0.0.1:8080/b"],
+      `the release from ${url} has a tag_name that is not a version: 'latest; rm -rf /'`,
+      `no assets list in the release from ${url}`,
+      `no tag_name in the release from ${url}`,
+    ]);
+  });
+
+  test("-V names the runtime, which tells this program from the original Rust soli-proxy", () => {
+    expect([versionLine("1.2.3"), parseVersionLine(versionLine("1.2.3")), parseVersionLine("soli-proxy 9.9.9"), parseVersionLine("soli-proxy 1.0.0-rc.1 (bun 1.4.5)"), parseVersionLine("other 1.0.0 (bun 1.4.5)")]).toEqual([
+      `soli-proxy 1.2.3 (bun ${Bun.version})`,
+      "1.2.3",
+      null,
+      "1.0.0-rc.1",
+      null,
     ]);
   });
 });
