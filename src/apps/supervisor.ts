@@ -160,7 +160,7 @@ export class Supervisor {
     }
     if (portsChanged) this.ports.save();
     this.changed();
-    if (this.started && !this.opts.standalone) for (const app of added) if (!app.stopped) this.startApp(app);
+    if (this.started && !this.paused && !this.opts.standalone) for (const app of added) if (!app.stopped) this.startApp(app);
     for (const listener of this.discoveryListeners) listener();
     return issues;
   }
