@@ -13,7 +13,8 @@
  * - Safety: a pid may have been reused by another program since it was recorded. A pid is only
  *   adopted or signalled when it leads its own process group (every slot is started with setsid)
  *   and its /proc/<pid>/cmdline is the app's command (the start_script's argv with $PORT and
- *   $WORKERS of that slot). Anything else is left alone with a warning.
+ *   $WORKERS of that slot), started with that slot's PORT. Anything else is left alone with a
+ *   warning.
  */
 import { readFileSync, realpathSync } from "node:fs";
 import { basename } from "node:path";
@@ -45,7 +46,20 @@ export function notOurApp(pid: number, config: AppConfig, port: number): string 
   if (cmdline.at(-1) === "") cmdline.pop();
   const expected = scriptArgv(config.startScript, { port, workers: config.workers });
   const same = cmdline.length === expected.length && programNames(expected[0] ?? "", config.dir).has(basename(cmdline[0] ?? "")) && cmdline.slice(1).every((arg, i) => arg === expected[i + 1]);
-  return same ? null : `now runs '${cmdline.join(" ").slice(0, 120)}', not the app's command '${expected.join(" ")}'`;
+  if (!same) return `now runs '${cmdline.join(" ").slice(0, 120)}', not the app's command '${expected.join(" ")}'`;
+  // Two apps (or both slots of one) may share a command line; the PORT each was started with does not.
+  const started = startedWithPort(pid);
+  return started === null || started === port ? null : `runs the app's command for port ${started}, not this slot's port ${port}`;
+}
+
+/** PORT in the environment the process was started with, or null when it cannot be read. */
+function startedWithPort(pid: number): number | null {
+  try {
+    const entry = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").find((e) => e.startsWith("PORT="));
+    return entry ? Number(entry.slice(5)) : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
