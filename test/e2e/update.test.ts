@@ -337,6 +337,24 @@ describe("soli-proxy update (SPEC §16.4)", () => {
     }
   }, 120_000);
 
+  test("--no-restart installs but leaves the running proxy as it is", async () => {
+    await using channel = await nginx(artifacts);
+    using upstream = backend(() => new Response("ok"));
+    using dir = installed();
+    dir.write("proxy.conf", `default -> ${upstream.url}\n`);
+    dir.write("config.toml", testToml(`[update]\nurl = "${channel.base}"\n`));
+    await using proxy = await spawnProxy(dir.conf, { exe: dir.exe, env: { PATH: "/usr/bin:/bin", HOME: dir.dir }, args: ["--watch", "false"], cwd: dir.dir });
+    const r = await run([dir.exe, "update", "--no-restart", "-c", dir.conf], { HOME: dir.dir }, { cwd: dir.dir });
+    const status = await new ControlClient(join(dir.dir, "run", "control.sock")).get<{ version: string }>("status");
+    expect([r.code, r.stdout.slice(-2), status.version, readPidFile(join(dir.dir, "run")), await version(dir.exe)]).toEqual([
+      0,
+      ["soli-proxy v9.9.9 installed.", "Restart it to use the new version."],
+      pkg.version,
+      proxy.proc.pid,
+      versionLine("9.9.9"),
+    ]);
+  }, SLOW);
+
   test("--check reports the update and installs nothing", async () => {
     await using channel = await nginx(artifacts);
     using dir = installed();
