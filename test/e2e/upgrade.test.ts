@@ -3,7 +3,7 @@
  * processes (`bun src/main.ts`), a real managed app, real signals and real load.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readAppState } from "../../src/apps/state-files.ts";
 import { ControlClient, controlSocketPath } from "../../src/control/client.ts";
@@ -217,9 +217,18 @@ describe("adoption at start-up (SPEC §14.7)", () => {
   }, SLOW);
 });
 
-/** The worker processes of a primary: its children (SPEC §15.1). */
+/** The worker processes of a primary: its children (SPEC §15.1), found by their parent pid in /proc. */
 async function workerPids(primary: number): Promise<number[]> {
-  const children = `/proc/${primary}/task/${primary}/children`;
-  if (!existsSync(children)) return [];
-  return readFileSync(children, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === primary) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }
