@@ -23,6 +23,7 @@ import { join, resolve } from "node:path";
 import { VERSION } from "../lib/version.ts";
 import { selfCommand } from "../lib/executable.ts";
 import { readyTimeoutMs, startSuccessor, type Successor } from "./upgrade.ts";
+import { assertPortFree } from "./port-free.ts";
 import { AdminCredentials } from "./admin-credentials.ts";
 import { startAdmin, type AdminProviders } from "./admin.ts";
 import { appsProvider } from "./admin-apps.ts";
@@ -145,6 +146,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   let pool: WorkerPool | null = null;
   const stopAll = () => Promise.all(servers.map((s) => s.stop(true))).then(() => undefined);
   try {
+    // one process binds with SO_REUSEPORT now (for upgrades): a cold start still must not share a port
+    if (!successor && processes === 1) for (const port of [httpPortWanted, httpsPortWanted]) assertPortFree(bind.host, port);
     if (processes > 1) {
       tls = await TlsRuntime.start({ snapshot, challenges, log: () => log, relay: (entries) => pool?.publishCertificates(entries) });
       pool = await WorkerPool.start({

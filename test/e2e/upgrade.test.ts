@@ -10,7 +10,7 @@ import { ControlClient, controlSocketPath } from "../../src/control/client.ts";
 import { isAlive, readPidFile } from "../../src/runtime/pidfile.ts";
 import { assertBunUsableByNobody, defaultInfos, FAST, freePortBlock, openUp, startAppsProxy, writeApp } from "../support/apps.ts";
 import { startOnProject, tempProject, testToml, type TempProject } from "../support/project.ts";
-import { spawnProxy, type SpawnedProxy } from "../support/spawn.ts";
+import { runCli, spawnProxy, type SpawnedProxy } from "../support/spawn.ts";
 import { waitFor } from "../support/wait.ts";
 
 const SLOW = 60_000;
@@ -154,6 +154,19 @@ describe("hitless upgrade (SPEC §15.5)", () => {
       control: true,
     });
     expect(JSON.parse(failed).err).toMatch(/^configuration is invalid: .*proxy\.conf:1:/);
+  }, SLOW);
+});
+
+describe("listeners bound for upgrades", () => {
+  test("a cold start on a port someone else listens on with SO_REUSEPORT (another proxy) still fails with exit 1", async () => {
+    const other = Bun.serve({ port: 0, hostname: "127.0.0.1", reusePort: true, fetch: () => new Response("other") });
+    try {
+      using project = tempProject({ "proxy.conf": "default -> http://127.0.0.1:9\n", "config.toml": testToml().replace('bind = "127.0.0.1:0"', `bind = "127.0.0.1:${other.port}"`) });
+      const r = await runCli(["-c", project.conf, "--sites-dir", join(project.dir, "sites"), "--watch", "false"]);
+      expect([r.code, r.stderr.trim()]).toEqual([1, expect.stringContaining(`Error: cannot listen: 127.0.0.1:${other.port} is already in use`)]);
+    } finally {
+      other.stop(true);
+    }
   }, SLOW);
 });
 
