@@ -4,7 +4,7 @@
  * 9.9.9 build, served by a real nginx, or a local fake GitHub-releases API for the bad cases.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../../package.json";
@@ -433,12 +433,11 @@ describe("soli-proxy update (SPEC §16.4)", () => {
     // the 30 s of SPEC §15.5 shortened for the test
     await using proxy = await spawnProxy(dir.conf, { exe: dir.exe, env: { PATH: "/usr/bin:/bin", HOME: dir.dir, SOLI_PROXY_INTERNAL_UPGRADE_READY_MS: "1500" }, args: ["--watch", "false"], cwd: dir.dir });
     const control = new ControlClient(join(dir.dir, "run", "control.sock"));
+    // renamed over the executable, as update does: the running proxy keeps its own inode
     const replaceWith = (script: string) => {
-      writeFileSync(`${dir.exe}.tmp`, script, { mode: 0o755 });
-      rmSync(dir.exe);
-      copyFileSync(`${dir.exe}.tmp`, dir.exe);
-      chmodSync(dir.exe, 0o755);
-      rmSync(`${dir.exe}.tmp`);
+      writeFileSync(`${dir.exe}.tmp`, script);
+      chmodSync(`${dir.exe}.tmp`, 0o755);
+      renameSync(`${dir.exe}.tmp`, dir.exe);
     };
     const upgradeError = async () => {
       try {
