@@ -129,7 +129,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   // The old primary of an upgrade still holds the socket; it hands it over below (SPEC §15.5).
   await claimRunDir(run, successor === null);
 
-  let snapshot = compile({ version: 1, dev, conf: loaded.conf, settings, files, auth: loaded.auth });
+  // A new primary starts with the old one's app routes: the apps it is about to adopt (SPEC §15.5).
+  const initialRoutes: readonly AppRouteInput[] = successor?.mark.routes ?? [];
+  let snapshot = compile({ version: 1, dev, conf: loaded.conf, settings, files, auth: loaded.auth, apps: initialRoutes });
   const state = new ProxyState();
   state.breakers.configure(settings.circuit_breaker, snapshot.limits.requestTimeoutMs);
   const current = () => snapshot;
@@ -155,7 +157,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
         hostname: bind.host,
         httpPort: httpPortWanted,
         httpsPort: httpsPortWanted,
-        config: configPayload(snapshot, [], loaded.auth),
+        config: configPayload(snapshot, initialRoutes, loaded.auth),
         certificates: tls.tlsEntries(),
         challenges,
         state,
@@ -197,7 +199,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const credentials = new AdminCredentials(files.dir, opts.env ?? process.env, () => log);
   credentials.refresh();
   // Managed apps publish their routing table here; every compile includes it (SPEC §5.3 step 2).
-  let appRoutes: readonly AppRouteInput[] = [];
+  let appRoutes: readonly AppRouteInput[] = initialRoutes;
   // The [auth.jwt] key material of the snapshot being swapped in, shipped to the workers with it.
   let compiledAuth = loaded.auth;
   // Cluster mode (SPEC §17): started once the listeners are up; told about every applied configuration.
@@ -242,6 +244,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     }
   }
 
+  // A new primary keeps the old one's app routes until it has adopted the apps: discovery alone
+  // would publish them without ports (503) for the moment in between (SPEC §15.5).
+  let heldRoutes: readonly AppRouteInput[] | null | undefined = successor ? null : undefined;
   // Managed apps (SPEC §14): discovered and started after the listeners are up, in the background.
   const setAppRoutes = (routes: readonly AppRouteInput[]): Promise<number> => {
     appRoutes = routes;
@@ -258,7 +263,10 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     state,
     settings: settings.apps,
     current: () => snapshot.settings.apps,
-    publish: (routes) => void setAppRoutes(routes),
+    publish: (routes) => {
+      if (heldRoutes !== undefined) heldRoutes = routes;
+      else void setAppRoutes(routes);
+    },
     // A successful switch resets the new slot's breaker (SPEC §6.2, §14.7 step 4).
     onSwitch: (_app, _slot, port) => {
       state.breakers.reset(`http://127.0.0.1:${port}`);
@@ -334,6 +342,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
 
   if (successor) {
     await apps.adopted; // SPEC §15.5: adopted every app slot, then ready
+    const routes = heldRoutes;
+    heldRoutes = undefined;
+    if (routes) await setAppRoutes(routes);
     successor.ready(VERSION);
   }
 
@@ -377,7 +388,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       log.info({ executable: selfCommand([])[0] }, "upgrade requested: starting the executable on disk beside this process");
       const next = await startSuccessor({
         argv,
-        mark: { http: httpPort, https: httpsPort, admin: admin.tcp?.port ?? null },
+        mark: { http: httpPort, https: httpsPort, admin: admin.tcp?.port ?? null, routes: [...appRoutes] },
         log: () => log,
         readyTimeoutMs: readyTimeoutMs(),
         release() {

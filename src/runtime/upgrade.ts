@@ -14,17 +14,23 @@
  */
 import type { Subprocess } from "bun";
 import { selfCommand } from "../lib/executable.ts";
+import type { AppRouteInput } from "../config/compile.ts";
 import type { Logger } from "../lib/log.ts";
 
 /** Set (JSON of UpgradeMark) in the new primary's environment; reserved prefix of SPEC §2. */
 export const UPGRADE_ENV = "SOLI_PROXY_INTERNAL_UPGRADE";
 
-/** What the old primary hands the new one: who it is and the ports it really bound (port 0 resolved). */
+/**
+ * What the old primary hands the new one: who it is, the ports it really bound (port 0 resolved),
+ * and its app routing table, so the new listeners route to the running apps from their first
+ * request on, before adoption confirms them (a request must never see an app missing).
+ */
 export interface UpgradeMark {
   from: number;
   http: number;
   https: number | null;
   admin: number | null;
+  routes: AppRouteInput[];
 }
 
 export type UpgradeMessage =
@@ -121,6 +127,18 @@ function killGroup(pid: number): void {
   }
 }
 
+/** The routes of the mark that have the AppRouteInput shape (checked like any input); others are dropped. */
+function validRoutes(value: unknown): AppRouteInput[] {
+  if (!Array.isArray(value)) return [];
+  return value.filter(
+    (r): r is AppRouteInput =>
+      typeof r?.name === "string" &&
+      Array.isArray(r.hosts) &&
+      r.hosts.every((h: unknown) => typeof h === "string") &&
+      (r.port === null || (Number.isInteger(r.port) && r.port > 0 && r.port < 65536)),
+  );
+}
+
 /** The new primary's side, present when UPGRADE_ENV was set. */
 export class Successor {
   private released: Promise<void>;
@@ -145,7 +163,7 @@ export class Successor {
       return null;
     }
     if (!Number.isInteger(mark?.from) || !Number.isInteger(mark.http) || typeof process.send !== "function") return null;
-    return new Successor(mark);
+    return new Successor({ ...mark, routes: validRoutes(mark.routes) });
   }
 
   /** Proxy listeners are up: ask for the admin port and socket; resolves once the old one let them go. */
