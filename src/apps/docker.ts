@@ -129,7 +129,9 @@ function followContainer(cli: DockerCli, name: string, cwd: string, stopLogs: ()
     exited,
     async terminate(budgetMs: number) {
       if (!gone) {
-        await runDocker(cli, ["stop", "-t", String(Math.max(0, Math.floor(budgetMs / 1000))), name], cwd);
+        // Whole seconds, rounded: the few milliseconds a stop_script or a busy machine takes off the
+        // budget must not cost the app a whole second of its graceful_timeout.
+        await runDocker(cli, ["stop", "-t", String(Math.max(0, Math.round(budgetMs / 1000))), name], cwd);
         await runDocker(cli, ["rm", "-f", name], cwd);
         finish("stopped");
       }
