@@ -18,7 +18,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const worker = process.env[WORKER_ENV];
   if (worker !== undefined) {
     delete process.env[WORKER_ENV];
-    return (await import("./runtime/worker.ts")).runWorker(Number(worker));
+    return (await import("./runtime/worker-main.ts")).runWorker(Number(worker));
   }
   let args;
   try {

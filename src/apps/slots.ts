@@ -10,7 +10,7 @@ import type { AppConfig, Slot } from "./config.ts";
 import { adoptContainer, containerImage, containerName, startContainer, type DockerCli } from "./docker.ts";
 import { openSlotLog, slotLogPath } from "./logs.ts";
 import type { ManagedApp, SlotState } from "./managed.ts";
-import { acceptsConnections } from "./ports.ts";
+import { acceptsConnections } from "./slot-ports.ts";
 import { userEnv } from "./app-env.ts";
 import { notOurApp } from "./adopt.ts";
 import { adoptPid, appEnv, spawnNative, terminateGroup, type SlotProcess } from "./process.ts";

@@ -20,7 +20,7 @@ import { adoptApp } from "./adopt.ts";
 import { rotateIfLarge, slotLogPath } from "./logs.ts";
 import { ManagedApp, type SlotState } from "./managed.ts";
 import { monitorRound, nextRetry } from "./monitor.ts";
-import { PortsLock } from "./ports.ts";
+import { PortsLock } from "./slot-ports.ts";
 import { describeProgress, type ProgressListener } from "./progress.ts";
 import { looksLikeOurSlot } from "./process.ts";
 import { SlotRunner } from "./slots.ts";

@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { discoverApps } from "../apps/discover.ts";
 import { AppError } from "../apps/errors.ts";
 import { readFrom, slotLogPath } from "../apps/logs.ts";
-import { createAppPort } from "../apps/port.ts";
+import { createAppPort } from "../apps/app-port.ts";
 import { Supervisor } from "../apps/supervisor.ts";
 import type { AppTimings } from "../apps/timings.ts";
 import { formatIssue, hasErrors } from "../config/issues.ts";

@@ -1,10 +1,10 @@
 /**
  * The admin API's view of managed apps (AppsProvider, src/admin/port.ts) over the supervisor's
- * AppPort (src/apps/port.ts): names, error shapes and the `_admin` passthrough (SPEC §11.2).
+ * AppPort (src/apps/app-port.ts): names, error shapes and the `_admin` passthrough (SPEC §11.2).
  */
 import type { AppsProvider } from "../admin/port.ts";
 import { AppError } from "../apps/errors.ts";
-import type { AppPort } from "../apps/port.ts";
+import type { AppPort } from "../apps/app-port.ts";
 import { PROGRESS_PHASES } from "../apps/progress.ts";
 import type { Server, ServerWebSocket } from "bun";
 import type { AdminEnv, AdminSocketData } from "../admin/port.ts";

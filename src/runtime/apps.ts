@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { basename } from "node:path";
-import { createAppPort, type AppPort } from "../apps/port.ts";
+import { createAppPort, type AppPort } from "../apps/app-port.ts";
 import { watchSites } from "../apps/sites-watch.ts";
 import { Supervisor } from "../apps/supervisor.ts";
 import type { AppTimings } from "../apps/timings.ts";

@@ -3,7 +3,7 @@
  * snapshots on reload, shut down gracefully. The only module that wires the others together.
  */
 import type { Server } from "bun";
-import type { AppPort } from "../apps/port.ts";
+import type { AppPort } from "../apps/app-port.ts";
 import type { AppTimings } from "../apps/timings.ts";
 import { allRoutes, compile, type AppRouteInput } from "../config/compile.ts";
 import { ConfigError, formatIssue, hasErrors, type ReloadResult } from "../config/issues.ts";
@@ -33,7 +33,7 @@ import { claimRunDir, runDirFor } from "./run-dir.ts";
 import { writePidFile } from "./pidfile.ts";
 import { watchConfigFiles } from "./watcher.ts";
 import { configPayload } from "./worker-protocol.ts";
-import { WorkerPool, workerCount } from "./workers.ts";
+import { WorkerPool, workerCount } from "./worker-pool.ts";
 import { MetricsSeries } from "../state/series.ts";
 
 export type { ReloadResult };

@@ -5,7 +5,7 @@ import type { AppError } from "../../src/apps/errors.ts";
 import { readFrom, rotateIfLarge, tailFile } from "../../src/apps/logs.ts";
 import { ManagedApp } from "../../src/apps/managed.ts";
 import { nextRetry } from "../../src/apps/monitor.ts";
-import { createAppPort } from "../../src/apps/port.ts";
+import { createAppPort } from "../../src/apps/app-port.ts";
 import { touchedApp } from "../../src/apps/sites-watch.ts";
 import { Supervisor } from "../../src/apps/supervisor.ts";
 import { DEFAULT_TIMINGS } from "../../src/apps/timings.ts";

@@ -3,7 +3,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFi
 import { join } from "node:path";
 import type { AppError } from "../../src/apps/errors.ts";
 import type { AppEvent } from "../../src/apps/events.ts";
-import { acceptsConnections } from "../../src/apps/ports.ts";
+import { acceptsConnections } from "../../src/apps/slot-ports.ts";
 import { processAlive } from "../../src/apps/process.ts";
 import { backend } from "../support/backend.ts";
 import { defaultInfos, IS_ROOT, setBehaviour, startAppsProxy, writeApp } from "../support/apps.ts";

@@ -5,7 +5,7 @@
  */
 import { accessSync, chmodSync, constants, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { canBind } from "../../src/apps/ports.ts";
+import { canBind } from "../../src/apps/slot-ports.ts";
 import type { AppTimings } from "../../src/apps/timings.ts";
 import { adminToml } from "./admin.ts";
 import { startOnProject, tempProject, testToml, type TempProject, type TestProxy } from "./project.ts";

@@ -7,7 +7,7 @@ import { createPublicKey, createSecretKey, generateKeyPairSync } from "node:cryp
 import { allRoutes, compile } from "../../src/config/compile.ts";
 import { configFiles, loadConfig } from "../../src/config/load.ts";
 import { configPayload, unpackAuth } from "../../src/runtime/worker-protocol.ts";
-import { mergeBreakers, workerCount } from "../../src/runtime/workers.ts";
+import { mergeBreakers, workerCount } from "../../src/runtime/worker-pool.ts";
 import { AppMetrics } from "../../src/state/app-metrics.ts";
 import { Metrics, type RequestSample } from "../../src/state/metrics.ts";
 import { ChallengeTokens } from "../../src/tls/challenge.ts";

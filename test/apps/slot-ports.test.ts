@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { PortsLock } from "../../src/apps/ports.ts";
+import { PortsLock } from "../../src/apps/slot-ports.ts";
 import { readAppState, writeAppState } from "../../src/apps/state-files.ts";
 import { freePortBlock } from "../support/apps.ts";
 import { tempProject } from "../support/project.ts";
