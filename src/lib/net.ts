@@ -142,6 +142,15 @@ export function parseBind(text: string): { host: string; port: number } | null {
   return { host, port };
 }
 
+/**
+ * A host as written in a URL or a bind address, with an optional port: an IPv6 literal goes in
+ * brackets (RFC 3986 §3.2.2), so `::1` and 8080 give `[::1]:8080`, `example.com` alone stays as is.
+ */
+export function formatAuthority(host: string, port?: number): string {
+  const name = host.includes(":") ? `[${host}]` : host;
+  return port === undefined ? name : `${name}:${port}`;
+}
+
 /** A configured host (rule, app, admin.bind) compared like a request's: lower case, one trailing dot off. */
 export function canonicalHost(host: string): string {
   const lower = host.toLowerCase();

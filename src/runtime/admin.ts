@@ -9,7 +9,7 @@ import { createAdminApp } from "../admin/api.ts";
 import type { AdminPort } from "../admin/port.ts";
 import type { Snapshot } from "../config/snapshot.ts";
 import type { Logger } from "../lib/log.ts";
-import { isLoopback, parseBind } from "../lib/net.ts";
+import { formatAuthority, isLoopback, parseBind } from "../lib/net.ts";
 import { VERSION } from "../lib/version.ts";
 import { serveAdminSocket, serveAdminTcp } from "../server/admin.ts";
 import type { AdminCredentials } from "./admin-credentials.ts";
@@ -91,7 +91,7 @@ export function startAdmin(deps: AdminDeps): AdminHandle {
       const server = serveAdminTcp(app, bind.host, bind.port === 0 && deps.adminPort ? deps.adminPort : bind.port);
       servers.push(server);
       tcp = { hostname: bind.host, port: server.port ?? bind.port };
-      adminBind = `${bind.host.includes(":") ? `[${bind.host}]` : bind.host}:${tcp.port}`;
+      adminBind = formatAuthority(bind.host, tcp.port);
       if (!hasCredential) log().warn({ bind: adminBind }, "admin API is open: no api_key or ADMIN_USER/ADMIN_PASSWORD; anyone on this machine can change the configuration");
       log().info({ bind: adminBind }, "admin API listening");
     } catch (err) {

@@ -1,3 +1,5 @@
+import { formatAuthority } from "../lib/net.ts";
+
 /**
  * Proxy listeners are bound with SO_REUSEPORT so that the new primary of a hitless upgrade can
  * bind beside the old one (SPEC §15.5). The price: a second, unrelated proxy on the same port
@@ -11,7 +13,7 @@ export function assertPortFree(hostname: string, port: number): void {
   try {
     probe = Bun.listen({ hostname, port, socket: { data() {} } });
   } catch (err) {
-    throw new Error(`${hostname}:${port} is already in use: ${(err as Error).message}`);
+    throw new Error(`${formatAuthority(hostname, port)} is already in use: ${(err as Error).message}`);
   }
   probe.stop(true);
 }

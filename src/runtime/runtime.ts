@@ -12,7 +12,7 @@ import type { Snapshot } from "../config/snapshot.ts";
 import { createLogger, isTerminal, type Logger } from "../lib/log.ts";
 import { rateHeaders } from "../proxy/rate-limit.ts";
 import { clientKey } from "../state/limiter.ts";
-import { parseBind } from "../lib/net.ts";
+import { formatAuthority, parseBind } from "../lib/net.ts";
 import { createFetchHandler } from "../server/http.ts";
 import { listen } from "../server/listen.ts";
 import { ProxyState } from "../state/proxy-state.ts";
@@ -300,7 +300,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     credentials,
     log: () => log,
     startedAt,
-    listeners: { bind: `${bind.host.includes(":") ? `[${bind.host}]` : bind.host}:${httpPort}`, httpsPort },
+    listeners: { bind: formatAuthority(bind.host, httpPort), httpsPort },
     run,
     providers: {
       ...coreAdminProviders(state, current, workers),
@@ -324,7 +324,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     log.warn({ err: (err as Error).message }, "cannot write run/proxy.pid");
   }
   log.info(
-    { http: `${bind.host}:${httpPort}`, https: `${bind.host}:${httpsPort}`, admin: admin.tcp ? `${admin.tcp.hostname}:${admin.tcp.port}` : null, dev, version: snapshot.version, workers: processes },
+    { http: formatAuthority(bind.host, httpPort), https: formatAuthority(bind.host, httpsPort), admin: admin.tcp ? formatAuthority(admin.tcp.hostname, admin.tcp.port) : null, dev, version: snapshot.version, workers: processes },
     "soli-proxy listening",
   );
   // In cluster mode ACME waits for the first Redis attempt, so it can take the order lock (SPEC §17.2).

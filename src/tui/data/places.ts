@@ -9,7 +9,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { formatIssue, hasErrors } from "../../config/issues.ts";
 import { configFiles, validateSettingsText } from "../../config/load.ts";
 import { defaultSettings, type Settings } from "../../config/settings.ts";
-import { parseBind } from "../../lib/net.ts";
+import { formatAuthority, parseBind } from "../../lib/net.ts";
 import { parseDotEnv } from "../../runtime/admin-credentials.ts";
 
 export interface AdminAccess {
@@ -88,7 +88,7 @@ export function dialOrigin(bind: string): string | null {
   let host = parsed.host;
   if (host === "0.0.0.0") host = "127.0.0.1";
   if (host === "::") host = "::1";
-  return `http://${host.includes(":") ? `[${host}]` : host}:${parsed.port}`;
+  return `http://${formatAuthority(host, parsed.port)}`;
 }
 
 /** ADMIN_USER: the environment first, then `.env` beside proxy.conf (SPEC §11.1); empty is unset. */
