@@ -1,40 +1,49 @@
 /**
- * The life of the proxy process: load and compile the configuration, open the listeners, swap
- * snapshots on reload, shut down gracefully. The only module that wires the others together.
+ * The primary process: the only module that wires the others together. `startProxy` reads top to
+ * bottom in start-up order, each part with its start and its stop:
+ *
+ *   configuration  load, validate, logger, run/                  (config/load.ts, run-dir.ts)
+ *   serving        the snapshot, its swap, listeners, drain      (serving.ts; worker-pool.ts)
+ *   TLS            certificates, cache_dir watcher, ACME         (tls.ts)
+ *   reloads        the one door for configuration changes        (reloader.ts)
+ *   apps           managed apps and their routing table          (apps.ts)
+ *   cluster        Redis membership, config sync, shared state   (cluster.ts)
+ *   control        admin API on run/control.sock and admin.bind  (admin.ts)
+ *
+ * `stop` runs them in reverse (SPEC §15.4); `upgrade` hands them to a new primary (SPEC §15.5).
  */
-import type { Server } from "bun";
+import { join, resolve } from "node:path";
 import type { AppPort } from "../apps/app-port.ts";
 import type { AppTimings } from "../apps/timings.ts";
-import { allRoutes, compile, type AppRouteInput } from "../config/compile.ts";
+import { compile, type AppRouteInput } from "../config/compile.ts";
 import { ConfigError, formatIssue, hasErrors, type ReloadResult } from "../config/issues.ts";
+import type { AuthMaterial } from "../config/load-auth.ts";
 import { configFiles, loadConfig, type ConfigFiles } from "../config/load.ts";
 import type { Snapshot } from "../config/snapshot.ts";
-import { createLogger, isTerminal, type Logger } from "../lib/log.ts";
+import { selfCommand } from "../lib/executable.ts";
+import type { Logger } from "../lib/log.ts";
+import { formatAuthority, parseBind } from "../lib/net.ts";
+import { VERSION } from "../lib/version.ts";
 import { rateHeaders } from "../proxy/rate-limit.ts";
 import { clientKey } from "../state/limiter.ts";
-import { formatAuthority, parseBind } from "../lib/net.ts";
-import { createFetchHandler } from "../server/http.ts";
-import { listen } from "../server/listen.ts";
 import { ProxyState } from "../state/proxy-state.ts";
+import { MetricsSeries } from "../state/series.ts";
 import { ChallengeTokens } from "../tls/challenge.ts";
-import { startManagedApps } from "./apps.ts";
-import { TlsRuntime, type CertificateInfo, type CertificateReload } from "./tls.ts";
-import { join, resolve } from "node:path";
-import { VERSION } from "../lib/version.ts";
-import { selfCommand } from "../lib/executable.ts";
-import { readyTimeoutMs, startSuccessor, type Successor } from "./upgrade.ts";
-import { assertPortFree } from "./port-free.ts";
 import { AdminCredentials } from "./admin-credentials.ts";
-import { startAdmin, type AdminProviders } from "./admin.ts";
 import { appsProvider } from "./admin-apps.ts";
+import { startAdmin, type AdminProviders } from "./admin.ts";
+import { startManagedApps } from "./apps.ts";
 import { startCluster, type ClusterHandle } from "./cluster.ts";
+import { loggerFor } from "./logging.ts";
+import { writePidFile } from "./pidfile.ts";
 import { Reloader } from "./reloader.ts";
 import { claimRunDir, runDirFor } from "./run-dir.ts";
-import { writePidFile } from "./pidfile.ts";
+import { Serving } from "./serving.ts";
+import { TlsRuntime, type CertificateInfo, type CertificateReload } from "./tls.ts";
+import { readyTimeoutMs, startSuccessor, type Successor } from "./upgrade.ts";
 import { watchConfigFiles } from "./watcher.ts";
-import { configPayload } from "./worker-protocol.ts";
 import { WorkerPool, workerCount } from "./worker-pool.ts";
-import { MetricsSeries } from "../state/series.ts";
+import { configPayload } from "./worker-protocol.ts";
 
 export type { ReloadResult };
 
@@ -114,14 +123,13 @@ export interface ProxyHandle {
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
+  // Configuration: read and validated once; nothing is bound when it has an error (SPEC §2).
   const files = configFiles(opts.confPath);
   const dev = opts.dev ?? false;
   const loaded = loadConfig(files);
   if (hasErrors(loaded.issues) || !loaded.conf || !loaded.settings) throw new ConfigError(loaded.issues);
   const settings = loaded.settings;
-  const log =
-    opts.logger ??
-    createLogger({ level: settings.logging.level, format: logFormat(settings.logging, dev), output: resolveOutput(settings.logging.output, files.dir) });
+  const log = opts.logger ?? loggerFor(settings.logging, files.dir, dev);
   for (const issue of loaded.issues) log.warn(formatIssue(issue));
   const startedAt = Date.now();
   const run = runDirFor(opts.runDir ? resolve(opts.runDir) : settings.server.run_dir ? resolve(files.dir, settings.server.run_dir) : join(files.dir, "run"));
@@ -129,73 +137,36 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   // The old primary of an upgrade still holds the socket; it hands it over below (SPEC §15.5).
   await claimRunDir(run, successor === null);
 
-  // A new primary starts with the old one's app routes: the apps it is about to adopt (SPEC §15.5).
+  // Serving: the snapshot in service, its swap and the drain (runtime/serving.ts). A new primary
+  // starts with the old one's app routes: the apps it is about to adopt (SPEC §15.5).
   const initialRoutes: readonly AppRouteInput[] = successor?.mark.routes ?? [];
-  let snapshot = compile({ version: 1, dev, conf: loaded.conf, settings, files, auth: loaded.auth, apps: initialRoutes });
   const state = new ProxyState();
-  state.breakers.configure(settings.circuit_breaker, snapshot.limits.requestTimeoutMs);
-  const current = () => snapshot;
-
-  const bind = parseBind(settings.server.bind)!;
-  // A new primary binds the ports the old one really has (port 0 resolved), beside it (SPEC §15.5).
-  const httpPortWanted = successor ? successor.mark.http : bind.port;
-  const httpsPortWanted = successor?.mark.https ?? settings.server.https_port;
   const challenges = new ChallengeTokens();
-  const servers: Pick<Server<unknown>, "stop">[] = [];
-  let tls: TlsRuntime;
-  // With N > 1 the worker processes serve all proxy traffic and this primary binds none (SPEC §15.1).
+  const serving = new Serving({
+    snapshot: compile({ version: 1, dev, conf: loaded.conf, settings, files, auth: loaded.auth, apps: initialRoutes }),
+    state,
+    challenges,
+    log: () => log,
+  });
+  const current = serving.current;
+
+  // TLS: the certificates in service; every new set goes to the HTTPS listeners (SPEC §12.3).
+  let workers: WorkerPool | null = null;
+  const tls = await TlsRuntime.start({
+    snapshot: current(),
+    challenges,
+    log: () => log,
+    install: (entries) => (workers ? workers.publishCertificates(entries) : serving.replaceCertificates(entries)),
+  });
+
+  // The proxy listeners: bound here, or by worker processes (SPEC §15.1).
+  const bind = parseBind(settings.server.bind)!;
   const processes = workerCount(settings.server.worker_threads, dev);
-  let pool: WorkerPool | null = null;
-  const stopAll = () => Promise.all(servers.map((s) => s.stop(true))).then(() => undefined);
-  try {
-    // one process binds with SO_REUSEPORT now (for upgrades): a cold start still must not share a port
-    if (!successor && processes === 1) for (const port of [httpPortWanted, httpsPortWanted]) assertPortFree(bind.host, port);
-    if (processes > 1) {
-      tls = await TlsRuntime.start({ snapshot, challenges, log: () => log, relay: (entries) => pool?.publishCertificates(entries) });
-      pool = await WorkerPool.start({
-        count: processes,
-        hostname: bind.host,
-        httpPort: httpPortWanted,
-        httpsPort: httpsPortWanted,
-        config: configPayload(snapshot, initialRoutes, loaded.auth),
-        certificates: tls.tlsEntries(),
-        challenges,
-        state,
-        log: () => log,
-      });
-      servers.push(pool);
-    } else {
-      const plain = listen({
-        hostname: bind.host,
-        port: httpPortWanted,
-        // beside the listener of an old or new primary during a hitless upgrade (SPEC §15.5)
-        reusePort: true,
-        idleTimeout: settings.limits.keep_alive_timeout,
-        fetch: createFetchHandler({ current, state, log: () => log, scheme: "http", challenges }),
-      });
-      servers.push(plain);
+  const doors = await openDoors({ serving, tls, processes, hostname: bind.host, successor, initialRoutes, auth: loaded.auth, state, challenges, log: () => log });
+  workers = doors.workers;
+  const { http: httpPort, https: httpsPort } = doors;
 
-      tls = await TlsRuntime.start({
-        snapshot,
-        challenges,
-        log: () => log,
-        listener: {
-          hostname: bind.host,
-          port: httpsPortWanted,
-          idleTimeout: settings.limits.keep_alive_timeout,
-          fetch: createFetchHandler({ current, state, log: () => log, scheme: "https", challenges }),
-        },
-      });
-      servers.push(tls.listener!);
-    }
-  } catch (err) {
-    await stopAll();
-    throw new Error(`cannot listen: ${(err as Error).message}`);
-  }
-  const workers = pool as WorkerPool | null;
-  const httpPort = workers ? workers.http.port : ((servers[0] as Server<unknown>).port ?? 0);
-  const httpsPort = workers ? workers.https.port : tls.listener!.port;
-
+  // Every configuration change goes through this one door (ARCHITECTURE §3).
   const credentials = new AdminCredentials(files.dir, opts.env ?? process.env, () => log);
   credentials.refresh();
   // Managed apps publish their routing table here; every compile includes it (SPEC §5.3 step 2).
@@ -205,21 +176,17 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   // Cluster mode (SPEC §17): started once the listeners are up; told about every applied configuration.
   let cluster: ClusterHandle | null = null;
   let stopping: Promise<void> | null = null;
-  // Every configuration change goes through this one door (ARCHITECTURE §3).
   const reloader = new Reloader({
     files,
     log: () => log,
-    initial: { snapshot, confText: loaded.confText ?? "", tomlText: loaded.tomlText, auth: loaded.auth },
+    initial: { snapshot: current(), confText: loaded.confText ?? "", tomlText: loaded.tomlText, auth: loaded.auth },
     compile: (conf, nextSettings, version, auth) => {
       compiledAuth = auth;
       return compile({ version, dev, conf, settings: nextSettings, apps: appRoutes, files, auth });
     },
     swap(next) {
-      snapshot = next; // the swap: every request from here on sees the new configuration
+      serving.swap(next); // every request from here on sees the new configuration
       tls.configChanged(next);
-      const routes = allRoutes(next.routes);
-      state.breakers.configure(next.settings.circuit_breaker, next.limits.requestTimeoutMs);
-      state.prune(new Set(routes.map((r) => r.key)), new Set(routes.flatMap((r) => r.targets.map((t) => t.origin))));
       // A logger handed in by the caller (tests, embedding) keeps its own level.
       if (!opts.logger) log.level = next.settings.logging.level;
       credentials.refresh();
@@ -230,7 +197,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       if (ok) cluster?.configApplied(reloader.current.confText);
     },
     // A change is done once every worker serves it (SPEC §15.1).
-    settled: workers ? () => workers.delivered() : undefined,
+    settled: workers ? () => workers!.delivered() : undefined,
   });
 
   // The new primary of an upgrade: listeners are up beside the old ones; the old primary now lets
@@ -239,15 +206,15 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     try {
       await successor.handover();
     } catch (err) {
-      await stopAll();
+      await serving.close();
       throw err;
     }
   }
 
-  // A new primary keeps the old one's app routes until it has adopted the apps: discovery alone
-  // would publish them without ports (503) for the moment in between (SPEC §15.5).
+  // Apps (SPEC §14): discovered and started after the listeners are up, in the background. A new
+  // primary keeps the old one's app routes until it has adopted the apps: discovery alone would
+  // publish them without ports (503) for the moment in between (SPEC §15.5).
   let heldRoutes: readonly AppRouteInput[] | null | undefined = successor ? null : undefined;
-  // Managed apps (SPEC §14): discovered and started after the listeners are up, in the background.
   const setAppRoutes = (routes: readonly AppRouteInput[]): Promise<number> => {
     appRoutes = routes;
     // App domains get certificates like domain rules (SPEC §12.6; not www. forms, §14.7 step 4).
@@ -262,7 +229,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     log,
     state,
     settings: settings.apps,
-    current: () => snapshot.settings.apps,
+    current: () => current().settings.apps,
     publish: (routes) => {
       if (heldRoutes !== undefined) heldRoutes = routes;
       else void setAppRoutes(routes);
@@ -275,6 +242,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     timings: opts.appTimings,
   });
 
+  // Cluster mode (SPEC §17), when [cluster] redis_url is set.
   cluster = startCluster({
     settings,
     state,
@@ -292,30 +260,32 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const series = new MetricsSeries(() => state.metrics.totals(), () => (workers ? workers.inFlight() : state.inFlight));
   series.start();
 
-  const openAdmin = () =>
+  // Control: the admin API on run/control.sock and admin.bind (SPEC §11, §15.2); reopened when an upgrade fails.
+  const startControl = () =>
     startAdmin({
-    adminPort: successor?.mark.admin ?? null,
-    reloader,
-    current,
-    credentials,
-    log: () => log,
-    startedAt,
-    listeners: { bind: formatAuthority(bind.host, httpPort), httpsPort },
-    run,
-    providers: {
-      ...coreAdminProviders(state, current, workers),
-      series,
-      apps: appsProvider(apps.port),
-      certificates: {
-        list: () => tls.certificates(),
-        reload: () => tls.reload().then((r) => ({ count: r.count, refused: r.refused.map((p) => ({ file: p.file, error: p.error })) })),
+      adminPort: successor?.mark.admin ?? null,
+      reloader,
+      current,
+      credentials,
+      log: () => log,
+      startedAt,
+      listeners: { bind: formatAuthority(bind.host, httpPort), httpsPort },
+      run,
+      providers: {
+        ...coreAdminProviders(state, current, workers),
+        series,
+        apps: appsProvider(apps.port),
+        certificates: {
+          list: () => tls.certificates(),
+          reload: () => tls.reload().then((r) => ({ count: r.count, refused: r.refused.map((p) => ({ file: p.file, error: p.error })) })),
+        },
+        cluster: () => (cluster ? cluster.view() : Promise.resolve({ enabled: false, name: settings.cluster.name, redis: "down", self: null, members: [] })),
+        upgrade: () => upgrade(),
+        ...opts.adminProviders,
       },
-      cluster: () => (cluster ? cluster.view() : Promise.resolve({ enabled: false, name: settings.cluster.name, redis: "down", self: null, members: [] })),
-      upgrade: () => upgrade(),
-      ...opts.adminProviders,
-    },
-  });
-  let admin = openAdmin();
+    });
+  let control = startControl();
+
   // Written once the listeners and the control socket are up: a daemon launcher waits for it.
   let removePid: () => void = () => {};
   try {
@@ -324,10 +294,19 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     log.warn({ err: (err as Error).message }, "cannot write run/proxy.pid");
   }
   log.info(
-    { http: formatAuthority(bind.host, httpPort), https: formatAuthority(bind.host, httpsPort), admin: admin.tcp ? formatAuthority(admin.tcp.hostname, admin.tcp.port) : null, dev, version: snapshot.version, workers: processes },
+    {
+      http: formatAuthority(bind.host, httpPort),
+      https: formatAuthority(bind.host, httpsPort),
+      admin: control.tcp ? formatAuthority(control.tcp.hostname, control.tcp.port) : null,
+      dev,
+      version: current().version,
+      workers: processes,
+    },
     "soli-proxy listening",
   );
-  // In cluster mode ACME waits for the first Redis attempt, so it can take the order lock (SPEC §17.2).
+
+  // TLS in the background: the cache_dir watcher and ACME. In cluster mode ACME waits for the
+  // first Redis attempt, so it can take the order lock (SPEC §17.2).
   const startTls = () => void (stopping === null && tls.startBackground(opts.watch ?? false, () => log));
   if (cluster) void cluster.ready.finally(startTls);
   else startTls();
@@ -338,6 +317,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     void tls.setDevAliases(apps.devAliases());
     apps.onDevAliasesChange((names) => void tls.setDevAliases(names));
   }
+
+  // The file watcher: proxy.conf and config.toml changes reload (SPEC §13).
   const watcher = opts.watch === false ? null : watchConfigFiles(files, () => void reloader.reloadIfChanged(), () => log);
 
   if (successor) {
@@ -354,23 +335,16 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const stop = (upgraded: boolean): Promise<void> => {
     stopping ??= (async () => {
       log.info(upgraded ? "Handed over to the new primary, draining connections..." : "Received shutdown signal, draining connections...");
-      if (upgraded) await admin.idle(2000); // the upgrade's own answer goes out first
+      if (upgraded) await control.idle(2000); // the upgrade's own answer goes out first
       watcher?.close();
-      state.shuttingDown = true;
       tls.stopBackground();
-      const grace = snapshot.limits.shutdownGraceMs;
-      const drained = Promise.all(servers.map((s) => s.stop(false)));
-      const timer = new Promise<void>((r) => setTimeout(r, grace).unref?.());
-      await Promise.race([drained, timer]);
-      for (const tunnel of state.tunnels) tunnel.shutdown();
-      await stopAll();
-      admin.stop();
+      await serving.stop();
+      control.stop();
       await cluster?.stop();
       series.stop();
       if (upgraded) apps.release(); // they keep running under the new primary
       else await apps.shutdown(); // every app, both slots (SPEC §15.4)
       removePid(); // only while it still names this process
-      state.pool.closeIdle();
       log.info(upgraded ? "soli-proxy stopped; the new primary serves" : "soli-proxy stopped");
     })();
     return stopping;
@@ -388,15 +362,15 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       log.info({ executable: selfCommand([])[0] }, "upgrade requested: starting the executable on disk beside this process");
       const next = await startSuccessor({
         argv,
-        mark: { http: httpPort, https: httpsPort, admin: admin.tcp?.port ?? null, routes: [...appRoutes] },
+        mark: { http: httpPort, https: httpsPort, admin: control.tcp?.port ?? null, routes: [...appRoutes] },
         log: () => log,
         readyTimeoutMs: readyTimeoutMs(),
         release() {
           apps.pause();
-          admin.stop(false);
+          control.stop(false);
         },
         resume() {
-          admin = openAdmin();
+          control = startControl();
           apps.resume();
         },
       });
@@ -412,12 +386,12 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     http: { hostname: bind.host, port: httpPort },
     https: { hostname: bind.host, port: httpsPort },
     challenges,
-    workers: workers ? { pids: () => workers.pids() } : null,
+    workers: workers ? { pids: () => workers!.pids() } : null,
     get admin() {
-      return admin.tcp;
+      return control.tcp;
     },
     get controlSocket() {
-      return admin.socket;
+      return control.socket;
     },
     reloadCounts: reloader.counts,
     current,
@@ -439,9 +413,51 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   };
 }
 
-/** `file:<path>` outputs are relative to the config dir, like every path in config.toml (SPEC §1). */
-export function resolveOutput(output: string, dir: string): string {
-  return output.startsWith("file:") ? `file:${resolve(dir, output.slice(5))}` : output;
+interface DoorOptions {
+  serving: Serving;
+  tls: TlsRuntime;
+  /** 1: this process binds; more: that many worker processes do (SPEC §15.1). */
+  processes: number;
+  hostname: string;
+  successor: Successor | null;
+  initialRoutes: readonly AppRouteInput[];
+  auth: AuthMaterial | null;
+  state: ProxyState;
+  challenges: ChallengeTokens;
+  log: () => Logger;
+}
+
+/**
+ * Binds the proxy ports: in this process, or through worker processes that then drain with
+ * `serving` (SPEC §15.1). The new primary of an upgrade binds the ports the old one really has
+ * (port 0 resolved) beside it; a cold start in one process first checks they are free (SPEC §15.5).
+ * Throws "cannot listen: …" with nothing left bound.
+ */
+async function openDoors(o: DoorOptions): Promise<{ http: number; https: number; workers: WorkerPool | null }> {
+  const { settings } = o.serving.current();
+  const httpPort = o.successor ? o.successor.mark.http : parseBind(settings.server.bind)!.port;
+  const httpsPort = o.successor?.mark.https ?? settings.server.https_port;
+  try {
+    if (o.processes === 1) {
+      const ports = o.serving.bind({ hostname: o.hostname, httpPort, httpsPort, certificates: o.tls.tlsEntries(), exclusive: !o.successor });
+      return { ...ports, workers: null };
+    }
+    const pool = await WorkerPool.start({
+      count: o.processes,
+      hostname: o.hostname,
+      httpPort,
+      httpsPort,
+      config: configPayload(o.serving.current(), o.initialRoutes, o.auth),
+      certificates: o.tls.tlsEntries(),
+      challenges: o.challenges,
+      state: o.state,
+      log: o.log,
+    });
+    o.serving.delegate(pool);
+    return { http: pool.http.port, https: pool.https.port, workers: pool };
+  } catch (err) {
+    throw new Error(`cannot listen: ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -461,9 +477,4 @@ function coreAdminProviders(state: ProxyState, current: () => Snapshot, workers:
       return { allowed: d.allowed, headers: d.allowed ? rateHeaders(d) : { ...rateHeaders(d), "retry-after": String(d.retryAfter) } };
     },
   };
-}
-
-/** `--dev` on a terminal reads as text, one line per event; everywhere else the configured format (SPEC §9). */
-export function logFormat(logging: { format: "json" | "text"; output: string }, dev: boolean): "json" | "text" {
-  return logging.format === "text" || (dev && isTerminal(logging.output)) ? "text" : "json";
 }

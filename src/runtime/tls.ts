@@ -1,15 +1,14 @@
 /**
- * TLS for the running proxy: the certificates in service, the HTTPS listener that serves them, the
- * cache_dir watcher and, in letsencrypt mode, the ACME manager. Every way a certificate changes
- * (file watcher, SIGUSR1, admin API, ACME, dev aliases) goes through `Certificates.reload`, which
- * swaps the listener only when the set really changed (SPEC §12.3).
+ * TLS for the running proxy: the certificates in service, the cache_dir watcher and, in
+ * letsencrypt mode, the ACME manager. Every way a certificate changes (file watcher, SIGUSR1,
+ * admin API, ACME, dev aliases) goes through `Certificates.reload`, which hands the set to
+ * `install` only when it really changed (SPEC §12.3): this process's HTTPS listener
+ * (runtime/serving.ts) or the worker processes.
  */
 import type { TLSOptions } from "bun";
 import { resolve } from "node:path";
 import type { Snapshot } from "../config/snapshot.ts";
 import type { Logger } from "../lib/log.ts";
-import { HttpsListener } from "../server/https-listener.ts";
-import type { ListenerOptions } from "../server/listen.ts";
 import type { AcmeManager, SharedAcmeStore } from "../tls/acme.ts";
 import { Certificates, type CertificateInfo, type CertificateReload } from "../tls/certificates.ts";
 import type { ChallengeTokens } from "../tls/challenge.ts";
@@ -19,17 +18,16 @@ import { watchCertificateDir, type DirectoryWatch } from "../tls/watch.ts";
 
 export interface TlsRuntimeOptions {
   snapshot: Snapshot;
-  /** The HTTPS listener of this process; absent in a primary whose worker processes serve HTTPS (SPEC §15.1). */
-  listener?: Omit<ListenerOptions, "tls" | "reusePort">;
-  /** Without a listener: receives every new certificate set (pushed to the workers). */
-  relay?: (entries: TLSOptions[]) => void;
+  /**
+   * Receives every new certificate set: this process's HTTPS listener, or the worker processes
+   * (SPEC §15.1). Throwing keeps the previous set in service (the error is logged).
+   */
+  install: (entries: TLSOptions[]) => void;
   challenges: ChallengeTokens;
   log: () => Logger;
 }
 
 export class TlsRuntime {
-  /** null in a primary with worker processes. */
-  readonly listener: HttpsListener | null;
   private readonly acme: AcmeManager | null;
   private watcher: DirectoryWatch | null = null;
   private appDomains: string[] = [];
@@ -41,10 +39,7 @@ export class TlsRuntime {
     opts: TlsRuntimeOptions,
     acmeModule: typeof import("../tls/acme.ts") | null,
   ) {
-    const listener = opts.listener ? listenWithFallback(opts.listener, certs.tlsEntries(), opts.log) : null;
-    this.listener = listener;
-    if (listener) certs.attach((entries) => listener.replace(entries));
-    else if (opts.relay) certs.attach(opts.relay);
+    certs.attach(opts.install);
     const { settings, dev } = opts.snapshot;
     this.acme =
       acmeModule && settings.tls.mode === "letsencrypt" && !dev
@@ -61,7 +56,7 @@ export class TlsRuntime {
     this.configChanged(opts.snapshot);
   }
 
-  /** Loads the store (creating the fallback when needed) and binds the HTTPS listener. */
+  /** Loads the store, creating the fallback when needed; `tlsEntries()` is then the set to bind with. */
   static async start(opts: TlsRuntimeOptions): Promise<TlsRuntime> {
     const { settings, files } = opts.snapshot;
     const cacheDir = resolve(files.dir, settings.tls.cache_dir);
@@ -127,20 +122,6 @@ export class TlsRuntime {
     this.watcher?.close();
     this.watcher = null;
     this.acme?.stop();
-  }
-}
-
-/**
- * The HTTPS listener with every certificate; should Bun refuse the set (each pair was already
- * checked, so this is a last resort), with the fallback alone rather than not at all.
- */
-function listenWithFallback(opts: NonNullable<TlsRuntimeOptions["listener"]>, entries: TLSOptions[], log: () => Logger): HttpsListener {
-  try {
-    return new HttpsListener(opts, entries);
-  } catch (err) {
-    if (entries.length === 1) throw err;
-    log().error(`cannot serve the certificates of the store (${(err as Error).message}); serving only the fallback certificate until the set changes`);
-    return new HttpsListener(opts, entries.slice(0, 1));
   }
 }
 

@@ -8,19 +8,15 @@
  * SIGINT, SIGHUP and SIGUSR1 are the primary's to act on: a Ctrl-C in a terminal reaches every
  * process of the group, and the primary then drains the workers itself.
  */
-import type { Server } from "bun";
 import { compile } from "../config/compile.ts";
 import type { Snapshot } from "../config/snapshot.ts";
-import { createLogger, type Logger, type LogLevel } from "../lib/log.ts";
+import type { Logger, LogLevel } from "../lib/log.ts";
 import { ProxyError } from "../proxy/errors.ts";
-import { createFetchHandler } from "../server/http.ts";
-import { HttpsListener } from "../server/https-listener.ts";
-import { listen } from "../server/listen.ts";
-import { allRoutes } from "../config/compile.ts";
 import { ProxyState } from "../state/proxy-state.ts";
 import { ChallengeTokens } from "../tls/challenge.ts";
-import { resolveOutput } from "./runtime.ts";
+import { loggerFor } from "./logging.ts";
 import { PrimaryBuckets } from "./primary-buckets.ts";
+import { Serving } from "./serving.ts";
 import { unpackAuth, type ConfigPayload, type FromWorker, type ToWorker, type WorkerReport } from "./worker-protocol.ts";
 
 /** How often counters go to the primary; metrics answers are at most this old (SPEC §15.1). */
@@ -76,11 +72,9 @@ function send(message: FromWorker, flush = false): Promise<void> {
 class ServingWorker {
   readonly state = new ProxyState();
   readonly ports: { http: number; https: number };
-  private snapshot: Snapshot;
+  private readonly serving: Serving;
   private readonly log: Logger;
   private readonly challenges = new ChallengeTokens();
-  private readonly plain: Server<unknown>;
-  private readonly https: HttpsListener;
   private readonly reporter: ReturnType<typeof setInterval>;
   /** The last breaker reset applied; the primary ignores breaker states from before it. */
   private epoch = 0;
@@ -97,36 +91,21 @@ class ServingWorker {
     readonly index: number,
     start: Extract<ToWorker, { type: "start" }>,
   ) {
-    const { settings } = start.config;
-    this.log = createLogger({ level: settings.logging.level, format: settings.logging.format, output: resolveOutput(settings.logging.output, start.config.files.dir), worker: index });
-    this.snapshot = build(start.config);
-    this.state.breakers.configure(settings.circuit_breaker, this.snapshot.limits.requestTimeoutMs);
+    this.log = loggerFor(start.config.settings.logging, start.config.files.dir, false, index);
+    this.serving = new Serving({ snapshot: build(start.config), state: this.state, challenges: this.challenges, log: () => this.log });
     for (const [token, keyAuthorization] of start.tokens) this.challenges.set(token, keyAuthorization);
     this.epoch = start.epoch;
     this.state.metricsPage = () => this.metricsPage();
     // Request failover (SPEC §14.8) is the supervisor's, in the primary.
     this.state.appFailover = (app, port) => void send({ type: "app-failover", app, port });
     this.state.limiter.shared = this.rates;
-
-    const listener = (scheme: "http" | "https") => ({
-      hostname: start.hostname,
-      idleTimeout: settings.limits.keep_alive_timeout,
-      fetch: createFetchHandler({ current: () => this.snapshot, state: this.state, log: () => this.log, scheme, challenges: this.challenges }),
-    });
     try {
-      this.plain = listen({ ...listener("http"), port: start.httpPort, reusePort: true });
+      this.ports = this.serving.bind({ hostname: start.hostname, httpPort: start.httpPort, httpsPort: start.httpsPort, certificates: start.certificates });
     } catch (err) {
-      throw new Error(`cannot listen on ${start.hostname}:${start.httpPort}: ${(err as Error).message}`);
+      throw new Error(`cannot listen on ${(err as Error).message}`);
     }
-    try {
-      this.https = new HttpsListener({ ...listener("https"), port: start.httpsPort }, start.certificates);
-    } catch (err) {
-      void this.plain.stop(true);
-      throw new Error(`cannot listen on ${start.hostname}:${start.httpsPort}: ${(err as Error).message}`);
-    }
-    this.ports = { http: this.plain.port ?? start.httpPort, https: this.https.port };
     this.reporter = setInterval(() => void send({ type: "report", ...this.report() }), REPORT_EVERY_MS);
-    this.log.info({ pid: process.pid, http: this.ports.http, https: this.ports.https, version: this.snapshot.version }, "worker listening");
+    this.log.info({ pid: process.pid, http: this.ports.http, https: this.ports.https, version: this.serving.current().version }, "worker listening");
   }
 
   handle(message: ToWorker): void {
@@ -142,7 +121,7 @@ class ServingWorker {
         return;
       case "certificates":
         try {
-          this.https.replace(message.entries);
+          this.serving.replaceCertificates(message.entries);
         } catch (err) {
           this.log.error(`could not serve the new certificate set, keeping the previous one: ${(err as Error).message}`);
         }
@@ -169,13 +148,10 @@ class ServingWorker {
     try {
       next = build(config);
     } catch (err) {
-      this.log.error({ version: config.version }, `cannot compile config v${config.version}, keeping v${this.snapshot.version}: ${(err as Error).message}`);
+      this.log.error({ version: config.version }, `cannot compile config v${config.version}, keeping v${this.serving.current().version}: ${(err as Error).message}`);
       return;
     }
-    this.snapshot = next; // the swap
-    const routes = allRoutes(next.routes);
-    this.state.breakers.configure(next.settings.circuit_breaker, next.limits.requestTimeoutMs);
-    this.state.prune(new Set(routes.map((r) => r.key)), new Set(routes.flatMap((r) => r.targets.map((t) => t.origin))));
+    this.serving.swap(next);
     this.log.level = next.settings.logging.level as LogLevel;
     this.log.debug({ version: next.version }, `config v${next.version} applied`);
   }
@@ -211,14 +187,7 @@ class ServingWorker {
   async shutdown(): Promise<void> {
     this.log.info("Received shutdown signal, draining connections...");
     clearInterval(this.reporter);
-    this.state.shuttingDown = true;
-    const listeners = [this.plain, this.https];
-    const drained = Promise.all(listeners.map((l) => l.stop(false)));
-    const grace = new Promise<void>((r) => setTimeout(r, this.snapshot.limits.shutdownGraceMs));
-    await Promise.race([drained, grace]);
-    for (const tunnel of this.state.tunnels) tunnel.shutdown();
-    await Promise.all(listeners.map((l) => l.stop(true)));
-    this.state.pool.closeIdle();
+    await this.serving.stop();
     await send({ type: "report", ...this.report() }, true);
     this.log.info("worker stopped");
   }
