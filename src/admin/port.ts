@@ -2,7 +2,7 @@
  * AdminPort: everything the admin API may see or do, handed in by runtime/ (ARCHITECTURE §2: admin
  * gets an AdminPort, never the runtime). Required members exist in every build; the optional
  * providers belong to subsystems that may be absent, and their endpoints answer 501 until one is
- * wired in (runtime/admin-port.ts).
+ * wired in (createAdminPort in runtime/admin.ts).
  */
 import type { Server } from "bun";
 import type { ReloadResult } from "../config/issues.ts";
