@@ -337,7 +337,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       log.info(upgraded ? "Handed over to the new primary, draining connections..." : "Received shutdown signal, draining connections...");
       if (upgraded) await control.idle(2000); // the upgrade's own answer goes out first
       watcher?.close();
-      tls.stopBackground();
+      tls.stop();
       await serving.stop();
       control.stop();
       await cluster?.stop();

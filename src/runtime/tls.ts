@@ -118,7 +118,8 @@ export class TlsRuntime {
     this.acme?.setDomains(acmeDomains([...this.ruleHosts, ...this.appDomains]));
   }
 
-  stopBackground(): void {
+  /** Stops what `startBackground` started: the cache_dir watcher and ACME. */
+  stop(): void {
     this.watcher?.close();
     this.watcher = null;
     this.acme?.stop();
