@@ -50,7 +50,7 @@ export interface ManagedApps {
   /** Reads the sites directory again now (SIGHUP; also the only way with --watch false). */
   rediscover(): void;
   /** Stops watching and stops every app, both slots (SPEC §15.4). */
-  shutdown(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 export function startManagedApps(opts: ManagedAppsOptions): ManagedApps {
@@ -126,7 +126,7 @@ export function startManagedApps(opts: ManagedAppsOptions): ManagedApps {
       aliasListeners.add(listener);
       return () => aliasListeners.delete(listener);
     },
-    async shutdown() {
+    async stop() {
       stopWatching();
       await apps.shutdown();
     },

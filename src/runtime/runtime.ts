@@ -343,7 +343,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       await cluster?.stop();
       series.stop();
       if (upgraded) apps.release(); // they keep running under the new primary
-      else await apps.shutdown(); // every app, both slots (SPEC §15.4)
+      else await apps.stop(); // every app, both slots (SPEC §15.4)
       removePid(); // only while it still names this process
       log.info(upgraded ? "soli-proxy stopped; the new primary serves" : "soli-proxy stopped");
     })();
