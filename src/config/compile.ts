@@ -6,6 +6,7 @@
 import { canonicalHost, CidrSet, parseCidr, type Cidr } from "../lib/net.ts";
 import { parseSize } from "../lib/size.ts";
 import { endpointOf } from "../lib/endpoint.ts";
+import { segmentHash } from "../lib/segment-hash.ts";
 import type { AuthMaterial } from "./load-auth.ts";
 import { globalRateLimit, parseRateLimit, PolicyCompiler } from "./compile-auth.ts";
 import { matcherText, type HeaderOp, type ProxyConf, type Rule } from "./model.ts";
@@ -79,6 +80,19 @@ export function compile(input: CompileInput): Snapshot {
       shutdownGraceMs: settings.server.shutdown_grace_period * 1000,
     },
     hsts,
+    door: {
+      metricsPath: settings.metrics.enabled ? settings.metrics.endpoint : null,
+      metricsHost: settings.metrics.host?.toLowerCase() ?? null,
+      livenessPath: settings.health.enabled ? settings.health.liveness_path : null,
+      readinessPath: settings.health.enabled ? settings.health.readiness_path : null,
+      forceHttpsPort: settings.tls.force_https ? settings.server.https_port : null,
+    },
+    logEndpoints: settings.logging.log_endpoints,
+    websocket: {
+      idleMs: settings.limits.websocket_idle_timeout_secs * 1000,
+      lifetimeMs: settings.limits.websocket_max_lifetime_secs * 1000,
+      maxBytesPerDirection: settings.limits.websocket_max_bytes_per_direction,
+    },
     files: input.files,
   };
   return deepFreeze(snapshot);
@@ -172,21 +186,6 @@ export function firstSegmentOf(route: Route): string | null {
 }
 
 const SCAN_WHOLE_TABLE = 8;
-
-/**
- * FNV-1a hash of the path segment starting at `start`, up to the next `/` or the end: `/api/x`
- * from 1 and `api` from 0 hash alike. A number, not the segment itself: looking a freshly sliced
- * string up in a Map costs ~75 ns more than hashing its few characters here.
- */
-export function segmentHash(text: string, start: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = start; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 47 /* / */) break;
-    hash = Math.imul(hash ^ c, 0x01000193);
-  }
-  return hash;
-}
 
 /** Every route of the table, each once. */
 export function allRoutes(table: RouteTable): Route[] {

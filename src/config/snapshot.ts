@@ -3,7 +3,9 @@
  * computed once per reload: regexes, host indexes, URL parts, header templates, CIDR sets, limits
  * in the units the code uses. The request path only looks things up.
  *
- * This is the only config file the request path imports.
+ * This is the only config file the request path imports, and only for its types. `conf` and
+ * `settings` are the applied config as written (admin API, reloads); the request path reads the
+ * compiled fields beside them, never a config.toml key.
  */
 import type { KeyObject } from "node:crypto";
 import type { CryptoKey, FlattenedJWSInput, JWSHeaderParameters } from "jose";
@@ -210,6 +212,26 @@ export interface Limits {
   readonly shutdownGraceMs: number;
 }
 
+/** What the door answers itself before routing (SPEC §5.2 steps 6–9); null when switched off. */
+export interface DoorAnswers {
+  /** [metrics] endpoint when metrics are enabled. */
+  readonly metricsPath: string | null;
+  /** [metrics] host: metrics and probes are also answered for it when a rule or app claims it. */
+  readonly metricsHost: string | null;
+  /** [health] liveness and readiness paths when health checks are enabled. */
+  readonly livenessPath: string | null;
+  readonly readinessPath: string | null;
+  /** [tls] force_https: the HTTPS port plain-HTTP requests are sent to (SPEC §5.2 step 9). */
+  readonly forceHttpsPort: number | null;
+}
+
+/** [limits] websocket_* in the units the tunnel uses (SPEC §5.8). */
+export interface WebSocketLimits {
+  readonly idleMs: number;
+  readonly lifetimeMs: number;
+  readonly maxBytesPerDirection: number;
+}
+
 export interface Snapshot {
   readonly version: number;
   readonly dev: boolean;
@@ -226,5 +248,9 @@ export interface Snapshot {
   readonly claimHeaders: ReadonlySet<string> | null;
   /** `Strict-Transport-Security` value for HTTPS responses, or null. */
   readonly hsts: string | null;
+  readonly door: DoorAnswers;
+  /** [logging] log_endpoints: one log line per request (SPEC §9). */
+  readonly logEndpoints: boolean;
+  readonly websocket: WebSocketLimits;
   readonly files: { readonly conf: string; readonly toml: string; readonly dir: string };
 }

@@ -1,3 +1,5 @@
+import type { Logger } from "../lib/log.ts";
+
 /**
  * ProxyError: a request the proxy answers itself, with whose fault it was (ARCHITECTURE §6).
  * Only `source: "upstream"` is reported to the circuit breaker.
@@ -45,4 +47,18 @@ export function plain(status: number, method: string, body = DEFAULT_BODIES[stat
 /** Failed authentication attempts throttled (issue 20): 429 with the seconds until the next try. */
 export function tooManyAttempts(method: string, retryAfterSecs: number): Response {
   return plain(429, method, "Too many failed authentication attempts", { "retry-after": String(retryAfterSecs) });
+}
+
+/**
+ * The answer to a request whose handling threw, logged with why (issue 20: every refusal says
+ * why, the rule or the reason is in the message). `request` gives the request id on demand.
+ */
+export function errorResponse(err: unknown, method: string, request: { readonly id: string }, log: Logger): Response {
+  if (err instanceof ProxyError) {
+    if (err.status >= 500) log.warn({ req_id: request.id, err: err.message }, "proxy error");
+    else if (err.status !== 499) log.info({ req_id: request.id, status: err.status, reason: err.message }, "request refused");
+    return plain(err.status, method, err.body);
+  }
+  log.error({ req_id: request.id, err }, "unexpected error while handling a request");
+  return plain(500, method);
 }

@@ -1,14 +1,16 @@
 /**
- * Phase 4: the request sent upstream (SPEC §5.6) and the exchange itself. Header lines are built
- * in one pass over the client's headers; the body streams with the size limit.
+ * Phase 4: the request sent upstream (SPEC §5.6) and what came of the exchange: the head goes on
+ * to phase 5, a failure to the breaker and maybe a retry. Header lines are built in one pass over
+ * the client's headers; the body streams with the size limit.
  */
 import { HeaderVar, type HeaderRule, type Route, type Upstream } from "../config/snapshot.ts";
 import { connectionTokens, HOP_BY_HOP } from "../lib/headers.ts";
-import { send, UpstreamError, type ExchangeControl, type InboundResponse } from "../upstream/exchange.ts";
-import type { Watch } from "../state/watch.ts";
-import type { UpstreamPool } from "../upstream/pool.ts";
-import type { RequestContext } from "./context.ts";
+import { UpstreamError, type InboundResponse } from "../upstream/exchange.ts";
 import { ProxyError } from "./errors.ts";
+import type { Flight } from "./flight.ts";
+import { pickTarget } from "./pick.ts";
+import { respond } from "./respond.ts";
+import { upstreamTarget } from "./url.ts";
 
 /**
  * Client headers never copied as they are: hop-by-hop ones (step 1); the forwarding headers the
@@ -28,40 +30,112 @@ const NOT_COPIED: ReadonlySet<string> = new Set([
   "x-auth-subject",
 ]);
 
-export interface ForwardOptions {
-  readonly pool: UpstreamPool;
-  /** Extra header lines added by earlier phases (auth), each `name: value\r\n`. */
-  readonly extraHeaders?: string;
-  /** Header names earlier phases want removed (auth: the API-key header, claim headers). */
-  readonly dropHeaders?: ReadonlySet<string>;
-  readonly onBodyEnd?: (bytes: number, error: Error | null) => void;
-  readonly control: ExchangeControl | null;
-  readonly watch: Watch;
+/** The target the request goes to, and its breaker ticket: the first pick, or the retry's. */
+export function aim(flight: Flight, target: Upstream, ticket: number): void {
+  flight.upstream = target;
+  flight.ticket = ticket;
 }
 
-/** Sends the request upstream; resolves with the response head (SPEC §5.2 step 16). */
-export function forward(ctx: RequestContext, route: Route, target: Upstream, upstreamPath: string, opts: ForwardOptions): Promise<InboundResponse> {
-  const req = ctx.req;
-  const limits = ctx.snapshot.limits;
+/**
+ * Sends the request to the flight's upstream through the state's transport (SPEC §5.2 step 16);
+ * the flight receives the head, a failure and the body's end.
+ */
+export function forward(flight: Flight, route: Route): void {
+  const req = flight.req;
+  const target = flight.upstream!;
+  const limits = flight.snapshot.limits;
   const bodyLength = declaredLength(req.headers.get("content-length"));
   if (bodyLength !== null && limits.maxRequestSize !== null && bodyLength > limits.maxRequestSize) {
     throw new ProxyError(413, "client", `request body of ${bodyLength} bytes exceeds max_request_size`);
   }
   const hasBody = req.body !== null && bodyLength !== 0;
-  return send(opts.pool, target.endpoint, {
-    method: req.method,
-    target: upstreamPath,
-    headers: upstreamHeaders(ctx, route, target, opts),
-    body: hasBody ? req.body : null,
-    bodyLength: hasBody ? bodyLength : bodyLength === 0 ? 0 : null,
-    maxBodySize: limits.maxRequestSize,
-    control: opts.control,
-    maxConnections: limits.maxUpstreamConnections,
-    clientSignal: hasBody && bodyLength === null ? req.signal : undefined,
-    watch: opts.watch,
-    timeoutMs: limits.requestTimeoutMs,
-    onBodyEnd: opts.onBodyEnd,
-  });
+  const state = flight.state;
+  state.transport.start(
+    target.endpoint,
+    {
+      method: req.method,
+      target: upstreamTarget(route, target, flight),
+      headers: upstreamHeaders(flight, route, target),
+      body: hasBody ? req.body : null,
+      bodyLength: hasBody ? bodyLength : bodyLength === 0 ? 0 : null,
+      maxBodySize: limits.maxRequestSize,
+      maxConnections: limits.maxUpstreamConnections,
+      clientSignal: hasBody && bodyLength === null ? req.signal : undefined,
+      watch: state.watch,
+      timeoutMs: limits.requestTimeoutMs,
+    },
+    flight,
+  );
+}
+
+/**
+ * The response head arrived: its outcome goes to the target's breaker, then phase 5 makes the
+ * client's answer. A streamed body can still break off, a transport failure (SPEC §6.2): in the
+ * closed state its outcome waits for the end of the body, so a backend that always fails mid-body
+ * opens its breaker; a half_open probe is settled by the head, or its permit would be held for as
+ * long as the stream lasts.
+ */
+export function attempted(flight: Flight, upstream: InboundResponse): Response | Promise<Response> {
+  const breakers = flight.state.breakers;
+  const origin = flight.upstream!.origin;
+  const streams = upstream.body instanceof ReadableStream;
+  const awaitsBody = streams && flight.ticket === 0 && !breakers.isFailureStatus(upstream.status);
+  if (!awaitsBody) breakers.reportStatus(origin, flight.ticket, upstream.status);
+  let response: Response | Promise<Response>;
+  try {
+    response = respond(flight, flight.route!, upstream);
+  } catch (err) {
+    // No answer will read the body: the upstream connection is let go.
+    if (streams) (upstream.body as ReadableStream).cancel().catch(() => {});
+    throw err;
+  }
+  flight.breakerAwaitsBody = awaitsBody;
+  flight.streaming = streams;
+  return response;
+}
+
+/**
+ * No response head. The failure goes to the breaker when it is the upstream's; a connection that
+ * failed before any byte was written sends the request once more to the next available target
+ * (SPEC §6.1): null then, and that exchange answers. Otherwise throws the client's answer.
+ */
+export function failedAttempt(flight: Flight, err: unknown): null {
+  const state = flight.state;
+  const route = flight.route!;
+  const target = flight.upstream!;
+  const breakers = state.breakers;
+  // SPEC §14.8 request failover: the app's process did not take the connection.
+  if (route.app !== null && err instanceof UpstreamError && (err.kind === "connect" || err.kind === "reset")) state.appFailover?.(route.app, target.port);
+  if (!(err instanceof UpstreamError) || !err.upstreamFault) {
+    // Not the upstream's fault (SPEC §6.2: body-limit 413s, a client that stalled its body or
+    // left, a wait for a free connection are not reported); a probe permit is given back.
+    breakers.release(target.origin, flight.ticket);
+    throw upstreamFailure(err, target, flight.req.method, flight.path);
+  }
+  breakers.report(target.origin, flight.ticket, false);
+  // Once: a retry goes to another target than the first pick's.
+  if (flight.retryCounter >= 0 && err.kind === "connect" && !err.written && flight.upstream === route.targets[flight.retrySkip]) {
+    const next = pickTarget(route, flight.retryCounter, breakers.grantFor, flight.retrySkip);
+    if (next !== null) {
+      aim(flight, route.targets[next.index]!, next.ticket);
+      forward(flight, route);
+      return null;
+    }
+  }
+  throw upstreamFailure(err, target, flight.req.method, flight.path);
+}
+
+/**
+ * The end of a relayed body as a breaker outcome: cut off by the upstream (reset, closed early,
+ * broken chunking) is a failure; a clean end settles a success the head left pending; a client
+ * that left says nothing about the upstream.
+ */
+export function bodyEnded(flight: Flight, err: Error | null): void {
+  const upstream = flight.upstream;
+  if (upstream === null) return;
+  const upstreamFault = err instanceof UpstreamError && err.kind !== "aborted" && err.kind !== "too_large";
+  if (upstreamFault) flight.state.breakers.report(upstream.origin, 0, false);
+  else if (err === null && flight.breakerAwaitsBody) flight.state.breakers.report(upstream.origin, 0, true);
 }
 
 /**
@@ -96,14 +170,16 @@ export function upstreamFailure(err: unknown, target: Upstream, method: string, 
 }
 
 /** SPEC §5.6 steps 1–6, as header lines. Runs once per proxied request: one pass, no arrays. */
-export function upstreamHeaders(ctx: RequestContext, route: Route, target: Upstream, opts: Pick<ForwardOptions, "extraHeaders" | "dropHeaders">): string {
+export function upstreamHeaders(ctx: Flight, route: Route, target: Upstream): string {
   // toJSON() hands over every header at once; iterating Headers costs a native call per entry.
   const all = ctx.req.headers.toJSON();
   const trusted = ctx.snapshot.trustedProxies.size > 0 && ctx.snapshot.trustedProxies.has(ctx.peer);
   const connection = all.connection;
   const named = connection === undefined ? null : connectionTokens(connection);
   const blockNames = route.headerNames;
-  const drop = opts.dropHeaders;
+  const grant = ctx.grant;
+  // Auth drops its own header names; without a grant, the claim headers (SPEC §5.6 step 4).
+  const drop = (grant !== null ? grant.drop : ctx.snapshot.claimHeaders) ?? undefined;
   let out = "";
   let origin: string | null = null;
 
@@ -157,7 +233,7 @@ export function upstreamHeaders(ctx: RequestContext, route: Route, target: Upstr
   }
   if (origin !== null && !blockNames.has("origin")) out += `origin: ${sameHostOrigin(origin, ctx.host) ? `https://${target.authority}` : origin}\r\n`;
 
-  if (opts.extraHeaders) out += opts.extraHeaders;
+  if (grant !== null && grant.headers) out += grant.headers;
 
   // headers {} blocks (step 6), global then rule, already merged per route.
   for (const rule of route.headers) {
@@ -172,7 +248,7 @@ function ownedName(name: string, blockNames: ReadonlySet<string>, drop: Readonly
   return NOT_COPIED.has(name) || name === "te" || blockNames.has(name) || (drop !== undefined && drop.has(name));
 }
 
-export function renderHeader(rule: HeaderRule, ctx: Pick<RequestContext, "clientIp" | "scheme" | "host">): string {
+export function renderHeader(rule: HeaderRule, ctx: Pick<Flight, "clientIp" | "scheme" | "host">): string {
   const v = rule.value;
   if (typeof v === "string" || v === null) return v ?? "";
   let out = "";

@@ -4,30 +4,27 @@
  * the RateLimit-* headers of the most restrictive bucket it passed.
  */
 import type { RateLimitSpec } from "../config/snapshot.ts";
-import { clientKey, type Buckets, type Limiter, type RateDecision } from "../state/limiter.ts";
+import { clientKey, type Buckets, type RateDecision } from "../state/limiter.ts";
 import { plain } from "./errors.ts";
+import type { Flight } from "./flight.ts";
 
 /**
- * Takes a token; returns the 429 to answer, or null. `note` keeps the tighter of two decisions.
- * With shared buckets (Redis, or the primary process) the verdict is a promise.
+ * Takes a token from the client's bucket; returns the 429 to answer, or null. The flight keeps the
+ * tighter of two decisions (the global and the rule's). With shared buckets (Redis, or the primary
+ * process) the verdict is a promise.
  */
-export function rateLimit(
-  limiter: Limiter,
-  buckets: Buckets,
-  spec: RateLimitSpec,
-  clientIp: string,
-  method: string,
-  note: { rate: RateDecision | null },
-): Response | null | Promise<Response | null> {
-  const decision = limiter.take(buckets, clientKey(clientIp), spec);
-  if (decision instanceof Promise) return decision.then((d) => verdict(d, method, note));
-  return verdict(decision, method, note);
+export function rateLimit(flight: Flight, buckets: Buckets, spec: RateLimitSpec): Response | null | Promise<Response | null> {
+  const limiter = flight.state.limiter;
+  const decision = limiter.take(buckets, clientKey(flight.clientIp), spec);
+  if (decision instanceof Promise) return decision.then((d) => verdict(d, flight));
+  return verdict(decision, flight);
 }
 
-function verdict(decision: RateDecision, method: string, note: { rate: RateDecision | null }): Response | null {
-  if (note.rate === null || decision.remaining < note.rate.remaining || !decision.allowed) note.rate = decision;
+function verdict(decision: RateDecision, flight: Flight): Response | null {
+  const rate = flight.rate;
+  if (rate === null || decision.remaining < rate.remaining || !decision.allowed) flight.rate = decision;
   if (decision.allowed) return null;
-  return plain(429, method, "Rate limit exceeded", { "retry-after": String(decision.retryAfter), ...rateHeaders(decision) });
+  return plain(429, flight.req.method, "Rate limit exceeded", { "retry-after": String(decision.retryAfter), ...rateHeaders(decision) });
 }
 
 export function rateHeaders(d: RateDecision): Record<string, string> {

@@ -4,12 +4,12 @@
  */
 import type { Route, Upstream } from "../config/snapshot.ts";
 import { isHeaderValue } from "../lib/headers.ts";
-import type { RequestContext } from "./context.ts";
+import type { Flight } from "./flight.ts";
 import { plain, ProxyError } from "./errors.ts";
 import { upstreamTarget } from "./url.ts";
 
-export function redirect(ctx: RequestContext, route: Route, target: Upstream, groups: RegExpExecArray | null): Response {
-  const location = `https://${target.authority}${upstreamTarget(route, target, ctx.path, ctx.query, groups)}`;
+export function redirect(flight: Flight, route: Route, target: Upstream): Response {
+  const location = `https://${target.authority}${upstreamTarget(route, target, flight)}`;
   let ok = isHeaderValue(location);
   if (ok) {
     try {
@@ -19,5 +19,5 @@ export function redirect(ctx: RequestContext, route: Route, target: Upstream, gr
     }
   }
   if (!ok) throw new ProxyError(400, "client", `redirect Location ${JSON.stringify(location)} leaves ${target.authority}`);
-  return plain(301, ctx.req.method, "Moved Permanently", { location });
+  return plain(301, flight.req.method, "Moved Permanently", { location });
 }

@@ -7,12 +7,12 @@ import type { Route } from "../config/snapshot.ts";
 import { parseContentLength } from "../lib/content-length.ts";
 import { connectionTokens, HOP_BY_HOP } from "../lib/headers.ts";
 import type { InboundResponse } from "../upstream/exchange.ts";
-import type { RequestContext } from "./context.ts";
+import type { Flight } from "./flight.ts";
 import { htmlToRewrite, rewriteHtml } from "./rewrite.ts";
 import { wholeBody } from "./whole-body.ts";
 
-/** A Response, or (a body read whole first to keep its Content-Length) the promise of one. */
-export function respond(ctx: RequestContext, route: Route, upstream: InboundResponse): Response | Promise<Response> {
+/** Phase 5: a Response, or (a body read whole first to keep its Content-Length) the promise of one. */
+export function respond(ctx: Flight, route: Route, upstream: InboundResponse): Response | Promise<Response> {
   const headers = new Headers();
   let contentLength: string | null = null;
   const named = upstream.connection === null ? null : connectionTokens(upstream.connection);

@@ -25,11 +25,17 @@ export function restAfterMount(path: string, mount: string): string {
   return path.length < mount.length ? "" : path.slice(mount.length);
 }
 
-/**
- * The origin-form request target (path + query) for the upstream.
- * `groups` is the regex match for regex rules whose targets refer to groups.
- */
-export function upstreamTarget(route: Route, target: Upstream, path: string, query: string, groups: RegExpExecArray | null): string {
+/** What upstreamTarget() reads of a request (a Flight is one). */
+export interface RoutedRequest {
+  readonly path: string;
+  readonly query: string;
+  /** The regex match, for regex rules whose targets refer to groups. */
+  readonly groups: RegExpExecArray | null;
+}
+
+/** The origin-form request target (path + query) for the upstream. */
+export function upstreamTarget(route: Route, target: Upstream, request: RoutedRequest): string {
+  const path = request.path;
   let p: string;
   let q = target.query;
   switch (route.kind) {
@@ -42,7 +48,7 @@ export function upstreamTarget(route: Route, target: Upstream, path: string, que
       break;
     case "regex": {
       // A template without references expands to its own text: groups are not needed then.
-      const expanded = target.template ? expandTemplate(target.template, groups) : target.path;
+      const expanded = target.template ? expandTemplate(target.template, request.groups) : target.path;
       const qi = expanded.indexOf("?");
       p = qi < 0 ? expanded : expanded.slice(0, qi);
       q = qi < 0 ? "" : expanded.slice(qi + 1);
@@ -52,7 +58,7 @@ export function upstreamTarget(route: Route, target: Upstream, path: string, que
     default:
       p = joinPath(target.path, path);
   }
-  const fullQuery = joinQuery(q, query);
+  const fullQuery = joinQuery(q, request.query);
   return fullQuery === "" ? p : `${p}?${fullQuery}`;
 }
 

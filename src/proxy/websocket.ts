@@ -3,8 +3,8 @@
  * (connect first, then 101, relay, limits) lives in server/ws.ts; this phase only decides where
  * and with which headers.
  */
-import type { Route, Upstream } from "../config/snapshot.ts";
-import type { RequestContext } from "./context.ts";
+import type { Route, Upstream, WebSocketLimits } from "../config/snapshot.ts";
+import type { Flight } from "./flight.ts";
 import { upstreamHeaders } from "./forward.ts";
 import { upstreamTarget } from "./url.ts";
 
@@ -23,10 +23,14 @@ export interface TunnelRequest {
   readonly limits: TunnelLimits;
 }
 
-export interface TunnelLimits {
-  readonly idleMs: number;
-  readonly lifetimeMs: number;
-  readonly maxBytesPerDirection: number;
+export type TunnelLimits = WebSocketLimits;
+
+/** handle()'s answer for a WebSocket: server/ acts on it (opens the tunnel) and tells the flight. */
+export class Upgrade {
+  constructor(
+    readonly flight: Flight,
+    readonly tunnel: TunnelRequest,
+  ) {}
 }
 
 /** SPEC §5.2 step 14: `Upgrade: websocket` (any case) on a GET. */
@@ -36,32 +40,20 @@ export function isWebSocketUpgrade(req: Request): boolean {
   return upgrade !== null && upgrade.toLowerCase() === "websocket";
 }
 
-export function tunnelRequest(ctx: RequestContext, route: Route, target: Upstream, groups: RegExpExecArray | null, extra?: { extraHeaders?: string; dropHeaders?: ReadonlySet<string> }): TunnelRequest {
-  const path = upstreamTarget(route, target, ctx.path, ctx.query, groups);
+export function tunnelRequest(flight: Flight, route: Route, target: Upstream): TunnelRequest {
+  const path = upstreamTarget(route, target, flight);
   const url = `${target.secure ? "wss" : "ws"}://${target.authority}${path}`;
   const headers: [string, string][] = [];
   // The same header rules as plain HTTP (SPEC §5.6 steps 1 and 3–6); the WebSocket client writes
   // its own Sec-WebSocket-Key/Version/Protocol, Upgrade and Connection.
-  for (const line of upstreamHeaders(ctx, route, target, extra ?? {}).split("\r\n")) {
+  for (const line of upstreamHeaders(flight, route, target).split("\r\n")) {
     const colon = line.indexOf(": ");
     if (colon <= 0) continue;
     const name = line.slice(0, colon);
     if (name.startsWith("sec-websocket-")) continue;
     headers.push([name, line.slice(colon + 2)]);
   }
-  const offered = ctx.req.headers.get("sec-websocket-protocol");
+  const offered = flight.req.headers.get("sec-websocket-protocol");
   const protocols = offered === null ? [] : offered.split(",").map((p) => p.trim()).filter((p) => p !== "");
-  const limits = ctx.snapshot.settings.limits;
-  return {
-    url,
-    headers,
-    protocols,
-    origin: target.origin,
-    describe: `${url} (GET ${ctx.path})`,
-    limits: {
-      idleMs: limits.websocket_idle_timeout_secs * 1000,
-      lifetimeMs: limits.websocket_max_lifetime_secs * 1000,
-      maxBytesPerDirection: limits.websocket_max_bytes_per_direction,
-    },
-  };
+  return { url, headers, protocols, origin: target.origin, describe: `${url} (GET ${flight.path})`, limits: flight.snapshot.websocket };
 }

@@ -49,13 +49,14 @@ class Breaker {
 
 export class Breakers {
   private readonly byOrigin = new Map<string, Breaker>();
-  private settings: BreakerSettings = DEFAULTS;
+  /** [circuit_breaker] compiled to the units the checks use (configure()). */
+  private failureThreshold = DEFAULTS.failure_threshold;
+  private recoveryMs = DEFAULTS.recovery_timeout_secs * 1000;
+  private successThreshold = DEFAULTS.success_threshold;
   private failureCodes = codeTable(DEFAULTS.failure_status_codes);
   /** A permit whose holder never reported is given out again after this long (a safety net). */
   private permitTimeoutMs = 61_000;
   private nextTicket = 1;
-  /** Ticket of the latest successful `available()` check; read it right after pickTarget(). */
-  granted = 0;
 
   /** `now` in milliseconds; tests pass a clock they control. */
   constructor(private readonly now: () => number = () => performance.now()) {}
@@ -65,35 +66,27 @@ export class Breakers {
    * `requestTimeoutMs` bounds how long a probe may go unreported before its permit is reissued.
    */
   configure(settings: BreakerSettings, requestTimeoutMs = 60_000): void {
-    this.settings = settings;
+    this.failureThreshold = settings.failure_threshold;
+    this.recoveryMs = settings.recovery_timeout_secs * 1000;
+    this.successThreshold = settings.success_threshold;
     this.failureCodes = codeTable(settings.failure_status_codes);
     this.permitTimeoutMs = requestTimeoutMs + 1000;
   }
 
   /**
-   * The availability check of SPEC §6.1 in the shape pickTarget() wants. A true answer is a grant:
-   * its ticket is left in `granted`, and its outcome must be reported or released.
+   * The availability check of SPEC §6.1 in the shape pickTarget() wants: a ticket (a grant whose
+   * outcome must be reported or released) or REFUSED.
    */
-  readonly available = (target: { readonly origin: string }): boolean => {
-    const ticket = this.grant(target.origin);
-    if (ticket === REFUSED) return false;
-    this.granted = ticket;
-    return true;
-  };
+  readonly grantFor = (target: { readonly origin: string }): number => this.grant(target.origin);
 
   /**
-   * `available` for a request whose body is still to come from the client. It may be the half_open
+   * `grantFor` for a request whose body is still to come from the client. It may be the half_open
    * probe, but a request without a body takes the permit over from it: a client that stalls its
    * upload must not hold the permit until request_timeout (issue 20).
    */
-  readonly availableWithBody = (target: { readonly origin: string }): boolean => {
-    const ticket = this.grant(target.origin, false);
-    if (ticket === REFUSED) return false;
-    this.granted = ticket;
-    return true;
-  };
+  readonly grantForUpload = (target: { readonly origin: string }): number => this.grant(target.origin, false);
 
-  /** Asks the origin's breaker for a request: a ticket, or REFUSED. `settles`: see availableWithBody. */
+  /** Asks the origin's breaker for a request: a ticket, or REFUSED. `settles`: see grantForUpload. */
   grant(origin: string, settles = true): number {
     let b = this.byOrigin.get(origin);
     if (b === undefined) {
@@ -103,7 +96,7 @@ export class Breakers {
     if (b.state === "closed") return 0;
     const now = this.now();
     if (b.state === "open") {
-      if (now - b.openedAt < this.settings.recovery_timeout_secs * 1000) return REFUSED;
+      if (now - b.openedAt < this.recoveryMs) return REFUSED;
       b.state = "half_open";
       b.successes = 0;
       b.probe = 0;
@@ -131,7 +124,7 @@ export class Breakers {
     if (b === undefined) return;
     if (b.state === "closed") {
       if (ok) b.failures = 0;
-      else if (++b.failures >= this.settings.failure_threshold) this.open(b);
+      else if (++b.failures >= this.failureThreshold) this.open(b);
       return;
     }
     // open: outcomes of requests granted before it opened are ignored.
@@ -143,7 +136,7 @@ export class Breakers {
       this.open(b);
       return;
     }
-    if (++b.successes >= this.settings.success_threshold) {
+    if (++b.successes >= this.successThreshold) {
       b.state = "closed";
       b.failures = 0;
       b.successes = 0;

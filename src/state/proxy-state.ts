@@ -2,6 +2,7 @@
  * Everything the request path keeps between requests and across reloads (ARCHITECTURE §5).
  * The snapshot points at this state by key; it never owns it.
  */
+import { poolTransport, type Transport } from "../upstream/exchange.ts";
 import { UpstreamPool } from "../upstream/pool.ts";
 import { AuthCache } from "./auth-cache.ts";
 import { ClientFlights } from "./client-flights.ts";
@@ -15,6 +16,8 @@ import { Watch } from "./watch.ts";
 
 export class ProxyState {
   readonly pool = new UpstreamPool();
+  /** How requests reach their upstream: HTTP/1.1 over `pool`; tests put an in-memory one here. */
+  transport: Transport = poolTransport(this.pool);
   readonly rotation = new Rotation();
   /** Circuit breakers by upstream origin (SPEC §6.2); the admin API reads snapshot() and calls resetAll(). */
   readonly breakers = new Breakers();
@@ -48,8 +51,13 @@ export class ProxyState {
   private nextId = 0;
   private readonly idPrefix = `${process.pid.toString(36)}-`;
 
-  requestId(): string {
-    return this.idPrefix + (++this.nextId).toString(36);
+  /** A serial number per request; its id text (requestId) is only made when a log line needs it. */
+  nextRequest(): number {
+    return ++this.nextId;
+  }
+
+  requestId(serial: number): string {
+    return this.idPrefix + serial.toString(36);
   }
 
   /** Drops state for rules and upstreams the new snapshot no longer names. */

@@ -21,8 +21,31 @@ import type { UpstreamPool } from "./pool.ts";
 /** A handle the caller keeps to cancel the exchange (the client went away). */
 export interface ExchangeControl {
   exchange: { abort(): void } | null;
-  /** Request body bytes read from the client, once the body has been sent (metrics). */
-  requestBytes?: number;
+  /** Request body bytes read from the client, once the body has been sent (metrics); -1 before. */
+  requestBytes: number;
+}
+
+/**
+ * What the exchange tells its caller, as method calls on one object rather than a promise and
+ * callbacks: no closures or promise reactions per request. Never called back from inside start().
+ */
+export interface ExchangeReceiver extends ExchangeControl {
+  /** The response head arrived (SPEC §5.2 step 16); the body follows as it arrives. */
+  onHead(response: InboundResponse): void;
+  /** No response head: connection, timeout, protocol error, or the client's body failed. */
+  onFail(error: UpstreamError): void;
+  /** Called once when the response body has been relayed (or failed), with its size in bytes. */
+  onBodyEnd(bytes: number, error: Error | null): void;
+}
+
+/** The upstream exchange as a seam (ARCHITECTURE §4): the request path is tested through a fake one. */
+export interface Transport {
+  start(endpoint: Endpoint, request: OutboundRequest, receiver: ExchangeReceiver): void;
+}
+
+/** The real transport: HTTP/1.1 over the pooled connections. */
+export function poolTransport(pool: UpstreamPool): Transport {
+  return { start: (endpoint, request, receiver) => void new Exchange(pool, endpoint, request, receiver) };
 }
 
 export interface OutboundRequest {
@@ -36,8 +59,6 @@ export interface OutboundRequest {
   readonly bodyLength: number | null;
   /** Larger request bodies fail with kind `too_large` (SPEC §5.2 step 16). */
   readonly maxBodySize: number | null;
-  /** Lets the caller abort the exchange. */
-  readonly control: ExchangeControl | null;
   /**
    * The client request's signal, for a chunked body: Bun ends the body at the last chunk and only
    * then refuses what follows (trailers) with its own 400, aborting this signal. The last chunk
@@ -50,8 +71,6 @@ export interface OutboundRequest {
   /** Until the response head arrives (SPEC §5.10), checked on the watch's ticks. */
   readonly timeoutMs: number;
   readonly watch: Watch;
-  /** Called once when the response body has been relayed (or failed), with its size in bytes. */
-  readonly onBodyEnd?: (bytes: number, error: Error | null) => void;
 }
 
 export interface InboundResponse {
@@ -94,9 +113,14 @@ export class UpstreamError extends Error {
   }
 }
 
-/** Sends the request and resolves with the response head; the body follows as it arrives. */
-export function send(pool: UpstreamPool, endpoint: Endpoint, req: OutboundRequest): Promise<InboundResponse> {
-  return new Exchange(pool, endpoint, req).promise;
+/**
+ * Sends the request and resolves with the response head; the body follows as it arrives. The
+ * promise form of the exchange, for callers off the request path (tests, tools).
+ */
+export function send(pool: UpstreamPool, endpoint: Endpoint, req: OutboundRequest, onBodyEnd?: (bytes: number, error: Error | null) => void): Promise<InboundResponse> {
+  return new Promise((resolve, reject) => {
+    new Exchange(pool, endpoint, req, { exchange: null, requestBytes: -1, onHead: resolve, onFail: reject, onBodyEnd: onBodyEnd ?? (() => {}) });
+  });
 }
 
 const enum Phase {
@@ -110,7 +134,6 @@ const BODY_HIGH_WATER = 64 * 1024;
 const NON_ASCII = /[^\x00-\x7f]/;
 
 class Exchange implements ConnectionUser, Watched {
-  readonly promise: Promise<InboundResponse>;
   private phase = Phase.Connect;
   private conn: Connection | null = null;
   private reused = false;
@@ -132,23 +155,21 @@ class Exchange implements ConnectionUser, Watched {
   private paused = false;
   private bytes = 0;
   private readonly deadline: number;
-  private resolve!: (r: InboundResponse) => void;
-  private reject!: (e: UpstreamError) => void;
+  /** Inside the constructor: a failure is told a turn later, never from inside start(). */
+  private starting = true;
 
   constructor(
     private readonly pool: UpstreamPool,
     private readonly endpoint: Endpoint,
     private readonly req: OutboundRequest,
+    private readonly receiver: ExchangeReceiver,
   ) {
     this.deadline = performance.now() + req.timeoutMs;
     this.requestDone = req.body === null;
-    this.promise = new Promise<InboundResponse>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-    if (req.control) req.control.exchange = this;
+    receiver.exchange = this;
     req.watch.add(this);
     this.connect();
+    this.starting = false;
   }
 
   /** The caller gave up (client disconnected). */
@@ -235,7 +256,7 @@ class Exchange implements ConnectionUser, Watched {
         if (signal?.aborted) return this.fail(new UpstreamError("aborted", "client request refused after its body (chunked trailers)", true));
         this.conn?.write(LAST_CHUNK);
       }
-      if (this.req.control) this.req.control.requestBytes = total;
+      this.receiver.requestBytes = total;
       if (this.req.bodyLength !== null && total !== this.req.bodyLength) {
         return this.fail(new UpstreamError("aborted", "client body ended before its Content-Length", true));
       }
@@ -283,7 +304,7 @@ class Exchange implements ConnectionUser, Watched {
       this.phase = Phase.Body;
       const body = this.startBody(buf);
       this.answered = true;
-      this.resolve({ status: head.status, statusText: head.statusText, headers: head.headers, connection: head.connection, body, reused: this.reused });
+      this.receiver.onHead({ status: head.status, statusText: head.statusText, headers: head.headers, connection: head.connection, body, reused: this.reused });
       return;
     }
   }
@@ -401,7 +422,7 @@ class Exchange implements ConnectionUser, Watched {
       if (error) controller.error(undefined);
       else controller.close();
     }
-    this.req.onBodyEnd?.(this.bytes, error);
+    this.receiver.onBodyEnd(this.bytes, error);
     this.maybeRelease();
   }
 
@@ -429,7 +450,8 @@ class Exchange implements ConnectionUser, Watched {
     if (this.phase === Phase.Head && !this.requestDone) err.clientBodyPending = true;
     this.phase = Phase.Done;
     this.cleanup();
-    this.reject(err);
+    if (this.starting) queueMicrotask(() => this.receiver.onFail(err));
+    else this.receiver.onFail(err);
     const conn = this.conn;
     if (conn) {
       conn.user = null;
@@ -441,8 +463,7 @@ class Exchange implements ConnectionUser, Watched {
     this.req.watch.delete(this);
     this.leaveQueue?.();
     this.leaveQueue = null;
-    const control = this.req.control;
-    if (control && control.exchange === this) control.exchange = null;
+    if (this.receiver.exchange === this) this.receiver.exchange = null;
   }
 }
 

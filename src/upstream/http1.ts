@@ -54,14 +54,14 @@ export function parseHead(buf: Buffer, end: number): ResponseHead {
     throw new ProtocolError(`invalid status line ${JSON.stringify(text.slice(0, Math.min(eol, 80)))}`);
   }
   const minor = text.charCodeAt(7);
-  const status = Number(text.slice(9, 12));
-  if ((minor !== 48 && minor !== 49) || !(status >= 100 && status <= 999) || !Number.isInteger(status)) {
+  const status = digitsAt(text, 9);
+  if ((minor !== 48 && minor !== 49) || !(status >= 100 && status <= 999)) {
     throw new ProtocolError(`invalid status line ${JSON.stringify(text.slice(0, Math.min(eol, 80)))}`);
   }
   const head: ResponseHead = {
     version: minor === 48 ? 10 : 11,
     status,
-    statusText: eol > 13 ? text.slice(13, eol) : "",
+    statusText: eol <= 13 ? "" : text.startsWith("OK", 13) && eol === 15 ? "OK" : text.slice(13, eol),
     headers: [],
     transferEncoding: null,
     contentLength: null,
@@ -75,15 +75,17 @@ export function parseHead(buf: Buffer, end: number): ResponseHead {
     if (colon <= pos || colon > next) throw new ProtocolError(`invalid header line ${JSON.stringify(text.slice(pos, Math.min(next, pos + 80)))}`);
     // A name with whitespace or other non-token bytes, or a line starting with whitespace
     // (obs-fold), is refused (RFC 9112 §5.1, §5.2): both are response-splitting vectors.
+    let hash = 0x811c9dc5;
     for (let i = pos; i < colon; i++) {
       const c = text.charCodeAt(i);
       if (c > 127 || TOKEN_CHARS[c] === 0) throw new ProtocolError(`invalid header name ${JSON.stringify(text.slice(pos, colon))}`);
+      hash = Math.imul(hash ^ (c | 0x20), 0x01000193);
     }
     let vs = colon + 1;
     let ve = next;
     while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
     while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
-    const name = text.slice(pos, colon).toLowerCase();
+    const name = knownName(text, pos, colon, hash) ?? text.slice(pos, colon).toLowerCase();
     const value = text.slice(vs, ve);
     if (value.indexOf("\n") >= 0 || value.indexOf("\r") >= 0 || value.indexOf("\0") >= 0) throw new ProtocolError(`invalid character in header ${name}`);
     head.headers.push([name, value]);
@@ -95,6 +97,41 @@ export function parseHead(buf: Buffer, end: number): ResponseHead {
     pos = next + 2;
   }
   return head;
+}
+
+/** The three status digits at `at`, or NaN. */
+function digitsAt(text: string, at: number): number {
+  let n = 0;
+  for (let i = at; i < at + 3; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Number.NaN;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * Header names most responses carry, found by a case-folded hash of the bytes: a known name costs
+ * no string of its own (the shared lower-case one is used), an unknown one is sliced as before.
+ */
+const KNOWN_NAMES = new Map<number, string>();
+for (const name of [
+  "server", "date", "content-type", "content-length", "connection", "keep-alive", "transfer-encoding", "cache-control",
+  "etag", "last-modified", "expires", "vary", "location", "set-cookie", "content-encoding", "accept-ranges", "age",
+  "access-control-allow-origin", "strict-transport-security", "x-content-type-options", "x-frame-options", "pragma",
+  "content-security-policy", "referrer-policy", "x-powered-by", "via", "content-disposition", "content-language",
+]) {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193);
+  KNOWN_NAMES.set(hash, name);
+}
+
+function knownName(text: string, start: number, end: number, hash: number): string | undefined {
+  const name = KNOWN_NAMES.get(hash);
+  if (name === undefined || name.length !== end - start) return undefined;
+  // Token characters only (checked above): OR 0x20 folds exactly the letters.
+  for (let i = 0; i < name.length; i++) if ((text.charCodeAt(start + i) | 0x20) !== name.charCodeAt(i)) return undefined;
+  return name;
 }
 
 export type Framing =

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { compileRoutes } from "../../src/config/compile.ts";
-import { pickTarget } from "../../src/proxy/pick.ts";
+import { pickTarget, type Picked } from "../../src/proxy/pick.ts";
 import type { Route } from "../../src/config/snapshot.ts";
 import type { LbStrategy } from "../../src/config/model.ts";
 
@@ -8,9 +8,9 @@ function route(targets: [string, number][], strategy: LbStrategy): Route {
   const table = compileRoutes([{ matcher: { type: "default" }, targets: targets.map(([url, weight]) => ({ url, weight })), load_balancing: strategy, auth: [], headers: [], options: null } as never], []);
   return table.fallback!;
 }
-const names = (r: Route, picks: number[]) => picks.map((i) => (i < 0 ? "-" : new URL(r.targets[i]!.url).hostname)).join("");
+const names = (r: Route, picks: (Picked | null)[]) => picks.map((p) => (p === null ? "-" : new URL(r.targets[p.index]!.url).hostname)).join("");
 const run = (r: Route, n: number, down: Set<string> = new Set(), skip = -1) =>
-  names(r, Array.from({ length: n }, (_, k) => pickTarget(r, k, (t) => !down.has(new URL(t.url).hostname), skip)));
+  names(r, Array.from({ length: n }, (_, k) => pickTarget(r, k, (t) => (down.has(new URL(t.url).hostname) ? -1 : 0), skip)));
 
 describe("target selection (SPEC §6.1)", () => {
   test("round-robin scans forward past unavailable targets", () => {
@@ -38,9 +38,15 @@ describe("target selection (SPEC §6.1)", () => {
     const rr = route([["http://a/", 100], ["http://b/", 100], ["http://c/", 100]], "round-robin");
     const one = route([["http://a/", 100]], "round-robin");
     expect([
-      names(rr, [pickTarget(rr, 0, () => true, 0)]),
-      names(rr, [pickTarget(rr, 1, (t) => !t.url.includes("c"), 1)]),
-      names(one, [pickTarget(one, 0, () => true, 0)]),
+      names(rr, [pickTarget(rr, 0, () => 0, 0)]),
+      names(rr, [pickTarget(rr, 1, (t) => (t.url.includes("c") ? -1 : 0), 1)]),
+      names(one, [pickTarget(one, 0, () => 0, 0)]),
     ]).toEqual(["b", "a", "-"]);
+  });
+
+  test("a pick carries the breaker's ticket of the target it chose", () => {
+    const r = route([["http://a/", 100], ["http://b/", 100]], "failover");
+    const tickets: Record<string, number> = { a: -1, b: 7 };
+    expect(pickTarget(r, 0, (t) => tickets[new URL(t.url).hostname]!)).toEqual({ index: 1, ticket: 7 });
   });
 });

@@ -21,7 +21,7 @@ function resolve(text: string, host: string, target: string): [string, string] |
   // The door lower-cases and unbrackets the Host before routing, as a request would.
   const m = matchRoute(t, hostFromAuthority(host.includes(":") && !host.startsWith("[") ? `[${host}]` : host) ?? "", path);
   if (!m) return null;
-  return [m.route.key, upstreamTarget(m.route, m.route.targets[0]!, path, query, m.groups)];
+  return [m.route.key, upstreamTarget(m.route, m.route.targets[0]!, { path, query, groups: m.groups })];
 }
 
 describe("URL resolution (SPEC §5.4)", () => {
@@ -155,7 +155,7 @@ describe("path rule index", () => {
   });
 
   test("two first segments with one hash share a bucket and each still routes to its own rule", async () => {
-    const { segmentHash } = await import("../../src/config/compile.ts");
+    const { segmentHash } = await import("../../src/lib/segment-hash.ts");
     expect(segmentHash("7yzx", 0)).toBe(segmentHash("e6ad", 0));
     const t = indexed(["/7yzx/* -> http://first:1", "/e6ad/* -> http://second:1"]);
     const who = (path: string) => matchRoute(t, "h", path)?.route.targets[0]?.hostname ?? null;
@@ -167,6 +167,6 @@ describe("path rule index", () => {
     const plain = matchRoute(t, "h", "/plain/x")!;
     const ref = matchRoute(t, "h", "/ref/abc")!;
     expect([plain.route.captures, plain.groups, ref.route.captures, ref.groups?.[1]]).toEqual([false, null, true, "abc"]);
-    expect(upstreamTarget(ref.route, ref.route.targets[0]!, "/ref/abc", "", ref.groups)).toBe("/to/abc");
+    expect(upstreamTarget(ref.route, ref.route.targets[0]!, { path: "/ref/abc", query: "", groups: ref.groups })).toBe("/to/abc");
   });
 });

@@ -165,14 +165,14 @@ describe("circuit breaker transitions (SPEC §6.2)", () => {
     expect([pruned, kept, breakers.snapshot(), breakers.grant(A)]).toEqual([[A], "open", {}, 0]);
   });
 
-  test("available() grants like grant() and leaves the ticket in `granted`", () => {
+  test("grantFor() grants like grant() and returns the probe's ticket", () => {
     const { breakers, fail, advance } = setup({ failure_threshold: 1 });
     fail();
-    const refused = breakers.available({ origin: A });
+    const refused = breakers.grantFor({ origin: A });
     advance(10_000);
-    const ok = breakers.available({ origin: A });
-    const ticket = breakers.granted;
+    const ticket = breakers.grantFor({ origin: A });
+    const second = breakers.grantFor({ origin: A });
     breakers.report(A, ticket, false);
-    expect([refused, ok, ticket > 0, breakers.snapshot()[A]!.state]).toEqual([false, true, true, "open"]);
+    expect([refused, ticket > 0, second, breakers.snapshot()[A]!.state]).toEqual([REFUSED, true, REFUSED, "open"]);
   });
 });
