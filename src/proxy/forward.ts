@@ -169,7 +169,10 @@ export function upstreamFailure(err: unknown, target: Upstream, method: string, 
   }
 }
 
-/** SPEC §5.6 steps 1–6, as header lines. Runs once per proxied request: one pass, no arrays. */
+/**
+ * SPEC §5.6 steps 1–6, as header lines. Runs once per proxied request: one pass, and the lines are
+ * gathered in one reused array and joined once (each `+=` would allocate a string of its own).
+ */
 export function upstreamHeaders(ctx: Flight, route: Route, target: Upstream): string {
   // toJSON() hands over every header at once; iterating Headers costs a native call per entry.
   const all = ctx.req.headers.toJSON();
@@ -180,7 +183,8 @@ export function upstreamHeaders(ctx: Flight, route: Route, target: Upstream): st
   const grant = ctx.grant;
   // Auth drops its own header names; without a grant, the claim headers (SPEC §5.6 step 4).
   const drop = (grant !== null ? grant.drop : ctx.snapshot.claimHeaders) ?? undefined;
-  let out = "";
+  const out = LINES;
+  out.length = 0;
   let origin: string | null = null;
 
   const underscores = ctx.snapshot.limits.underscoresInHeaders;
@@ -193,14 +197,14 @@ export function upstreamHeaders(ctx: Flight, route: Route, target: Upstream): st
     if (name.includes("_") && (!underscores || ownedName(name.replaceAll("_", "-"), blockNames, drop))) continue;
     const value = all[name]!;
     if (name === "te") {
-      if (value.trim().toLowerCase() === "trailers") out += "te: trailers\r\n";
+      if (value.trim().toLowerCase() === "trailers") out.push("te: trailers\r\n");
       continue;
     }
     if (name === "origin" && target.secure) {
       origin = value;
       continue;
     }
-    out += `${name}: ${value}\r\n`;
+    out.push(name, ": ", value, "\r\n");
   }
 
   // Forwarding (step 3). An untrusted peer's claims are dropped; a trusted one's are extended.
@@ -219,29 +223,29 @@ export function upstreamHeaders(ctx: Flight, route: Route, target: Upstream): st
   }
   // Host and Origin (step 5, SPEC §3.4): TLS targets see their own name.
   const host = target.secure ? target.authority : ctx.authority !== "" ? ctx.authority : target.authority;
-  if (blockNames.size === 0) {
-    out += `x-forwarded-for: ${forwardedFor}\r\nx-forwarded-proto: ${proto}\r\n`;
-    if (forwardedHost !== "") out += `x-forwarded-host: ${forwardedHost}\r\n`;
-    out += `x-real-ip: ${ctx.clientIp}\r\nhost: ${host}\r\n`;
-  } else {
-    // A headers {} block replaces any of these (step 6 comes after the proxy's own headers).
-    if (!blockNames.has("x-forwarded-for")) out += `x-forwarded-for: ${forwardedFor}\r\n`;
-    if (!blockNames.has("x-forwarded-proto")) out += `x-forwarded-proto: ${proto}\r\n`;
-    if (forwardedHost !== "" && !blockNames.has("x-forwarded-host")) out += `x-forwarded-host: ${forwardedHost}\r\n`;
-    if (!blockNames.has("x-real-ip")) out += `x-real-ip: ${ctx.clientIp}\r\n`;
-    if (!blockNames.has("host")) out += `host: ${host}\r\n`;
-  }
-  if (origin !== null && !blockNames.has("origin")) out += `origin: ${sameHostOrigin(origin, ctx.host) ? `https://${target.authority}` : origin}\r\n`;
+  // A headers {} block replaces any of these (step 6 comes after the proxy's own headers).
+  const all5 = blockNames.size === 0;
+  if (all5 || !blockNames.has("x-forwarded-for")) out.push("x-forwarded-for: ", forwardedFor, "\r\n");
+  if (all5 || !blockNames.has("x-forwarded-proto")) out.push("x-forwarded-proto: ", proto, "\r\n");
+  if (forwardedHost !== "" && (all5 || !blockNames.has("x-forwarded-host"))) out.push("x-forwarded-host: ", forwardedHost, "\r\n");
+  if (all5 || !blockNames.has("x-real-ip")) out.push("x-real-ip: ", ctx.clientIp, "\r\n");
+  if (all5 || !blockNames.has("host")) out.push("host: ", host, "\r\n");
+  if (origin !== null && !blockNames.has("origin")) out.push("origin: ", sameHostOrigin(origin, ctx.host) ? `https://${target.authority}` : origin, "\r\n");
 
-  if (grant !== null && grant.headers) out += grant.headers;
+  if (grant !== null && grant.headers) out.push(grant.headers);
 
   // headers {} blocks (step 6), global then rule, already merged per route.
   for (const rule of route.headers) {
     if (rule.value === null) continue;
-    out += `${rule.name}: ${renderHeader(rule, ctx)}\r\n`;
+    out.push(rule.name, ": ", renderHeader(rule, ctx), "\r\n");
   }
-  return out;
+  const text = out.join("");
+  out.length = 0;
+  return text;
 }
+
+/** upstreamHeaders()'s scratch list, reused: the function never runs twice at once. */
+const LINES: string[] = [];
 
 /** A name the proxy sets or strips itself (SPEC §5.6 steps 1, 3, 4 and 6). */
 function ownedName(name: string, blockNames: ReadonlySet<string>, drop: ReadonlySet<string> | undefined): boolean {

@@ -18,7 +18,10 @@ export function respond(ctx: Flight, route: Route, upstream: InboundResponse): R
   const named = upstream.connection === null ? null : connectionTokens(upstream.connection);
   const mounted = route.kind === "prefix" || route.kind === "domain_path";
   const redirect = upstream.status >= 300 && upstream.status < 400;
-  for (const [name, value] of upstream.headers) {
+  const fields = upstream.headers;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    const value = fields[i + 1]!;
     if (HOP_BY_HOP.has(name) || name === "te") continue;
     if (named !== null && named.length > 0 && named.includes(name)) continue;
     if (mounted && redirect && name === "location") {

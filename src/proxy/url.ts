@@ -6,6 +6,8 @@ import type { Route, Upstream } from "../config/snapshot.ts";
 /** Appends `rest` to `base` with exactly one `/` between them; an empty rest leaves base as is. */
 export function joinPath(base: string, rest: string): string {
   if (rest === "") return base;
+  // The common case, a target without a path: the client's path as it is (no new string).
+  if (base === "/" && rest.charCodeAt(0) === 47) return rest;
   const b = base.endsWith("/");
   const r = rest.startsWith("/");
   if (b && r) return base + rest.slice(1);

@@ -76,8 +76,8 @@ export interface OutboundRequest {
 export interface InboundResponse {
   readonly status: number;
   readonly statusText: string;
-  /** Header fields in order, names lower-cased, hop-by-hop ones included (the caller strips them). */
-  readonly headers: readonly [string, string][];
+  /** Header fields in order as name, value, name, value…: names lower-cased, hop-by-hop ones included (the caller strips them). */
+  readonly headers: readonly string[];
   /** The Connection header's value (repeats joined), null when absent: it names more hop-by-hop headers. */
   readonly connection: string | null;
   /** A complete small body arrives as bytes; anything else streams. */
@@ -131,6 +131,8 @@ const enum Phase {
 }
 
 const BODY_HIGH_WATER = 64 * 1024;
+/** The request head's pieces: method, target, header lines and framing go in the gaps. */
+const HEAD_PARTS = ["", " ", "", " HTTP/1.1\r\n", "", "", "\r\n"];
 const NON_ASCII = /[^\x00-\x7f]/;
 
 class Exchange implements ConnectionUser, Watched {
@@ -147,7 +149,7 @@ class Exchange implements ConnectionUser, Watched {
   private requestDone: boolean;
   private written = false;
   /** Waiting in the pool for a connection (max_upstream_connections). */
-  private queued = false;
+  private waiting = false;
   /** Takes this exchange out of the pool's queue when it gives up while waiting. */
   private leaveQueue: (() => void) | null = null;
   /** The response head went to the caller; from here a failure cuts the body instead. */
@@ -181,18 +183,21 @@ class Exchange implements ConnectionUser, Watched {
   tick(now: number): void {
     if (now < this.deadline) return;
     if (this.phase === Phase.Connect) {
-      const err = new UpstreamError("timeout", this.queued ? "no upstream connection free before request_timeout (max_upstream_connections)" : "upstream did not accept the connection before request_timeout", false);
-      err.queued = this.queued;
+      const err = new UpstreamError("timeout", this.waiting ? "no upstream connection free before request_timeout (max_upstream_connections)" : "upstream did not accept the connection before request_timeout", false);
+      err.queued = this.waiting;
       this.fail(err);
     }
     else if (this.phase === Phase.Head) this.fail(new UpstreamError("timeout", "no response headers before request_timeout", this.written));
   }
 
+  /** The pool has no connection free under max_upstream_connections: this exchange waits in its queue. */
+  queued(leave: () => void): void {
+    this.waiting = true;
+    this.leaveQueue = leave;
+  }
+
   private connect(): void {
-    const acquired = this.pool.acquire(this.endpoint, this.req.maxConnections, (leave) => {
-      this.queued = true;
-      this.leaveQueue = leave;
-    });
+    const acquired = this.pool.acquire(this.endpoint, this.req.maxConnections, this);
     if (!(acquired instanceof Promise)) return this.start(acquired);
     acquired.then(
       (conn) => this.start(conn),
@@ -213,10 +218,21 @@ class Exchange implements ConnectionUser, Watched {
     conn.user = this;
     this.phase = Phase.Head;
     const req = this.req;
-    let head = `${req.method} ${req.target} HTTP/1.1\r\n${req.headers}`;
-    if (req.body !== null) head += req.bodyLength === null ? "transfer-encoding: chunked\r\n" : `content-length: ${req.bodyLength}\r\n`;
-    else if (req.bodyLength === 0 && methodExpectsBody(req.method)) head += "content-length: 0\r\n";
-    head += "\r\n";
+    const framingLine =
+      req.body !== null
+        ? req.bodyLength === null
+          ? "transfer-encoding: chunked\r\n"
+          : `content-length: ${req.bodyLength}\r\n`
+        : req.bodyLength === 0 && methodExpectsBody(req.method)
+          ? "content-length: 0\r\n"
+          : "";
+    // One join of a reused list: a chain of `+` allocates a string per step.
+    const parts = HEAD_PARTS;
+    parts[0] = req.method;
+    parts[2] = req.target;
+    parts[4] = req.headers;
+    parts[5] = framingLine;
+    const head = parts.join("");
     this.written = true;
     // Header values may carry obs-text (bytes 0x80-0xFF); only then does the head need latin1 bytes.
     conn.write(NON_ASCII.test(head) ? Buffer.from(head, "latin1") : head);
@@ -304,7 +320,10 @@ class Exchange implements ConnectionUser, Watched {
       this.phase = Phase.Body;
       const body = this.startBody(buf);
       this.answered = true;
-      this.receiver.onHead({ status: head.status, statusText: head.statusText, headers: head.headers, connection: head.connection, body, reused: this.reused });
+      // The parsed head becomes the response: no second object.
+      head.body = body;
+      head.reused = this.reused;
+      this.receiver.onHead(head);
       return;
     }
   }

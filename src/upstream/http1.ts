@@ -11,12 +11,16 @@ export interface ResponseHead {
   version: 10 | 11;
   status: number;
   statusText: string;
-  /** Header lines in order, names lower-cased, values trimmed. */
-  headers: [string, string][];
+  /** Header lines in order as name, value, name, value…: names lower-cased, values trimmed. Flat, so a head is one array, not one per line. */
+  headers: string[];
   /** The framing and connection headers, gathered while parsing (null when absent). */
   transferEncoding: string | null;
   contentLength: string | null;
   connection: string | null;
+  /** Filled in by the exchange when the head goes to its caller: the body (bytes or a stream). */
+  body: Uint8Array | ReadableStream<Uint8Array> | null;
+  /** Filled in by the exchange: the request went over a kept-alive connection. */
+  reused: boolean;
 }
 
 export class ProtocolError extends Error {
@@ -66,6 +70,8 @@ export function parseHead(buf: Buffer, end: number): ResponseHead {
     transferEncoding: null,
     contentLength: null,
     connection: null,
+    body: null,
+    reused: false,
   };
   let pos = eol + 2;
   while (pos < text.length) {
@@ -86,9 +92,10 @@ export function parseHead(buf: Buffer, end: number): ResponseHead {
     while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
     while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
     const name = knownName(text, pos, colon, hash) ?? text.slice(pos, colon).toLowerCase();
-    const value = text.slice(vs, ve);
+    // The framing values nearly every response sends need no string of their own.
+    const value = ve - vs === 10 && text.startsWith("keep-alive", vs) ? "keep-alive" : ve - vs === 7 && text.startsWith("chunked", vs) ? "chunked" : text.slice(vs, ve);
     if (value.indexOf("\n") >= 0 || value.indexOf("\r") >= 0 || value.indexOf("\0") >= 0) throw new ProtocolError(`invalid character in header ${name}`);
-    head.headers.push([name, value]);
+    head.headers.push(name, value);
     if (name === "content-length") {
       if (head.contentLength !== null && head.contentLength !== value) throw new ProtocolError("conflicting Content-Length headers");
       head.contentLength = value;

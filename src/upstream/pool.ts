@@ -40,7 +40,7 @@ export class UpstreamPool {
    * of streams must not open thousands of upstream connections). `onQueued` is told when it waits,
    * with a function that takes the request out of the queue (it gave up).
    */
-  acquire(endpoint: Endpoint, max = Infinity, onQueued?: (leave: () => void) => void): Connection | Promise<Connection> {
+  acquire(endpoint: Endpoint, max = Infinity, onQueued?: { queued(leave: () => void): void }): Connection | Promise<Connection> {
     const list = this.idle.get(endpoint.key);
     while (list && list.length > 0) {
       const conn = list.pop()!;
@@ -55,7 +55,7 @@ export class UpstreamPool {
         if (!queue) this.waiting.set(endpoint.key, (queue = []));
         const waiter: Waiter = { resolve, reject };
         queue.push(waiter);
-        onQueued?.(() => {
+        onQueued?.queued(() => {
           const q = this.waiting.get(endpoint.key);
           const i = q ? q.indexOf(waiter) : -1;
           if (i >= 0) q!.splice(i, 1);

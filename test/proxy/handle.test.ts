@@ -31,10 +31,10 @@ shop.test -> http://10.0.0.1:8080
 /** What the fake upstream at an origin does with a request. */
 type Behaviour = (request: OutboundRequest) => InboundResponse | UpstreamError;
 
-const ok = (body: string, headers: [string, string][] = []): InboundResponse => ({
+const ok = (body: string): InboundResponse => ({
   status: 200,
   statusText: "OK",
-  headers: [["content-type", "text/plain"], ["connection", "keep-alive"], ["keep-alive", "timeout=5"], ...headers],
+  headers: ["content-type", "text/plain", "connection", "keep-alive", "keep-alive", "timeout=5"],
   connection: "keep-alive",
   body: new TextEncoder().encode(body),
   reused: false,

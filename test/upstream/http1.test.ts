@@ -12,10 +12,12 @@ describe("upstream response head", () => {
       version: 11,
       status: 404,
       statusText: "Not Found",
-      headers: [["x-a", "1"], ["set-cookie", "a=1"], ["set-cookie", "b=2"]],
+      headers: ["x-a", "1", "set-cookie", "a=1", "set-cookie", "b=2"],
       transferEncoding: null,
       contentLength: null,
       connection: null,
+      body: null,
+      reused: false,
     });
   });
 
