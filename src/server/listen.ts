@@ -39,6 +39,8 @@ export function listen(opts: ListenerOptions): Server<unknown> {
     port: opts.port,
     // HTTP/2: ALPN h2 on TLS, prior-knowledge h2c on the plain port (SPEC §5.1).
     http2: true,
+    // Bun.serve runs in development mode unless told (NODE_ENV): its error pages and checks are for apps.
+    development: false,
     idleTimeout: opts.idleTimeout,
     // Request bodies stream to the upstream; the limit is max_request_size, enforced while streaming.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
