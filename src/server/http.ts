@@ -24,11 +24,8 @@ export function createFetchHandler(deps: HttpDeps): FetchHandler {
   const tls = deps.scheme === "https";
   return function proxyFetch(req: Request, server: Server<unknown>): Response | undefined | Promise<Response | undefined> {
     // ACME HTTP-01 first: never limited, redirected or authenticated (SPEC §5.2 step 2).
-    // Only while a challenge is pending: reading req.url costs a string per request.
-    if (challenges !== undefined && challenges.size > 0) {
-      const challenge = challenges.answer(req);
-      if (challenge) return challenge;
-    }
+    const challenge = challenges?.answer(req);
+    if (challenge) return challenge;
     const address = server.requestIP(req);
     if (tls && address) door.state.metrics.tlsRequest(address.address, address.port);
     const flight = new Flight(req, door, server, address?.address ?? "");
