@@ -167,6 +167,38 @@ describe("handle() in-process through the transport seam", () => {
     expect([answer.tunnel.url, answer.tunnel.protocols, sent.length]).toEqual(["ws://10.0.0.1:8080/chat", ["a", "b"], 0]);
   });
 
+  test("streamed bodies the upstream cuts off count as its failures once they end: the breaker opens", async () => {
+    // The fake upstream streams two bytes, then breaks off: its head was a 200, its body a failure.
+    let receiver: ExchangeReceiver | null = null;
+    const { state, sent, ask } = setup({});
+    const real = state.transport;
+    state.transport = {
+      start(endpoint, request, rx) {
+        if (endpoint.hostname !== "10.0.0.5") return real.start(endpoint, request, rx);
+        sent.push({ origin: `${endpoint.hostname}:${endpoint.port}`, request });
+        receiver = rx;
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(new Uint8Array([1, 2]));
+            queueMicrotask(() => {
+              c.error(undefined);
+              rx.onBodyEnd(2, new UpstreamError("protocol", "upstream closed the connection mid-body", true));
+            });
+          },
+        });
+        queueMicrotask(() => rx.onHead({ status: 200, statusText: "OK", headers: [], connection: null, body, reused: false }));
+      },
+    };
+    const statuses: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const res = (await ask("http://x.test/api/a")) as Response;
+      statuses.push(res.status);
+      await res.arrayBuffer().catch(() => {});
+    }
+    const third = (await ask("http://x.test/api/a")) as Response;
+    expect([statuses, third.status, sent.length, receiver !== null, state.breakers.snapshot()["http://10.0.0.5:1"]?.state]).toEqual([[200, 200], 503, 2, true, "open"]);
+  });
+
   test("metrics and in-flight counts follow each request to its end", async () => {
     const { state, ask } = setup({ "10.0.0.1:8080": () => ok("hello") });
     await read(await ask("http://shop.test/"));
