@@ -64,7 +64,7 @@ export class Flight implements ExchangeReceiver, Watched, EventListenerObject {
   internal = false;
   /** The tightest rate-limit bucket the request passed (SPEC §8); rate-limit.ts verdict(). */
   rate: RateDecision | null = null;
-  /** What authentication adds upstream and drops from the client's request; handle.ts guarded(). */
+  /** What authentication adds upstream and drops from the client's request; handle.ts granted(). */
   grant: AuthGrant | null = null;
   /** The target the request went to; forward.ts aim() (the retry included). */
   upstream: Upstream | null = null;
@@ -74,7 +74,7 @@ export class Flight implements ExchangeReceiver, Watched, EventListenerObject {
   streaming = false;
   /** The breaker's outcome waits for the end of the streamed body; forward.ts attempted(). */
   breakerAwaitsBody = false;
-  /** Status sent to the client (101 for a WebSocket); settle() and tunnelAnswered(). */
+  /** Status sent to the client (101 for a WebSocket); the answer's methods below, settle() or tunnelAnswered(). */
   status = 0;
   /** What handling threw, when it did (the answer was generated from it); fail(). */
   error: unknown = null;
@@ -90,10 +90,10 @@ export class Flight implements ExchangeReceiver, Watched, EventListenerObject {
   // ---- lifecycle ----
   /** clientKey() of a request counted in clientFlights, until it ends; door.ts. */
   clientKey: string | null = null;
-  /** A retry is allowed (SPEC §6.1): the rotation counter and the index of the first pick. */
+  /** A retry is allowed (SPEC §6.1): the rotation counter and the index of the first pick; handle.ts proceed(). */
   retryCounter = -1;
   retrySkip = -1;
-  private serial: number;
+  private readonly serial: number;
   private idText: string | null = null;
   private watched = false;
   private slow = false;
