@@ -169,7 +169,7 @@ export class RedisLink {
     if (!this.reported) {
       this.reported = true;
       this.opts.log().warn(
-        { redis: redactUrl(this.opts.url), err: redactText(err.message, this.opts.url) },
+        { redis: redactUrl(this.opts.url), err: redactText(err.message, this.opts.url), ...tlsHint(this.opts.url) },
         "cluster: redis unreachable; serving with local state (certificates on disk, per-node rate limits, own configuration) and reconnecting",
       );
     }
@@ -186,6 +186,18 @@ export class RedisLink {
     this.state = state;
     if (changed || state === "up") for (const l of this.listeners) l(state);
   }
+}
+
+/**
+ * Bun reports a rediss:// server whose certificate it does not trust as a bare "Connection
+ * closed", the same words as a server that went away. Bun's client is verified against the system
+ * store and NODE_EXTRA_CA_CERTS (read at process start), so say where a private CA goes.
+ */
+function tlsHint(url: string): { hint?: string } {
+  if (!url.startsWith("rediss://")) return {};
+  return {
+    hint: "with rediss:// the server's certificate must be trusted: a certificate from a private CA needs that CA's PEM file in NODE_EXTRA_CA_CERTS in the proxy's environment",
+  };
 }
 
 /** The URL without its password, for logs and the API (SPEC §17.7). */
