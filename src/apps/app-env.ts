@@ -2,7 +2,8 @@
  * An app's own environment (SPEC §14.2 `env`, `env_file`): the dotenv file, read at each start,
  * then the inline table over it. Values are secrets as far as we know: no message ever shows one.
  */
-import { readFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { isAbsolute, relative } from "node:path";
 import type { ConfigIssue } from "../config/issues.ts";
 
 /** Names a process environment can carry portably. */
@@ -47,13 +48,35 @@ export function parseDotenv(text: string, file: string): { values: Record<string
   return { values, issues };
 }
 
+/**
+ * The text of an app's env_file, which must be a file inside the app directory once symlinks are
+ * followed: the proxy reads it as its own user (root, on a server) and hands its values to the
+ * app, so `.env -> ../other-app/.env` would give one app another's secrets. The file is opened
+ * first and then compared by inode with the checked path, so swapping the link in between fails.
+ */
+export function readEnvFile(envFile: string, appDir: string): string {
+  const fd = openSync(envFile, "r");
+  try {
+    const real = realpathSync(envFile);
+    const rel = relative(realpathSync(appDir), real);
+    const opened = fstatSync(fd);
+    const checked = statSync(real);
+    if (rel === "" || rel.startsWith("..") || isAbsolute(rel) || !opened.isFile() || opened.ino !== checked.ino || opened.dev !== checked.dev) {
+      throw Object.assign(new Error("it leads outside the app directory"), { code: "outside the app directory (symlink)" });
+    }
+    return readFileSync(fd, "utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The variables an app adds to its environment: env_file (read now), then `env` over it. */
-export function userEnv(env: Readonly<Record<string, string>>, envFile: string | null): Record<string, string> {
+export function userEnv(env: Readonly<Record<string, string>>, envFile: string | null, appDir: string): Record<string, string> {
   let fromFile: Record<string, string> = {};
   if (envFile !== null) {
     let text: string;
     try {
-      text = readFileSync(envFile, "utf8");
+      text = readEnvFile(envFile, appDir);
     } catch (err) {
       throw new Error(`cannot read env_file ${envFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }

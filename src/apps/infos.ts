@@ -4,9 +4,9 @@
  * directory and docker_options outside the allow-list (SPEC §14.5) are errors here, so `check`
  * reports them and a deploy never gets that far.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { ENV_NAME, parseDotenv, RESERVED_ENV } from "./app-env.ts";
+import { ENV_NAME, parseDotenv, readEnvFile, RESERVED_ENV } from "./app-env.ts";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
 import { hasErrors, type ConfigIssue } from "../config/issues.ts";
@@ -113,7 +113,7 @@ export function parseAppInfos(text: string, file: string): { infos: AppInfos | n
     else {
       // Its syntax is checked like the rest; its values are never shown.
       try {
-        issues.push(...parseDotenv(readFileSync(envFile, "utf8"), envFile).issues);
+        issues.push(...parseDotenv(readEnvFile(envFile, dir), envFile).issues);
       } catch (err) {
         refuse("env_file", `cannot read '${infos.env_file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }

@@ -34,7 +34,7 @@ export function runIssues(app: AppConfig, uid: number): ConfigIssue[] {
   if (!program) return [];
   let own: Record<string, string> = {};
   try {
-    own = userEnv(app.env, app.envFile);
+    own = userEnv(app.env, app.envFile, app.dir);
   } catch {
     // env_file problems are reported by the app.infos check itself
   }

@@ -51,7 +51,7 @@ export class SlotRunner {
       throw new Error(`Port ${slot.port} is already in use by another process. Cannot start ${config.name} slot ${slotName}`);
     }
     // Read at each start, so an edited .env takes effect on the next deploy (SPEC §14.2).
-    const own = userEnv(config.env, config.envFile);
+    const own = userEnv(config.env, config.envFile, config.dir);
     const fd = openSlotLog(this.opts.runDir, config.name, slotName);
     let proc: SlotProcess;
     try {

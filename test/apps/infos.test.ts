@@ -59,6 +59,18 @@ describe("app.infos (SPEC §14.2)", () => {
     ]);
   });
 
+  test("an env_file that is a symlink leading out of the app directory is refused, as a path with '..' is", () => {
+    using project = tempProject({ "other/.env": "SECRET=of-another-app\n", "app/config.env": "A=1\n" });
+    const dir = join(project.dir, "app");
+    symlinkSync(join(project.dir, "other", ".env"), join(dir, ".env"));
+    symlinkSync("config.env", join(dir, "inside.env"));
+    const out = (text: string) => errors(text, dir).map((l) => l.replaceAll(dir, "<app>"));
+    expect([out('env_file = ".env"\n'), out('env_file = "inside.env"\n')]).toEqual([
+      ["<app>/app.infos:1:1: error: env_file: cannot read '.env': outside the app directory (symlink)"],
+      [],
+    ]);
+  });
+
   test('stop_script = "" means no stop script, as the original writes it', () => {
     expect([parse('stop_script = ""\n').issues, parse('stop_script = ""\n').infos?.stop_script]).toEqual([[], undefined]);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { appendFileSync, chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { processAlive } from "../../src/apps/process.ts";
@@ -226,6 +226,29 @@ describe("app environment and Docker rollback (SPEC §14.2, §14.7)", () => {
       const port = appState(p)["env.example.com"].green.port;
       const env = ((await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { env: Record<string, string> }).env;
       expect([deploy.code, env.NODE_ENV, env.API_TOKEN, env.SHARED, env.PORT, env.WORKERS, `${deploy.stdout}${deploy.stderr}`.includes("tok-123")]).toEqual([0, "production", "tok-123", "from-infos", String(port), "1", false]);
+    } finally {
+      cleanup(p);
+    }
+  });
+
+  test("an env_file turned into a symlink to another app's secrets after the check is refused at start, and no slot gets them", async () => {
+    const p = project();
+    try {
+      const dir = writeApp(p, "leak.example.com", { infos: defaultInfos('env_file = ".env"\n') });
+      writeFileSync(join(dir, ".env"), "OWN=1\n");
+      chmodSync(join(dir, ".env"), 0o644);
+      const first = await cli(p, ["deploy", "leak.example.com"]);
+      // A secret outside this app's directory: the proxy (root here) can read it, the app's user cannot.
+      mkdirSync(join(p.dir, "vault"), { mode: 0o700 });
+      writeFileSync(join(p.dir, "vault", ".env"), "BANK_TOKEN=tok-of-another-app\n", { mode: 0o600 });
+      rmSync(join(dir, ".env"));
+      symlinkSync(join(p.dir, "vault", ".env"), join(dir, ".env"));
+      const second = await cli(p, ["deploy", "leak.example.com"]);
+      const state = appState(p)["leak.example.com"];
+      const env = ((await (await fetch(`http://127.0.0.1:${state.green.port}/`)).json()) as { env: Record<string, string> }).env;
+      expect([first.code, second.code, `${second.stdout}${second.stderr}`.includes("outside the app directory"), state.current_slot, env.OWN, env.BANK_TOKEN, state.blue.pid]).toEqual([
+        0, 1, true, "green", "1", undefined, null,
+      ]);
     } finally {
       cleanup(p);
     }
