@@ -36,9 +36,11 @@ export function hostError(host: string): string | null {
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(host)) {
     return host.split(".").every((o) => Number(o) <= 255) ? null : `invalid IPv4 address '${host}'`;
   }
-  const labels = host.split(".");
+  // One trailing dot is the same host (SPEC §5.3: rule hosts compare without it), as in a request.
+  const name = host.length > 1 && host.endsWith(".") ? host.slice(0, -1) : host;
+  const labels = name.split(".");
   const ok =
-    host.length <= 253 &&
+    name.length <= 253 &&
     labels.every((l) => l.length > 0 && l.length <= 63 && /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$/i.test(l));
   return ok ? null : `invalid host '${host}': use a DNS name or an IP address`;
 }

@@ -4,6 +4,7 @@
  * `*.test`, IP literals, and anything that is not a dotted host name.
  */
 import { isIP } from "node:net";
+import { canonicalHost } from "../lib/net.ts";
 
 const HOST = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
 
@@ -13,9 +14,9 @@ export function isPubliclyNameable(host: string): boolean {
   return HOST.test(name);
 }
 
-/** The publicly nameable ones of `hosts`, lower-cased, de-duplicated and sorted. */
+/** The publicly nameable ones of `hosts`, lower-cased without a trailing dot, de-duplicated and sorted. */
 export function acmeDomains(hosts: Iterable<string>): string[] {
   const names = new Set<string>();
-  for (const host of hosts) names.add(host.toLowerCase());
+  for (const host of hosts) names.add(canonicalHost(host));
   return [...names].filter(isPubliclyNameable).sort();
 }

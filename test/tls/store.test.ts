@@ -112,9 +112,9 @@ describe("certificate store scan (SPEC §12.1)", () => {
 });
 
 describe("ACME domain list (SPEC §12.6)", () => {
-  test("keeps publicly nameable hosts only, lower-cased and de-duplicated", () => {
-    const hosts = ["Shop.Example.com", "shop.example.com", "localhost", "app.localhost", "crm.example.test", "127.0.0.1", "::1", "intranet", "api.example.org"];
-    expect([acmeDomains(hosts), isPubliclyNameable("x.example.com")]).toEqual([["api.example.org", "shop.example.com"], true]);
+  test("keeps publicly nameable hosts only, lower-cased without a trailing dot and de-duplicated", () => {
+    const hosts = ["Shop.Example.com", "shop.example.com", "www.example.net.", "localhost", "app.localhost", "crm.example.test", "127.0.0.1", "::1", "intranet", "api.example.org"];
+    expect([acmeDomains(hosts), isPubliclyNameable("x.example.com")]).toEqual([["api.example.org", "shop.example.com", "www.example.net"], true]);
   });
 });
 
