@@ -8,6 +8,7 @@ import { discoverApps } from "../apps/discover.ts";
 import { runIssues } from "../apps/run-check.ts";
 import { formatIssue, sortIssues, type ConfigIssue } from "../config/issues.ts";
 import { configFiles, loadConfig } from "../config/load.ts";
+import { rulesShadowedByApps } from "../config/shadow.ts";
 import { scanStore } from "../tls/store.ts";
 
 export interface CheckOptions {
@@ -28,7 +29,10 @@ export function check(opts: CheckOptions): number {
   // Who each app would run as, and whether that user can run its program (SPEC §14.4).
   if (loaded.settings) {
     const defaults = { dev: false, defaultUser: loaded.settings.apps.default_user, defaultGroup: loaded.settings.apps.default_group };
-    for (const app of apps.apps) issues.push(...runIssues(resolveAppConfig(app, defaults), opts.uid ?? process.getuid?.() ?? -1));
+    const resolved = apps.apps.map((app) => resolveAppConfig(app, defaults));
+    for (const app of resolved) issues.push(...runIssues(app, opts.uid ?? process.getuid?.() ?? -1));
+    // Host rules that an app of the same host always beats (SPEC §3.7, §5.3).
+    if (loaded.parsed) issues.push(...rulesShadowedByApps(loaded.parsed.conf.rules, resolved, (i) => loaded.parsed?.positions.get(`rules.${i}`), files.conf));
   }
   // The certificate pairs, judged by the same code as start-up and reloads (SPEC §12.1).
   const store = loaded.settings ? scanStore(resolve(files.dir, loaded.settings.tls.cache_dir)) : { certificates: [], refused: [] };

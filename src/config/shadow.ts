@@ -5,6 +5,7 @@
  * earlier prefix, an exact path or an anchored regex inside an earlier prefix); a warning never
  * rejects the file.
  */
+import { canonicalHost } from "../lib/net.ts";
 import type { ConfigIssue } from "./issues.ts";
 import { matcherText, type Matcher, type Rule } from "./model.ts";
 
@@ -26,6 +27,37 @@ export function shadowedRules(rules: readonly Rule[], at: RuleAt, file: string):
       });
       return;
     }
+  });
+  return issues;
+}
+
+/** A managed app and the hosts it answers for (its domain, the `www.` form, a dev alias). */
+export interface AppHosts {
+  name: string;
+  dir: string;
+  hosts: readonly string[];
+}
+
+/**
+ * Host rules a managed app shadows: apps are matched before host rules (SPEC §5.3), so a host rule
+ * for an app's host never runs, and neither does its auth. Someone who writes
+ * `shop.example.com -> … @auth:…` to protect an app would otherwise believe it protected.
+ */
+export function rulesShadowedByApps(rules: readonly Rule[], apps: readonly AppHosts[], at: RuleAt, file: string): ConfigIssue[] {
+  const owner = new Map<string, AppHosts>();
+  for (const app of apps) for (const host of app.hosts) if (!owner.has(canonicalHost(host))) owner.set(canonicalHost(host), app);
+  const issues: ConfigIssue[] = [];
+  rules.forEach((rule, i) => {
+    if (rule.matcher.type !== "domain") return;
+    const app = owner.get(canonicalHost(rule.matcher.value));
+    if (!app) return;
+    const guarded = rule.auth.length > 0 || rule.options?.auth !== undefined ? " (its auth protects nothing)" : "";
+    issues.push({
+      file,
+      ...(at(i) ?? {}),
+      severity: "warning",
+      message: `rule '${matcherText(rule.matcher)}' can never match${guarded}: the managed app ${app.name} in ${app.dir} answers that host first (host+path rules such as '${canonicalHost(rule.matcher.value)}/admin/*' and the global [auth] policy do apply to it)`,
+    });
   });
   return issues;
 }

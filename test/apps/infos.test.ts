@@ -170,6 +170,32 @@ describe("docker_options allow-list (SPEC §14.5)", () => {
   });
 });
 
+describe("host rules behind a managed app (SPEC §3.7, §5.3)", () => {
+  test("check warns that a host rule for an app's host (any case, a trailing dot, or its www. form) never runs, and that its auth protects nothing", () => {
+    using project = tempProject({
+      "proxy.conf": [
+        "Shop.Example.com. -> http://127.0.0.1:9 @auth:admin:$2b$04$abcdefghijklmnopqrstuuJ7q2ZDoNkKpQw0tLKMUrQyR0VVNLJfG",
+        "www.shop.example.com -> http://127.0.0.1:9",
+        "shop.example.com/admin/* -> http://127.0.0.1:9",
+        "other.example.com -> http://127.0.0.1:9",
+        "",
+      ].join("\n"),
+      "sites/shop.example.com/app.infos": 'start_script = "bun run server.ts"\nuser = "nobody"\n',
+    });
+    const lines: string[] = [];
+    const code = check({ conf: project.conf, sitesDir: join(project.dir, "sites"), out: (l) => lines.push(l.replaceAll(project.dir, "<dir>")) });
+    const app = "the managed app shop.example.com in <dir>/sites/shop.example.com answers that host first";
+    expect([code, lines]).toEqual([
+      0,
+      [
+        `<dir>/proxy.conf:1:1: warning: rule 'shop.example.com.' can never match (its auth protects nothing): ${app} (host+path rules such as 'shop.example.com/admin/*' and the global [auth] policy do apply to it)`,
+        `<dir>/proxy.conf:2:1: warning: rule 'www.shop.example.com' can never match: ${app} (host+path rules such as 'www.shop.example.com/admin/*' and the global [auth] policy do apply to it)`,
+        "ok: 4 rules, 1 app, 0 certificates",
+      ],
+    ]);
+  });
+});
+
 describe("discovery and effective configuration (SPEC §14.1, §14.3, §14.9)", () => {
   test("directories named like a domain or starting with _ are apps; others are skipped with a warning", () => {
     using project = tempProject({
