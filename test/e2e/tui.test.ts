@@ -64,10 +64,12 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
       apps: { [APP]: { infos: defaultInfos().replace('start_script = "bun server.ts"', 'start_script = "./slow-start.sh"') } },
       conf: "/broken -> http://127.0.0.1:1\n",
       toml: '[logging]\noutput = "file:proxy.log"\nlog_endpoints = true\n',
+      timings: { healthWaitMs: 15_000 },
       before: (project) => {
-        // Starts a second late, so a deploy stays "in progress" long enough to be seen.
+        // Starts 3 s late, so a deploy stays "in progress", with its phase, long enough to be seen
+        // (the TUI reads the event feed once a second).
         const script = join(project.dir, "sites", APP, "slow-start.sh");
-        writeFileSync(script, `#!/bin/sh\nsleep 1\nexec ${process.execPath} server.ts\n`);
+        writeFileSync(script, `#!/bin/sh\nsleep 3\nexec ${process.execPath} server.ts\n`);
         chmodSync(script, 0o755);
       },
     });
@@ -108,6 +110,8 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
     await term.waitFor("choose an action", "the action menu");
     await term.keys("Enter");
     const progress = await term.waitFor("deploy in progress", "the deploy's live progress");
+    // The phase itself, on the app's row beside the spinner, not cut off by the sparkline (120 columns).
+    const phaseShown = await term.waitFor((s) => /deploy in progress \d+s\s+(starting green on port \d+|health check \d+, [\d.]+s of \d+s)/.test(s), "the deploy's phase on the app's row");
     const deployed = await term.waitFor((s) => s.includes("serving green") && s.includes("Deployment started (slot green)"), "the app served by green", 20_000);
 
     await term.keys("Enter");
@@ -136,6 +140,7 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
       copied: [copied.status, copied.path, copied.msg],
       config: /1 \/broken -> http:\/\/127\.0\.0\.1:1/.test(config),
       progress: /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] deploy in progress \d+s/.test(progress),
+      phase: phaseShown.includes(APP),
       event: deployed.includes(`${APP} deployed to green`),
       logs: /test app v1 listening on \d+/.test(logs),
       widest: Math.max(...resized.split("\n").map((l) => l.trimEnd().length)) <= 90,
@@ -150,6 +155,7 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
       copied: [502, "/broken", "endpoint request"],
       config: true,
       progress: true,
+      phase: true,
       event: true,
       logs: true,
       widest: true,

@@ -59,6 +59,9 @@ export function Apps(props: {
 }
 
 function AppItem({ app, selected, width, pending, phase, now }: { app: AppRow; selected: boolean; width: number; pending?: Pending; phase?: string | undefined; now: number }) {
+  // While a deploy runs its phase is what matters: the sparkline gives up its room, or the phase
+  // (right of it) would be cut off at any usual terminal width.
+  const busy = pending !== undefined || phase !== undefined;
   const sparkWidth = Math.max(10, Math.min(60, width - 80));
   return (
     <Box flexDirection="column">
@@ -74,7 +77,8 @@ function AppItem({ app, selected, width, pending, phase, now }: { app: AppRow; s
           {app.currentSlot}
         </Text>
         {"  "}
-        {fmt.rate(app.reqPerSec)} req/s <Text color="cyan">{sparkline(app.history, sparkWidth)}</Text>
+        {fmt.rate(app.reqPerSec)} req/s
+        {!busy && <Text color="cyan"> {sparkline(app.history, sparkWidth)}</Text>}
         {pending && (
           <Text>
             {"  "}
