@@ -46,6 +46,16 @@ describe("dashboard sessions", () => {
     expect(none.headers.get("location")).toBe("/ui/login");
   });
 
+  test("signing out ends that session on the server: a copy of its cookie is refused afterwards, another session stays signed in", async () => {
+    await using proxy = await startAdminProxy(CONF);
+    const mine = await signIn(proxy.adminUrl);
+    const other = await signIn(proxy.adminUrl);
+    const status = async (cookie: string) => (await fetch(`${proxy.adminUrl}/api/v1/status`, { headers: { cookie } })).status;
+    const before = await status(mine.cookie!);
+    const out = await fetch(`${proxy.adminUrl}/ui/logout`, { method: "POST", headers: { cookie: mine.cookie!, "x-requested-with": "test" } });
+    expect([before, out.status, out.headers.get("set-cookie")?.startsWith("soli_session=;"), await status(mine.cookie!), await status(other.cookie!)]).toEqual([200, 200, true, 401, 200]);
+  });
+
   test("the cookie is Secure when a TLS front on loopback says the browser used HTTPS", async () => {
     await using proxy = await startAdminProxy(CONF);
     const res = await fetch(`${proxy.adminUrl}/ui/login`, {

@@ -65,8 +65,8 @@ export function dashboardRoutes(app: AdminApp, port: AdminPort, sessions: Sessio
     return c.json({ ok: true, data: { message: "Signed in" } });
   });
 
-  app.post("/ui/logout", (c) => {
-    sessions.end(c);
+  app.post("/ui/logout", async (c) => {
+    await sessions.end(c, apiKey());
     return c.json({ ok: true, data: { message: "Signed out" } });
   });
 

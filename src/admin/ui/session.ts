@@ -3,6 +3,8 @@
  * its own. The cookie is signed (HMAC-SHA256, hono/cookie) with a secret drawn at random when the
  * process starts, so a cookie from before a restart, or one made up, is refused. It carries its
  * expiry and a fingerprint of the key it was issued for: changing admin.api_key ends every session.
+ * Signing out also ends the session here, not only in the browser: a copy of the cookie taken
+ * before (another browser profile, a proxy log, a stolen laptop's disk) stops working too.
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Context } from "hono";
@@ -17,11 +19,14 @@ type AdminContext = Context<{ Bindings: AdminEnv }>;
 
 export class Sessions {
   private readonly secret = randomBytes(32);
+  /** Signed-out cookie values and their expiry (ms): refused until they would have expired anyway. */
+  private readonly ended = new Map<string, number>();
 
   /** Sets the session cookie for `apiKey`, valid 12 h. */
   async issue(c: AdminContext, apiKey: string, nowMs = Date.now()): Promise<void> {
     const expires = nowMs + SESSION_SECONDS * 1000;
-    await setSignedCookie(c, SESSION_COOKIE, `${expires}.${fingerprint(apiKey)}`, this.secret, {
+    // The nonce tells apart two sessions issued in the same millisecond, so ending one leaves the other.
+    await setSignedCookie(c, SESSION_COOKIE, `${expires}.${fingerprint(apiKey)}.${randomBytes(9).toString("base64url")}`, this.secret, {
       path: "/",
       httpOnly: true,
       sameSite: "Strict",
@@ -34,13 +39,22 @@ export class Sessions {
   async valid(c: AdminContext, apiKey: string, nowMs = Date.now()): Promise<boolean> {
     if (apiKey === "" || !(c.req.header("cookie") ?? "").includes(SESSION_COOKIE)) return false;
     const value = await getSignedCookie(c, this.secret, SESSION_COOKIE).catch(() => false as const);
-    if (typeof value !== "string") return false;
-    const dot = value.indexOf(".");
-    const expires = Number(value.slice(0, dot));
-    return dot > 0 && Number.isFinite(expires) && expires > nowMs && value.slice(dot + 1) === fingerprint(apiKey);
+    if (typeof value !== "string" || this.ended.has(value)) return false;
+    const [expiry, keyPrint] = value.split(".");
+    const expires = Number(expiry);
+    return expiry !== "" && Number.isFinite(expires) && expires > nowMs && keyPrint === fingerprint(apiKey);
   }
 
-  end(c: AdminContext): void {
+  /**
+   * Ends the request's session (when it carries a valid one) for good, and clears the cookie. Only
+   * holders of a live session can add to the list, and each entry leaves it when its cookie expires.
+   */
+  async end(c: AdminContext, apiKey: string, nowMs = Date.now()): Promise<void> {
+    for (const [value, expires] of this.ended) if (expires <= nowMs) this.ended.delete(value);
+    if (await this.valid(c, apiKey, nowMs)) {
+      const value = (await getSignedCookie(c, this.secret, SESSION_COOKIE)) as string;
+      this.ended.set(value, Number(value.slice(0, value.indexOf("."))));
+    }
     deleteCookie(c, SESSION_COOKIE, { path: "/", secure: isHttps(c), httpOnly: true, sameSite: "Strict" });
   }
 }
