@@ -129,6 +129,7 @@ export class ConfigSync {
         this.take(remote.version, remote.text);
         return;
       }
+      if (this.version === 0 && remote !== null) this.replacing(pending.at, remote);
       await this.publish(pending);
       return;
     }
@@ -149,6 +150,19 @@ export class ConfigSync {
       this.refused = `cluster configuration v${remote.version}: ${result.issues.filter((i) => i.severity === "error").map(formatIssue).join("; ")}`;
       this.deps.log().error({ cluster_version: remote.version, from: remote.nodeId }, `cluster: configuration v${remote.version} refused here, keeping the applied one`);
     }
+  }
+
+  /**
+   * A node that joins (or comes back) with a different, newer proxy.conf publishes it over the
+   * cluster's (SPEC §17.4): right when the file was edited on purpose, a surprise when a new node
+   * was set up with the stock or an empty file. Said loudly, with both dates, either way.
+   */
+  private replacing(at: number, remote: Published): void {
+    const when = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : "unknown");
+    this.deps.log().warn(
+      { cluster_version: remote.version, from: remote.nodeId },
+      `cluster: this node's proxy.conf (changed ${when(at)}) is newer than the cluster's v${remote.version} from ${remote.nodeId} (changed ${when(remote.at)}) and replaces it on every node`,
+    );
   }
 
   private take(version: number, text: string): void {
