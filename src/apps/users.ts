@@ -26,6 +26,9 @@ export function resolveIdentity(user: string, group: string | null, files = { pa
   const entry = /^\d+$/.test(user) ? passwd.find((f) => f[2] === user) : passwd.find((f) => f[0] === user);
   if (!entry && !/^\d+$/.test(user)) throw new IdentityError(`User '${user}' not found`);
   const uid = entry ? Number(entry[2]) : Number(user);
+  // SPEC §14.4: a root proxy drops privileges for its apps. `user = "root"` in an app.infos (a file
+  // inside the app's own directory, often written by whoever deploys the app) must not undo that.
+  if (uid === 0) throw new IdentityError(`User '${user}' is root (uid 0), and soli-proxy never runs an app as root`);
   const home = entry?.[5] || "/";
   let gid: number;
   if (group !== null) {

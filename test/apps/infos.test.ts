@@ -196,6 +196,30 @@ describe("host rules behind a managed app (SPEC §3.7, §5.3)", () => {
   });
 });
 
+describe("apps never run as root (SPEC §14.4)", () => {
+  test("check as root refuses user = \"root\", user = \"0\" and [apps] default_user = \"root\", naming the app.infos", () => {
+    const results = [
+      ['user = "root"\n', ""],
+      ['user = "0"\ngroup = "0"\n', ""],
+      ["", '[apps]\ndefault_user = "root"\n'],
+    ].map(([infos, toml]) => {
+      using project = tempProject({
+        "proxy.conf": "default -> http://127.0.0.1:9\n",
+        "config.toml": toml!,
+        "sites/root.example.com/app.infos": `start_script = "bun run server.ts"\n${infos}`,
+      });
+      const lines: string[] = [];
+      const code = check({ conf: project.conf, sitesDir: join(project.dir, "sites"), uid: 0, out: (l) => lines.push(l.replaceAll(project.dir, "<dir>")) });
+      return [code, lines.filter((l) => l.startsWith("<dir>/sites/root.example.com/app.infos: error: User") && l.includes("is root (uid 0), and soli-proxy never runs an app as root")).length];
+    });
+    expect(results).toEqual([
+      [1, 1],
+      [1, 1],
+      [1, 1],
+    ]);
+  });
+});
+
 describe("discovery and effective configuration (SPEC §14.1, §14.3, §14.9)", () => {
   test("directories named like a domain or starting with _ are apps; others are skipped with a warning", () => {
     using project = tempProject({
