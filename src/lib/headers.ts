@@ -13,6 +13,8 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "trailer",
   "transfer-encoding",
   "upgrade",
+  // The h2c upgrade's settings describe one connection (RFC 9113 §3.1 / RFC 7540 §3.2.1).
+  "http2-settings",
 ]);
 
 /** Names a `headers {}` block may not set or remove (SPEC §3.5): framing and connection management. */

@@ -113,12 +113,17 @@ export function hostFromAuthority(authority: string): string | null {
   } else host = authority;
   if (host.charCodeAt(host.length - 1) === 46 /* . */) host = host.slice(0, -1);
   if (host === "") return null;
+  let previous = 46; // a leading dot is an empty first label
   for (let i = 0; i < host.length; i++) {
     const c = host.charCodeAt(i);
     const ok =
       (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95;
-    if (!ok) return null;
+    // An empty label (`a.com..`, `.a.com`, `a..com`) is no DNS name: it would miss every host rule
+    // and reach `default` carrying a Host the backend may read as the protected one.
+    if (!ok || (c === 46 && previous === 46)) return null;
+    previous = c;
   }
+  if (previous === 46) return null; // `a.com..`: one trailing dot was the root, the other an empty label
   return host.toLowerCase();
 }
 

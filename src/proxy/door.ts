@@ -11,6 +11,7 @@ import { plain, ProxyError } from "./errors.ts";
 import type { Flight } from "./flight.ts";
 import { normalizePath } from "./normalize-path.ts";
 import { rateLimit } from "./rate-limit.ts";
+import { matchRoute } from "./route.ts";
 
 /** Works out the routed host, the client IP and the normalised path; a malformed one is a 400. */
 export function admit(flight: Flight): void {
@@ -23,8 +24,20 @@ export function admit(flight: Flight): void {
   if (flight.path === "*" && flight.req.method === "OPTIONS") return;
   const path = normalizePath(flight.path, snapshot.limits.allowEncodedSlashes);
   if (path === null) throw new ProxyError(400, "client", `refused path ${JSON.stringify(flight.path.slice(0, 200))}: encoded slash, \`..;\` segment or bad escape (SPEC §5.3)`);
+  // Tomcat, Jetty and Spring read `/auth;x=1/x` as `/auth/x`: a `;` parameter must not move a
+  // request to another rule (or out of one with auth). Same rule either way: forwarded as sent.
+  if (path.includes(";") && matchRoute(snapshot.routes, host, path)?.route !== matchRoute(snapshot.routes, host, withoutParameters(path))?.route) {
+    throw new ProxyError(400, "client", `refused path ${JSON.stringify(path.slice(0, 200))}: its ';' parameters change which rule applies (SPEC §5.3)`);
+  }
   flight.path = path;
 }
+
+/** The path as a servlet container reads it: every segment's `;` parameters removed. */
+function withoutParameters(path: string): string {
+  return path.replace(PARAMETERS, "");
+}
+
+const PARAMETERS = /;[^/]*/g;
 
 /** SPEC §5.2 steps 4–5: CONNECT is refused, `OPTIONS *` answered, then the global rate limit takes its token. */
 export function limitAtTheDoor(flight: Flight, state: ProxyState): Response | null | Promise<Response | null> {

@@ -13,6 +13,12 @@ import { respond } from "./respond.ts";
 import { upstreamTarget } from "./url.ts";
 
 /**
+ * Forwarding headers the proxy does not write but frameworks trust to build URLs (Spring, ASP.NET,
+ * Express read X-Forwarded-Port and -Prefix): only a trusted peer's pass (SPEC §5.6 step 3).
+ */
+const TRUSTED_ONLY = ["x-forwarded-port", "x-forwarded-prefix"] as const;
+
+/**
  * Client headers never copied as they are: hop-by-hop ones (step 1); the forwarding headers the
  * proxy writes itself (step 3); framing (ours), Host (set below) and identities (from auth only).
  * One set, so each client header costs one lookup.
@@ -24,6 +30,7 @@ const NOT_COPIED: ReadonlySet<string> = new Set([
   "x-forwarded-proto",
   "x-forwarded-host",
   "x-real-ip",
+  ...TRUSTED_ONLY,
   "host",
   "content-length",
   "expect",
@@ -216,6 +223,10 @@ export function upstreamHeaders(ctx: Flight, route: Route, target: Upstream): st
     forwardedFor = xff ? `${xff}, ${ctx.peer}` : ctx.peer;
     proto = all["x-forwarded-proto"] ?? ctx.scheme;
     forwardedHost = all["x-forwarded-host"] ?? ctx.authority;
+    for (const name of TRUSTED_ONLY) {
+      const value = all[name];
+      if (value !== undefined && !blockNames.has(name)) out.push(name, ": ", value, "\r\n");
+    }
   } else {
     forwardedFor = ctx.clientIp;
     proto = ctx.scheme;
