@@ -52,6 +52,11 @@ export interface ConfigSyncDeps {
   appliedText: () => string;
   /** Writes `text` as proxy.conf and reloads; restores the previous file when rejected. */
   apply: (text: string) => Promise<ReloadResult>;
+  /**
+   * Whether this node is a member (its node_id claimed). A node refused as a duplicate keeps its
+   * own proxy.conf: it neither takes the cluster's nor publishes its own over the real node's.
+   */
+  member: () => boolean;
   log: () => Logger;
 }
 
@@ -67,6 +72,7 @@ export class ConfigSync {
   /** A published version found unusable (malformed, too large): not read again. */
   private ignored = 0;
   private busy: Promise<void> = Promise.resolve();
+  private pausedSaid = false;
 
   constructor(private readonly deps: ConfigSyncDeps) {
     this.pending = { text: deps.appliedText(), at: mtimeOf(deps.confPath) };
@@ -111,6 +117,12 @@ export class ConfigSync {
   private async reconcile(): Promise<void> {
     const { redis, cluster } = this.deps;
     if (!redis.up) return;
+    if (!this.deps.member()) {
+      if (!this.pausedSaid) this.deps.log().warn("cluster: configuration sync paused: this node is not a member (see the node_id error)");
+      this.pausedSaid = true;
+      return;
+    }
+    this.pausedSaid = false;
     const newest = Number(await redis.send("GET", [`${cluster}:config:version`]));
     const known = Number.isSafeInteger(newest) && newest > 0 ? newest : 0;
     if (known < this.version) {

@@ -58,7 +58,7 @@ export function startCluster(deps: ClusterDeps): ClusterHandle | null {
   const heartbeatMs = settings.cluster.heartbeat_secs * 1000;
 
   const redis = new RedisLink({ url, log });
-  const sync = new ConfigSync({ redis, cluster: name, nodeId, confPath: deps.confPath, appliedText: deps.appliedText, apply: deps.applyConf, log });
+  const sync = new ConfigSync({ redis, cluster: name, nodeId, confPath: deps.confPath, appliedText: deps.appliedText, apply: deps.applyConf, member: () => members.isJoined, log });
   let lastRequests = state.metrics.requests;
   let lastBeat = Date.now();
   const members = new Membership(redis, {
@@ -103,8 +103,8 @@ export function startCluster(deps: ClusterDeps): ClusterHandle | null {
   // (Re)connected: show up at once and resynchronise (SPEC §17.6).
   redis.onState((s) => {
     if (s !== "up") return;
-    void members.beat();
-    void sync.reconnected();
+    // Membership first: configuration sync runs only for a member (not a duplicate node_id).
+    void members.beat().then(() => sync.reconnected());
     certs?.resync();
   });
   const ready = redis.start();

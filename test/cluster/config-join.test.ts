@@ -41,6 +41,7 @@ async function node(dir: string, cluster: string, id: string, text: string, mtim
       writeFileSync(conf, next);
       return { ok: true, version: 1 };
     },
+    member: () => true,
     log: () => log,
   });
   await sync.sync();

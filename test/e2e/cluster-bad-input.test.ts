@@ -3,6 +3,7 @@
  * keeps serving with what it had, and nothing read from Redis is used unchecked.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { validateSettingsText } from "../../src/config/load.ts";
 import { api, API_KEY } from "../support/admin.ts";
 import { backend, type TestBackend } from "../support/backend.ts";
@@ -28,14 +29,14 @@ interface Node extends TestProxy {
   adminUrl: string;
 }
 
-async function node(url: string, opts: { name?: string; id?: string; extra?: string } = {}): Promise<Node> {
+async function node(url: string, opts: { name?: string; id?: string; extra?: string; conf?: string } = {}): Promise<Node> {
   const toml = [
     '[server]\nbind = "127.0.0.1:0"\nhttps_port = 0\nworker_threads = 1\nshutdown_grace_period = 1',
     `[admin]\nenabled = true\nbind = "127.0.0.1:0"\napi_key = "${API_KEY}"`,
     `[cluster]\nredis_url = "${url}"\nname = "${opts.name ?? `bad${++n}`}"\nnode_id = "${opts.id ?? "a"}"\nheartbeat_secs = 1`,
     opts.extra ?? "",
   ].join("\n\n");
-  const proxy = await startOnProject(tempProject({ "proxy.conf": `default -> ${hello.url}\n`, "config.toml": toml }), { env: {} });
+  const proxy = await startOnProject(tempProject({ "proxy.conf": opts.conf ?? `default -> ${hello.url}\n`, "config.toml": toml }), { env: {} });
   return Object.assign(proxy, { adminUrl: `http://127.0.0.1:${proxy.handle.admin!.port}` });
 }
 
@@ -68,6 +69,16 @@ describe("bad input in cluster mode (SPEC §17.7)", () => {
     await using p = await node(`redis://127.0.0.1:${http.port}`);
     await waitFor(() => logText(p).includes("redis unreachable"), "the outage line");
     expect({ serves: await serves(p), redis: (await view(p)).redis }).toEqual({ serves: true, redis: "down" });
+  });
+
+  test("a node refused for a duplicate node_id keeps its own proxy.conf: it neither takes nor publishes the cluster's configuration", async () => {
+    const url = `redis://:${PASSWORD}@127.0.0.1:${redis.port}`;
+    await using first = await node(url, { name: "dupconf", id: "same" });
+    await waitFor(async () => (await view(first)).members.length === 1, "the first node to join");
+    // Written after the first node's file: without the pause it would be published as the newest.
+    await using second = await node(url, { name: "dupconf", id: "same", conf: `/only-here/* -> ${hello.url}\n` });
+    await waitFor(() => second.logs().some((l) => String(l.msg).includes("configuration sync paused")), "the second node's sync to pause");
+    expect([readFileSync(second.project.conf, "utf8"), readFileSync(first.project.conf, "utf8")]).toEqual([`/only-here/* -> ${hello.url}\n`, `default -> ${hello.url}\n`]);
   });
 
   test("a duplicate node_id is refused at join with an error, and the second node keeps serving", async () => {

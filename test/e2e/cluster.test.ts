@@ -77,6 +77,8 @@ describe("cluster on Redis (SPEC §17)", () => {
     expect(Date.now() - started).toBeLessThan(3 * HEARTBEAT_MS + 2000);
     const view = await cluster(a);
     expect({ enabled: view.enabled, name: view.name, redis: view.redis, self: view.self }).toEqual({ enabled: true, name: c.name, redis: "up", self: "a" });
+    // Members with distinct node_ids never pause their configuration sync (only a duplicate does).
+    expect(c.nodes.flatMap((n) => n.logs().filter((l) => String(l.msg).includes("sync paused")).map(() => n.id))).toEqual([]);
     const metrics = await waitFor(async () => {
       const text = await (await fetch(`${a.url}/metrics`)).text();
       return text.includes("proxy_cluster_members 3\n") ? text : null;
