@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { formatIssue, hasErrors, type ConfigIssue, type ReloadResult } from "../config/issues.ts";
 import { loadConfig, type ConfigFiles } from "../config/load.ts";
+import { parseProxyConf } from "../config/syntax.ts";
 import type { ProxyConf } from "../config/model.ts";
 import type { Settings } from "../config/settings.ts";
 import type { Snapshot } from "../config/snapshot.ts";
@@ -43,6 +44,8 @@ export class Reloader {
   private seen: { conf: string | null; toml: string | null };
   private queue: Promise<unknown> = Promise.resolve();
   private lastError: string | null = null;
+  /** Host rules already reported as shadowed by an app (rule key and app), said once each. */
+  private readonly shadowSaid = new Set<string>();
   /** Reload attempts by result (proxy_config_reloads_total, SPEC §10). */
   readonly counts = { success: 0, failure: 0 };
 
@@ -105,9 +108,29 @@ export class Reloader {
       const compiled = this.deps.compile(snapshot.conf, snapshot.settings, snapshot.version + 1, auth);
       this.deps.swap(compiled);
       this.applied = { ...this.applied, snapshot: compiled };
+      this.warnShadowedByApps(compiled);
       this.deps.log().info({ version: compiled.version }, reason);
       return compiled.version;
     });
+  }
+
+  /**
+   * A host rule for a managed app's host never runs, nor does its auth (apps match first, SPEC
+   * §5.3): `check` says so, and so does the log when a reload or a new app makes it true.
+   */
+  private warnShadowedByApps(snapshot: Snapshot): void {
+    const { domain, apps } = snapshot.routes;
+    let positions: ReturnType<typeof parseProxyConf>["positions"] | null = null;
+    for (const [host, rule] of domain) {
+      const app = apps.get(host)?.app;
+      if (app === undefined || app === null || this.shadowSaid.has(`${rule.key}\0${app}`)) continue;
+      this.shadowSaid.add(`${rule.key}\0${app}`);
+      // Rare: the positions are worked out again only to name the line.
+      positions ??= parseProxyConf(this.applied.confText, this.deps.files.conf).positions;
+      const file = this.deps.files.conf;
+      const message = `rule '${rule.key}' can never match (nor its auth): the managed app ${app} answers that host first`;
+      this.deps.log().warn(formatIssue({ file, ...(positions.get(`rules.${rule.index}`) ?? {}), severity: "warning", message }));
+    }
   }
 
   /** Runs jobs one after another, whatever their outcome, so two writes never interleave. */
@@ -136,6 +159,7 @@ export class Reloader {
     }
     this.deps.swap(compiled);
     this.applied = { snapshot: compiled, confText: next.confText, auth: next.auth };
+    this.warnShadowedByApps(compiled);
     this.lastError = null;
     this.counts.success++;
     this.deps.onResult?.(true);

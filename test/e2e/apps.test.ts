@@ -56,6 +56,21 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     ]);
   });
 
+  test("a host rule for an app's host is logged as never matching, with its line, once the app takes the host", async () => {
+    const hash = await Bun.password.hash("pw", { algorithm: "bcrypt", cost: 4 });
+    await using proxy = await startAppsProxy({ conf: `# the app answers first\nsecret.example.com -> http://127.0.0.1:9 @auth:admin:${hash}\n`, apps: { "secret.example.com": {} } });
+    const said = await waitFor(
+      () => proxy.logs().find((l) => l.level === "warn" && String(l.msg).includes("can never match (nor its auth)")),
+      "the shadowed host rule warning",
+    );
+    expect(String(said.msg).replace(proxy.project.conf, "proxy.conf")).toBe(
+      "proxy.conf:2:1: warning: rule 'secret.example.com' can never match (nor its auth): the managed app secret.example.com answers that host first",
+    );
+    // Said once, not at every routing-table change.
+    await proxy.handle.reload();
+    expect(proxy.logs().filter((l) => String(l.msg).includes("can never match (nor its auth)")).length).toBe(1);
+  });
+
   test("the shipped demo app in sites/ runs and answers for demo.localhost", async () => {
     await using proxy = await startAppsProxy({
       before: (project) => {
