@@ -31,14 +31,17 @@ const backend = Bun.serve({
     const path = new URL(req.url).pathname;
     if (path === "/big") {
       let sent = 0;
-      const body = new ReadableStream({
-        pull(c) {
-          if (sent >= BIG) return c.close();
-          c.enqueue(piece);
-          sent += piece.length;
-          produced += piece.length;
+      const body = new ReadableStream(
+        {
+          pull(c) {
+            if (sent >= BIG) return c.close();
+            c.enqueue(piece);
+            sent += piece.length;
+            produced += piece.length;
+          },
         },
-      }, { highWaterMark: 0 });
+        { highWaterMark: 0 },
+      );
       return new Response(body, { headers: { "content-length": String(BIG) } });
     }
     if (path === "/slow") await Bun.sleep(1000);
@@ -90,7 +93,14 @@ await legitLatencies(base + "/warm", 500);
 const rows: Record<string, string | number>[] = [];
 const quiet = await legitFor(3000);
 const baseline = await settle();
-rows.push({ attack: "none (baseline)", connections: 0, "RSS MiB": baseline.toFixed(1), "KiB per connection": "", "legit p50/p99 ms": `${quiet.p50.toFixed(2)} / ${quiet.p99.toFixed(2)}`, outcome: `${quiet.n} requests` });
+rows.push({
+  attack: "none (baseline)",
+  connections: 0,
+  "RSS MiB": baseline.toFixed(1),
+  "KiB per connection": "",
+  "legit p50/p99 ms": `${quiet.p50.toFixed(2)} / ${quiet.p99.toFixed(2)}`,
+  outcome: `${quiet.n} requests`,
+});
 
 {
   // Slowloris: a new connection sends its head one byte a second.
@@ -106,7 +116,14 @@ rows.push({ attack: "none (baseline)", connections: 0, "RSS MiB": baseline.toFix
   const rss = rssMiB();
   while (attack.closed() < N && Date.now() - started < 30_000) await Bun.sleep(100);
   clearInterval(drip);
-  rows.push({ attack: "slowloris, 1 byte/s", connections: N, "RSS MiB": rss.toFixed(1), "KiB per connection": (((rss - baseline) * 1024) / N).toFixed(1), "legit p50/p99 ms": `${legit.p50.toFixed(2)} / ${legit.p99.toFixed(2)}`, outcome: `${attack.closed()} closed by the proxy after ${((Date.now() - started) / 1000).toFixed(1)} s` });
+  rows.push({
+    attack: "slowloris, 1 byte/s",
+    connections: N,
+    "RSS MiB": rss.toFixed(1),
+    "KiB per connection": (((rss - baseline) * 1024) / N).toFixed(1),
+    "legit p50/p99 ms": `${legit.p50.toFixed(2)} / ${legit.p99.toFixed(2)}`,
+    outcome: `${attack.closed()} closed by the proxy after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  });
   for (const s of attack.sockets) s.destroy();
 }
 
@@ -124,7 +141,14 @@ rows.push({ attack: "none (baseline)", connections: 0, "RSS MiB": baseline.toFix
   const legit = await legitFor(3000);
   const rss = rssMiB();
   while (attack.closed() < N && Date.now() - idleSince < 30_000) await Bun.sleep(100);
-  rows.push({ attack: "idle keep-alive", connections: N, "RSS MiB": rss.toFixed(1), "KiB per connection": (((rss - before) * 1024) / N).toFixed(1), "legit p50/p99 ms": `${legit.p50.toFixed(2)} / ${legit.p99.toFixed(2)}`, outcome: `${attack.closed()} closed ${((Date.now() - idleSince) / 1000).toFixed(1)} s after their answer` });
+  rows.push({
+    attack: "idle keep-alive",
+    connections: N,
+    "RSS MiB": rss.toFixed(1),
+    "KiB per connection": (((rss - before) * 1024) / N).toFixed(1),
+    "legit p50/p99 ms": `${legit.p50.toFixed(2)} / ${legit.p99.toFixed(2)}`,
+    outcome: `${attack.closed()} closed ${((Date.now() - idleSince) / 1000).toFixed(1)} s after their answer`,
+  });
   for (const s of attack.sockets) s.destroy();
 }
 
@@ -142,7 +166,14 @@ rows.push({ attack: "none (baseline)", connections: 0, "RSS MiB": baseline.toFix
   }
   const legit = await legitFor(3000);
   const rss = rssMiB();
-  rows.push({ attack: "stalled readers of 64 MiB", connections: readers, "RSS MiB": rss.toFixed(1), "KiB per connection": (((rss - before) * 1024) / readers).toFixed(1), "legit p50/p99 ms": `${legit.p50.toFixed(2)} / ${legit.p99.toFixed(2)}`, outcome: `backend stalled after ${((produced - produced0) / readers / 1048576).toFixed(1)} MiB per reader` });
+  rows.push({
+    attack: "stalled readers of 64 MiB",
+    connections: readers,
+    "RSS MiB": rss.toFixed(1),
+    "KiB per connection": (((rss - before) * 1024) / readers).toFixed(1),
+    "legit p50/p99 ms": `${legit.p50.toFixed(2)} / ${legit.p99.toFixed(2)}`,
+    outcome: `backend stalled after ${((produced - produced0) / readers / 1048576).toFixed(1)} MiB per reader`,
+  });
   for (const s of attack.sockets) s.destroy();
 }
 
@@ -154,7 +185,14 @@ rows.push({ attack: "none (baseline)", connections: 0, "RSS MiB": baseline.toFix
   const flood = await keepAliveLoad({ port: proxy.http, path: "/slow", connections: 1000, requests: 1_000_000, timeoutMs: 5000 });
   clearInterval(sampler);
   const refused = flood.latencyByStatus[503] ?? [];
-  rows.push({ attack: "flood past max_in_flight 200", connections: 1000, "RSS MiB": `peak ${peak.toFixed(1)}`, "KiB per connection": (((peak - before) * 1024) / 1000).toFixed(1), "legit p50/p99 ms": `503s: ${percentile(refused, 50).toFixed(2)} / ${percentile(refused, 99).toFixed(2)}`, outcome: JSON.stringify(flood.statuses) });
+  rows.push({
+    attack: "flood past max_in_flight 200",
+    connections: 1000,
+    "RSS MiB": `peak ${peak.toFixed(1)}`,
+    "KiB per connection": (((peak - before) * 1024) / 1000).toFixed(1),
+    "legit p50/p99 ms": `503s: ${percentile(refused, 50).toFixed(2)} / ${percentile(refused, 99).toFixed(2)}`,
+    outcome: JSON.stringify(flood.statuses),
+  });
 }
 
 {
@@ -164,7 +202,14 @@ rows.push({ attack: "none (baseline)", connections: 0, "RSS MiB": baseline.toFix
   const legit = await legitFor(4500, "/limited/legit");
   const attack = await flood;
   const rss = rssMiB();
-  rows.push({ attack: "flood from 127.0.0.2, rate-limited rule", connections: 50, "RSS MiB": `${before.toFixed(1)} → ${rss.toFixed(1)}`, "KiB per connection": "", "legit p50/p99 ms": `${legit.p50.toFixed(2)} / ${legit.p99.toFixed(2)} (${legit.other} refused)`, outcome: `attacker: ${JSON.stringify(attack.statuses)}` });
+  rows.push({
+    attack: "flood from 127.0.0.2, rate-limited rule",
+    connections: 50,
+    "RSS MiB": `${before.toFixed(1)} → ${rss.toFixed(1)}`,
+    "KiB per connection": "",
+    "legit p50/p99 ms": `${legit.p50.toFixed(2)} / ${legit.p99.toFixed(2)} (${legit.other} refused)`,
+    outcome: `attacker: ${JSON.stringify(attack.statuses)}`,
+  });
 }
 
 console.log(table(rows));

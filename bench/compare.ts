@@ -46,7 +46,8 @@ const wanted = new Set((args.get("proxies") ?? "soli,nginx,haproxy,caddy,bare").
 /** "1": the Overview open in chromium on this machine; "streams": only the page's two SSE streams, read here. */
 const dashboard = args.get("dashboard") === "1" || args.get("dashboard") === "streams" ? args.get("dashboard")! : null;
 
-for (const tool of ["nginx", "wrk"]) if (!have(tool) && !Bun.which(tool, { PATH: "/usr/sbin:/usr/bin" })) throw new Error(`${tool} is required (apt-get install ${tool})`);
+for (const tool of ["nginx", "wrk"])
+  if (!have(tool) && !Bun.which(tool, { PATH: "/usr/sbin:/usr/bin" })) throw new Error(`${tool} is required (apt-get install ${tool})`);
 const NGINX = Bun.which("nginx", { PATH: "/usr/sbin:/usr/bin" })!;
 
 const dir = join(tmpdir(), `soli-compare-${process.pid}`);
@@ -62,13 +63,16 @@ writeFileSync(join(dir, "big1m.bin"), Buffer.alloc(1024 * 1024, 121));
 
 // ---- backend: nginx serving a 12-byte body and a 100 KB file ----
 const backendPort = await freePort();
-const backend = startNginx("backend", `
+const backend = startNginx(
+  "backend",
+  `
     server {
       listen 127.0.0.1:${backendPort};
       location = /big { alias ${dir}/big.bin; }
       location = /big1m { alias ${dir}/big1m.bin; }
       location / { return 200 "hello world\\n"; }
-    }`);
+    }`,
+);
 await waitPort(backendPort);
 
 interface Proxy {
@@ -110,11 +114,30 @@ try {
   proxies = await startProxies(1);
 
   const scenarios: { key: string; title: string; run: (url: string, https: string) => Promise<LoadResult>; direct?: string }[] = [
-    { key: "http1", title: "HTTP/1.1 keep-alive, 12-byte body (wrk -t1 -c50)", run: (u) => wrk(`${u}/`, seconds, 50), direct: `http://127.0.0.1:${backendPort}` },
-    { key: "body100k", title: "HTTP/1.1 keep-alive, 100 KB body (wrk -t1 -c50)", run: (u) => wrk(`${u}/big`, seconds, 50), direct: `http://127.0.0.1:${backendPort}` },
-    { key: "body1m", title: "HTTP/1.1 keep-alive, 1 MiB body (wrk -t1 -c50)", run: (u) => wrk(`${u}/big1m`, seconds, 50), direct: `http://127.0.0.1:${backendPort}` },
+    {
+      key: "http1",
+      title: "HTTP/1.1 keep-alive, 12-byte body (wrk -t1 -c50)",
+      run: (u) => wrk(`${u}/`, seconds, 50),
+      direct: `http://127.0.0.1:${backendPort}`,
+    },
+    {
+      key: "body100k",
+      title: "HTTP/1.1 keep-alive, 100 KB body (wrk -t1 -c50)",
+      run: (u) => wrk(`${u}/big`, seconds, 50),
+      direct: `http://127.0.0.1:${backendPort}`,
+    },
+    {
+      key: "body1m",
+      title: "HTTP/1.1 keep-alive, 1 MiB body (wrk -t1 -c50)",
+      run: (u) => wrk(`${u}/big1m`, seconds, 50),
+      direct: `http://127.0.0.1:${backendPort}`,
+    },
     { key: "h2tls", title: "HTTPS + HTTP/2, 10 connections x 10 streams (h2load -c10 -m10)", run: (_u, s) => h2load(`${s}/`, seconds) },
-    { key: "tlsnew", title: "HTTPS, new TLS connection per request (wrk -c10, Connection: close)", run: (_u, s) => wrk(`${s}/`, seconds, 10, ["-H", "Connection: close"]) },
+    {
+      key: "tlsnew",
+      title: "HTTPS, new TLS connection per request (wrk -c10, Connection: close)",
+      run: (_u, s) => wrk(`${s}/`, seconds, 10, ["-H", "Connection: close"]),
+    },
     { key: "rules1000", title: `${rules1000}-rule config, matching rule last (wrk -t1 -c50)`, run: (u) => wrk(`${u}/target/x`, seconds, 50) },
   ];
 
@@ -193,7 +216,10 @@ async function interleavedRules(title: string, run: (url: string, https: string)
       }
     }
     const perRequest = (p: Proxy) => totals.get(p)!.cpu / Math.max(1, totals.get(p)!.requests);
-    for (const [p, label] of [[small, "1 rule"], [big, `${rules1000} rules`]] as const) {
+    for (const [p, label] of [
+      [small, "1 rule"],
+      [big, `${rules1000} rules`],
+    ] as const) {
       const t = totals.get(p)!;
       rows.push({
         target: `${p.name}, ${label}`,
@@ -247,7 +273,9 @@ function startNginx(name: string, servers: string): Subprocess {
 /** The worker of a one-worker nginx: the master's only child. */
 async function nginxWorker(master: number): Promise<number> {
   for (let i = 0; i < 100; i++) {
-    const text = await Bun.file(`/proc/${master}/task/${master}/children`).text().catch(() => "");
+    const text = await Bun.file(`/proc/${master}/task/${master}/children`)
+      .text()
+      .catch(() => "");
     const child = Number(text.trim().split(/\s+/)[0]);
     if (child) return child;
     await Bun.sleep(20);
@@ -265,10 +293,16 @@ async function startSoli(name = "soli-proxy", toml = ""): Promise<Proxy> {
   writeFileSync(join(d, "certs", "self-signed.cert.pem"), leaf.cert);
   writeFileSync(join(d, "certs", "self-signed.key.pem"), leaf.key);
   const rules = Array.from({ length: ruleCount - 1 }, (_, i) => `/service${i}/* -> http://127.0.0.1:${backendPort}`);
-  writeFileSync(join(d, "proxy.conf"), [...rules, `/target/* -> http://127.0.0.1:${backendPort}/`, `default -> http://127.0.0.1:${backendPort}`].join("\n") + "\n");
+  writeFileSync(
+    join(d, "proxy.conf"),
+    [...rules, `/target/* -> http://127.0.0.1:${backendPort}/`, `default -> http://127.0.0.1:${backendPort}`].join("\n") + "\n",
+  );
   const admin = dashboard ? await freePort() : 0;
   const adminToml = dashboard ? `enabled = true\nbind = "127.0.0.1:${admin}"` : "enabled = false";
-  writeFileSync(join(d, "config.toml"), `[server]\nbind = "127.0.0.1:${http}"\nhttps_port = ${https}\nworker_threads = 1\n[admin]\n${adminToml}\n[logging]\nlevel = "warn"\n${toml}`);
+  writeFileSync(
+    join(d, "config.toml"),
+    `[server]\nbind = "127.0.0.1:${http}"\nhttps_port = ${https}\nworker_threads = 1\n[admin]\n${adminToml}\n[logging]\nlevel = "warn"\n${toml}`,
+  );
   const proc = start([BUN, join(ROOT, "src/main.ts"), "-c", join(d, "proxy.conf")]);
   await Promise.all([waitPort(http), waitPort(https), ...(dashboard ? [waitPort(admin)] : [])]);
   return { name, http, https, proc, pid: () => proc.pid, admin };
@@ -360,7 +394,11 @@ async function startCaddy(): Promise<Proxy> {
       `(routes) {\n${routes}\n  handle /target/* {\n    reverse_proxy 127.0.0.1:${backendPort}\n  }\n  handle {\n    reverse_proxy 127.0.0.1:${backendPort}\n  }\n}\n` +
       `http://127.0.0.1:${http} {\n  import routes\n}\nhttps://localhost:${https} {\n  tls ${dir}/cert.pem ${dir}/key.pem\n  import routes\n}\n`,
   );
-  const proc = Bun.spawn(["caddy", "run", "--config", conf, "--adapter", "caddyfile"], { stdout: "ignore", stderr: "ignore", env: { ...process.env, GOMAXPROCS: "1", XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } });
+  const proc = Bun.spawn(["caddy", "run", "--config", conf, "--adapter", "caddyfile"], {
+    stdout: "ignore",
+    stderr: "ignore",
+    env: { ...process.env, GOMAXPROCS: "1", XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
+  });
   await Promise.all([waitPort(http), waitPort(https)]);
   return { name: "caddy", http, https, proc, pid: () => proc.pid };
 }

@@ -78,7 +78,7 @@ for (const n of [5, 100, 1_000, 10_000]) {
   // reload does; the compile column is that total minus the validate time.
   const total = time(() => compile({ version: 1, dev: false, conf: validateProxyConfText(text, "proxy.conf").conf!, settings: defaultSettings(), files }));
   const build = Math.max(0, total - validate);
-  rows.push({ rules: n, "parse (syntax)": fmt(parse), "parse + validate": fmt(validate), compile: fmt(build), "total": fmt(total), "per rule": fmt(total / n) });
+  rows.push({ rules: n, "parse (syntax)": fmt(parse), "parse + validate": fmt(validate), compile: fmt(build), total: fmt(total), "per rule": fmt(total / n) });
 }
 console.log(`\nbench/config.ts — ${new Date().toISOString()} — bun ${Bun.version}\n`);
 console.log(table(rows));
@@ -90,7 +90,10 @@ await waitPort(backendPort);
 const proxyPort = await freePort();
 const backendUrl = `http://127.0.0.1:${backendPort}`;
 writeFileSync(join(dir, "proxy.conf"), rules(1_000, backendUrl));
-writeFileSync(join(dir, "config.toml"), `[server]\nbind = "127.0.0.1:${proxyPort}"\nhttps_port = 0\nworker_threads = 1\n[admin]\nenabled = false\n[logging]\nlevel = "warn"\n`);
+writeFileSync(
+  join(dir, "config.toml"),
+  `[server]\nbind = "127.0.0.1:${proxyPort}"\nhttps_port = 0\nworker_threads = 1\n[admin]\nenabled = false\n[logging]\nlevel = "warn"\n`,
+);
 const proxy = await startProxy({ confPath: join(dir, "proxy.conf"), watch: false, logger: silentLogger(), env: {} });
 
 const reloadTimes = async (count: number): Promise<number[]> => {
@@ -125,5 +128,7 @@ async function reloadsUnderLoad(): Promise<void> {
   const busy = await reloadTimes(Math.max(5, Math.floor(((loadSeconds - 1) * 1000) / 120)));
   const traffic = await load;
   console.log(`  under wrk -t1 -c${connections} -d${loadSeconds}s: ${summary(busy)} (${busy.length} reloads)`);
-  console.log(`  traffic meanwhile: ${Math.round(traffic.rps)} req/s, p99 ${traffic.p99ms.toFixed(2)} ms, ${traffic.errors} errors/non-2xx of ${traffic.requests}`);
+  console.log(
+    `  traffic meanwhile: ${Math.round(traffic.rps)} req/s, p99 ${traffic.p99ms.toFixed(2)} ms, ${traffic.errors} errors/non-2xx of ${traffic.requests}`,
+  );
 }

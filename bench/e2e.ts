@@ -23,8 +23,18 @@ const backend = startHelloBackend(dir, backendPort);
 await waitPort(backendPort);
 
 const soliPort = await freePort();
-writeFileSync(join(dir, "proxy.conf"), [...Array.from({ length: 20 }, (_, i) => `/unused${i}/* -> http://127.0.0.1:${backendPort}`), `bench.test -> http://127.0.0.1:${backendPort}`, `default -> http://127.0.0.1:${backendPort}`].join("\n") + "\n");
-writeFileSync(join(dir, "config.toml"), `[server]\nbind = "127.0.0.1:${soliPort}"\nhttps_port = 0\nworker_threads = 1\n[admin]\nenabled = false\n[logging]\nlevel = "warn"\n`);
+writeFileSync(
+  join(dir, "proxy.conf"),
+  [
+    ...Array.from({ length: 20 }, (_, i) => `/unused${i}/* -> http://127.0.0.1:${backendPort}`),
+    `bench.test -> http://127.0.0.1:${backendPort}`,
+    `default -> http://127.0.0.1:${backendPort}`,
+  ].join("\n") + "\n",
+);
+writeFileSync(
+  join(dir, "config.toml"),
+  `[server]\nbind = "127.0.0.1:${soliPort}"\nhttps_port = 0\nworker_threads = 1\n[admin]\nenabled = false\n[logging]\nlevel = "warn"\n`,
+);
 const soli = start([BUN, join(ROOT, "src/main.ts"), "-c", join(dir, "proxy.conf"), "--sites-dir", join(dir, "sites")]);
 const passPort = await freePort();
 const pass = start([BUN, join(ROOT, "bench/passthrough.ts"), String(passPort), `http://127.0.0.1:${backendPort}`]);
@@ -39,7 +49,15 @@ const run = async (name: string, port: number, pid: number | null) => {
   const before = pid ? cpuMicros(pid) : 0;
   const r = await wrk(`http://127.0.0.1:${port}/`, seconds, connections, ["-H", "Host: bench.test"]);
   const cpu = pid ? (cpuMicros(pid) - before) / Math.max(1, r.requests) : Number.NaN;
-  rows.push({ target: name, "req/s": Math.round(r.rps), "p50 ms": r.p50ms.toFixed(2), "p99 ms": r.p99ms.toFixed(2), "CPU-µs/req": Number.isNaN(cpu) ? "-" : cpu.toFixed(1), "peak RSS MiB": pid ? peakRssMiB(pid).toFixed(0) : "-", errors: r.errors });
+  rows.push({
+    target: name,
+    "req/s": Math.round(r.rps),
+    "p50 ms": r.p50ms.toFixed(2),
+    "p99 ms": r.p99ms.toFixed(2),
+    "CPU-µs/req": Number.isNaN(cpu) ? "-" : cpu.toFixed(1),
+    "peak RSS MiB": pid ? peakRssMiB(pid).toFixed(0) : "-",
+    errors: r.errors,
+  });
 };
 try {
   await run("backend direct", backendPort, null);
@@ -48,9 +66,12 @@ try {
 } finally {
   for (const p of [soli, pass, backend]) p.kill();
 }
-console.log(`\nbench/e2e.ts — ${new Date().toISOString()} — wrk -t1 -c${connections} -d${seconds}s, HTTP/1.1 keep-alive, 12-byte body, backend ${nginxAvailable() ? "nginx" : "Bun"}, bun ${Bun.version}\n`);
+console.log(
+  `\nbench/e2e.ts — ${new Date().toISOString()} — wrk -t1 -c${connections} -d${seconds}s, HTTP/1.1 keep-alive, 12-byte body, backend ${nginxAvailable() ? "nginx" : "Bun"}, bun ${Bun.version}\n`,
+);
 console.log(table(rows));
 const soliRow = rows.find((r) => r.target === "soli-proxy")!;
 const passRow = rows.find((r) => r.target === "bare Bun pass-through")!;
-console.log(`\nsoli-proxy / pass-through: ${(Number(soliRow["req/s"]) / Number(passRow["req/s"])).toFixed(2)}× req/s, ${(Number(soliRow["CPU-µs/req"]) / Number(passRow["CPU-µs/req"])).toFixed(2)}× CPU per request`);
-
+console.log(
+  `\nsoli-proxy / pass-through: ${(Number(soliRow["req/s"]) / Number(passRow["req/s"])).toFixed(2)}× req/s, ${(Number(soliRow["CPU-µs/req"]) / Number(passRow["CPU-µs/req"])).toFixed(2)}× CPU per request`,
+);

@@ -30,8 +30,17 @@ const seed = Number(process.argv[3] ?? 1);
 const requests = Number(process.argv[4] ?? 10_000);
 
 function report(name: string, stats: FuzzStats, seconds: number): Record<string, string | number> {
-  for (const f of stats.failures.slice(0, 5)) console.log(`  ${name} FAILURE: ${f.problem.split("\n")[0]}\n    input: ${JSON.stringify(f.input).slice(0, 300)}`);
-  return { parser: name, inputs: stats.inputs, valid: stats.valid, refused: stats.refused, failures: stats.failures.length, "slowest input": `${stats.slowestMs.toFixed(1)} ms (${stats.slowestLength} chars)`, total: `${seconds.toFixed(1)} s` };
+  for (const f of stats.failures.slice(0, 5))
+    console.log(`  ${name} FAILURE: ${f.problem.split("\n")[0]}\n    input: ${JSON.stringify(f.input).slice(0, 300)}`);
+  return {
+    parser: name,
+    inputs: stats.inputs,
+    valid: stats.valid,
+    refused: stats.refused,
+    failures: stats.failures.length,
+    "slowest input": `${stats.slowestMs.toFixed(1)} ms (${stats.slowestLength} chars)`,
+    total: `${seconds.toFixed(1)} s`,
+  };
 }
 
 console.log(`config fuzzing: ${inputs} inputs per parser, seed ${seed}`);
@@ -67,7 +76,12 @@ for (const [name, text, check] of pathological) {
   } catch (err) {
     outcome = `THREW ${(err as Error).message}`;
   }
-  patho.push({ "pathological input": name, size: `${(text.length / 1024).toFixed(0)} KiB`, outcome: outcome.split("\n")[0]!.slice(0, 60), time: `${(performance.now() - started).toFixed(0)} ms` });
+  patho.push({
+    "pathological input": name,
+    size: `${(text.length / 1024).toFixed(0)} KiB`,
+    outcome: outcome.split("\n")[0]!.slice(0, 60),
+    time: `${(performance.now() - started).toFixed(0)} ms`,
+  });
 }
 console.log(table(patho));
 
@@ -76,7 +90,17 @@ console.log(table(patho));
   const started = performance.now();
   const result = fuzzRouteIndex(seed, tables, 100);
   console.log(`route index differential: ${tables} tables × 100 paths, seed ${seed}`);
-  console.log(table([{ tables: result.tables, "indexed tables": result.indexedTables, paths: result.paths, differences: result.failures.length, time: `${((performance.now() - started) / 1000).toFixed(1)} s` }]));
+  console.log(
+    table([
+      {
+        tables: result.tables,
+        "indexed tables": result.indexedTables,
+        paths: result.paths,
+        differences: result.failures.length,
+        time: `${((performance.now() - started) / 1000).toFixed(1)} s`,
+      },
+    ]),
+  );
   for (const f of result.failures.slice(0, 5)) console.log(`  DIFFERENCE: ${f.path} indexed → rule #${f.indexed}, scan → rule #${f.scanned}\n${f.table}`);
 }
 
@@ -89,7 +113,10 @@ const proxy = await spawnProxy(join(dir, "proxy.conf"), { args: ["--watch", "fal
 const started = performance.now();
 const stats = await fuzzHttp(proxy.http, { seed, count: requests, concurrency: 50, timeoutMs: 500 });
 const seconds = (performance.now() - started) / 1000;
-const after = await fetch(`http://127.0.0.1:${proxy.http}/after`).then(async (r) => `${r.status} ${await r.text()}`, (e: Error) => e.message);
+const after = await fetch(`http://127.0.0.1:${proxy.http}/after`).then(
+  async (r) => `${r.status} ${await r.text()}`,
+  (e: Error) => e.message,
+);
 console.log(
   table([
     {

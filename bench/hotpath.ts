@@ -42,7 +42,13 @@ const RESPONSE = Buffer.from(
 );
 const endpoint = endpointOf({ hostname: "127.0.0.1", port: 1, secure: false });
 const conn = new Connection(endpoint);
-conn.socket = { write: (d: string | Uint8Array) => (queueMicrotask(() => conn.handleData(RESPONSE)), d.length), timeout() {}, pause() {}, resume() {}, terminate() {} } as never;
+conn.socket = {
+  write: (d: string | Uint8Array) => (queueMicrotask(() => conn.handleData(RESPONSE)), d.length),
+  timeout() {},
+  pause() {},
+  resume() {},
+  terminate() {},
+} as never;
 conn.uses = 1;
 conn.onForget = () => {};
 (state.pool as unknown as { idle: Map<string, Connection[]> }).idle.set(endpoint.key, [conn]);
@@ -61,7 +67,10 @@ async function baseline(): Promise<number> {
 
 for (let i = 0; i < 20_000; i++) await one();
 // CPU time rather than wall time: a busy machine descheduling us does not inflate it.
-for (const [name, fn] of [["request + response objects only", baseline], ["soli-proxy request path", one]] as const) {
+for (const [name, fn] of [
+  ["request + response objects only", baseline],
+  ["soli-proxy request path", one],
+] as const) {
   const before = process.cpuUsage();
   for (let i = 0; i < N; i++) if ((await fn()) !== 200) throw new Error("unexpected status");
   const used = process.cpuUsage(before);
@@ -98,8 +107,14 @@ async function allocations(fn: () => Promise<number>, batches = 15, size = 100):
   return samples[Math.floor(samples.length / 2)] ?? { perRequest: Number.NaN, types: [] };
 }
 
-for (const [name, fn] of [["request + response objects only", baseline], ["soli-proxy request path", one]] as const) {
+for (const [name, fn] of [
+  ["request + response objects only", baseline],
+  ["soli-proxy request path", one],
+] as const) {
   const { perRequest, types } = await allocations(fn);
-  const top = types.slice(0, 12).map(([t, n]) => `${t} ${n.toFixed(1)}`).join(", ");
+  const top = types
+    .slice(0, 12)
+    .map(([t, n]) => `${t} ${n.toFixed(1)}`)
+    .join(", ");
   console.log(`${name.padEnd(34)} ${perRequest.toFixed(1)} objects allocated/request (${top})`);
 }

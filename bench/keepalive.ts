@@ -31,8 +31,22 @@ try {
   const result = await wrk(url, seconds, connections);
   const stats = proxy.state.pool.stats();
   const total = stats.opened + stats.reused;
-  console.log(`\nbench/keepalive.ts — ${new Date().toISOString()} — wrk -t1 -c${connections} -d${seconds}s through soli-proxy to a Bun backend, bun ${Bun.version}\n`);
-  console.log(table([{ "req/s": Math.round(result.rps), requests: result.requests, errors: result.errors, "upstream conns opened": stats.opened, "requests on a reused conn": stats.reused, "idle at end": stats.idle, "reuse ratio": `${((100 * stats.reused) / Math.max(1, total)).toFixed(2)}%` }]));
+  console.log(
+    `\nbench/keepalive.ts — ${new Date().toISOString()} — wrk -t1 -c${connections} -d${seconds}s through soli-proxy to a Bun backend, bun ${Bun.version}\n`,
+  );
+  console.log(
+    table([
+      {
+        "req/s": Math.round(result.rps),
+        requests: result.requests,
+        errors: result.errors,
+        "upstream conns opened": stats.opened,
+        "requests on a reused conn": stats.reused,
+        "idle at end": stats.idle,
+        "reuse ratio": `${((100 * stats.reused) / Math.max(1, total)).toFixed(2)}%`,
+      },
+    ]),
+  );
 } finally {
   await proxy.shutdown();
   backend.kill();

@@ -30,7 +30,10 @@ writeFileSync(
 const backend = Bun.spawn([NGINX, "-c", join(dir, "nginx.conf"), "-g", "daemon off;"], { stdout: "ignore", stderr: "inherit" });
 const soliPort = await freePort();
 writeFileSync(join(dir, "proxy.conf"), `default -> http://127.0.0.1:${backendPort}\n`);
-writeFileSync(join(dir, "config.toml"), `[server]\nbind = "127.0.0.1:${soliPort}"\nhttps_port = 0\nworker_threads = 1\n[admin]\nenabled = false\n[logging]\nlevel = "warn"\n`);
+writeFileSync(
+  join(dir, "config.toml"),
+  `[server]\nbind = "127.0.0.1:${soliPort}"\nhttps_port = 0\nworker_threads = 1\n[admin]\nenabled = false\n[logging]\nlevel = "warn"\n`,
+);
 const soli = start([BUN, join(ROOT, "src/main.ts"), "-c", join(dir, "proxy.conf"), "--sites-dir", join(dir, "sites")]);
 const passPort = await freePort();
 const pass = start([BUN, join(ROOT, "bench/passthrough.ts"), String(passPort), `http://127.0.0.1:${backendPort}`]);
@@ -41,7 +44,14 @@ async function openLoop(port: number, rate: number, secs: number): Promise<numbe
   const request = Buffer.from(`GET / HTTP/1.1\r\nHost: bench.test\r\n\r\n`);
   const latencies: number[] = [];
   const conns = await Promise.all(
-    Array.from({ length: connections }, () => new Promise<net.Socket>((resolve) => { const s = net.connect(port, "127.0.0.1", () => resolve(s)); s.setNoDelay(true); })),
+    Array.from(
+      { length: connections },
+      () =>
+        new Promise<net.Socket>((resolve) => {
+          const s = net.connect(port, "127.0.0.1", () => resolve(s));
+          s.setNoDelay(true);
+        }),
+    ),
   );
   // Each connection: a FIFO of scheduled start times; one request in flight at a time.
   const queues = conns.map(() => [] as number[]);
@@ -97,8 +107,11 @@ try {
   const direct = await openLoop(backendPort, rate, seconds);
   const bare = await openLoop(passPort, rate, seconds);
   const proxied = await openLoop(soliPort, rate, seconds);
-  const row = (name: string, xs: number[]) => `${name.padEnd(16)} p50 ${q(xs, 0.5).toFixed(3)} ms   p99 ${q(xs, 0.99).toFixed(3)} ms   max ${q(xs, 1).toFixed(3)} ms   n=${xs.length}`;
-  console.log(`\nbench/latency.ts — ${new Date().toISOString()} — soli-proxy saturates at ${Math.round(saturation.rps)} req/s (wrk -c50); open loop at ${rate} req/s for ${seconds}s over ${connections} connections, bun ${Bun.version}\n`);
+  const row = (name: string, xs: number[]) =>
+    `${name.padEnd(16)} p50 ${q(xs, 0.5).toFixed(3)} ms   p99 ${q(xs, 0.99).toFixed(3)} ms   max ${q(xs, 1).toFixed(3)} ms   n=${xs.length}`;
+  console.log(
+    `\nbench/latency.ts — ${new Date().toISOString()} — soli-proxy saturates at ${Math.round(saturation.rps)} req/s (wrk -c50); open loop at ${rate} req/s for ${seconds}s over ${connections} connections, bun ${Bun.version}\n`,
+  );
   console.log(row("backend direct", direct));
   console.log(row("bare Bun relay", bare));
   console.log(row("via soli-proxy", proxied));

@@ -76,7 +76,9 @@ export async function wrk(url: string, seconds: number, connections: number, arg
   await p.exited;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
-  const errors = [...out.matchAll(/(?:connect|read|write|timeout) (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0) + Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const errors =
+    [...out.matchAll(/(?:connect|read|write|timeout) (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0) +
+    Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   return { rps, p50ms: ms(/50%\s+(\S+)/.exec(out)?.[1] ?? ""), p99ms: ms(/99%\s+(\S+)/.exec(out)?.[1] ?? ""), requests, errors };
 }
 

@@ -67,27 +67,54 @@ for (const o of origins) {
 let b = 0;
 report(
   "circuit breaker",
-  [measure("breaker check, 1,000 targets", () => {
-    const o = origins[b++ % 1000]!;
-    const ticket = breakers.grantFor(o);
-    breakers.release(o.origin, ticket);
-    return ticket;
-  })],
+  [
+    measure("breaker check, 1,000 targets", () => {
+      const o = origins[b++ % 1000]!;
+      const ticket = breakers.grantFor(o);
+      breakers.release(o.origin, ticket);
+      return ticket;
+    }),
+  ],
   { "breaker check, 1,000 targets": "18 ns" },
 );
 
 // Metrics: recording one request, and rendering the page with 50 route/upstream label sets.
 const metrics = new Metrics();
-for (let i = 0; i < 50; i++) metrics.record({ route: `/r${i}/*`, upstream: `http://10.0.0.${i}:8080`, status: 200, seconds: 0.002, bytesIn: 0, bytesOut: 12, relayed: true, transportError: false });
-const sample = { route: "/api/*", upstream: "http://10.0.0.1:8080", status: 200, seconds: 0.0021, bytesIn: 0, bytesOut: 12, relayed: true, transportError: false };
-report(
-  "metrics",
-  [measure("record one request", () => metrics.record(sample)), measure("format the page (50 label sets)", () => metrics.render(3), 500)],
-  { "record one request": "29 ns", "format the page (50 label sets)": "601 ns" },
-);
+for (let i = 0; i < 50; i++)
+  metrics.record({
+    route: `/r${i}/*`,
+    upstream: `http://10.0.0.${i}:8080`,
+    status: 200,
+    seconds: 0.002,
+    bytesIn: 0,
+    bytesOut: 12,
+    relayed: true,
+    transportError: false,
+  });
+const sample = {
+  route: "/api/*",
+  upstream: "http://10.0.0.1:8080",
+  status: 200,
+  seconds: 0.0021,
+  bytesIn: 0,
+  bytesOut: 12,
+  relayed: true,
+  transportError: false,
+};
+report("metrics", [measure("record one request", () => metrics.record(sample)), measure("format the page (50 label sets)", () => metrics.render(3), 500)], {
+  "record one request": "29 ns",
+  "format the page (50 label sets)": "601 ns",
+});
 
 // Config parse: proxy.conf text → validated plain object (what `check` and every reload do first).
-const confOf = (n: number) => Array.from({ length: n }, (_, i) => (i % 3 === 0 ? `/service${i}/* -> http://10.0.0.${i % 250}:8080, http://10.0.1.${i % 250}:8080` : i % 3 === 1 ? `app${i}.example.com -> http://127.0.0.1:${7000 + i}` : `~^/u${i}/(\\d+)$ -> http://users:8080/u/$1`)).join("\n");
+const confOf = (n: number) =>
+  Array.from({ length: n }, (_, i) =>
+    i % 3 === 0
+      ? `/service${i}/* -> http://10.0.0.${i % 250}:8080, http://10.0.1.${i % 250}:8080`
+      : i % 3 === 1
+        ? `app${i}.example.com -> http://127.0.0.1:${7000 + i}`
+        : `~^/u${i}/(\\d+)$ -> http://users:8080/u/$1`,
+  ).join("\n");
 const conf5 = confOf(5);
 const conf100 = confOf(100);
 report(

@@ -51,11 +51,21 @@ async function perCall(name: string, n: number, fn: () => unknown): Promise<Reco
 }
 
 const policies = (toml: object) => new PolicyCompiler(settingsSchema.parse(toml));
-const rule = (options: object, auth: { username: string; hash: string }[] = []) => ({ matcher: { type: "default" as const }, targets: [], load_balancing: "round-robin" as const, auth, headers: [], options });
+const rule = (options: object, auth: { username: string; hash: string }[] = []) => ({
+  matcher: { type: "default" as const },
+  targets: [],
+  load_balancing: "round-robin" as const,
+  auth,
+  headers: [],
+  options,
+});
 const basicPolicy = policies({}).forRule(rule({}, [{ username: "admin", hash: HASH }]))!;
 const keyPolicy = policies({ auth: { api_keys: { bench: KEY_DIGEST } } }).forRule(rule({ auth: "api_key" }))!;
 const hsPolicy = policies({ auth: { jwt: { secret: SECRET } } }).forRule(rule({ auth: "jwt" }))!;
-const rsCompiler = new PolicyCompiler(settingsSchema.parse({ auth: { jwt: { public_key_file: "x.pem", algorithms: ["RS256"] } } }), { key: rsa.publicKey, jwks: null });
+const rsCompiler = new PolicyCompiler(settingsSchema.parse({ auth: { jwt: { public_key_file: "x.pem", algorithms: ["RS256"] } } }), {
+  key: rsa.publicKey,
+  jwks: null,
+});
 const rsPolicy = rsCompiler.forRule(rule({ auth: "jwt" }))!;
 const state = { auth: new AuthCache(), jwks: new JwksSets() };
 const req = (headers: Record<string, string>) => new Request("http://bench.test/", { headers });
@@ -66,11 +76,22 @@ const rsReq = req({ authorization: `Bearer ${rsToken}` });
 const limiter = new Limiter();
 const buckets = limiter.rule("/rl/*");
 const metrics = new Metrics();
-const sample = { route: "/none/*", upstream: "http://127.0.0.1:8080", status: 200, seconds: 0.0004, bytesIn: 0, bytesOut: 12, relayed: true, transportError: false };
+const sample = {
+  route: "/none/*",
+  upstream: "http://127.0.0.1:8080",
+  status: 200,
+  seconds: 0.0004,
+  bytesIn: 0,
+  bytesOut: 12,
+  relayed: true,
+  transportError: false,
+};
 
 const micro = [
   await perCall("basic, cached (SHA-256 + lookup)", 200_000, () => guard(basicReq, basicPolicy, state)),
-  await perCall("basic, uncached (bcrypt cost 10)", 20, () => guard(req({ authorization: basicHeader }), basicPolicy, { auth: new AuthCache(), jwks: state.jwks })),
+  await perCall("basic, uncached (bcrypt cost 10)", 20, () =>
+    guard(req({ authorization: basicHeader }), basicPolicy, { auth: new AuthCache(), jwks: state.jwks }),
+  ),
   await perCall("api key", 200_000, () => guard(keyReq, keyPolicy, state)),
   await perCall("jwt HS256, cached", 200_000, () => guard(hsReq, hsPolicy, state)),
   await perCall("jwt HS256, uncached (jose)", 5_000, () => guard(hsReq, hsPolicy, { auth: new AuthCache(), jwks: state.jwks })),
@@ -158,4 +179,3 @@ if (rows.length) {
   console.log(`\nEnd to end: wrk -t1 -c${connections} -d${seconds}s, HTTP/1.1 keep-alive, backend ${nginxAvailable() ? "nginx" : "Bun"}:\n`);
   console.log(table(rows));
 }
-

@@ -8,7 +8,13 @@ const tlsPort = process.argv[4] ? Number(process.argv[4]) : null;
 const tls = process.env.TLS_CERT ? { cert: Bun.file(process.env.TLS_CERT), key: Bun.file(process.env.TLS_KEY!) } : undefined;
 async function pass(req: Request): Promise<Response> {
   const url = new URL(req.url);
-  return fetch(upstream + url.pathname + url.search, { method: req.method, headers: req.headers, body: req.body, redirect: "manual", decompress: false } as RequestInit);
+  return fetch(upstream + url.pathname + url.search, {
+    method: req.method,
+    headers: req.headers,
+    body: req.body,
+    redirect: "manual",
+    decompress: false,
+  } as RequestInit);
 }
 Bun.serve({ port, hostname: "127.0.0.1", http2: process.env.H2 === "1", tls: tlsPort === null ? tls : undefined, fetch: pass });
 if (tlsPort !== null) Bun.serve({ port: tlsPort, hostname: "127.0.0.1", http2: true, tls, fetch: pass });

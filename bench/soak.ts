@@ -56,9 +56,13 @@ const first = full[0];
 const last = full.at(-1);
 if (first && last && first !== last) {
   const pct = (a: number, b: number) => (((b - a) / a) * 100).toFixed(1);
-  console.log(`RSS drift after warm-up, first to last ${windowSecs} s window: median ${pct(median(first.rss), median(last.rss))}%, minimum ${pct(Math.min(...first.rss), Math.min(...last.rss))}%`);
+  console.log(
+    `RSS drift after warm-up, first to last ${windowSecs} s window: median ${pct(median(first.rss), median(last.rss))}%, minimum ${pct(Math.min(...first.rss), Math.min(...last.rss))}%`,
+  );
 }
 console.log(table(Object.entries(r.counts).map(([kind, n]) => ({ operation: kind, completed: n, "unexpected failures": r.errors[kind] ?? 0 }))));
-console.log(`reloads applied ${r.reloads.applied}, failed ${r.reloads.failed}; backend streams left open ${r.openBackendStreams}; proxy exited ${r.proxyExited}; proxy stderr ${r.proxyStderr.length} bytes`);
+console.log(
+  `reloads applied ${r.reloads.applied}, failed ${r.reloads.failed}; backend streams left open ${r.openBackendStreams}; proxy exited ${r.proxyExited}; proxy stderr ${r.proxyStderr.length} bytes`,
+);
 for (const e of r.firstErrors) console.log(`  ERROR ${e}`);
 if (r.proxyStderr) console.log(r.proxyStderr.slice(0, 2000));

@@ -28,7 +28,10 @@ const rows: Record<string, string | number>[] = [];
 try {
   for (const workers of [1, 2]) {
     const port = await freePort();
-    writeFileSync(join(dir, "config.toml"), `[server]\nbind = "127.0.0.1:${port}"\nhttps_port = 0\nworker_threads = ${workers}\n[admin]\nenabled = false\n[logging]\nlevel = "warn"\n`);
+    writeFileSync(
+      join(dir, "config.toml"),
+      `[server]\nbind = "127.0.0.1:${port}"\nhttps_port = 0\nworker_threads = ${workers}\n[admin]\nenabled = false\n[logging]\nlevel = "warn"\n`,
+    );
     const proxy = start([BUN, join(ROOT, "src/main.ts"), "-c", join(dir, "proxy.conf"), "--sites-dir", join(dir, "sites")]);
     try {
       await waitPort(port);
@@ -39,7 +42,15 @@ try {
       const before = pids.reduce((sum, pid) => sum + cpuMicros(pid), 0);
       const r = await wrk(url, seconds, connections, [`-t${threads}`]);
       const cpu = (pids.reduce((sum, pid) => sum + cpuMicros(pid), 0) - before) / Math.max(1, r.requests);
-      rows.push({ worker_threads: workers, processes: pids.length, "req/s": Math.round(r.rps), "p50 ms": r.p50ms.toFixed(2), "p99 ms": r.p99ms.toFixed(2), "CPU-µs/req": cpu.toFixed(1), errors: r.errors });
+      rows.push({
+        worker_threads: workers,
+        processes: pids.length,
+        "req/s": Math.round(r.rps),
+        "p50 ms": r.p50ms.toFixed(2),
+        "p99 ms": r.p99ms.toFixed(2),
+        "CPU-µs/req": cpu.toFixed(1),
+        errors: r.errors,
+      });
     } finally {
       proxy.kill();
       await proxy.exited;
@@ -48,7 +59,9 @@ try {
 } finally {
   backend.kill();
 }
-console.log(`\nbench/workers.ts — ${new Date().toISOString()} — wrk -t${threads} -c${connections} -d${seconds}s, HTTP/1.1 keep-alive, backend ${nginxAvailable() ? "nginx" : "Bun"}, bun ${Bun.version}, ${navigator.hardwareConcurrency} cores\n`);
+console.log(
+  `\nbench/workers.ts — ${new Date().toISOString()} — wrk -t${threads} -c${connections} -d${seconds}s, HTTP/1.1 keep-alive, backend ${nginxAvailable() ? "nginx" : "Bun"}, bun ${Bun.version}, ${navigator.hardwareConcurrency} cores\n`,
+);
 console.log(table(rows));
 
 /** Direct children of a process (its workers), from /proc. */
@@ -59,4 +72,3 @@ function childrenOf(pid: number): number[] {
     return [];
   }
 }
-

@@ -49,7 +49,10 @@ writeFileSync(
 const bare = start([BUN, bareScript]);
 const proxyPort = await freePort();
 writeFileSync(join(dir, "proxy.conf"), `default -> ws://127.0.0.1:${backendPort}\n`);
-writeFileSync(join(dir, "config.toml"), `[server]\nbind = "127.0.0.1:${proxyPort}"\nhttps_port = 0\nworker_threads = 1\n[admin]\nenabled = false\n[logging]\nlevel = "warn"\n`);
+writeFileSync(
+  join(dir, "config.toml"),
+  `[server]\nbind = "127.0.0.1:${proxyPort}"\nhttps_port = 0\nworker_threads = 1\n[admin]\nenabled = false\n[logging]\nlevel = "warn"\n`,
+);
 const proxy = start([BUN, join(ROOT, "src/main.ts"), "-c", join(dir, "proxy.conf")]);
 await Promise.all([waitPort(backendPort), waitPort(proxyPort), waitPort(barePort)]);
 
@@ -94,7 +97,10 @@ try {
   await echoRate(`ws://127.0.0.1:${barePort}/`, 1);
   const direct = await echoRate(`ws://127.0.0.1:${backendPort}/`, seconds);
   rows.push({ path: "backend direct", "msgs/s": Math.round(direct), "relay CPU-µs/msg": "-" });
-  for (const [name, port, pid] of [["bare Bun relay", barePort, bare.pid], ["soli-proxy", proxyPort, proxy.pid]] as const) {
+  for (const [name, port, pid] of [
+    ["bare Bun relay", barePort, bare.pid],
+    ["soli-proxy", proxyPort, proxy.pid],
+  ] as const) {
     const cpuBefore = cpuMicros(pid);
     const rate = await echoRate(`ws://127.0.0.1:${port}/`, seconds);
     // Each echo is two relayed messages: one each way.
@@ -115,8 +121,12 @@ try {
   backend.kill();
 }
 
-console.log(`\nbench/ws.ts — ${new Date().toISOString()} — ${connections} connections × ${windowSize} in flight, ${bytes}-byte binary messages, ${seconds}s, bun ${Bun.version}\n`);
+console.log(
+  `\nbench/ws.ts — ${new Date().toISOString()} — ${connections} connections × ${windowSize} in flight, ${bytes}-byte binary messages, ${seconds}s, bun ${Bun.version}\n`,
+);
 console.log(table(rows));
 const rate = (name: string) => Number(rows.find((r) => r.path === name)!["msgs/s"]);
-console.log(`\nsoli-proxy / direct: ${(rate("soli-proxy") / rate("backend direct")).toFixed(2)}× messages per second; soli-proxy / bare relay: ${(rate("soli-proxy") / rate("bare Bun relay")).toFixed(2)}×`);
+console.log(
+  `\nsoli-proxy / direct: ${(rate("soli-proxy") / rate("backend direct")).toFixed(2)}× messages per second; soli-proxy / bare relay: ${(rate("soli-proxy") / rate("bare Bun relay")).toFixed(2)}×`,
+);
 console.log(slowReader);

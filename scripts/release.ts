@@ -137,7 +137,10 @@ if (import.meta.main) {
   const gzipLevel = Number(values["gzip-level"]);
   if (!Number.isInteger(gzipLevel) || gzipLevel < 1 || gzipLevel > 9) throw new Error(`--gzip-level takes 1 to 9, not '${values["gzip-level"]}'`);
   const files = await release({
-    targets: values.targets.split(",").map((t) => t.trim()).filter(Boolean),
+    targets: values.targets
+      .split(",")
+      .map((t) => t.trim())
+      .filter(Boolean),
     out: resolve(values.out),
     version: values.version,
     gzipLevel,

@@ -66,7 +66,15 @@ export async function main(argv: readonly string[]): Promise<number> {
       case "rollback":
       case "stop":
       case "logs":
-        return await (await import("./cli/lifecycle.ts")).lifecycle({ command: args.command, app: args.args[0], conf: args.conf, sitesDir: sitesDirOf(args), runDir: args.runDir, dev: args.dev, follow: args.follow });
+        return await (await import("./cli/lifecycle.ts")).lifecycle({
+          command: args.command,
+          app: args.args[0],
+          conf: args.conf,
+          sitesDir: sitesDirOf(args),
+          runDir: args.runDir,
+          dev: args.dev,
+          follow: args.follow,
+        });
       case "tui": {
         // Loaded on demand: the renderer (React, Ink, Yoga) is only for this command.
         const { tui } = await import("./tui/run.tsx");

@@ -45,7 +45,10 @@ export function notOurApp(pid: number, config: AppConfig, port: number): string 
   }
   if (cmdline.at(-1) === "") cmdline.pop();
   const expected = scriptArgv(config.startScript, { port, workers: config.workers });
-  const same = cmdline.length === expected.length && programNames(expected[0] ?? "", config.dir).has(basename(cmdline[0] ?? "")) && cmdline.slice(1).every((arg, i) => arg === expected[i + 1]);
+  const same =
+    cmdline.length === expected.length &&
+    programNames(expected[0] ?? "", config.dir).has(basename(cmdline[0] ?? "")) &&
+    cmdline.slice(1).every((arg, i) => arg === expected[i + 1]);
   if (!same) return `now runs '${cmdline.join(" ").slice(0, 120)}', not the app's command '${expected.join(" ")}'`;
   // Two apps (or both slots of one) may share a command line; the PORT each was started with does not.
   const started = startedWithPort(pid);
@@ -55,7 +58,9 @@ export function notOurApp(pid: number, config: AppConfig, port: number): string 
 /** PORT in the environment the process was started with, or null when it cannot be read. */
 function startedWithPort(pid: number): number | null {
   try {
-    const entry = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").find((e) => e.startsWith("PORT="));
+    const entry = readFileSync(`/proc/${pid}/environ`, "utf8")
+      .split("\0")
+      .find((e) => e.startsWith("PORT="));
     return entry ? Number(entry.slice(5)) : null;
   } catch {
     return null;
@@ -92,7 +97,9 @@ export interface AdoptionHooks {
 export async function adoptApp(app: ManagedApp, record: AppRecord, hooks: AdoptionHooks): Promise<Slot[]> {
   app.currentSlot = record.current_slot;
   app.stopped = record.stopped;
-  const adopted = (await Promise.all(SLOTS.map(async (slot) => ((await adoptSlot(app, slot, record, hooks)) ? slot : null)))).filter((s): s is Slot => s !== null);
+  const adopted = (await Promise.all(SLOTS.map(async (slot) => ((await adoptSlot(app, slot, record, hooks)) ? slot : null)))).filter(
+    (s): s is Slot => s !== null,
+  );
   if (adopted.length === 1 && adopted[0] !== app.currentSlot) app.currentSlot = adopted[0]!;
   return adopted;
 }

@@ -132,7 +132,11 @@ export function createAppPort(supervisor: Supervisor, traffic: AppMetrics): AppP
     },
     logs(name) {
       const app = find(name);
-      return { app: name, blue: tailFile(slotLogPath(supervisor.runDir, app.name, "blue")), green: tailFile(slotLogPath(supervisor.runDir, app.name, "green")) };
+      return {
+        app: name,
+        blue: tailFile(slotLogPath(supervisor.runDir, app.name, "blue")),
+        green: tailFile(slotLogPath(supervisor.runDir, app.name, "green")),
+      };
     },
     metrics: (name) => traffic.forPorts(slotPorts(find(name))),
     allMetrics() {

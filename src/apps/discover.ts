@@ -34,7 +34,11 @@ export function discoverApps(sitesDir: string): { apps: DiscoveredApp[]; issues:
     }
     if (!isDir) continue;
     if (!entry.includes(".") && !entry.startsWith("_")) {
-      issues.push({ file: path, severity: "warning", message: `'${entry}' skipped: an app directory is named after its domain (with a '.') or starts with '_'` });
+      issues.push({
+        file: path,
+        severity: "warning",
+        message: `'${entry}' skipped: an app directory is named after its domain (with a '.') or starts with '_'`,
+      });
       continue;
     }
     const infosFile = join(path, "app.infos");

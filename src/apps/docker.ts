@@ -12,7 +12,14 @@ export function containerName(app: string, slot: Slot): string {
 }
 
 /** `docker run …` argv after the `docker` program itself. */
-export function dockerRunArgv(app: AppConfig, docker: DockerConfig, slot: Slot, port: number, own: Readonly<Record<string, string>> = {}, image = docker.image): string[] {
+export function dockerRunArgv(
+  app: AppConfig,
+  docker: DockerConfig,
+  slot: Slot,
+  port: number,
+  own: Readonly<Record<string, string>> = {},
+  image = docker.image,
+): string[] {
   return [
     "run",
     "-d",

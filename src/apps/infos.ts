@@ -18,13 +18,19 @@ import { isInside, parseDockerOptions } from "./docker-options.ts";
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
 const int = (what: string, min: number) =>
-  z.number({ error: `${what} must be an integer` }).int({ error: `${what} must be an integer` }).min(min, { error: `${what} must be at least ${min}` });
+  z
+    .number({ error: `${what} must be an integer` })
+    .int({ error: `${what} must be an integer` })
+    .min(min, { error: `${what} must be at least ${min}` });
 const port = (what: string) => int(what, 1).max(65535, { error: `${what} must be at most 65535` });
 
 export const appInfosSchema = z
   .strictObject({
     // The name becomes a path component (run/logs/<name>/) and a container name: no separators, no dot first.
-    name: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/, { error: "name may contain only letters, digits, '.', '_' and '-', and must not start with '.'" }).optional(),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/, { error: "name may contain only letters, digits, '.', '_' and '-', and must not start with '.'" })
+      .optional(),
     domain: z.string().regex(DNS_NAME, { error: "domain must be a DNS name like shop.example.com" }).optional(),
     start_script: z.string().optional(),
     // The original writes `stop_script = ""` for "none" (SPEC §14.2).
@@ -32,7 +38,10 @@ export const appInfosSchema = z
       .string()
       .optional()
       .transform((v) => (v === "" ? undefined : v)),
-    health_check: z.string().refine((v) => v.startsWith("/"), { error: "health_check must be a path starting with '/'" }).optional(),
+    health_check: z
+      .string()
+      .refine((v) => v.startsWith("/"), { error: "health_check must be a path starting with '/'" })
+      .optional(),
     health_timeout: int("health_timeout", 1).max(3600, { error: "health_timeout must be at most 3600" }).default(30),
     graceful_timeout: int("graceful_timeout", 1).default(30),
     drain_delay: int("drain_delay", 0).default(5),
@@ -48,7 +57,7 @@ export const appInfosSchema = z
     env: z
       .record(
         z.string().regex(ENV_NAME, { error: "env names are letters, digits and '_', not starting with a digit" }),
-        z.string({ error: "env values must be strings (quote numbers: \"3\")" }),
+        z.string({ error: 'env values must be strings (quote numbers: "3")' }),
         { error: 'env must be an inline table of strings, e.g. env = { NODE_ENV = "production" }' },
       )
       .default({}),
@@ -97,8 +106,7 @@ export function parseAppInfos(text: string, file: string): { infos: AppInfos | n
   }
   const infos = result.data;
   const dir = dirname(file);
-  const refuse = (key: string, message: string) =>
-    issues.push({ file, ...(locate([key]) ?? {}), path: key, severity: "error", message: `${key}: ${message}` });
+  const refuse = (key: string, message: string) => issues.push({ file, ...(locate([key]) ?? {}), path: key, severity: "error", message: `${key}: ${message}` });
   for (const key of ["start_script", "stop_script"] as const) {
     const script = infos[key];
     const problem = script === undefined ? null : scriptProblem(script, dir);

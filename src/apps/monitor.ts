@@ -36,7 +36,10 @@ async function checkApp(app: ManagedApp, hooks: MonitorHooks): Promise<void> {
   if (app.busy || app.current !== slot || !slot.serving) return; // a deploy or an exit got there first
   if (!result.answered) {
     app.healthFailures++;
-    hooks.log.warn({ app: app.name, slot: slot.slot, url, err: result.error, failures: app.healthFailures }, `health check of ${app.name} failed: ${result.error}`);
+    hooks.log.warn(
+      { app: app.name, slot: slot.slot, url, err: result.error, failures: app.healthFailures },
+      `health check of ${app.name} failed: ${result.error}`,
+    );
     if (app.healthFailures >= hooks.threshold()) {
       app.healthFailures = 0;
       hooks.failover(app, `health check on ${url} failed: ${result.error}`);

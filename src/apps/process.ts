@@ -47,7 +47,12 @@ export function appEnv(port: number, workers: number, identity: Identity | null,
  * looked up on the app's PATH. `bun` missing from PATH means the Bun running this proxy (a
  * compiled soli-proxy acts as bun with BUN_BE_BUN=1), so a Bun app works without a global bun.
  */
-export function resolveProgram(program: string, cwd: string, env: Record<string, string>, identity: Identity | null = null): { path: string; env: Record<string, string> } {
+export function resolveProgram(
+  program: string,
+  cwd: string,
+  env: Record<string, string>,
+  identity: Identity | null = null,
+): { path: string; env: Record<string, string> } {
   if (program.includes("/")) return { path: resolve(cwd, program), env };
   // As the user the app runs as: a root proxy must not pick a program only root can run (EACCES).
   const unreachable: string[] = [];

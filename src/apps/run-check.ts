@@ -22,12 +22,20 @@ export function runIssues(app: AppConfig, uid: number): ConfigIssue[] {
     if (!app.user) {
       // A warning, not an error: the proxy itself starts and serves, only this app stays down (as
       // with a missing launcher), and the original's example files must pass `check` as root.
-      return [{ file, severity: "warning", message: `${app.name} would run as root, which soli-proxy refuses: it will not start until you set user = "<name>" in this app.infos or [apps] default_user in config.toml` }];
+      return [
+        {
+          file,
+          severity: "warning",
+          message: `${app.name} would run as root, which soli-proxy refuses: it will not start until you set user = "<name>" in this app.infos or [apps] default_user in config.toml`,
+        },
+      ];
     }
     try {
       identity = resolveIdentity(app.user, app.group);
     } catch (err) {
-      return [{ file, severity: "error", message: `${(err as Error).message}: set user (and group) in this app.infos or [apps] default_user to an existing account` }];
+      return [
+        { file, severity: "error", message: `${(err as Error).message}: set user (and group) in this app.infos or [apps] default_user to an existing account` },
+      ];
     }
   }
   const [program] = scriptArgv(app.startScript, { port: 0, workers: app.workers });

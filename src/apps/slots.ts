@@ -56,7 +56,16 @@ export class SlotRunner {
     let proc: SlotProcess;
     try {
       proc = config.docker
-        ? await startContainer(this.opts.docker, config, config.docker, slotName, slot.port, fd, own, reuseImage && slot.image ? slot.image : config.docker.image)
+        ? await startContainer(
+            this.opts.docker,
+            config,
+            config.docker,
+            slotName,
+            slot.port,
+            fd,
+            own,
+            reuseImage && slot.image ? slot.image : config.docker.image,
+          )
         : spawnNative({
             argv: scriptArgv(config.startScript!, { port: slot.port, workers: config.workers }),
             cwd: config.dir,
@@ -140,7 +149,9 @@ export class SlotRunner {
       return null;
     }
     if (!config.user) {
-      throw new Error(`Refusing to spawn ${config.name} as root: no user/group configured (set user in ${config.dir}/app.infos or [apps] default_user in config.toml)`);
+      throw new Error(
+        `Refusing to spawn ${config.name} as root: no user/group configured (set user in ${config.dir}/app.infos or [apps] default_user in config.toml)`,
+      );
     }
     return resolveIdentity(config.user, config.group);
   }

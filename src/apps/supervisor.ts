@@ -300,7 +300,10 @@ export class Supervisor {
 
   /** The `.test` aliases of every app in --dev (SPEC §14.9), for the self-signed certificate. */
   devAliases(): string[] {
-    return [...this.apps.values()].map((a) => a.config.devAlias).filter((a): a is string => a !== null).sort();
+    return [...this.apps.values()]
+      .map((a) => a.config.devAlias)
+      .filter((a): a is string => a !== null)
+      .sort();
   }
 
   /** Called after every discovery (the dev aliases may have changed). */
@@ -384,9 +387,11 @@ export class Supervisor {
     if (delay === null) return;
     if (app.busy) {
       // a failover or deploy already runs and may switch away; retry only if it did not
-      void app.busy.catch(() => {}).then(() => {
-        if (app.current === slot && !slot.proc && !app.stopped) this.retryAfter(app, delay);
-      });
+      void app.busy
+        .catch(() => {})
+        .then(() => {
+          if (app.current === slot && !slot.proc && !app.stopped) this.retryAfter(app, delay);
+        });
       return;
     }
     this.retryAfter(app, delay);
@@ -402,7 +407,10 @@ export class Supervisor {
   private countCrash(app: ManagedApp, livedMs: number): number | null {
     const delay = nextRetry(app, livedMs, this.timings);
     if (delay === null) {
-      this.opts.log.error({ app: app.name, exits: app.unexpectedExits }, `${app.name} failed ${app.unexpectedExits} times in a row; it stays Failed until the next deploy`);
+      this.opts.log.error(
+        { app: app.name, exits: app.unexpectedExits },
+        `${app.name} failed ${app.unexpectedExits} times in a row; it stays Failed until the next deploy`,
+      );
       this.changed();
     }
     return delay;
@@ -438,7 +446,10 @@ export class Supervisor {
    */
   private async stopLeftover(name: string, slot: Slot, pid: number | null, _status: SlotStatus): Promise<void> {
     if (pid === null || !looksLikeOurSlot(pid)) return;
-    this.opts.log.warn({ app: name, slot, pid }, `app ${name} is no longer in ${this.opts.sitesDir}; its recorded PID ${pid} is left alone (stop it yourself if it is still ${name})`);
+    this.opts.log.warn(
+      { app: name, slot, pid },
+      `app ${name} is no longer in ${this.opts.sitesDir}; its recorded PID ${pid} is left alone (stop it yourself if it is still ${name})`,
+    );
   }
 
   /** Names of the apps with a deploy, restart, rollback, failover or stop in progress. */

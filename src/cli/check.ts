@@ -39,7 +39,8 @@ export function check(opts: CheckOptions): number {
   for (const bad of store.refused) issues.push({ file: bad.file, severity: "error", message: `certificate for '${bad.name}' refused: ${bad.error}` });
   const now = Date.now();
   for (const cert of store.certificates) {
-    if (cert.notAfter.getTime() <= now) issues.push({ file: cert.certFile, severity: "warning", message: `certificate for '${cert.name}' expired on ${cert.notAfter.toISOString()}` });
+    if (cert.notAfter.getTime() <= now)
+      issues.push({ file: cert.certFile, severity: "warning", message: `certificate for '${cert.name}' expired on ${cert.notAfter.toISOString()}` });
   }
 
   for (const issue of sortIssues(issues)) out(formatIssue(issue));

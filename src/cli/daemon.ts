@@ -45,7 +45,9 @@ export async function daemon(opts: DaemonOptions): Promise<number> {
   if (hasErrors(loaded.issues)) {
     for (const issue of sortIssues(loaded.issues)) err(formatIssue(issue));
     const running = readPidFile(runDir);
-    err(`Error: the configuration has errors; ${running !== null && isAlive(running) ? `the running daemon (PID ${running}) is left alone` : "no daemon started"}`);
+    err(
+      `Error: the configuration has errors; ${running !== null && isAlive(running) ? `the running daemon (PID ${running}) is left alone` : "no daemon started"}`,
+    );
     return 1;
   }
 

@@ -164,7 +164,15 @@ async function standalone(
     settings = checked.settings;
   }
   const log = createLogger({ level: "warn", format: "text", output: "stderr" });
-  const supervisor = new Supervisor({ sitesDir: where.sitesDir, runDir: where.runDir, dev: where.dev, log, settings: () => settings.apps, standalone: true, timings: where.timings });
+  const supervisor = new Supervisor({
+    sitesDir: where.sitesDir,
+    runDir: where.runDir,
+    dev: where.dev,
+    log,
+    settings: () => settings.apps,
+    standalone: true,
+    timings: where.timings,
+  });
   supervisor.discover();
   supervisor.adoptRecorded();
   const apps = createAppPort(supervisor, new AppMetrics());

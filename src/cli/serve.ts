@@ -48,7 +48,14 @@ export async function serve(opts: ServeOptions): Promise<number> {
     proxy = await startProxy({ confPath, dev: opts.dev, watch: opts.watch, sitesDir: resolve(opts.sitesDir), runDir: opts.runDir, argv: opts.argv, successor });
   } catch (err) {
     // The old primary logs why and keeps serving (SPEC §15.5 step 1).
-    successor?.failed(err instanceof ConfigError ? `configuration is invalid: ${err.issues.filter((i) => i.severity === "error").map(formatIssue).join("; ")}` : (err as Error).message);
+    successor?.failed(
+      err instanceof ConfigError
+        ? `configuration is invalid: ${err.issues
+            .filter((i) => i.severity === "error")
+            .map(formatIssue)
+            .join("; ")}`
+        : (err as Error).message,
+    );
     throw err;
   }
   const running = proxy;

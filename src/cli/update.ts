@@ -75,7 +75,9 @@ export async function update(opts: UpdateOptions): Promise<number> {
     expected = parseChecksum(text);
     if (!expected) throw new UpdateError(`${checksum.name} does not start with a SHA-256 (64 hex characters). Refusing to install.`);
   } else if (!opts.allowUnverified) {
-    throw new UpdateError(`release ${release.tag} has no ${asset.name}.sha256 to verify ${asset.name}. Refusing to install (--allow-unverified installs it anyway).`);
+    throw new UpdateError(
+      `release ${release.tag} has no ${asset.name}.sha256 to verify ${asset.name}. Refusing to install (--allow-unverified installs it anyway).`,
+    );
   } else {
     err(`Warning: release ${release.tag} has no ${asset.name}.sha256; installing ${asset.name} unverified (--allow-unverified).`);
   }

@@ -94,7 +94,10 @@ export class RedisAcmeStore implements SharedAcmeStore {
     const ttl = String(this.o.lockTtlMs);
     const taken = await this.o.redis.send("SET", [key, owner, "NX", "PX", ttl]);
     if (taken !== "OK") return null;
-    const refresh = setInterval(() => void this.o.redis.send("EVAL", [REFRESH, "1", key, owner, ttl]).catch(() => undefined), Math.max(250, this.o.lockTtlMs / 3));
+    const refresh = setInterval(
+      () => void this.o.redis.send("EVAL", [REFRESH, "1", key, owner, ttl]).catch(() => undefined),
+      Math.max(250, this.o.lockTtlMs / 3),
+    );
     return {
       release: async () => {
         clearInterval(refresh);
@@ -162,7 +165,9 @@ export class RedisAcmeStore implements SharedAcmeStore {
       if (++count > MAX_ENTRIES) break;
       const pair = this.parsePair(domain, value);
       if (pair === null) {
-        this.o.log().warn({ domain: domain.slice(0, 100) }, `cluster: ignoring the stored certificate for ${domain.slice(0, 100)}: not a valid pair for that name`);
+        this.o
+          .log()
+          .warn({ domain: domain.slice(0, 100) }, `cluster: ignoring the stored certificate for ${domain.slice(0, 100)}: not a valid pair for that name`);
         continue;
       }
       const paths = pairPaths(this.o.cacheDir, domain);

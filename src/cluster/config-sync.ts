@@ -108,9 +108,11 @@ export class ConfigSync {
 
   /** One reconciliation at a time: poll, publish what is pending, apply what is newer. */
   sync(): Promise<void> {
-    this.busy = this.busy.then(() => this.reconcile()).catch((err: Error) => {
-      if (this.deps.redis.up) this.deps.log().warn({ err: err.message }, "cluster: configuration sync failed; retrying");
-    });
+    this.busy = this.busy
+      .then(() => this.reconcile())
+      .catch((err: Error) => {
+        if (this.deps.redis.up) this.deps.log().warn({ err: err.message }, "cluster: configuration sync failed; retrying");
+      });
     return this.busy;
   }
 
@@ -159,8 +161,13 @@ export class ConfigSync {
     } else {
       this.synced = null;
       this.version = remote.version; // not retried until a newer one comes
-      this.refused = `cluster configuration v${remote.version}: ${result.issues.filter((i) => i.severity === "error").map(formatIssue).join("; ")}`;
-      this.deps.log().error({ cluster_version: remote.version, from: remote.nodeId }, `cluster: configuration v${remote.version} refused here, keeping the applied one`);
+      this.refused = `cluster configuration v${remote.version}: ${result.issues
+        .filter((i) => i.severity === "error")
+        .map(formatIssue)
+        .join("; ")}`;
+      this.deps
+        .log()
+        .error({ cluster_version: remote.version, from: remote.nodeId }, `cluster: configuration v${remote.version} refused here, keeping the applied one`);
     }
   }
 
@@ -171,10 +178,12 @@ export class ConfigSync {
    */
   private replacing(at: number, remote: Published): void {
     const when = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : "unknown");
-    this.deps.log().warn(
-      { cluster_version: remote.version, from: remote.nodeId },
-      `cluster: this node's proxy.conf (changed ${when(at)}) is newer than the cluster's v${remote.version} from ${remote.nodeId} (changed ${when(remote.at)}) and replaces it on every node`,
-    );
+    this.deps
+      .log()
+      .warn(
+        { cluster_version: remote.version, from: remote.nodeId },
+        `cluster: this node's proxy.conf (changed ${when(at)}) is newer than the cluster's v${remote.version} from ${remote.nodeId} (changed ${when(remote.at)}) and replaces it on every node`,
+      );
   }
 
   private take(version: number, text: string): void {

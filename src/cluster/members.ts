@@ -97,7 +97,12 @@ export class Membership {
         this.joined = false;
         if (!this.duplicateSaid) {
           this.duplicateSaid = true;
-          this.opts.log().error({ node_id: nodeId }, `cluster: node_id '${nodeId}' is already used by a live node; not joining (set a unique [cluster] node_id); retrying every heartbeat`);
+          this.opts
+            .log()
+            .error(
+              { node_id: nodeId },
+              `cluster: node_id '${nodeId}' is already used by a live node; not joining (set a unique [cluster] node_id); retrying every heartbeat`,
+            );
         }
         return;
       }
@@ -132,7 +137,10 @@ export class Membership {
       entries.push({ id, seen });
     }
     if (entries.length === 0) return [];
-    const records = await this.redis.send("MGET", entries.map((e) => this.key(e.id)));
+    const records = await this.redis.send(
+      "MGET",
+      entries.map((e) => this.key(e.id)),
+    );
     const list = entries.map((e, i) => {
       const record = Array.isArray(records) ? parseRecord(records[i]) : null;
       const lastSeen = record?.last_seen ?? e.seen;

@@ -168,10 +168,12 @@ export class RedisLink {
     if (this.closed) return;
     if (!this.reported) {
       this.reported = true;
-      this.opts.log().warn(
-        { redis: redactUrl(this.opts.url), err: redactText(err.message, this.opts.url), ...tlsHint(this.opts.url) },
-        "cluster: redis unreachable; serving with local state (certificates on disk, per-node rate limits, own configuration) and reconnecting",
-      );
+      this.opts
+        .log()
+        .warn(
+          { redis: redactUrl(this.opts.url), err: redactText(err.message, this.opts.url), ...tlsHint(this.opts.url) },
+          "cluster: redis unreachable; serving with local state (certificates on disk, per-node rate limits, own configuration) and reconnecting",
+        );
     }
     this.setState("down");
     this.timer = setTimeout(() => {

@@ -62,7 +62,12 @@ export function sortIssues(issues: readonly ConfigIssue[]): ConfigIssue[] {
 
 export class ConfigError extends Error {
   constructor(readonly issues: readonly ConfigIssue[]) {
-    super(issues.filter((i) => i.severity === "error").map(formatIssue).join("\n"));
+    super(
+      issues
+        .filter((i) => i.severity === "error")
+        .map(formatIssue)
+        .join("\n"),
+    );
     this.name = "ConfigError";
   }
 }

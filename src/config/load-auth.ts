@@ -67,13 +67,19 @@ export function checkAuth(input: AuthCheckInput): { material: AuthMaterial; issu
       tomlIssue(["auth", "users", user], "error", `user name ${JSON.stringify(user)} cannot be empty or contain ':' or control characters`);
     }
     if (!BCRYPT_HASH.test(hash)) {
-      tomlIssue(["auth", "users", user], "error", `bad hash for user '${user}': expected a bcrypt hash ($2a$, $2b$ or $2y$, cost 04-13); make one with 'soli-proxy hash-password'`);
+      tomlIssue(
+        ["auth", "users", user],
+        "error",
+        `bad hash for user '${user}': expected a bcrypt hash ($2a$, $2b$ or $2y$, cost 04-13); make one with 'soli-proxy hash-password'`,
+      );
     }
   }
   for (const [name, value] of Object.entries(auth.api_keys)) {
-    if (name === "" || CONTROL.test(name)) tomlIssue(["auth", "api_keys", name], "error", `API key name ${JSON.stringify(name)} cannot be empty or contain control characters`);
+    if (name === "" || CONTROL.test(name))
+      tomlIssue(["auth", "api_keys", name], "error", `API key name ${JSON.stringify(name)} cannot be empty or contain control characters`);
     if (value.startsWith("sha256:")) {
-      if (!SHA256_KEY.test(value)) tomlIssue(["auth", "api_keys", name], "error", `API key '${name}': 'sha256:' must be followed by 64 hex digits; make it with 'soli-proxy hash-key'`);
+      if (!SHA256_KEY.test(value))
+        tomlIssue(["auth", "api_keys", name], "error", `API key '${name}': 'sha256:' must be followed by 64 hex digits; make it with 'soli-proxy hash-key'`);
     } else if (value === "") {
       tomlIssue(["auth", "api_keys", name], "error", `API key '${name}' is empty`);
     } else {
@@ -134,11 +140,21 @@ export function checkAuth(input: AuthCheckInput): { material: AuthMaterial; issu
       const at = (key: string) => input.positions?.get(`rules.${i}.options.${key}`) ?? input.positions?.get(`rules.${i}.options`);
       const policy = options.auth ?? (rule.auth.length > 0 ? "basic" : auth.enabled ? auth.auth_type : undefined);
       if (options.auth === "jwt" && !jwt) {
-        issues.push({ file: input.confFile, ...(at("auth") ?? {}), severity: "error", message: "auth: jwt needs an [auth.jwt] table in config.toml (SPEC §7.4)" });
+        issues.push({
+          file: input.confFile,
+          ...(at("auth") ?? {}),
+          severity: "error",
+          message: "auth: jwt needs an [auth.jwt] table in config.toml (SPEC §7.4)",
+        });
       }
       for (const name of options.keys ?? []) {
         if (!(name in auth.api_keys)) {
-          issues.push({ file: input.confFile, ...(at("keys") ?? {}), severity: "warning", message: `keys: '${name}' is not in [auth.api_keys] of config.toml` });
+          issues.push({
+            file: input.confFile,
+            ...(at("keys") ?? {}),
+            severity: "warning",
+            message: `keys: '${name}' is not in [auth.api_keys] of config.toml`,
+          });
         }
       }
       if (options.keys && policy !== "api_key") {

@@ -87,10 +87,7 @@ export function loadConfig(files: ConfigFiles): LoadedConfig {
   return { files, confText, tomlText, parsed, conf, settings, auth: auth.material, issues };
 }
 
-export function validateProxyConfText(
-  text: string,
-  file: string,
-): { parsed: ParsedProxyConf; conf: ProxyConf | null; issues: ConfigIssue[] } {
+export function validateProxyConfText(text: string, file: string): { parsed: ParsedProxyConf; conf: ProxyConf | null; issues: ConfigIssue[] } {
   const parsed = parseProxyConf(text, file);
   const issues = [...parsed.issues];
   const result = proxyConfSchema.safeParse(parsed.conf);
@@ -134,7 +131,8 @@ export function validateSettingsText(text: string, file: string): { settings: Se
   // Bun 1.4.5; test/e2e/slow-clients.test.ts shows it).
   if (result.data.limits.keep_alive_timeout < 5) {
     const pos = locate(["limits", "keep_alive_timeout"]);
-    const message = "keep_alive_timeout below 5 s is unreliable: idle connections are checked every 4 s and busy keep-alive connections may be closed under their clients; use 5 or more";
+    const message =
+      "keep_alive_timeout below 5 s is unreliable: idle connections are checked every 4 s and busy keep-alive connections may be closed under their clients; use 5 or more";
     issues.push({ file, ...(pos ?? {}), path: "limits.keep_alive_timeout", severity: "warning", message });
   }
   return { settings: result.data, issues };

@@ -39,9 +39,7 @@ export function hostError(host: string): string | null {
   // One trailing dot is the same host (SPEC §5.3: rule hosts compare without it), as in a request.
   const name = host.length > 1 && host.endsWith(".") ? host.slice(0, -1) : host;
   const labels = name.split(".");
-  const ok =
-    name.length <= 253 &&
-    labels.every((l) => l.length > 0 && l.length <= 63 && /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$/i.test(l));
+  const ok = name.length <= 253 && labels.every((l) => l.length > 0 && l.length <= 63 && /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$/i.test(l));
   return ok ? null : `invalid host '${host}': use a DNS name or an IP address`;
 }
 
@@ -128,9 +126,7 @@ const matcherSchema = z.discriminatedUnion(
     }),
     z.object({
       type: z.literal("prefix"),
-      value: z
-        .string()
-        .refine((v) => v.startsWith("/") && v.endsWith("/"), { error: "a prefix must start and end with '/' (written '/p/*')" }),
+      value: z.string().refine((v) => v.startsWith("/") && v.endsWith("/"), { error: "a prefix must start and end with '/' (written '/p/*')" }),
     }),
     z.object({
       type: z.literal("regex"),
@@ -152,9 +148,7 @@ const matcherSchema = z.discriminatedUnion(
         const err = hostError(v);
         if (err) ctx.addIssue({ code: "custom", message: err });
       }),
-      path: z
-        .string()
-        .refine((v) => v.startsWith("/") && v.endsWith("/") && v.length > 1, { error: "a host path must look like '/p/'" }),
+      path: z.string().refine((v) => v.startsWith("/") && v.endsWith("/") && v.length > 1, { error: "a host path must look like '/p/'" }),
     }),
   ],
   { error: (iss) => (iss.code === "invalid_union" ? `unknown matcher type: ${String((iss.input as { type?: unknown })?.type)}` : undefined) },
@@ -180,21 +174,17 @@ const targetSchema = z.object({
     .default(100),
 });
 
-const headerOpSchema = z
-  .object({ name: z.string(), value: z.string().nullable() })
-  .superRefine((h, ctx) => {
-    if (!isHeaderName(h.name)) ctx.addIssue({ code: "custom", path: ["name"], message: `invalid header name '${h.name}'` });
-    else if (REFUSED_BLOCK_HEADERS.has(h.name.toLowerCase())) {
-      ctx.addIssue({ code: "custom", path: ["name"], message: `header '${h.name}' cannot be changed in a headers block: the proxy manages it` });
-    }
-    const err = h.value === null ? null : headerValueError(h.value);
-    if (err) ctx.addIssue({ code: "custom", path: ["value"], message: err });
-  });
+const headerOpSchema = z.object({ name: z.string(), value: z.string().nullable() }).superRefine((h, ctx) => {
+  if (!isHeaderName(h.name)) ctx.addIssue({ code: "custom", path: ["name"], message: `invalid header name '${h.name}'` });
+  else if (REFUSED_BLOCK_HEADERS.has(h.name.toLowerCase())) {
+    ctx.addIssue({ code: "custom", path: ["name"], message: `header '${h.name}' cannot be changed in a headers block: the proxy manages it` });
+  }
+  const err = h.value === null ? null : headerValueError(h.value);
+  if (err) ctx.addIssue({ code: "custom", path: ["value"], message: err });
+});
 
 const userSchema = z.object({
-  username: z
-    .string()
-    .refine((u) => u !== "" && !u.includes(":"), { error: "@auth needs a user name without ':' (@auth:USER:HASH)" }),
+  username: z.string().refine((u) => u !== "" && !u.includes(":"), { error: "@auth needs a user name without ':' (@auth:USER:HASH)" }),
   hash: z.string(),
 });
 

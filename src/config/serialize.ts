@@ -96,7 +96,8 @@ function readsBackAs(text: string, conf: ProxyConf): SerializeResult {
     return { ok: false, error: `cannot be written as proxy.conf: ${first ? formatIssue(first) : "it does not parse back"}` };
   }
   if (!Bun.deepEquals(back.conf.headers, conf.headers)) return { ok: false, error: "the global headers cannot be written as proxy.conf" };
-  if (back.conf.rules.length !== conf.rules.length) return { ok: false, error: "cannot be written as proxy.conf: the rules read back as a different number of rules" };
+  if (back.conf.rules.length !== conf.rules.length)
+    return { ok: false, error: "cannot be written as proxy.conf: the rules read back as a different number of rules" };
   for (let i = 0; i < conf.rules.length; i++) {
     if (Bun.deepEquals(back.conf.rules[i], conf.rules[i])) continue;
     const rule = conf.rules[i]!;

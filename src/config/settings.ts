@@ -8,7 +8,10 @@ import { parseBind, parseCidr } from "../lib/net.ts";
 import { parseSize } from "../lib/size.ts";
 
 const intAtLeast = (min: number, what: string) =>
-  z.number({ error: `${what} must be an integer` }).int({ error: `${what} must be an integer` }).min(min, { error: `${what} must be at least ${min}` });
+  z
+    .number({ error: `${what} must be an integer` })
+    .int({ error: `${what} must be an integer` })
+    .min(min, { error: `${what} must be at least ${min}` });
 const bind = z.string().refine((v) => parseBind(v) !== null, { error: (i) => `expected "host:port", got '${String(i.input)}'` });
 const port = z.number().int().min(0, { error: "port must be 0-65535" }).max(65535, { error: "port must be 0-65535" });
 const cidr = z.string().refine((v) => parseCidr(v) !== null, { error: (i) => `'${String(i.input)}' is not an IP address or CIDR` });
@@ -128,7 +131,11 @@ const rateLimiting = z
 /** [cluster] (SPEC §4, §17): several nodes sharing one Redis. No redis_url, no cluster. */
 const cluster = z.strictObject({
   redis_url: redisUrl.optional(),
-  name: z.string().regex(/^[a-z0-9-]+$/, { error: "cluster.name must match [a-z0-9-]+" }).max(64, { error: "cluster.name is at most 64 characters" }).default("soli"),
+  name: z
+    .string()
+    .regex(/^[a-z0-9-]+$/, { error: "cluster.name must match [a-z0-9-]+" })
+    .max(64, { error: "cluster.name is at most 64 characters" })
+    .default("soli"),
   node_id: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,128}$/, { error: "cluster.node_id must be 1-128 letters, digits, '.', '_' or '-'" })
@@ -218,7 +225,9 @@ export const settingsSchema = z
       ctx.addIssue({ code: "custom", path: ["rate_limiting", "backend"], message: 'backend = "redis" needs [cluster] redis_url (SPEC §17)' });
     }
     if (s.rate_limiting.redis_url !== undefined && s.rate_limiting.redis_url !== s.cluster.redis_url) {
-      const message = clustered ? "rate_limiting.redis_url must be the same as cluster.redis_url (or be left out)" : "rate_limiting.redis_url needs [cluster] redis_url set to the same URL (SPEC §17)";
+      const message = clustered
+        ? "rate_limiting.redis_url must be the same as cluster.redis_url (or be left out)"
+        : "rate_limiting.redis_url needs [cluster] redis_url set to the same URL (SPEC §17)";
       ctx.addIssue({ code: "custom", path: ["rate_limiting", "redis_url"], message });
     }
     if (s.tls.mode === "letsencrypt") {
@@ -227,13 +236,17 @@ export const settingsSchema = z
         ctx.addIssue({
           code: "custom",
           path: ["letsencrypt", "terms_agreed"],
-          message: 'letsencrypt.terms_agreed = false refuses the CA\'s terms, so no ACME account can be created: remove the key (choosing tls.mode = "letsencrypt" agrees to them) or use tls.mode = "auto"',
+          message:
+            'letsencrypt.terms_agreed = false refuses the CA\'s terms, so no ACME account can be created: remove the key (choosing tls.mode = "letsencrypt" agrees to them) or use tls.mode = "auto"',
         });
       }
     }
   })
   // The backend left out means "memory", or "redis" in cluster mode (SPEC §4).
-  .transform((s) => ({ ...s, rate_limiting: { ...s.rate_limiting, backend: s.rate_limiting.backend ?? (s.cluster.redis_url !== undefined ? ("redis" as const) : ("memory" as const)) } }));
+  .transform((s) => ({
+    ...s,
+    rate_limiting: { ...s.rate_limiting, backend: s.rate_limiting.backend ?? (s.cluster.redis_url !== undefined ? ("redis" as const) : ("memory" as const)) },
+  }));
 
 export type Settings = z.output<typeof settingsSchema>;
 

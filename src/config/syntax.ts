@@ -131,9 +131,7 @@ export function logicalLines(text: string): LogicalLine[] {
   return out;
 }
 
-type Block =
-  | { kind: "headers"; owner: number | null; opened: LogicalLine }
-  | { kind: "options"; source: string; opened: LogicalLine; options: PendingOptions };
+type Block = { kind: "headers"; owner: number | null; opened: LogicalLine } | { kind: "options"; source: string; opened: LogicalLine; options: PendingOptions };
 
 interface PendingOptions {
   source: string;
@@ -155,8 +153,7 @@ export function parseProxyConf(text: string, file = "proxy.conf"): ParsedProxyCo
   let commentLead: number | null = null;
 
   const at = (l: LogicalLine, offset: number): Position => ({ line: l.line, column: l.column + offset });
-  const issue = (severity: ConfigIssue["severity"], p: Position, message: string) =>
-    issues.push({ file, line: p.line, column: p.column, severity, message });
+  const issue = (severity: ConfigIssue["severity"], p: Position, message: string) => issues.push({ file, line: p.line, column: p.column, severity, message });
 
   for (const l of logicalLines(text)) {
     const t = l.text;
@@ -218,7 +215,11 @@ export function parseProxyConf(text: string, file = "proxy.conf"): ParsedProxyCo
       }
       const value = unquote(rawValue);
       const opts = block.options;
-      if (key === "keys") opts.values.keys = value.split(",").map((k) => k.trim()).filter((k) => k !== "");
+      if (key === "keys")
+        opts.values.keys = value
+          .split(",")
+          .map((k) => k.trim())
+          .filter((k) => k !== "");
       else (opts.values as Record<string, string>)[key] = value;
       opts.positions.set(key, at(l, valueOffset));
       continue;
@@ -228,7 +229,11 @@ export function parseProxyConf(text: string, file = "proxy.conf"): ParsedProxyCo
       const owner = rules.length === 0 ? null : rules.length - 1;
       const ownerRule = owner === null ? null : rules[owner]!;
       if (ownerRule && ownerRule.targets.length > 0 && ownerRule.targets.every((target) => target.url.startsWith("redirect:"))) {
-        issue("warning", at(l, 0), `this headers block belongs to the redirect rule on line ${spans[owner!]!.line} and has no effect there (a redirect is answered by the proxy, nothing goes upstream); move it above the first rule to make it global`);
+        issue(
+          "warning",
+          at(l, 0),
+          `this headers block belongs to the redirect rule on line ${spans[owner!]!.line} and has no effect there (a redirect is answered by the proxy, nothing goes upstream); move it above the first rule to make it global`,
+        );
       }
       block = { kind: "headers", owner, opened: l };
       continue;

@@ -22,7 +22,10 @@ export function ipBytes(address: string): Uint8Array | null {
   let tail: number[] = [];
   const lastColon = text.lastIndexOf(":");
   if (text.indexOf(".", lastColon) > 0) {
-    tail = text.slice(lastColon + 1).split(".").map(Number);
+    tail = text
+      .slice(lastColon + 1)
+      .split(".")
+      .map(Number);
     text = text.slice(0, lastColon + 1) + "0:0";
   }
   const [head, rest] = text.split("::") as [string, string | undefined];
@@ -116,8 +119,7 @@ export function hostFromAuthority(authority: string): string | null {
   let previous = 46; // a leading dot is an empty first label
   for (let i = 0; i < host.length; i++) {
     const c = host.charCodeAt(i);
-    const ok =
-      (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95;
+    const ok = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95;
     // An empty label (`a.com..`, `.a.com`, `a..com`) is no DNS name: it would miss every host rule
     // and reach `default` carrying a Host the backend may read as the protected one.
     if (!ok || (c === 46 && previous === 46)) return null;

@@ -23,7 +23,8 @@ export function admit(flight: Flight): void {
   // `OPTIONS *` (asterisk-form, RFC 9112 §3.2.4) is about the server itself: answered at the door.
   if (flight.path === "*" && flight.req.method === "OPTIONS") return;
   const path = normalizePath(flight.path, snapshot.limits.allowEncodedSlashes);
-  if (path === null) throw new ProxyError(400, "client", `refused path ${JSON.stringify(flight.path.slice(0, 200))}: encoded slash, \`..;\` segment or bad escape (SPEC §5.3)`);
+  if (path === null)
+    throw new ProxyError(400, "client", `refused path ${JSON.stringify(flight.path.slice(0, 200))}: encoded slash, \`..;\` segment or bad escape (SPEC §5.3)`);
   // Tomcat, Jetty and Spring read `/auth;x=1/x` as `/auth/x`: a `;` parameter must not move a
   // request to another rule (or out of one with auth). Same rule either way: forwarded as sent.
   if (path.includes(";") && matchRoute(snapshot.routes, host, path)?.route !== matchRoute(snapshot.routes, host, withoutParameters(path))?.route) {
@@ -77,7 +78,8 @@ export function answerAtTheDoor(flight: Flight, state: ProxyState): Response | P
     return typeof page === "string" ? metricsResponse(method, page) : page.then((text) => metricsResponse(method, text));
   }
   if (path === door.livenessPath && internalHost(flight)) return internal(flight, plain(200, method, "OK"));
-  if (path === door.readinessPath && internalHost(flight)) return internal(flight, state.shuttingDown ? plain(503, method, "Shutting down") : plain(200, method, "OK"));
+  if (path === door.readinessPath && internalHost(flight))
+    return internal(flight, state.shuttingDown ? plain(503, method, "Shutting down") : plain(200, method, "OK"));
   if (door.forceHttpsPort !== null && flight.scheme === "http") {
     // Only to a host a domain or domain_path rule or an app names: a `default` rule would
     // otherwise send visitors to https on whatever name they were given (issue 20).

@@ -184,7 +184,11 @@ export class Flight implements ExchangeReceiver, Watched, EventListenerObject {
     try {
       const answer = attempted(this, upstream);
       // A body kept whole for its Content-Length (whole-body.ts) is read before the answer.
-      if (answer instanceof Promise) return void answer.then((r) => this.resolve!(this.settle(r)), (err) => this.resolve!(this.fail(err)));
+      if (answer instanceof Promise)
+        return void answer.then(
+          (r) => this.resolve!(this.settle(r)),
+          (err) => this.resolve!(this.fail(err)),
+        );
       response = this.settle(answer);
     } catch (err) {
       response = this.fail(err);

@@ -54,6 +54,12 @@ export function tunnelRequest(flight: Flight, route: Route, target: Upstream): T
     headers.push([name, line.slice(colon + 2)]);
   }
   const offered = flight.req.headers.get("sec-websocket-protocol");
-  const protocols = offered === null ? [] : offered.split(",").map((p) => p.trim()).filter((p) => p !== "");
+  const protocols =
+    offered === null
+      ? []
+      : offered
+          .split(",")
+          .map((p) => p.trim())
+          .filter((p) => p !== "");
   return { url, headers, protocols, origin: target.origin, describe: `${url} (GET ${flight.path})`, limits: flight.snapshot.websocket };
 }

@@ -100,7 +100,10 @@ async function toAdminApp(port: AppPort, req: Request, env: AdminEnv | undefined
  * the other with its code. The admin listener is for a few operators, so no backpressure pacing.
  */
 function adminWebSocket(target: string, req: Request, headers: Headers, server: Server<unknown>): Promise<Response> {
-  const protocols = (req.headers.get("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim()).filter((p) => p !== "");
+  const protocols = (req.headers.get("sec-websocket-protocol") ?? "")
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p) => p !== "");
   headers.delete("sec-websocket-protocol");
   return new Promise((answer) => {
     const backend = new WebSocket(target, { headers: Object.fromEntries(headers), protocols } as unknown as string[]);

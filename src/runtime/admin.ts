@@ -92,7 +92,8 @@ export function startAdmin(deps: AdminDeps): AdminHandle {
       servers.push(server);
       tcp = { hostname: bind.host, port: server.port ?? bind.port };
       adminBind = formatAuthority(bind.host, tcp.port);
-      if (!hasCredential) log().warn({ bind: adminBind }, "admin API is open: no api_key or ADMIN_USER/ADMIN_PASSWORD; anyone on this machine can change the configuration");
+      if (!hasCredential)
+        log().warn({ bind: adminBind }, "admin API is open: no api_key or ADMIN_USER/ADMIN_PASSWORD; anyone on this machine can change the configuration");
       log().info({ bind: adminBind }, "admin API listening");
     } catch (err) {
       log().error({ bind: settings.bind, err: (err as Error).message }, "admin API could not bind; the proxy keeps running without it");

@@ -58,7 +58,16 @@ export function startCluster(deps: ClusterDeps): ClusterHandle | null {
   const heartbeatMs = settings.cluster.heartbeat_secs * 1000;
 
   const redis = new RedisLink({ url, log });
-  const sync = new ConfigSync({ redis, cluster: name, nodeId, confPath: deps.confPath, appliedText: deps.appliedText, apply: deps.applyConf, member: () => members.isJoined, log });
+  const sync = new ConfigSync({
+    redis,
+    cluster: name,
+    nodeId,
+    confPath: deps.confPath,
+    appliedText: deps.appliedText,
+    apply: deps.applyConf,
+    member: () => members.isJoined,
+    log,
+  });
   let lastRequests = state.metrics.requests;
   let lastBeat = Date.now();
   const members = new Membership(redis, {

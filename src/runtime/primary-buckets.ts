@@ -99,13 +99,15 @@ export function answerRate(limiter: Limiter, message: RateAsk, reply: (answer: R
     const d = limiter.take(buckets, clientKey, { perSecond, burst });
     if (d instanceof Promise) {
       pending++;
-      void d.then(
-        (x) => answers.push([id, x.allowed, x.tokens]),
-        () => undefined,
-      ).finally(() => {
-        pending--;
-        done();
-      });
+      void d
+        .then(
+          (x) => answers.push([id, x.allowed, x.tokens]),
+          () => undefined,
+        )
+        .finally(() => {
+          pending--;
+          done();
+        });
     } else answers.push([id, d.allowed, d.tokens]);
   }
   done();

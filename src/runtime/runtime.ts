@@ -162,7 +162,18 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   // The proxy listeners: bound here, or by worker processes (SPEC §15.1).
   const bind = parseBind(settings.server.bind)!;
   const processes = workerCount(settings.server.worker_threads, dev);
-  const doors = await openDoors({ serving, tls, processes, hostname: bind.host, successor, initialRoutes, auth: loaded.auth, state, challenges, log: () => log });
+  const doors = await openDoors({
+    serving,
+    tls,
+    processes,
+    hostname: bind.host,
+    successor,
+    initialRoutes,
+    auth: loaded.auth,
+    state,
+    challenges,
+    log: () => log,
+  });
   workers = doors.workers;
   const { http: httpPort, https: httpsPort } = doors;
 
@@ -219,7 +230,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     appRoutes = routes;
     // App domains get certificates like domain rules (SPEC §12.6; not www. forms, §14.7 step 4).
     tls.setAppDomains(routes.map((r) => r.hosts[0]!));
-    return reloader.recompile(`app routes applied: ${routes.map((r) => `${r.name} -> ${r.port === null ? "no running slot (503)" : `127.0.0.1:${r.port}`}`).join(", ") || "none"}`);
+    return reloader.recompile(
+      `app routes applied: ${routes.map((r) => `${r.name} -> ${r.port === null ? "no running slot (503)" : `127.0.0.1:${r.port}`}`).join(", ") || "none"}`,
+    );
   };
   const apps = startManagedApps({
     sitesDir: resolve(opts.sitesDir ?? "sites"),
@@ -257,7 +270,10 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   });
 
   // The dashboard's 15-minute traffic series (SPEC §18), from the primary's totals over every process.
-  const series = new MetricsSeries(() => state.metrics.totals(), () => (workers ? workers.inFlight() : state.inFlight));
+  const series = new MetricsSeries(
+    () => state.metrics.totals(),
+    () => (workers ? workers.inFlight() : state.inFlight),
+  );
   series.start();
 
   // Control: the admin API on run/control.sock and admin.bind (SPEC §11, §15.2); reopened when an upgrade fails.
@@ -319,7 +335,14 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   }
 
   // The file watcher: proxy.conf and config.toml changes reload (SPEC §13).
-  const watcher = opts.watch === false ? null : watchConfigFiles(files, () => void reloader.reloadIfChanged(), () => log);
+  const watcher =
+    opts.watch === false
+      ? null
+      : watchConfigFiles(
+          files,
+          () => void reloader.reloadIfChanged(),
+          () => log,
+        );
 
   if (successor) {
     await apps.adopted; // SPEC §15.5: adopted every app slot, then ready
@@ -342,7 +365,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       control.stop();
       await cluster?.stop();
       series.stop();
-      if (upgraded) apps.release(); // they keep running under the new primary
+      if (upgraded)
+        apps.release(); // they keep running under the new primary
       else await apps.stop(); // every app, both slots (SPEC §15.4)
       removePid(); // only while it still names this process
       log.info(upgraded ? "soli-proxy stopped; the new primary serves" : "soli-proxy stopped");

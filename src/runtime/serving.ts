@@ -145,7 +145,9 @@ export class Serving {
       return new HttpsListener(opts, entries);
     } catch (err) {
       if (entries.length === 1) throw err;
-      this.opts.log().error(`cannot serve the certificates of the store (${(err as Error).message}); serving only the fallback certificate until the set changes`);
+      this.opts
+        .log()
+        .error(`cannot serve the certificates of the store (${(err as Error).message}); serving only the fallback certificate until the set changes`);
       return new HttpsListener(opts, entries.slice(0, 1));
     }
   }

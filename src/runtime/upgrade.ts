@@ -33,11 +33,7 @@ export interface UpgradeMark {
   routes: AppRouteInput[];
 }
 
-export type UpgradeMessage =
-  | { t: "listening" }
-  | { t: "released" }
-  | { t: "ready"; pid: number; version: string }
-  | { t: "failed"; error: string };
+export type UpgradeMessage = { t: "listening" } | { t: "released" } | { t: "ready"; pid: number; version: string } | { t: "failed"; error: string };
 
 export const READY_TIMEOUT_MS = 30_000;
 
@@ -99,7 +95,10 @@ export function startSuccessor(hooks: HandoverHooks): Promise<{ pid: number; ver
             clearTimeout(timer);
             child.unref();
             child.disconnect();
-            log.info({ pid: message.pid, version: message.version }, `new primary ${message.pid} (soli-proxy ${message.version}) is ready; draining and exiting`);
+            log.info(
+              { pid: message.pid, version: message.version },
+              `new primary ${message.pid} (soli-proxy ${message.version}) is ready; draining and exiting`,
+            );
             resolve({ pid: message.pid, version: message.version });
           } else if (message.t === "failed") {
             fail(message.error);
@@ -113,7 +112,9 @@ export function startSuccessor(hooks: HandoverHooks): Promise<{ pid: number; ver
     const timeoutMs = hooks.readyTimeoutMs ?? READY_TIMEOUT_MS;
     const timer = setTimeout(() => fail(`the new primary (PID ${child.pid}) was not ready within ${Math.round(timeoutMs / 1000)} s and was killed`), timeoutMs);
     // A "failed" message sent just before the exit says more than the exit code: let it arrive first.
-    void child.exited.then((code) => setTimeout(() => fail(`the new primary (PID ${child.pid}) exited with ${child.signalCode ?? `code ${code}`} before it was ready`), 100));
+    void child.exited.then((code) =>
+      setTimeout(() => fail(`the new primary (PID ${child.pid}) exited with ${child.signalCode ?? `code ${code}`} before it was ready`), 100),
+    );
   });
 }
 
@@ -169,7 +170,9 @@ export class Successor {
   /** Proxy listeners are up: ask for the admin port and socket; resolves once the old one let them go. */
   async handover(timeoutMs = READY_TIMEOUT_MS): Promise<void> {
     this.send({ t: "listening" });
-    const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the old primary did not release the admin port and control socket")), timeoutMs).unref?.());
+    const timer = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error("the old primary did not release the admin port and control socket")), timeoutMs).unref?.(),
+    );
     await Promise.race([this.released, timer]);
   }
 

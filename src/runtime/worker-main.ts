@@ -148,7 +148,10 @@ class ServingWorker {
     try {
       next = build(config);
     } catch (err) {
-      this.log.error({ version: config.version }, `cannot compile config v${config.version}, keeping v${this.serving.current().version}: ${(err as Error).message}`);
+      this.log.error(
+        { version: config.version },
+        `cannot compile config v${config.version}, keeping v${this.serving.current().version}: ${(err as Error).message}`,
+      );
       return;
     }
     this.serving.swap(next);
@@ -194,5 +197,13 @@ class ServingWorker {
 }
 
 function build(config: ConfigPayload): Snapshot {
-  return compile({ version: config.version, dev: config.dev, conf: config.conf, settings: config.settings, apps: config.apps, files: config.files, auth: unpackAuth(config.auth) });
+  return compile({
+    version: config.version,
+    dev: config.dev,
+    conf: config.conf,
+    settings: config.settings,
+    apps: config.apps,
+    files: config.files,
+    auth: unpackAuth(config.auth),
+  });
 }

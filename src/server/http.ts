@@ -44,6 +44,12 @@ function toBun(answer: Answer): Response | Promise<Response | undefined> {
 
 function upgrade({ flight, tunnel }: Upgrade): Promise<Response | undefined> {
   const state = flight.state;
-  const deps = { watch: state.watch, tunnels: state.tunnels, log: flight.door.log(), control: flight, onEnd: (bytes: number, err: Error | null) => flight.onBodyEnd(bytes, err) };
+  const deps = {
+    watch: state.watch,
+    tunnels: state.tunnels,
+    log: flight.door.log(),
+    control: flight,
+    onEnd: (bytes: number, err: Error | null) => flight.onBodyEnd(bytes, err),
+  };
   return openTunnel(flight.req, flight.server, tunnel, deps).then((response) => flight.tunnelAnswered(response));
 }

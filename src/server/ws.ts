@@ -103,7 +103,8 @@ export class Tunnel implements Watched, OpenTunnel {
   /** The coarse clock: handshake deadline, idle and lifetime limits, and backpressure upkeep. */
   tick(now: number): void {
     if (this.phase === Phase.Handshake) {
-      if (now - this.startedAt >= HANDSHAKE_MS) this.handshakeFailed(504, "Backend timed out on WebSocket upgrade", `no answer within ${HANDSHAKE_MS / 1000} s`);
+      if (now - this.startedAt >= HANDSHAKE_MS)
+        this.handshakeFailed(504, "Backend timed out on WebSocket upgrade", `no answer within ${HANDSHAKE_MS / 1000} s`);
       return;
     }
     if (this.phase === Phase.Upgrading) {
@@ -279,7 +280,8 @@ export class Tunnel implements Watched, OpenTunnel {
   private closeBackend(code: number, reason: string): void {
     try {
       if (code === 1005) this.backend.close();
-      else if (code === 1000 || (code >= 1001 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)) this.backend.close(code, reason);
+      else if (code === 1000 || (code >= 1001 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999))
+        this.backend.close(code, reason);
       else this.backend.close(1011, code === 1006 ? "client closed abnormally" : reason);
     } catch {
       this.backend.terminate();

@@ -73,7 +73,15 @@ export class AppMetrics {
 
   /** Worker processes (SPEC §15.1): the counters since the previous call, by slot port; counting starts again from zero. */
   drain(): AppTrafficDelta {
-    const delta: AppTrafficDelta = [...this.byPort].map(([port, c]) => ({ port, requests: c.requests, bytesIn: c.bytesIn, bytesOut: c.bytesOut, totalMs: c.totalMs, errors: c.errors, last: c.last }));
+    const delta: AppTrafficDelta = [...this.byPort].map(([port, c]) => ({
+      port,
+      requests: c.requests,
+      bytesIn: c.bytesIn,
+      bytesOut: c.bytesOut,
+      totalMs: c.totalMs,
+      errors: c.errors,
+      last: c.last,
+    }));
     this.byPort.clear();
     return delta;
   }

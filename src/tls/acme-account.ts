@@ -45,7 +45,10 @@ export async function openAccount(opts: AccountOptions): Promise<acme.Client> {
   if (!stored) {
     // Agreeing is implied by tls.mode = "letsencrypt" (SPEC §4); say what was agreed to.
     const terms = await client.getTermsOfServiceUrl().catch(() => null);
-    opts.log.info({ terms: terms ?? "none published", directory: opts.directoryUrl }, `creating an ACME account; this agrees to the CA's terms of service${terms ? ` at ${terms}` : ""}`);
+    opts.log.info(
+      { terms: terms ?? "none published", directory: opts.directoryUrl },
+      `creating an ACME account; this agrees to the CA's terms of service${terms ? ` at ${terms}` : ""}`,
+    );
   }
   await client.createAccount({ termsOfServiceAgreed: true, contact });
   const saved: AccountFile = { directory_url: opts.directoryUrl, account_url: client.getAccountUrl(), contact, private_key_pem: accountKey };
@@ -74,7 +77,8 @@ function readAccount(path: string, log: Logger): AccountFile | null {
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") log.warn({ file: path }, `cannot read ${path} (${(err as Error).message}); creating a new ACME account`);
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+      log.warn({ file: path }, `cannot read ${path} (${(err as Error).message}); creating a new ACME account`);
     return null;
   }
   try {

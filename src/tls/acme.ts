@@ -191,7 +191,13 @@ export class AcmeManager {
         log.warn("the cluster's stored ACME account is not usable; replacing it with this node's");
       }
     }
-    const client = await openAccount({ cacheDir: this.opts.cacheDir, directoryUrl: this.opts.directoryUrl, email: this.opts.email, log, pollMs: this.opts.pollMs });
+    const client = await openAccount({
+      cacheDir: this.opts.cacheDir,
+      directoryUrl: this.opts.directoryUrl,
+      email: this.opts.email,
+      log,
+      pollMs: this.opts.pollMs,
+    });
     const local = readOrNull(path);
     if (shared && local !== null && local !== remote) await shared.saveAccount(local, remote === null || !usableAccount(remote)).catch(() => undefined);
     return client;

@@ -102,7 +102,9 @@ export class Certificates {
       not_after: rfc3339(this.fallback.facts.notAfter),
       sans: [...this.fallback.facts.sans],
     };
-    const rows = this.served.map((c): CertificateInfo => ({ name: c.name, file: c.certFile, source: c.source, not_after: rfc3339(c.notAfter), sans: [...c.sans] }));
+    const rows = this.served.map(
+      (c): CertificateInfo => ({ name: c.name, file: c.certFile, source: c.source, not_after: rfc3339(c.notAfter), sans: [...c.sans] }),
+    );
     return [fallback, ...rows.sort((a, b) => a.name.localeCompare(b.name))];
   }
 
@@ -127,13 +129,19 @@ export class Certificates {
     for (const bad of scan.refused) {
       const kept = previous.get(bad.name);
       if (kept) next.push(kept);
-      log.error({ file: bad.file, name: bad.name }, `certificate ${bad.file} refused: ${bad.error}${kept ? `; still serving the previous certificate for ${bad.name}` : ""}`);
+      log.error(
+        { file: bad.file, name: bad.name },
+        `certificate ${bad.file} refused: ${bad.error}${kept ? `; still serving the previous certificate for ${bad.name}` : ""}`,
+      );
     }
     const now = Date.now();
     for (const c of next) {
       const before = previous.get(c.name);
       if (c.notAfter.getTime() <= now && before?.fingerprint !== c.fingerprint) {
-        log.warn({ file: c.certFile, name: c.name, not_after: rfc3339(c.notAfter) }, `certificate ${c.certFile} expired on ${rfc3339(c.notAfter)}; serving it anyway`);
+        log.warn(
+          { file: c.certFile, name: c.name, not_after: rfc3339(c.notAfter) },
+          `certificate ${c.certFile} expired on ${rfc3339(c.notAfter)}; serving it anyway`,
+        );
       }
     }
 

@@ -31,7 +31,11 @@ export function wantedNames(extraDnsNames: readonly string[]): string[] {
  * Loads the fallback pair from cacheDir, generating it when missing or not covering `extraDnsNames`;
  * with `exact` the files must list exactly those names (the dev alias set changed, SPEC §12.4).
  */
-export async function ensureSelfSigned(cacheDir: string, extraDnsNames: readonly string[] = [], opts: { exact?: boolean } = {}): Promise<PemPair & { generated: boolean }> {
+export async function ensureSelfSigned(
+  cacheDir: string,
+  extraDnsNames: readonly string[] = [],
+  opts: { exact?: boolean } = {},
+): Promise<PemPair & { generated: boolean }> {
   const paths = selfSignedPaths(cacheDir);
   const wanted = wantedNames(extraDnsNames);
   if (existsSync(paths.cert) && existsSync(paths.key)) {
@@ -58,13 +62,13 @@ export async function generateSelfSigned(names: readonly string[]): Promise<PemP
   const day = 24 * 60 * 60 * 1000;
   const notBefore = new Date(Date.now() - day);
   const notAfter = new Date(notBefore.getTime() + 3652 * day);
-  const sans = names.map((n) =>
-    n.startsWith("IP:") ? { type: "ip" as const, value: n.slice(3) } : { type: "dns" as const, value: n.replace(/^DNS:/, "") },
-  );
+  const sans = names.map((n) => (n.startsWith("IP:") ? { type: "ip" as const, value: n.slice(3) } : { type: "dns" as const, value: n.replace(/^DNS:/, "") }));
   // Loaded here, the one place it is needed, so that a proxy whose certificate exists never loads it.
   const { x509 } = await import("../lib/x509.ts");
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex").replace(/^[89a-f]/, "1"),
+    serialNumber: Buffer.from(crypto.getRandomValues(new Uint8Array(16)))
+      .toString("hex")
+      .replace(/^[89a-f]/, "1"),
     name: `CN=${SELF_SIGNED_CN}`,
     notBefore,
     notAfter,
@@ -87,6 +91,9 @@ export function certificateNames(pem: string): string[] {
 }
 
 function pemEncode(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString("base64").replace(/(.{64})/g, "$1\n").trimEnd();
+  const b64 = Buffer.from(der)
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n")
+    .trimEnd();
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }

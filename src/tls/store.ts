@@ -119,7 +119,11 @@ export function loadPair(name: string, certFile: string, keyFile: string): Store
     key = readFileSync(keyFile, "utf8");
   } catch (err) {
     const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
-    return { name, file: keyFile, error: missing ? `the private key file is missing (expected beside ${certFile})` : `cannot read the private key: ${(err as Error).message}` };
+    return {
+      name,
+      file: keyFile,
+      error: missing ? `the private key file is missing (expected beside ${certFile})` : `cannot read the private key: ${(err as Error).message}`,
+    };
   }
   const checked = checkPair(name, cert, key);
   if (!checked.ok) return { name, file: checked.error.includes("private key") ? keyFile : certFile, error: checked.error };

@@ -124,16 +124,21 @@ export async function runVersion(path: string, version: string | null): Promise<
   const line = stdout.trim().split("\n")[0] ?? "";
   if (code !== 0 || proc.signalCode) {
     const said = (stderr.trim() || line).split("\n")[0]?.slice(0, 200);
-    return { ok: false, reason: `does not run ('${path} -V' ${proc.signalCode ? `was killed by ${proc.signalCode}` : `exited with code ${code}`}${said ? `: ${said}` : ""})` };
+    return {
+      ok: false,
+      reason: `does not run ('${path} -V' ${proc.signalCode ? `was killed by ${proc.signalCode}` : `exited with code ${code}`}${said ? `: ${said}` : ""})`,
+    };
   }
   const found = parseVersionLine(line);
-  if (found === null) return { ok: false, reason: `is not this soli-proxy: '${path} -V' printed '${line.slice(0, 120)}', not 'soli-proxy <version> (bun <version>)'` };
+  if (found === null)
+    return { ok: false, reason: `is not this soli-proxy: '${path} -V' printed '${line.slice(0, 120)}', not 'soli-proxy <version> (bun <version>)'` };
   if (version !== null && found !== version) return { ok: false, reason: `is soli-proxy ${found}, not the release's ${version}` };
   return { ok: true, line };
 }
 
 function writeError(path: string, err: unknown): UpdateError {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === "EACCES" || code === "EPERM") return new UpdateError(`permission denied writing ${path}; run it with the rights of the executable's owner: sudo soli-proxy update`);
+  if (code === "EACCES" || code === "EPERM")
+    return new UpdateError(`permission denied writing ${path}; run it with the rights of the executable's owner: sudo soli-proxy update`);
   return new UpdateError(`cannot write ${path}: ${(err as Error).message}`);
 }

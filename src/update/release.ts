@@ -9,7 +9,8 @@ declare const SOLI_PROXY_BUILD_UPDATE_URL: string | undefined;
  * The channel fixed at build time (scripts/build.ts --update-url), or null. There is no built-in
  * default: the original Rust soli-proxy's releases are a different program (SPEC §16.4).
  */
-export const BUILD_UPDATE_URL: string | null = typeof SOLI_PROXY_BUILD_UPDATE_URL === "string" && SOLI_PROXY_BUILD_UPDATE_URL !== "" ? SOLI_PROXY_BUILD_UPDATE_URL : null;
+export const BUILD_UPDATE_URL: string | null =
+  typeof SOLI_PROXY_BUILD_UPDATE_URL === "string" && SOLI_PROXY_BUILD_UPDATE_URL !== "" ? SOLI_PROXY_BUILD_UPDATE_URL : null;
 
 export const NO_CHANNEL = "no release channel configured: set [update] url in config.toml or SOLI_PROXY_UPDATE_URL";
 
@@ -76,8 +77,10 @@ export async function fetchLatestRelease(base: string, userAgent: string): Promi
  */
 export function parseRelease(body: unknown, url: string): Release {
   const obj = body as { tag_name?: unknown; assets?: unknown } | null;
-  if (!obj || typeof obj !== "object" || typeof obj.tag_name !== "string" || obj.tag_name === "") throw new UpdateError(`no tag_name in the release from ${url}`);
-  if (!/^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/.test(obj.tag_name)) throw new UpdateError(`the release from ${url} has a tag_name that is not a version: '${obj.tag_name.slice(0, 80)}'`);
+  if (!obj || typeof obj !== "object" || typeof obj.tag_name !== "string" || obj.tag_name === "")
+    throw new UpdateError(`no tag_name in the release from ${url}`);
+  if (!/^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/.test(obj.tag_name))
+    throw new UpdateError(`the release from ${url} has a tag_name that is not a version: '${obj.tag_name.slice(0, 80)}'`);
   if (!Array.isArray(obj.assets)) throw new UpdateError(`no assets list in the release from ${url}`);
   const assets: ReleaseAsset[] = [];
   for (const a of obj.assets) {

@@ -117,7 +117,12 @@ export class UpstreamError extends Error {
  * Sends the request and resolves with the response head; the body follows as it arrives. The
  * promise form of the exchange, for callers off the request path (tests, tools).
  */
-export function send(pool: UpstreamPool, endpoint: Endpoint, req: OutboundRequest, onBodyEnd?: (bytes: number, error: Error | null) => void): Promise<InboundResponse> {
+export function send(
+  pool: UpstreamPool,
+  endpoint: Endpoint,
+  req: OutboundRequest,
+  onBodyEnd?: (bytes: number, error: Error | null) => void,
+): Promise<InboundResponse> {
   return new Promise((resolve, reject) => {
     new Exchange(pool, endpoint, req, { exchange: null, requestBytes: -1, onHead: resolve, onFail: reject, onBodyEnd: onBodyEnd ?? (() => {}) });
   });
@@ -183,11 +188,16 @@ class Exchange implements ConnectionUser, Watched {
   tick(now: number): void {
     if (now < this.deadline) return;
     if (this.phase === Phase.Connect) {
-      const err = new UpstreamError("timeout", this.waiting ? "no upstream connection free before request_timeout (max_upstream_connections)" : "upstream did not accept the connection before request_timeout", false);
+      const err = new UpstreamError(
+        "timeout",
+        this.waiting
+          ? "no upstream connection free before request_timeout (max_upstream_connections)"
+          : "upstream did not accept the connection before request_timeout",
+        false,
+      );
       err.queued = this.waiting;
       this.fail(err);
-    }
-    else if (this.phase === Phase.Head) this.fail(new UpstreamError("timeout", "no response headers before request_timeout", this.written));
+    } else if (this.phase === Phase.Head) this.fail(new UpstreamError("timeout", "no response headers before request_timeout", this.written));
   }
 
   /** The pool has no connection free under max_upstream_connections: this exchange waits in its queue. */

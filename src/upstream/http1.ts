@@ -93,7 +93,8 @@ export function parseHead(buf: Buffer, end: number): ResponseHead {
     while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
     const name = knownName(text, pos, colon, hash) ?? text.slice(pos, colon).toLowerCase();
     // The framing values nearly every response sends need no string of their own.
-    const value = ve - vs === 10 && text.startsWith("keep-alive", vs) ? "keep-alive" : ve - vs === 7 && text.startsWith("chunked", vs) ? "chunked" : text.slice(vs, ve);
+    const value =
+      ve - vs === 10 && text.startsWith("keep-alive", vs) ? "keep-alive" : ve - vs === 7 && text.startsWith("chunked", vs) ? "chunked" : text.slice(vs, ve);
     if (value.indexOf("\n") >= 0 || value.indexOf("\r") >= 0 || value.indexOf("\0") >= 0) throw new ProtocolError(`invalid character in header ${name}`);
     head.headers.push(name, value);
     if (name === "content-length") {
@@ -123,10 +124,34 @@ function digitsAt(text: string, at: number): number {
  */
 const KNOWN_NAMES = new Map<number, string>();
 for (const name of [
-  "server", "date", "content-type", "content-length", "connection", "keep-alive", "transfer-encoding", "cache-control",
-  "etag", "last-modified", "expires", "vary", "location", "set-cookie", "content-encoding", "accept-ranges", "age",
-  "access-control-allow-origin", "strict-transport-security", "x-content-type-options", "x-frame-options", "pragma",
-  "content-security-policy", "referrer-policy", "x-powered-by", "via", "content-disposition", "content-language",
+  "server",
+  "date",
+  "content-type",
+  "content-length",
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "cache-control",
+  "etag",
+  "last-modified",
+  "expires",
+  "vary",
+  "location",
+  "set-cookie",
+  "content-encoding",
+  "accept-ranges",
+  "age",
+  "access-control-allow-origin",
+  "strict-transport-security",
+  "x-content-type-options",
+  "x-frame-options",
+  "pragma",
+  "content-security-policy",
+  "referrer-policy",
+  "x-powered-by",
+  "via",
+  "content-disposition",
+  "content-language",
 ]) {
   let hash = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193);
@@ -157,7 +182,10 @@ export function framing(head: ResponseHead, method: string): Framing {
   if (method === "HEAD" || head.status === 204 || head.status === 304 || (head.status >= 100 && head.status < 200)) return NONE;
   const te = head.transferEncoding;
   if (te !== null) {
-    const last = te.slice(te.lastIndexOf(",") + 1).trim().toLowerCase();
+    const last = te
+      .slice(te.lastIndexOf(",") + 1)
+      .trim()
+      .toLowerCase();
     return last === "chunked" ? CHUNKED : CLOSE;
   }
   const cl = head.contentLength;
@@ -188,7 +216,10 @@ export function keepAlive(head: ResponseHead, f: Framing): boolean {
   // The common answers, without splitting.
   if (connection === "keep-alive" || connection === "Keep-Alive") return true;
   if (connection === "close" || connection === "Close") return false;
-  const tokens = connection.toLowerCase().split(",").map((t) => t.trim());
+  const tokens = connection
+    .toLowerCase()
+    .split(",")
+    .map((t) => t.trim());
   if (head.version === 10) return tokens.includes("keep-alive");
   return !tokens.includes("close");
 }

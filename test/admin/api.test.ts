@@ -7,8 +7,19 @@ const LOCAL: AdminEnv = { local: true, peer: null };
 const KEY = { "x-api-key": API_KEY };
 const JSON_HEADERS = { ...KEY, "content-type": "application/json" };
 
-async function call(app: { request: (path: string, init?: RequestInit, env?: AdminEnv) => Response | Promise<Response> }, method: string, path: string, body?: unknown, headers: Record<string, string> = JSON_HEADERS, env?: AdminEnv) {
-  const res = await app.request(`/api/v1/${path}`, { method, headers, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) }, env);
+async function call(
+  app: { request: (path: string, init?: RequestInit, env?: AdminEnv) => Response | Promise<Response> },
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = JSON_HEADERS,
+  env?: AdminEnv,
+) {
+  const res = await app.request(
+    `/api/v1/${path}`,
+    { method, headers, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) },
+    env,
+  );
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text && (res.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text };
 }
@@ -42,21 +53,26 @@ describe("admin app, fine cases through app.request()", () => {
   test("the rate-limit hook runs before auth and its headers reach every answer", async () => {
     let allowed = false;
     using admin = adminAppFor("default -> http://127.0.0.1:9\n", {
-      providers: { rateLimit: () => ({ allowed, headers: allowed ? { "ratelimit-remaining": "4" } : ({ "retry-after": "3", "ratelimit-remaining": "0" } as Record<string, string>) }) },
+      providers: {
+        rateLimit: () => ({
+          allowed,
+          headers: allowed ? { "ratelimit-remaining": "4" } : ({ "retry-after": "3", "ratelimit-remaining": "0" } as Record<string, string>),
+        }),
+      },
     });
     const env: AdminEnv = { local: false, peer: "127.0.0.1" };
     const limited = await call(admin.app, "GET", "status", undefined, {}, env);
     allowed = true;
     const passed = await call(admin.app, "GET", "status", undefined, KEY, env);
     const local = await call(admin.app, "GET", "status", undefined, {}, { ...LOCAL });
-    expect([limited.status, limited.body, limited.headers.get("retry-after"), passed.status, passed.headers.get("ratelimit-remaining"), local.headers.get("ratelimit-remaining")]).toEqual([
-      429,
-      { ok: false, error: "Rate limit exceeded" },
-      "3",
-      200,
-      "4",
-      null,
-    ]);
+    expect([
+      limited.status,
+      limited.body,
+      limited.headers.get("retry-after"),
+      passed.status,
+      passed.headers.get("ratelimit-remaining"),
+      local.headers.get("ratelimit-remaining"),
+    ]).toEqual([429, { ok: false, error: "Rate limit exceeded" }, "3", 200, "4", null]);
   });
 
   test("a valid Basic login passes even with a wrong API key; an API key alone passes the CSRF check", async () => {
@@ -75,8 +91,14 @@ describe("admin app, fine cases through app.request()", () => {
     using admin = adminAppFor("default -> http://127.0.0.1:9\n");
     const added = await call(admin.app, "POST", "routes", {
       matcher: { type: "domain_path", domain: "shop.example.com", path: "/api/" },
-      targets: [{ url: "http://127.0.0.1:1", weight: 70 }, { url: "http://127.0.0.1:2", weight: 30 }],
-      headers: [{ name: "X-Shop", value: "$host" }, { name: "Cookie", value: null }],
+      targets: [
+        { url: "http://127.0.0.1:1", weight: 70 },
+        { url: "http://127.0.0.1:2", weight: 30 },
+      ],
+      headers: [
+        { name: "X-Shop", value: "$host" },
+        { name: "Cookie", value: null },
+      ],
       options: { auth: "none", rate_limit: "5/s" },
     });
     const got = await call(admin.app, "GET", "routes/1");
@@ -103,7 +125,11 @@ describe("admin app, fine cases through app.request()", () => {
   test("rules that proxy.conf cannot express are refused before anything is written", async () => {
     const conf = "/p/* -> http://127.0.0.1:1\n/p/* {\n  auth: none\n}\n";
     using admin = adminAppFor(conf);
-    const r = await call(admin.app, "POST", "routes", { matcher: { type: "prefix", value: "/p/" }, targets: [{ url: "http://127.0.0.1:2" }], options: { auth: "basic" } });
+    const r = await call(admin.app, "POST", "routes", {
+      matcher: { type: "prefix", value: "/p/" },
+      targets: [{ url: "http://127.0.0.1:2" }],
+      options: { auth: "basic" },
+    });
     expect([r.status, r.body.error, readFileSync(admin.conf, "utf8"), admin.current().version]).toEqual([
       400,
       "Invalid route: cannot be written as proxy.conf: rules 0 and 1 share the source '/p/*' but have different options (an option block applies to every rule with its source)",
@@ -115,10 +141,17 @@ describe("admin app, fine cases through app.request()", () => {
   test("concurrent writes are applied one after another, none lost", async () => {
     using admin = adminAppFor("default -> http://127.0.0.1:9\n");
     const answers = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => call(admin.app, "POST", "routes", { matcher: { type: "exact", value: `/r${i}` }, targets: [{ url: "http://127.0.0.1:9" }] })),
+      Array.from({ length: 8 }, (_, i) =>
+        call(admin.app, "POST", "routes", { matcher: { type: "exact", value: `/r${i}` }, targets: [{ url: "http://127.0.0.1:9" }] }),
+      ),
     );
     const indexes = answers.map((a) => a.body.data.index).sort((x, y) => x - y);
-    expect([indexes, admin.current().conf.rules.length, admin.current().version, readFileSync(admin.conf, "utf8").split("\n").length]).toEqual([[1, 2, 3, 4, 5, 6, 7, 8], 9, 9, 10]);
+    expect([indexes, admin.current().conf.rules.length, admin.current().version, readFileSync(admin.conf, "utf8").split("\n").length]).toEqual([
+      [1, 2, 3, 4, 5, 6, 7, 8],
+      9,
+      9,
+      10,
+    ]);
   });
 
   test("hash-password refuses what bcrypt cannot hash faithfully", async () => {
@@ -132,7 +165,7 @@ describe("admin app, fine cases through app.request()", () => {
     expect(answers.map((a) => [a.status, a.body.error])).toEqual([
       [400, "password must be a string"],
       [400, "Password is longer than 72 bytes, the most bcrypt uses"],
-      [400, "Invalid JSON: JSON Parse error: Unexpected identifier \"nope\""],
+      [400, 'Invalid JSON: JSON Parse error: Unexpected identifier "nope"'],
       [400, "Password cannot be empty"],
     ]);
   });
@@ -142,7 +175,10 @@ describe("admin app, fine cases through app.request()", () => {
     using admin = adminAppFor("default -> http://127.0.0.1:9\n", {
       providers: {
         metricsText: () => "# HELP proxy_requests_total Total number of HTTP requests\n",
-        breakers: { states: () => ({ "http://127.0.0.1:9": { state: "open", consecutive_failures: 5, consecutive_successes: 0 } }), reset: () => void resets++ },
+        breakers: {
+          states: () => ({ "http://127.0.0.1:9": { state: "open", consecutive_failures: 5, consecutive_successes: 0 } }),
+          reset: () => void resets++,
+        },
         certificates: {
           list: () => [{ name: "a.test", file: "a.test.cert.pem", source: "file", not_after: "2030-01-01T00:00:00Z", sans: ["a.test"] }],
           reload: async () => ({ count: 1, refused: [{ file: "b.test.cert.pem", error: "key does not match" }] }),
@@ -154,7 +190,17 @@ describe("admin app, fine cases through app.request()", () => {
     const reset = await call(admin.app, "POST", "circuit-breaker/reset");
     const certs = await call(admin.app, "GET", "certs");
     const reload = await call(admin.app, "POST", "certs/reload");
-    expect([metrics.status, metrics.headers.get("content-type"), metrics.body, breakers.body.data, reset.body.data, resets, certs.body.data[0].name, reload.status, reload.body]).toEqual([
+    expect([
+      metrics.status,
+      metrics.headers.get("content-type"),
+      metrics.body,
+      breakers.body.data,
+      reset.body.data,
+      resets,
+      certs.body.data[0].name,
+      reload.status,
+      reload.body,
+    ]).toEqual([
       200,
       "text/plain; version=0.0.4",
       "# HELP proxy_requests_total Total number of HTTP requests\n",
@@ -163,7 +209,12 @@ describe("admin app, fine cases through app.request()", () => {
       1,
       "a.test",
       422,
-      { ok: false, error: "Certificates reloaded, but 1 pair was refused: b.test.cert.pem: key does not match", count: 1, refused: [{ file: "b.test.cert.pem", error: "key does not match" }] },
+      {
+        ok: false,
+        error: "Certificates reloaded, but 1 pair was refused: b.test.cert.pem: key does not match",
+        count: 1,
+        refused: [{ file: "b.test.cert.pem", error: "key does not match" }],
+      },
     ]);
   });
 

@@ -30,7 +30,7 @@ describe("app.infos (SPEC §14.2)", () => {
   });
 
   test("env is an inline table of strings that cannot set PORT or WORKERS; env_file stays inside the app directory and is checked without showing a value", () => {
-    using project = tempProject({ "app/.env": "# comment\nexport API_KEY='s3cr3t'\nDATABASE_URL=\"postgres://x\"\nbroken line\nTOKEN=\"unclosed\nPORT=1\n" });
+    using project = tempProject({ "app/.env": '# comment\nexport API_KEY=\'s3cr3t\'\nDATABASE_URL="postgres://x"\nbroken line\nTOKEN="unclosed\nPORT=1\n' });
     const dir = join(project.dir, "app");
     const ok = parse('env = { NODE_ENV = "production", LOG = "1" }\n');
     const checked = errors('env_file = ".env"\n', dir).map((l) => l.replace(dir, "<app>"));
@@ -46,13 +46,13 @@ describe("app.infos (SPEC §14.2)", () => {
     ]).toEqual([
       { NODE_ENV: "production", LOG: "1" },
       ["<app>/app.infos:1:1: error: env: env cannot set PORT: the proxy sets it for each slot"],
-      ["<app>/app.infos:1:1: error: env.N: env values must be strings (quote numbers: \"3\")"],
+      ['<app>/app.infos:1:1: error: env.N: env values must be strings (quote numbers: "3")'],
       ['<app>/app.infos:1:1: error: env: env must be an inline table of strings, e.g. env = { NODE_ENV = "production" }'],
       ["<app>/app.infos:1:1: error: env_file: '../.env' is outside the app directory <app>"],
       ["<app>/app.infos:1:1: error: env_file: 'missing.env' not found in <app>"],
       [
         "<app>/.env:4:1: error: expected KEY=value (KEY of letters, digits and '_')",
-        "<app>/.env:5:7: error: the value of TOKEN has no closing \"",
+        '<app>/.env:5:7: error: the value of TOKEN has no closing "',
         "<app>/.env:6:1: warning: PORT is set by the proxy for each slot; this one is ignored",
       ],
       false,
@@ -76,7 +76,13 @@ describe("app.infos (SPEC §14.2)", () => {
   });
 
   test("health_timeout is whole seconds from 1 to 3600; anything else names the line", () => {
-    expect([parse("health_timeout = 120\n").infos?.health_timeout, errors("health_timeout = 0\n"), errors("health_timeout = 3601\n"), errors('\nhealth_timeout = "45"\n'), errors("health_timeout = 1.5\n")]).toEqual([
+    expect([
+      parse("health_timeout = 120\n").infos?.health_timeout,
+      errors("health_timeout = 0\n"),
+      errors("health_timeout = 3601\n"),
+      errors('\nhealth_timeout = "45"\n'),
+      errors("health_timeout = 1.5\n"),
+    ]).toEqual([
       120,
       ["<app>/app.infos:1:1: error: health_timeout: health_timeout must be at least 1"],
       ["<app>/app.infos:1:1: error: health_timeout: health_timeout must be at most 3600"],
@@ -119,23 +125,58 @@ describe("app.infos (SPEC §14.2)", () => {
     using project = tempProject({ "sites/x.example.com/app.infos": "" });
     const dir = join(project.dir, "sites", "x.example.com");
     symlinkSync("/usr/bin/env", join(dir, "run-me"));
-    expect(errors('start_script = "./run-me"\n', dir)).toEqual([`<app>/app.infos:1:1: error: start_script: program './run-me' links outside the app directory ${dir}`]);
+    expect(errors('start_script = "./run-me"\n', dir)).toEqual([
+      `<app>/app.infos:1:1: error: start_script: program './run-me' links outside the app directory ${dir}`,
+    ]);
   });
 });
 
 describe("docker_options allow-list (SPEC §14.5)", () => {
   test("allowed flags in both spellings become --flag=value; volume sources resolve inside the app directory", () => {
-    expect(parseDockerOptions("-e A=1 --env=B=2 -l x=y --memory 64m -m 1g --cpus 0.5 --cpu-shares 512 --pids-limit 50 --shm-size 64m --stop-timeout 5 --health-cmd=true --health-interval 5s --read-only --tmpfs /tmp --ulimit nofile=1024 -v ./data:/data -v /srv/sites/shop.example.com/cache:/cache:ro", DIR)).toEqual({
+    expect(
+      parseDockerOptions(
+        "-e A=1 --env=B=2 -l x=y --memory 64m -m 1g --cpus 0.5 --cpu-shares 512 --pids-limit 50 --shm-size 64m --stop-timeout 5 --health-cmd=true --health-interval 5s --read-only --tmpfs /tmp --ulimit nofile=1024 -v ./data:/data -v /srv/sites/shop.example.com/cache:/cache:ro",
+        DIR,
+      ),
+    ).toEqual({
       ok: true,
       argv: [
-        "--env=A=1", "--env=B=2", "--label=x=y", "--memory=64m", "--memory=1g", "--cpus=0.5", "--cpu-shares=512", "--pids-limit=50", "--shm-size=64m", "--stop-timeout=5",
-        "--health-cmd=true", "--health-interval=5s", "--read-only", "--tmpfs=/tmp", "--ulimit=nofile=1024", `--volume=${DIR}/data:/data`, `--volume=${DIR}/cache:/cache:ro`,
+        "--env=A=1",
+        "--env=B=2",
+        "--label=x=y",
+        "--memory=64m",
+        "--memory=1g",
+        "--cpus=0.5",
+        "--cpu-shares=512",
+        "--pids-limit=50",
+        "--shm-size=64m",
+        "--stop-timeout=5",
+        "--health-cmd=true",
+        "--health-interval=5s",
+        "--read-only",
+        "--tmpfs=/tmp",
+        "--ulimit=nofile=1024",
+        `--volume=${DIR}/data:/data`,
+        `--volume=${DIR}/cache:/cache:ro`,
       ],
     });
   });
 
   test("every other flag, escaping or named volumes, and missing values are refused with the flag named", () => {
-    const refused = ["--privileged", "--network host", "-p 80:80", "--cap-add=ALL", "--user=0", "--mount type=bind,src=/,dst=/h", "-v /etc:/etc", "-v ../other:/o", "-v data:/data", "-v /anon", "--memory", "image-name"];
+    const refused = [
+      "--privileged",
+      "--network host",
+      "-p 80:80",
+      "--cap-add=ALL",
+      "--user=0",
+      "--mount type=bind,src=/,dst=/h",
+      "-v /etc:/etc",
+      "-v ../other:/o",
+      "-v data:/data",
+      "-v /anon",
+      "--memory",
+      "image-name",
+    ];
     expect(refused.map((o) => parseDockerOptions(o, DIR))).toEqual([
       { ok: false, error: "docker option '--privileged' is not allowed" },
       { ok: false, error: "docker option '--network' is not allowed" },
@@ -166,7 +207,10 @@ describe("docker_options allow-list (SPEC §14.5)", () => {
     });
     const lines: string[] = [];
     const code = check({ conf: project.conf, sitesDir: join(project.dir, "sites"), out: (l) => lines.push(l.replace(project.dir, "<dir>")) });
-    expect([code, lines]).toEqual([1, ["<dir>/sites/box.example.com/app.infos:2:1: error: docker_options: docker option '--privileged' is not allowed", "1 error, 0 warnings"]]);
+    expect([code, lines]).toEqual([
+      1,
+      ["<dir>/sites/box.example.com/app.infos:2:1: error: docker_options: docker option '--privileged' is not allowed", "1 error, 0 warnings"],
+    ]);
   });
 });
 
@@ -197,7 +241,7 @@ describe("host rules behind a managed app (SPEC §3.7, §5.3)", () => {
 });
 
 describe("apps never run as root (SPEC §14.4)", () => {
-  test("check as root refuses user = \"root\", user = \"0\" and [apps] default_user = \"root\", naming the app.infos", () => {
+  test('check as root refuses user = "root", user = "0" and [apps] default_user = "root", naming the app.infos', () => {
     const results = [
       ['user = "root"\n', ""],
       ['user = "0"\ngroup = "0"\n', ""],
@@ -210,7 +254,12 @@ describe("apps never run as root (SPEC §14.4)", () => {
       });
       const lines: string[] = [];
       const code = check({ conf: project.conf, sitesDir: join(project.dir, "sites"), uid: 0, out: (l) => lines.push(l.replaceAll(project.dir, "<dir>")) });
-      return [code, lines.filter((l) => l.startsWith("<dir>/sites/root.example.com/app.infos: error: User") && l.includes("is root (uid 0), and soli-proxy never runs an app as root")).length];
+      return [
+        code,
+        lines.filter(
+          (l) => l.startsWith("<dir>/sites/root.example.com/app.infos: error: User") && l.includes("is root (uid 0), and soli-proxy never runs an app as root"),
+        ).length,
+      ];
     });
     expect(results).toEqual([
       [1, 1],
@@ -259,7 +308,10 @@ describe("discovery and effective configuration (SPEC §14.1, §14.3, §14.9)", 
 
   test("the effective configuration: hosts with www. and dev alias, [apps] defaults, drain delay capped", () => {
     const infos = parse("graceful_timeout = 4\ndrain_delay = 9\n").infos!;
-    const dev = resolveAppConfig({ dir: "shop.example.org", path: "/s/shop.example.org", infos }, { dev: true, defaultUser: "www-data", defaultGroup: "www-data" });
+    const dev = resolveAppConfig(
+      { dir: "shop.example.org", path: "/s/shop.example.org", infos },
+      { dev: true, defaultUser: "www-data", defaultGroup: "www-data" },
+    );
     const admin = resolveAppConfig({ dir: "_admin", path: "/s/_admin", infos: parse('user = "admin"\n').infos! }, { dev: true, defaultUser: "www-data" });
     expect([dev.hosts, dev.drainDelaySecs, dev.user, dev.group, dev.startScript, dev.healthCheck, admin.hosts, admin.domain, admin.user, admin.group]).toEqual([
       ["shop.example.org", "www.shop.example.org", "shop.example.test"],

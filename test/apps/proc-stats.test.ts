@@ -14,14 +14,22 @@ describe("process figures of /app-metrics/system (SPEC §11.2)", () => {
   test("an auxiliary vector with 16 KiB pages and 250 ticks is read as such", () => {
     using project = tempProject();
     const file = join(project.dir, "auxv");
-    const entries: [bigint, bigint][] = [[33n, 1n], [6n, 16384n], [17n, 250n], [0n, 0n]];
+    const entries: [bigint, bigint][] = [
+      [33n, 1n],
+      [6n, 16384n],
+      [17n, 250n],
+      [0n, 0n],
+    ];
     const buf = Buffer.alloc(entries.length * 16);
     entries.forEach(([type, value], i) => {
       buf.writeBigUInt64LE(type, i * 16);
       buf.writeBigUInt64LE(value, i * 16 + 8);
     });
     writeFileSync(file, buf);
-    expect([systemUnits(file), systemUnits(join(project.dir, "missing"))]).toEqual([{ pageBytes: 16384, ticksPerSecond: 250 }, { pageBytes: 4096, ticksPerSecond: 100 }]);
+    expect([systemUnits(file), systemUnits(join(project.dir, "missing"))]).toEqual([
+      { pageBytes: 16384, ticksPerSecond: 250 },
+      { pageBytes: 4096, ticksPerSecond: 100 },
+    ]);
   });
 
   test("RSS matches the kernel's VmRSS of a real process, and CPU matches its schedstat run time (ns, no ticks involved)", async () => {

@@ -25,7 +25,12 @@ describe("run/ports.lock (SPEC §14.6)", () => {
       expect([blue, green, other, again, reread.portOf("a.example.com", "green")]).toEqual([base + 1, base + 2, base + 3, base + 1, base + 2]);
       const text = JSON.parse(readFileSync(file, "utf8"));
       expect(Object.keys(text)).toEqual([String(base + 1), String(base + 2), String(base + 3)]);
-      expect(text[String(base + 1)]).toEqual({ app_name: "a.example.com", slot: "blue", port: base + 1, timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) });
+      expect(text[String(base + 1)]).toEqual({
+        app_name: "a.example.com",
+        slot: "blue",
+        port: base + 1,
+        timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+      });
       expect(() => lock.allocate("c.example.com", "blue", [base, base + 3])).toThrow(`No available ports found in range ${base}-${base + 3}`);
       expect([lock.release("a.example.com"), lock.portOf("a.example.com", "blue")]).toEqual([[base + 1, base + 2], null]);
     } finally {
@@ -44,7 +49,14 @@ describe("run/app_state.json (SPEC §14.6)", () => {
   test("is written atomically and read back; malformed entries are left out", () => {
     using project = tempProject();
     const file = join(project.dir, "run", "app_state.json");
-    const state = { "a.example.com": { current_slot: "green" as const, stopped: false, blue: { port: 1, pid: null, status: "Stopped" as const }, green: { port: 2, pid: 42, status: "Running" as const } } };
+    const state = {
+      "a.example.com": {
+        current_slot: "green" as const,
+        stopped: false,
+        blue: { port: 1, pid: null, status: "Stopped" as const },
+        green: { port: 2, pid: 42, status: "Running" as const },
+      },
+    };
     writeAppState(file, state);
     const back = readAppState(file);
     writeFileSync(file, JSON.stringify({ ...state, broken: { current_slot: "purple" } }));

@@ -17,11 +17,23 @@ import { tempProject, type TempProject } from "../support/project.ts";
 
 function supervisor(project: TempProject, opts: { uid?: number; defaultUser?: string } = {}) {
   const settings = { ...defaultSettings().apps, default_user: opts.defaultUser };
-  const s = new Supervisor({ sitesDir: join(project.dir, "sites"), runDir: join(project.dir, "run"), dev: false, log: silentLogger(), settings: () => settings, timings: FAST, uid: opts.uid });
+  const s = new Supervisor({
+    sitesDir: join(project.dir, "sites"),
+    runDir: join(project.dir, "run"),
+    dev: false,
+    log: silentLogger(),
+    settings: () => settings,
+    timings: FAST,
+    uid: opts.uid,
+  });
   s.discover();
   return { s, port: createAppPort(s, new AppMetrics()) };
 }
-const failure = (p: Promise<unknown>) => p.then(() => null, (e: AppError) => [e.kind, e.message]);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e: AppError) => [e.kind, e.message],
+  );
 
 describe("starting a slot is refused with the SPEC message (SPEC §14.4, §14.7)", () => {
   test("as root without a user, with an unknown user, on a port in use, or without a start script", async () => {
@@ -34,7 +46,10 @@ describe("starting a slot is refused with the SPEC message (SPEC §14.4, §14.7)
     const taken = Bun.listen({ hostname: "127.0.0.1", port: freePortBlock(2), socket: { data() {} } });
     writeApp(project, "taken.example.com", { infos: `start_script = "bun server.ts"\nport_range_start = ${taken.port}\nport_range_end = ${taken.port + 1}\n` });
     mkdirSync(join(project.dir, "run"));
-    writeFileSync(join(project.dir, "run", "ports.lock"), JSON.stringify({ [taken.port]: { app_name: "taken.example.com", slot: "green", port: taken.port, timestamp: "2026-01-01T00:00:00Z" } }));
+    writeFileSync(
+      join(project.dir, "run", "ports.lock"),
+      JSON.stringify({ [taken.port]: { app_name: "taken.example.com", slot: "green", port: taken.port, timestamp: "2026-01-01T00:00:00Z" } }),
+    );
     try {
       // uid 0 pretends to be root: the refusals happen before anything is spawned
       const asRoot = supervisor(project, { uid: 0 });
@@ -46,7 +61,10 @@ describe("starting a slot is refused with the SPEC message (SPEC §14.4, §14.7)
         await failure(asUser.port.deploy("taken.example.com")),
         asRoot.port.get("root.example.com").green.status,
       ]).toEqual([
-        ["failed", `Deployment failed: Refusing to spawn root.example.com as root: no user/group configured (set user in ${join(project.dir, "sites", "root.example.com")}/app.infos or [apps] default_user in config.toml)`],
+        [
+          "failed",
+          `Deployment failed: Refusing to spawn root.example.com as root: no user/group configured (set user in ${join(project.dir, "sites", "root.example.com")}/app.infos or [apps] default_user in config.toml)`,
+        ],
         ["failed", "Deployment failed: User 'ghost' not found"],
         ["failed", "Deployment failed: No start script configured for noscript.example.com"],
         ["failed", `Deployment failed: Port ${taken.port} is already in use by another process. Cannot start taken.example.com slot green`],
@@ -91,8 +109,18 @@ describe("slot logs (SPEC §11.2, §14.4)", () => {
 
 describe("sites watcher (SPEC §14.8)", () => {
   test("changes are attributed to their app except under node_modules, .git, tmp, target and in *.log", () => {
-    expect(["a.example.com/server.ts", "a.example.com/src/x.ts", "a.example.com", "a.example.com/node_modules/x/y.js", "a.example.com/.git/HEAD", "a.example.com/tmp/x", "a.example.com/target/debug/x", "a.example.com/app.log", "a.example.com/lib/tmp/x.ts"].map(touchedApp)).toEqual([
-      "a.example.com", "a.example.com", null, null, null, null, null, null, null,
-    ]);
+    expect(
+      [
+        "a.example.com/server.ts",
+        "a.example.com/src/x.ts",
+        "a.example.com",
+        "a.example.com/node_modules/x/y.js",
+        "a.example.com/.git/HEAD",
+        "a.example.com/tmp/x",
+        "a.example.com/target/debug/x",
+        "a.example.com/app.log",
+        "a.example.com/lib/tmp/x.ts",
+      ].map(touchedApp),
+    ).toEqual(["a.example.com", "a.example.com", null, null, null, null, null, null, null]);
   });
 });

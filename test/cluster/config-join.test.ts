@@ -61,7 +61,12 @@ describe("a node joining the cluster with its own proxy.conf", () => {
     using project = tempProject();
     using first = await node(project.dir, "join-old", "n1", "default -> http://127.0.0.1:1\n", new Date("2026-01-02T00:00:00Z"));
     using second = await node(project.dir, "join-old", "n2", "default -> http://127.0.0.1:2\n", new Date("2026-01-01T00:00:00Z"));
-    expect([first.text(), second.text(), first.warnings(), second.warnings()]).toEqual(["default -> http://127.0.0.1:1\n", "default -> http://127.0.0.1:1\n", [], []]);
+    expect([first.text(), second.text(), first.warnings(), second.warnings()]).toEqual([
+      "default -> http://127.0.0.1:1\n",
+      "default -> http://127.0.0.1:1\n",
+      [],
+      [],
+    ]);
   });
 
   test("a newer, different file replaces the cluster's on every node, and the joining node says so with both dates", async () => {

@@ -32,8 +32,31 @@ beforeAll(async () => {
   writeFileSync(join(dir, "users.acl"), `user default off\nuser soli on >${PASSWORD} ~* &* +@all\n`);
   port = freePortBlock(1);
   redis = Bun.spawn(
-    ["redis-server", "--port", "0", "--tls-port", String(port), "--bind", "127.0.0.1", "--tls-cert-file", "redis.crt", "--tls-key-file", "redis.key",
-     "--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no", "--aclfile", join(dir, "users.acl"), "--dir", dir, "--save", "", "--appendonly", "no"],
+    [
+      "redis-server",
+      "--port",
+      "0",
+      "--tls-port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--tls-cert-file",
+      "redis.crt",
+      "--tls-key-file",
+      "redis.key",
+      "--tls-ca-cert-file",
+      "ca.crt",
+      "--tls-auth-clients",
+      "no",
+      "--aclfile",
+      join(dir, "users.acl"),
+      "--dir",
+      dir,
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+    ],
     { cwd: dir, stdout: "ignore", stderr: "ignore" },
   );
   // Listening is enough here: the TLS handshake is what the tests are about.

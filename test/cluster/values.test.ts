@@ -43,14 +43,26 @@ describe("values from Redis", () => {
   });
 
   test("a member record is a JSON object of the right shape and size", () => {
-    const good = { node_id: "a", instance: "i", version: "0.1.0", config_version: 1, config_sha256: "ab", started: 1, last_seen: 2, requests_per_second: 0.5, last_reload_error: null };
-    expect([JSON.stringify(good), JSON.stringify({ ...good, config_version: -1 }), "{not json", JSON.stringify({ ...good, last_reload_error: "x".repeat(20_000) }), 42].map((v) => parseRecord(v)?.node_id ?? null)).toEqual([
-      "a",
-      null,
-      null,
-      null,
-      null,
-    ]);
+    const good = {
+      node_id: "a",
+      instance: "i",
+      version: "0.1.0",
+      config_version: 1,
+      config_sha256: "ab",
+      started: 1,
+      last_seen: 2,
+      requests_per_second: 0.5,
+      last_reload_error: null,
+    };
+    expect(
+      [
+        JSON.stringify(good),
+        JSON.stringify({ ...good, config_version: -1 }),
+        "{not json",
+        JSON.stringify({ ...good, last_reload_error: "x".repeat(20_000) }),
+        42,
+      ].map((v) => parseRecord(v)?.node_id ?? null),
+    ).toEqual(["a", null, null, null, null]);
   });
 
   test("a Redis URL in logs has no password", () => {

@@ -20,7 +20,15 @@ function load(conf: string, toml: string, files: Record<string, string> = {}) {
 function snapshotOf(conf: string, toml: string, files: Record<string, string> = {}) {
   const { loaded, lines } = load(conf, toml, files);
   if (!loaded.conf || !loaded.settings) throw new Error(lines.join("\n"));
-  return compile({ version: 1, dev: false, conf: loaded.conf, settings: loaded.settings, files: loaded.files, auth: loaded.auth, apps: [{ name: "shop", hosts: ["shop.test"], port: 7000 }] });
+  return compile({
+    version: 1,
+    dev: false,
+    conf: loaded.conf,
+    settings: loaded.settings,
+    files: loaded.files,
+    auth: loaded.auth,
+    apps: [{ name: "shop", hosts: ["shop.test"], port: 7000 }],
+  });
 }
 
 const routeAt = (s: ReturnType<typeof snapshotOf>, host: string, path: string): Route => matchRoute(s.routes, host, path)!.route;
@@ -65,12 +73,21 @@ describe("auth settings are checked at load time (SPEC §7)", () => {
   });
 
   test("a rule asking for jwt without [auth.jwt] is an error on its line; unknown key names warn", () => {
-    const { lines } = load("/a/* -> http://127.0.0.1:1\n/a/* {\n    auth: jwt\n}\n/k/* -> http://127.0.0.1:1\n/k/* {\n  auth: api_key\n  keys: one, ghost\n}\n", `[auth.api_keys]\none = "${KEY_DIGEST}"\n`);
-    expect(lines).toEqual(["proxy.conf:3:11: error: auth: jwt needs an [auth.jwt] table in config.toml (SPEC §7.4)", "proxy.conf:8:9: warning: keys: 'ghost' is not in [auth.api_keys] of config.toml"]);
+    const { lines } = load(
+      "/a/* -> http://127.0.0.1:1\n/a/* {\n    auth: jwt\n}\n/k/* -> http://127.0.0.1:1\n/k/* {\n  auth: api_key\n  keys: one, ghost\n}\n",
+      `[auth.api_keys]\none = "${KEY_DIGEST}"\n`,
+    );
+    expect(lines).toEqual([
+      "proxy.conf:3:11: error: auth: jwt needs an [auth.jwt] table in config.toml (SPEC §7.4)",
+      "proxy.conf:8:9: warning: keys: 'ghost' is not in [auth.api_keys] of config.toml",
+    ]);
   });
 
   test('backend = "redis" needs [cluster] redis_url, and rate_limiting.redis_url must be the same URL', () => {
-    const { lines } = load("default -> http://127.0.0.1:1\n", '[rate_limiting]\nenabled = true\nrequests_per_second = 5\nbackend = "redis"\nredis_url = "redis://127.0.0.1"\n');
+    const { lines } = load(
+      "default -> http://127.0.0.1:1\n",
+      '[rate_limiting]\nenabled = true\nrequests_per_second = 5\nbackend = "redis"\nredis_url = "redis://127.0.0.1"\n',
+    );
     const clustered = load("default -> http://127.0.0.1:1\n", '[rate_limiting]\nredis_url = "redis://127.0.0.1"\n[cluster]\nredis_url = "redis://10.0.0.5"\n');
     const same = load("default -> http://127.0.0.1:1\n", '[rate_limiting]\nredis_url = "redis://10.0.0.5"\n[cluster]\nredis_url = "redis://10.0.0.5"\n');
     expect([lines, clustered.lines, same.lines]).toEqual([
@@ -108,9 +125,15 @@ describe("which policy applies (SPEC §7.1)", () => {
     const describe = (r: Route) => {
       const p = r.auth;
       if (p === null) return null;
-      return p.kind === "basic" ? [p.kind, p.challenge, p.users.map((u) => u.name)] : p.kind === "api_key" ? [p.kind, p.challenge, p.keys.map((k) => k.name)] : [p.kind, p.challenge];
+      return p.kind === "basic"
+        ? [p.kind, p.challenge, p.users.map((u) => u.name)]
+        : p.kind === "api_key"
+          ? [p.kind, p.challenge, p.keys.map((k) => k.name)]
+          : [p.kind, p.challenge];
     };
-    expect([routeAt(s, "x", "/own/a"), routeAt(s, "x", "/keys/a"), routeAt(s, "x", "/open/a"), routeAt(s, "x", "/else"), routeAt(s, "shop.test", "/")].map(describe)).toEqual([
+    expect(
+      [routeAt(s, "x", "/own/a"), routeAt(s, "x", "/keys/a"), routeAt(s, "x", "/open/a"), routeAt(s, "x", "/else"), routeAt(s, "shop.test", "/")].map(describe),
+    ).toEqual([
       ["basic", 'Basic realm="Own realm"', ["admin"]],
       ["api_key", 'ApiKey realm="Global", header="X-Api-Key"', ["one"]],
       null,
@@ -123,22 +146,40 @@ describe("which policy applies (SPEC §7.1)", () => {
 
   test("without global auth only rules with their own policy are protected", () => {
     const s = snapshotOf(conf, "");
-    expect([routeAt(s, "x", "/own/a").auth?.kind, routeAt(s, "x", "/keys/a").auth?.kind, routeAt(s, "x", "/else").auth, routeAt(s, "shop.test", "/").auth]).toEqual(["basic", "api_key", null, null]);
+    expect([
+      routeAt(s, "x", "/own/a").auth?.kind,
+      routeAt(s, "x", "/keys/a").auth?.kind,
+      routeAt(s, "x", "/else").auth,
+      routeAt(s, "shop.test", "/").auth,
+    ]).toEqual(["basic", "api_key", null, null]);
   });
 
   test("JWT policies import the configured key source; claim headers are dropped everywhere", () => {
     const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
     const pem = publicKey.export({ type: "spki", format: "pem" }) as string;
-    const s = snapshotOf("default -> http://127.0.0.1:1\n", '[auth]\nenabled = true\nauth_type = "jwt"\n[auth.jwt]\npublic_key_file = "pub.pem"\nissuer = "me"\n[auth.jwt.claim_headers]\nemail = "X-Auth-Email"\n', { "pub.pem": pem });
+    const s = snapshotOf(
+      "default -> http://127.0.0.1:1\n",
+      '[auth]\nenabled = true\nauth_type = "jwt"\n[auth.jwt]\npublic_key_file = "pub.pem"\nissuer = "me"\n[auth.jwt.claim_headers]\nemail = "X-Auth-Email"\n',
+      { "pub.pem": pem },
+    );
     const p = routeAt(s, "x", "/").auth!;
     expect(p.kind === "jwt" && [p.source.type, p.algorithms, p.issuer, p.leewaySecs, p.claims, p.challenge, p.invalidChallenge]).toEqual([
-      "static", ["RS256", "ES256"], "me", 60, [{ claim: "email", header: "x-auth-email" }], 'Bearer realm="Restricted"', 'Bearer realm="Restricted", error="invalid_token"',
+      "static",
+      ["RS256", "ES256"],
+      "me",
+      60,
+      [{ claim: "email", header: "x-auth-email" }],
+      'Bearer realm="Restricted"',
+      'Bearer realm="Restricted", error="invalid_token"',
     ]);
     expect([...(s.claimHeaders ?? [])]).toEqual(["x-auth-email"]);
   });
 
   test("rate limits: the global spec and the rule's own bucket", () => {
-    const s = snapshotOf("/a/* -> http://127.0.0.1:1\n/a/* {\n  rate_limit: 600/m burst 20\n}\n/b/* -> http://127.0.0.1:1\n/b/* {\n  rate_limit: 10/s\n}\n", "[rate_limiting]\nenabled = true\nrequests_per_second = 2.5\n");
+    const s = snapshotOf(
+      "/a/* -> http://127.0.0.1:1\n/a/* {\n  rate_limit: 600/m burst 20\n}\n/b/* -> http://127.0.0.1:1\n/b/* {\n  rate_limit: 10/s\n}\n",
+      "[rate_limiting]\nenabled = true\nrequests_per_second = 2.5\n",
+    );
     expect([s.rateLimit, routeAt(s, "x", "/a/1").rateLimit, routeAt(s, "x", "/b/1").rateLimit]).toEqual([
       { perSecond: 2.5, burst: 3 },
       { perSecond: 10, burst: 20 },
@@ -151,7 +192,7 @@ test("user and key names that cannot be a header value are refused", () => {
   const { lines } = load("default -> http://127.0.0.1:1\n", `[auth.users]\n"a\\nb" = "${HASH}"\n[auth.api_keys]\n"k\\tx" = "${KEY_DIGEST}"\n`);
   expect(lines).toEqual([
     // The key's own line cannot be found for an escaped name; its table's line is given.
-    'config.toml:1:1: error: user name "a\\nb" cannot be empty or contain \':\' or control characters',
+    "config.toml:1:1: error: user name \"a\\nb\" cannot be empty or contain ':' or control characters",
     'config.toml:3:1: error: API key name "k\\tx" cannot be empty or contain control characters',
   ]);
 });

@@ -62,19 +62,19 @@ describe("regressions found by fuzzing", () => {
   });
 
   test("keys written as dotted keys or table headers below them are located", () => {
-    const text = "name = \"x\"\nz.y.x = 2\n[a.b]\n\nc = 1\n";
-    expect([tomlPosition(text, ["a"]), tomlPosition(text, ["a", "b", "c"]), tomlPosition(text, ["z"]), tomlPosition(text, ["z", "w"]), tomlPosition(text, ["nope"])]).toEqual([
-      { line: 3, column: 1 },
-      { line: 5, column: 1 },
-      { line: 2, column: 1 },
-      undefined,
-      undefined,
-    ]);
+    const text = 'name = "x"\nz.y.x = 2\n[a.b]\n\nc = 1\n';
+    expect([
+      tomlPosition(text, ["a"]),
+      tomlPosition(text, ["a", "b", "c"]),
+      tomlPosition(text, ["z"]),
+      tomlPosition(text, ["z", "w"]),
+      tomlPosition(text, ["nope"]),
+    ]).toEqual([{ line: 3, column: 1 }, { line: 5, column: 1 }, { line: 2, column: 1 }, undefined, undefined]);
     expect(parseAppInfos("[a.b]\nc = 1\n", "app.infos").issues.map(formatIssue)).toEqual(["app.infos:1:1: warning: unknown key 'a' ignored"]);
   });
 
   test("a port range refused for an end left at its default points at the start that was written", () => {
-    expect(parseAppInfos("name = \"x\"\nport_range_start = 40000\n", "app.infos").issues.map(formatIssue)).toEqual([
+    expect(parseAppInfos('name = "x"\nport_range_start = 40000\n', "app.infos").issues.map(formatIssue)).toEqual([
       "app.infos:2:1: error: port_range_end: port_range_end must not be below port_range_start",
     ]);
   });

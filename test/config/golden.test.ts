@@ -6,7 +6,9 @@ import { renderCase, SEPARATOR } from "./golden.ts";
 const dir = join(import.meta.dir, "cases");
 
 describe("proxy.conf golden cases", () => {
-  for (const name of readdirSync(dir).filter((f) => f.endsWith(".conf")).sort()) {
+  for (const name of readdirSync(dir)
+    .filter((f) => f.endsWith(".conf"))
+    .sort()) {
     test(`${name} parses to its recorded result`, () => {
       const text = readFileSync(join(dir, name), "utf8");
       const at = text.indexOf(SEPARATOR);

@@ -40,7 +40,14 @@ const validCases = readdirSync(dir)
 
 describe("serializing rules to proxy.conf (SPEC §3.9)", () => {
   test("the golden cases include every valid rule form", () => {
-    expect(validCases.map((c) => c.name)).toEqual(["01-spec-example.conf", "02-sources.conf", "03-targets.conf", "04-continuation.conf", "05-blocks.conf", "06-empty-option-block.conf"]);
+    expect(validCases.map((c) => c.name)).toEqual([
+      "01-spec-example.conf",
+      "02-sources.conf",
+      "03-targets.conf",
+      "04-continuation.conf",
+      "05-blocks.conf",
+      "06-empty-option-block.conf",
+    ]);
   });
 
   for (const { name, input } of validCases) {
@@ -60,14 +67,23 @@ describe("serializing rules to proxy.conf (SPEC §3.9)", () => {
       headers: [{ name: "X-Served-By", value: "soli" }],
       rules: [
         rule({ matcher: { type: "default" }, targets: [{ url: "http://localhost:3000" }] }),
-        rule({ matcher: { type: "prefix", value: "/api/" }, targets: [{ url: "http://a:1", weight: 70 }, { url: "http://b:1", weight: 30 }] }),
+        rule({
+          matcher: { type: "prefix", value: "/api/" },
+          targets: [
+            { url: "http://a:1", weight: 70 },
+            { url: "http://b:1", weight: 30 },
+          ],
+        }),
         rule({ matcher: { type: "exact", value: "/f" }, targets: [{ url: "http://a:1" }, { url: "http://b:1" }], load_balancing: "failover" }),
         rule({ matcher: { type: "exact", value: "/w" }, targets: [{ url: "http://a:1" }, { url: "http://b:1" }], load_balancing: "weighted" }),
         rule({
           matcher: { type: "domain_path", domain: "shop.example.com", path: "/admin/" },
           targets: [{ url: "http://127.0.0.1:7001" }],
           auth: [{ username: "admin", hash: HASH }],
-          headers: [{ name: "X-A", value: "$client_ip" }, { name: "X-Debug", value: null }],
+          headers: [
+            { name: "X-A", value: "$client_ip" },
+            { name: "X-Debug", value: null },
+          ],
           options: { auth: "basic", realm: "Shop admin", rate_limit: "10/s burst 20" },
         }),
         rule({ matcher: { type: "regex", value: "^/u/(\\d+)$" }, targets: [{ url: "http://u:8080/users/$1" }] }),

@@ -11,11 +11,34 @@ const check = (text: string) => {
 describe("config.toml", () => {
   test("a missing or empty file means every SPEC default", () => {
     const d = defaultSettings();
-    expect([d.server.bind, d.server.https_port, d.server.worker_threads, d.tls.mode, d.tls.cache_dir]).toEqual(["0.0.0.0:8080", 8443, "auto", "auto", "./certs"]);
+    expect([d.server.bind, d.server.https_port, d.server.worker_threads, d.tls.mode, d.tls.cache_dir]).toEqual([
+      "0.0.0.0:8080",
+      8443,
+      "auto",
+      "auto",
+      "./certs",
+    ]);
     expect([d.limits.keep_alive_timeout, d.limits.request_timeout, d.limits.max_request_size, d.limits.max_in_flight]).toEqual([10, 60, undefined, undefined]);
-    expect([d.metrics.endpoint, d.metrics.allow, d.health.liveness_path, d.health.readiness_path]).toEqual(["/metrics", ["127.0.0.0/8", "::1/128"], "/health/live", "/health/ready"]);
-    expect([d.circuit_breaker.failure_threshold, d.circuit_breaker.recovery_timeout_secs, d.circuit_breaker.success_threshold, d.circuit_breaker.failure_status_codes]).toEqual([5, 30, 2, [502, 503, 504]]);
-    expect([d.admin.enabled, d.admin.bind, d.auth.realm, d.auth.header, d.logging.format, d.logging.level]).toEqual([true, "127.0.0.1:9090", "Restricted", "X-Api-Key", "json", "info"]);
+    expect([d.metrics.endpoint, d.metrics.allow, d.health.liveness_path, d.health.readiness_path]).toEqual([
+      "/metrics",
+      ["127.0.0.0/8", "::1/128"],
+      "/health/live",
+      "/health/ready",
+    ]);
+    expect([
+      d.circuit_breaker.failure_threshold,
+      d.circuit_breaker.recovery_timeout_secs,
+      d.circuit_breaker.success_threshold,
+      d.circuit_breaker.failure_status_codes,
+    ]).toEqual([5, 30, 2, [502, 503, 504]]);
+    expect([d.admin.enabled, d.admin.bind, d.auth.realm, d.auth.header, d.logging.format, d.logging.level]).toEqual([
+      true,
+      "127.0.0.1:9090",
+      "Restricted",
+      "X-Api-Key",
+      "json",
+      "info",
+    ]);
     expect(check("").settings).toEqual(d);
   });
 

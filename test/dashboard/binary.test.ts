@@ -14,7 +14,6 @@ import { launchBrowser } from "./browser.ts";
 // Functions handed to page.evaluate() run in the browser; this project's types are Bun's, no DOM.
 declare const document: any;
 
-
 let project: TempProject;
 let exe: string;
 
@@ -31,7 +30,12 @@ test("the compiled executable serves the whole dashboard from itself, nothing fr
   project.write("proxy.conf", "localhost -> http://127.0.0.1:9/\n");
   project.write("config.toml", `[server]\nbind = "127.0.0.1:0"\nhttps_port = 0\nworker_threads = 1\n\n[admin]\nenabled = true\nbind = "127.0.0.1:0"\n`);
   await using proxy = await spawnProxy(project.conf, { exe, env: { PATH: "/usr/bin:/bin", HOME: project.dir }, cwd: project.dir });
-  const listening = JSON.parse(proxy.output().split("\n").find((l) => l.includes("soli-proxy listening"))!) as { admin: string };
+  const listening = JSON.parse(
+    proxy
+      .output()
+      .split("\n")
+      .find((l) => l.includes("soli-proxy listening"))!,
+  ) as { admin: string };
   const origin = `http://${listening.admin}`;
 
   await using chrome = await launchBrowser();
@@ -52,7 +56,15 @@ test("the compiled executable serves the whole dashboard from itself, nothing fr
   console.log(`dashboard first visit: ${urls.length} requests, ${bytes} bytes transferred (gzip)`);
   expect(urls.filter((u) => !u.startsWith(`${origin}/`))).toEqual([]);
   expect(urls.map((u) => new URL(u).pathname).sort()).toEqual(
-    ["/", "/api/v1/events/metrics", "/ui/assets/client.js", "/ui/assets/style.css", "/ui/assets/uPlot.iife.min.js", "/ui/assets/uPlot.min.css", "/ui/events/overview"].sort(),
+    [
+      "/",
+      "/api/v1/events/metrics",
+      "/ui/assets/client.js",
+      "/ui/assets/style.css",
+      "/ui/assets/uPlot.iife.min.js",
+      "/ui/assets/uPlot.min.css",
+      "/ui/events/overview",
+    ].sort(),
   );
   expect(failed).toEqual([]);
   expect(bytes).toBeLessThan(60_000);

@@ -128,7 +128,11 @@ describe("dashboard pages", () => {
     for (let i = 0; i < N; i += 30) {
       await Promise.all(Array.from({ length: 30 }, () => fetch(proxy.url, { headers: { host: "localhost" } }).then((r) => r.text())));
     }
-    await page.waitForFunction((want) => Number((document.getElementById("chart-rps") as HTMLElement).dataset.requests ?? 0) >= want, { timeout: 10_000 }, before + N);
+    await page.waitForFunction(
+      (want) => Number((document.getElementById("chart-rps") as HTMLElement).dataset.requests ?? 0) >= want,
+      { timeout: 10_000 },
+      before + N,
+    );
     expect(await text(page, "#p99")).toMatch(/ms$/);
     expect(await text(page, "#config-version")).toMatch(/^v\d+$/);
     // The charts are drawn: uPlot's canvas has the container's width.
@@ -165,7 +169,11 @@ describe("dashboard pages", () => {
     expect(await page.$$eval("#routes-table script", (s) => s.length)).toBe(0);
 
     await page.goto(`${admin}/ui/apps`);
-    await page.waitForFunction((line) => [...document.querySelectorAll("pre.log")].some((p) => (p.textContent ?? "").includes(line)), { timeout: 10_000 }, HOSTILE_LOG);
+    await page.waitForFunction(
+      (line) => [...document.querySelectorAll("pre.log")].some((p) => (p.textContent ?? "").includes(line)),
+      { timeout: 10_000 },
+      HOSTILE_LOG,
+    );
     expect(await page.$$eval("#apps script", (s) => s.length)).toBe(0);
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     expect(problems).toEqual([]); // no alert() dialog either
@@ -244,14 +252,29 @@ describe("dashboard pages", () => {
     const to = from === "blue" ? "green" : "blue";
     await page.click('[data-key="deploy-shop.localhost"]');
     // The slot events of the deploy arrive live: the new slot starting, then serving.
-    await page.waitForFunction((slot) => [...document.querySelectorAll('section.app[data-app="shop.localhost"] .progress li')].some((li) => li.textContent?.toLowerCase().includes(`${slot}: starting`)), { timeout: 15_000 }, to);
+    await page.waitForFunction(
+      (slot) =>
+        [...document.querySelectorAll('section.app[data-app="shop.localhost"] .progress li')].some((li) =>
+          li.textContent?.toLowerCase().includes(`${slot}: starting`),
+        ),
+      { timeout: 15_000 },
+      to,
+    );
     await page.waitForFunction(
       (slot) => document.querySelector('section.app[data-app="shop.localhost"] .current-slot')?.textContent === slot,
       { timeout: 20_000 },
       to,
     );
-    await page.waitForFunction(() => [...document.querySelectorAll('section.app[data-app="shop.localhost"] .progress li')].some((li) => /deploy: Deployment started/.test(li.textContent ?? "")), { timeout: 20_000 });
-    const activity = await page.$$eval('section.app[data-app="shop.localhost"] .progress li', (lis) => lis.map((li) => (li.textContent ?? "").replace(/^\S+ (AM |PM )?/, "")));
+    await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll('section.app[data-app="shop.localhost"] .progress li')].some((li) =>
+          /deploy: Deployment started/.test(li.textContent ?? ""),
+        ),
+      { timeout: 20_000 },
+    );
+    const activity = await page.$$eval('section.app[data-app="shop.localhost"] .progress li', (lis) =>
+      lis.map((li) => (li.textContent ?? "").replace(/^\S+ (AM |PM )?/, "")),
+    );
     // The deploy phases (SPEC §14.7 Progress on /events/apps) arrive live, in order, each once.
     const phases = activity.filter((a) => /^(starting|health check|switched|draining|done|failed)/.test(a)).map((a) => a.split(/[ :]/)[0]);
     expect(phases).toEqual(["starting", "health", "switched", "draining", "done"]);
@@ -266,7 +289,9 @@ describe("dashboard pages", () => {
     await page.goto(`${admin}/ui/certs`);
     await page.waitForFunction(() => document.querySelectorAll("#certs-table tbody tr").length === 2);
     const rows = await page.$$eval("#certs-table tbody tr", (trs) =>
-      trs.map((tr: HTMLElement) => [...tr.querySelectorAll("td")].map((td: HTMLElement) => ({ text: td.textContent ?? "", warn: td.classList.contains("warn") }))),
+      trs.map((tr: HTMLElement) =>
+        [...tr.querySelectorAll("td")].map((td: HTMLElement) => ({ text: td.textContent ?? "", warn: td.classList.contains("warn") })),
+      ),
     );
     const byName = Object.fromEntries(rows.map((r) => [r[0]!.text, r]));
     const fallback = byName["self-signed"]!;
@@ -289,10 +314,12 @@ describe("dashboard pages", () => {
       await page.waitForSelector(p.ready);
       await page.waitForFunction(() => document.getElementById("live")?.textContent === "live");
       const wanted = await page.$$eval("a[href], button:not([disabled]), input, select, textarea, pre[tabindex]", (els) =>
-        els.filter((e) => (e as HTMLElement).offsetParent !== null || (e as HTMLElement).classList.contains("skip")).map((e, i) => {
-          (e as HTMLElement).dataset.kbd = String(i);
-          return String(i);
-        }),
+        els
+          .filter((e) => (e as HTMLElement).offsetParent !== null || (e as HTMLElement).classList.contains("skip"))
+          .map((e, i) => {
+            (e as HTMLElement).dataset.kbd = String(i);
+            return String(i);
+          }),
       );
       const reached = new Set<string>();
       let ringless = 0;

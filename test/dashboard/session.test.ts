@@ -53,7 +53,13 @@ describe("dashboard sessions", () => {
     const status = async (cookie: string) => (await fetch(`${proxy.adminUrl}/api/v1/status`, { headers: { cookie } })).status;
     const before = await status(mine.cookie!);
     const out = await fetch(`${proxy.adminUrl}/ui/logout`, { method: "POST", headers: { cookie: mine.cookie!, "x-requested-with": "test" } });
-    expect([before, out.status, out.headers.get("set-cookie")?.startsWith("soli_session=;"), await status(mine.cookie!), await status(other.cookie!)]).toEqual([200, 200, true, 401, 200]);
+    expect([before, out.status, out.headers.get("set-cookie")?.startsWith("soli_session=;"), await status(mine.cookie!), await status(other.cookie!)]).toEqual([
+      200,
+      200,
+      true,
+      401,
+      200,
+    ]);
   });
 
   test("the cookie is Secure when a TLS front on loopback says the browser used HTTPS", async () => {
@@ -102,7 +108,11 @@ describe("dashboard sessions", () => {
     });
     expect(forged.status).toBe(403);
     expect(await Bun.file(proxy.project.conf).text()).toBe(CONF);
-    const login = await fetch(`${proxy.adminUrl}/ui/login`, { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ api_key: API_KEY }) });
+    const login = await fetch(`${proxy.adminUrl}/ui/login`, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: JSON.stringify({ api_key: API_KEY }),
+    });
     expect(login.status).toBe(403);
     expect(login.headers.get("set-cookie")).toBeNull();
     // The same write from the dashboard (same origin, X-Requested-With) lands.

@@ -16,7 +16,12 @@ test("with two worker processes the per-second series counts every request they 
     "config.toml": `[server]\nbind = "127.0.0.1:0"\nhttps_port = 0\nworker_threads = 2\nshutdown_grace_period = 1\n\n[admin]\nenabled = true\nbind = "127.0.0.1:0"\napi_key = "${API_KEY}"\n`,
   });
   await using proxy = await spawnProxy(project.conf, { cwd: project.dir });
-  const listening = JSON.parse(proxy.output().split("\n").find((l) => l.includes("soli-proxy listening"))!) as { admin: string };
+  const listening = JSON.parse(
+    proxy
+      .output()
+      .split("\n")
+      .find((l) => l.includes("soli-proxy listening"))!,
+  ) as { admin: string };
   const series = async () => {
     const res = await fetch(`http://${listening.admin}/api/v1/metrics/series`, { headers: { "x-api-key": API_KEY } });
     const body = (await res.json()) as { data: { rps: number; status: number[] }[] };
@@ -26,10 +31,15 @@ test("with two worker processes the per-second series counts every request they 
   for (let i = 0; i < N; i += 20) {
     await Promise.all(Array.from({ length: 20 }, () => fetch(`http://127.0.0.1:${proxy.http}/`, { headers: { host: "localhost" } }).then((r) => r.text())));
   }
-  const points = await waitFor(async () => {
-    const p = await series();
-    return p.reduce((sum, x) => sum + x.rps, 0) >= N ? p : null;
-  }, "the workers' requests in the series", 10_000, 200);
+  const points = await waitFor(
+    async () => {
+      const p = await series();
+      return p.reduce((sum, x) => sum + x.rps, 0) >= N ? p : null;
+    },
+    "the workers' requests in the series",
+    10_000,
+    200,
+  );
   expect(points.reduce((sum, x) => sum + x.rps, 0)).toBe(N);
   expect(points.reduce((sum, x) => sum + x.status[1]!, 0)).toBe(N);
 }, 30_000);

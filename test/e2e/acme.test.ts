@@ -48,7 +48,15 @@ describe("Let's Encrypt via ACME against a real Pebble (SPEC §12.6)", () => {
 
     project.write("pebble-root.pem", await pebble.rootPem());
     const curl = Bun.spawn(
-      ["curl", "-sS", "--cacert", join(project.dir, "pebble-root.pem"), "--resolve", `shop.example.com:${proxy.https}:127.0.0.1`, `https://shop.example.com:${proxy.https}/`],
+      [
+        "curl",
+        "-sS",
+        "--cacert",
+        join(project.dir, "pebble-root.pem"),
+        "--resolve",
+        `shop.example.com:${proxy.https}:127.0.0.1`,
+        `https://shop.example.com:${proxy.https}/`,
+      ],
       { stdout: "pipe", stderr: "pipe" },
     );
     const [body, err, code] = await Promise.all([new Response(curl.stdout).text(), new Response(curl.stderr).text(), curl.exited]);
@@ -76,16 +84,30 @@ describe("Let's Encrypt via ACME against a real Pebble (SPEC §12.6)", () => {
     project.write("proxy.conf", "shop.example.com -> http://127.0.0.1:9\n");
     project.write("config.toml", toml(httpPort, pebble.directory));
     await using proxy = await spawnProxy(project.conf, { env: { NODE_EXTRA_CA_CERTS: pebble.apiCaFile } });
-    const line = await waitFor(() => proxy.output().split("\n").find((l) => l.includes("not issued")), "the failure log line", 20_000, 100);
+    const line = await waitFor(
+      () =>
+        proxy
+          .output()
+          .split("\n")
+          .find((l) => l.includes("not issued")),
+      "the failure log line",
+      20_000,
+      100,
+    );
     const entry = JSON.parse(line) as { level: string; domain: string; msg: string };
     const served = await presented(proxy.https, "shop.example.com");
-    expect([entry.level, entry.domain, entry.msg.startsWith("certificate for shop.example.com not issued: "), /connection refused/i.test(entry.msg), served.cn]).toEqual([
-      "error", "shop.example.com", true, true, "soli-proxy self-signed",
-    ]);
+    expect([
+      entry.level,
+      entry.domain,
+      entry.msg.startsWith("certificate for shop.example.com not issued: "),
+      /connection refused/i.test(entry.msg),
+      served.cn,
+    ]).toEqual(["error", "shop.example.com", true, true, "soli-proxy self-signed"]);
   }, 30_000);
 });
 
-const letsencryptToml = (directory: string) => `[tls]\nmode = "letsencrypt"\n[letsencrypt]\nemail = "ops@example.com"\nterms_agreed = true\ndirectory_url = "${directory}"\n`;
+const letsencryptToml = (directory: string) =>
+  `[tls]\nmode = "letsencrypt"\n[letsencrypt]\nemail = "ops@example.com"\nterms_agreed = true\ndirectory_url = "${directory}"\n`;
 
 /** A stand-in ACME server that answers the directory and nonces, and refuses accounts with an RFC 7807 problem. */
 function refusingCa(): { url: string; hits: string[]; stop(): void } & Disposable {
@@ -120,17 +142,35 @@ describe("ACME failures are logged with the domain and serving goes on (SPEC §1
     await using proxy = await startTestProxy("default -> http://127.0.0.1:9", { toml: letsencryptToml(`http://127.0.0.1:${await freePort()}/dir`) });
     proxy.handle.setAppDomains(["shop.example.org", "shop.example.test", "localhost"]);
     await waitFor(() => proxy.logs().some((l) => l.domain === "shop.example.org"), "the app domain's attempt", 10_000, 20);
-    expect([...new Set(proxy.logs().filter((l) => l.domain).map((l) => l.domain))]).toEqual(["shop.example.org"]);
+    expect([
+      ...new Set(
+        proxy
+          .logs()
+          .filter((l) => l.domain)
+          .map((l) => l.domain),
+      ),
+    ]).toEqual(["shop.example.org"]);
   });
 
-
   test.each([
-    ["a CA that is down", async () => ({ url: `http://127.0.0.1:${await freePort()}/dir`, stop() {} }), /^certificate for shop\.example\.com not issued: ACME directory http:\/\/127\.0\.0\.1:\d+\/dir unreachable: .+; next attempt in 60 min$/],
-    ["a CA answering 500", async () => {
-      const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("maintenance", { status: 500 }) });
-      return { url: `http://127.0.0.1:${s.port}/dir`, stop: () => s.stop(true) };
-    }, /^certificate for shop\.example\.com not issued: ACME directory http:\/\/127\.0\.0\.1:\d+\/dir answered 500: maintenance; next attempt in 60 min$/],
-    ["a CA refusing the account", async () => refusingCa(), /^certificate for shop\.example\.com not issued: new accounts are disabled on this CA; next attempt in 60 min$/],
+    [
+      "a CA that is down",
+      async () => ({ url: `http://127.0.0.1:${await freePort()}/dir`, stop() {} }),
+      /^certificate for shop\.example\.com not issued: ACME directory http:\/\/127\.0\.0\.1:\d+\/dir unreachable: .+; next attempt in 60 min$/,
+    ],
+    [
+      "a CA answering 500",
+      async () => {
+        const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("maintenance", { status: 500 }) });
+        return { url: `http://127.0.0.1:${s.port}/dir`, stop: () => s.stop(true) };
+      },
+      /^certificate for shop\.example\.com not issued: ACME directory http:\/\/127\.0\.0\.1:\d+\/dir answered 500: maintenance; next attempt in 60 min$/,
+    ],
+    [
+      "a CA refusing the account",
+      async () => refusingCa(),
+      /^certificate for shop\.example\.com not issued: new accounts are disabled on this CA; next attempt in 60 min$/,
+    ],
   ] as const)("%s", async (_name, makeCa, expected) => {
     const ca = await makeCa();
     try {

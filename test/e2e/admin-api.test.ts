@@ -38,7 +38,21 @@ describe("admin API over HTTP (SPEC §11)", () => {
     await using proxy = await startAdminProxy(`/x -> http://127.0.0.1:9 @auth:bob:${HASH}\n`, { toml: adminToml(undefined, extra) });
     const { body } = await api(proxy.adminUrl, "GET", "config");
     const data = body.data;
-    expect(Object.keys(data)).toEqual(["server", "tls", "letsencrypt", "admin", "auth", "limits", "health", "metrics", "logging", "rate_limiting", "circuit_breaker", "apps", "rules"]);
+    expect(Object.keys(data)).toEqual([
+      "server",
+      "tls",
+      "letsencrypt",
+      "admin",
+      "auth",
+      "limits",
+      "health",
+      "metrics",
+      "logging",
+      "rate_limiting",
+      "circuit_breaker",
+      "apps",
+      "rules",
+    ]);
     expect([data.admin.api_key, data.auth.users, data.auth.api_keys, data.auth.jwt.secret, data.rules[0].auth, data.server.bind]).toEqual([
       "",
       { alice: "" },
@@ -179,7 +193,16 @@ describe("admin API over HTTP (SPEC §11)", () => {
     const bad = await api(proxy.adminUrl, "POST", "reload");
     const status = await api(proxy.adminUrl, "GET", "status");
     const message = `unsupported scheme 'nope:' in 'nope://' (use http, https, ws, wss or redirect)`;
-    expect([good.status, good.body, served, bad.status, bad.body, status.body.data.config_version, status.body.data.last_reload_error, await text(`${proxy.url}/`)]).toEqual([
+    expect([
+      good.status,
+      good.body,
+      served,
+      bad.status,
+      bad.body,
+      status.body.data.config_version,
+      status.body.data.last_reload_error,
+      await text(`${proxy.url}/`),
+    ]).toEqual([
       200,
       { ok: true, data: { message: "Configuration reloaded", version: 2 } },
       "200 A",
@@ -197,13 +220,13 @@ describe("admin API over HTTP (SPEC §11)", () => {
     const toml = readFileSync(proxy.project.toml, "utf8");
     writeFileSync(proxy.project.toml, `${toml}\n[limits]\nrequest_timeout = "soon"\n`);
     const r = await api(proxy.adminUrl, "POST", "routes", { matcher: { type: "exact", value: "/x" }, targets: [{ url: "http://127.0.0.1:9" }] });
-    expect([r.status, r.body.error.startsWith(`Reload failed: ${proxy.project.toml}:`), r.body.issues.length, readFileSync(proxy.project.conf, "utf8"), proxy.handle.current().version]).toEqual([
-      422,
-      true,
-      1,
-      conf,
-      1,
-    ]);
+    expect([
+      r.status,
+      r.body.error.startsWith(`Reload failed: ${proxy.project.toml}:`),
+      r.body.issues.length,
+      readFileSync(proxy.project.conf, "utf8"),
+      proxy.handle.current().version,
+    ]).toEqual([422, true, 1, conf, 1]);
   });
 
   test("unknown paths are 404 without an _admin app", async () => {
@@ -233,13 +256,18 @@ describe("admin API over HTTP (SPEC §11)", () => {
     await fetch(`${proxy.url}/health/live`);
     const page = await fetch(`${proxy.adminUrl}/api/v1/metrics`, { headers: { "x-api-key": API_KEY } });
     const body = await page.text();
-    expect([page.status, page.headers.get("content-type")?.startsWith("text/plain"), body.includes("# HELP proxy_requests_total Total number of HTTP requests"), /proxy_requests_total 1\b/.test(body)]).toEqual([
-      200, true, true, true,
-    ]);
+    expect([
+      page.status,
+      page.headers.get("content-type")?.startsWith("text/plain"),
+      body.includes("# HELP proxy_requests_total Total number of HTTP requests"),
+      /proxy_requests_total 1\b/.test(body),
+    ]).toEqual([200, true, true, true]);
   });
 
   test("the global rate limit applies to the admin API before its auth, but never to the control socket", async () => {
-    await using proxy = await startAdminProxy("default -> http://127.0.0.1:9\n", { toml: adminToml(undefined, "[rate_limiting]\nenabled = true\nrequests_per_second = 0.001\nburst_size = 2\n") });
+    await using proxy = await startAdminProxy("default -> http://127.0.0.1:9\n", {
+      toml: adminToml(undefined, "[rate_limiting]\nenabled = true\nrequests_per_second = 0.001\nburst_size = 2\n"),
+    });
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) statuses.push((await fetch(`${proxy.adminUrl}/api/v1/status`, { headers: { "x-api-key": "wrong" } })).status);
     const viaSocket = await fetch("http://localhost/api/v1/status", { unix: proxy.handle.controlSocket! } as RequestInit);
@@ -250,7 +278,9 @@ describe("admin API over HTTP (SPEC §11)", () => {
     const dead = Bun.serve({ port: 0, fetch: () => new Response() });
     const port = dead.port;
     dead.stop(true);
-    await using proxy = await startAdminProxy(`default -> http://127.0.0.1:${port}\n`, { toml: adminToml(undefined, "[circuit_breaker]\nfailure_threshold = 2\n") });
+    await using proxy = await startAdminProxy(`default -> http://127.0.0.1:${port}\n`, {
+      toml: adminToml(undefined, "[circuit_breaker]\nfailure_threshold = 2\n"),
+    });
     for (let i = 0; i < 2; i++) await fetch(`${proxy.url}/`);
     const before = await api(proxy.adminUrl, "GET", "circuit-breaker");
     const reset = await api(proxy.adminUrl, "POST", "circuit-breaker/reset", undefined, { "x-api-key": API_KEY });
@@ -266,14 +296,14 @@ describe("admin API over HTTP (SPEC §11)", () => {
     await using proxy = await startAdminProxy("default -> http://127.0.0.1:9\n");
     const r = await api(proxy.adminUrl, "POST", "hash-password", { password: "s3cret" });
     const empty = await api(proxy.adminUrl, "POST", "hash-password", { password: "" });
-    expect([r.status, r.body.data.format, /^\$2b\$12\$/.test(r.body.data.hash), await Bun.password.verify("s3cret", r.body.data.hash), empty.status, empty.body.error]).toEqual([
-      200,
-      "bcrypt",
-      true,
-      true,
-      400,
-      "Password cannot be empty",
-    ]);
+    expect([
+      r.status,
+      r.body.data.format,
+      /^\$2b\$12\$/.test(r.body.data.hash),
+      await Bun.password.verify("s3cret", r.body.data.hash),
+      empty.status,
+      empty.body.error,
+    ]).toEqual([200, "bcrypt", true, true, 400, "Password cannot be empty"]);
   });
 });
 
@@ -332,7 +362,9 @@ describe("admin API auth and request guards (SPEC §11.1)", () => {
 
   test("a non-loopback admin bind without a credential is refused and logged; the proxy keeps serving", async () => {
     using a = backend(() => new Response("A"));
-    await using proxy = await startAdminProxy(`default -> ${a.url}\n`, { toml: adminToml("").replace('[admin]\nenabled = true\nbind = "127.0.0.1:0"', '[admin]\nenabled = true\nbind = "0.0.0.0:0"') });
+    await using proxy = await startAdminProxy(`default -> ${a.url}\n`, {
+      toml: adminToml("").replace('[admin]\nenabled = true\nbind = "127.0.0.1:0"', '[admin]\nenabled = true\nbind = "0.0.0.0:0"'),
+    });
     const refused = proxy.logs().find((l) => String(l.msg).startsWith("admin API not started"));
     expect([proxy.handle.admin, refused?.level, await text(`${proxy.url}/`)]).toEqual([null, "error", "200 A"]);
   });
@@ -342,24 +374,37 @@ describe("admin API auth and request guards (SPEC §11.1)", () => {
     await using open = await startAdminProxy(`default -> ${a.url}\n`, { toml: adminToml("") });
     const warned = open.logs().find((l) => String(l.msg).startsWith("admin API is open"));
     const taken = open.handle.admin!.port;
-    await using second = await startAdminProxy(`default -> ${a.url}\n`, { toml: adminToml().replace('bind = "127.0.0.1:0"\napi_key', `bind = "127.0.0.1:${taken}"\napi_key`) });
-    const failed = await waitFor(() => second.logs().find((l) => l.msg === "admin API could not bind; the proxy keeps running without it"), "the bind failure log line");
-    expect([warned?.level, (await api(open.adminUrl, "GET", "status", undefined, {})).status, second.handle.admin, failed.level, await text(`${second.url}/`)]).toEqual([
-      "warn",
-      200,
-      null,
-      "error",
-      "200 A",
-    ]);
+    await using second = await startAdminProxy(`default -> ${a.url}\n`, {
+      toml: adminToml().replace('bind = "127.0.0.1:0"\napi_key', `bind = "127.0.0.1:${taken}"\napi_key`),
+    });
+    const failed = await waitFor(
+      () => second.logs().find((l) => l.msg === "admin API could not bind; the proxy keeps running without it"),
+      "the bind failure log line",
+    );
+    expect([
+      warned?.level,
+      (await api(open.adminUrl, "GET", "status", undefined, {})).status,
+      second.handle.admin,
+      failed.level,
+      await text(`${second.url}/`),
+    ]).toEqual(["warn", 200, null, "error", "200 A"]);
   });
 });
 
 describe("admin credentials from .env (SPEC §11.1)", () => {
   test("ADMIN_USER/ADMIN_PASSWORD come from .env beside proxy.conf; a clear password is hashed with a warning", async () => {
-    await using proxy = await startAdminProxy("default -> http://127.0.0.1:9\n", { toml: adminToml(""), files: { ".env": "# admin\nADMIN_USER=ops\nexport ADMIN_PASSWORD='plain pw'\n" } });
+    await using proxy = await startAdminProxy("default -> http://127.0.0.1:9\n", {
+      toml: adminToml(""),
+      files: { ".env": "# admin\nADMIN_USER=ops\nexport ADMIN_PASSWORD='plain pw'\n" },
+    });
     const ok = await api(proxy.adminUrl, "GET", "status", undefined, { authorization: `Basic ${btoa("ops:plain pw")}` });
     const bad = await api(proxy.adminUrl, "GET", "status", undefined, { authorization: `Basic ${btoa("ops:other")}` });
     const warning = proxy.logs().find((l) => String(l.msg).startsWith("ADMIN_PASSWORD is not a bcrypt hash"));
-    expect([ok.status, bad.status, warning?.level, readFileSync(join(proxy.project.dir, ".env"), "utf8").includes("plain pw")]).toEqual([200, 401, "warn", true]);
+    expect([ok.status, bad.status, warning?.level, readFileSync(join(proxy.project.dir, ".env"), "utf8").includes("plain pw")]).toEqual([
+      200,
+      401,
+      "warn",
+      true,
+    ]);
   });
 });

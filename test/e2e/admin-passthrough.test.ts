@@ -39,7 +39,15 @@ describe("the _admin passthrough (SPEC §11.2)", () => {
       "x-custom": h["x-custom"],
       credentials: [h["x-api-key"], h.authorization],
     });
-    const expected = { host: admin, "x-forwarded-for": "127.0.0.1", "x-real-ip": "127.0.0.1", "x-forwarded-proto": "http", "x-forwarded-host": admin, "x-custom": "kept", credentials: [undefined, undefined] };
+    const expected = {
+      host: admin,
+      "x-forwarded-for": "127.0.0.1",
+      "x-real-ip": "127.0.0.1",
+      "x-forwarded-proto": "http",
+      "x-forwarded-host": admin,
+      "x-custom": "kept",
+      credentials: [undefined, undefined],
+    };
     expect({ status: res.status, path: body.path, http: forwarded(body.headers), ws: forwarded(wsHeaders), echo: messages[1], close: await closed }).toEqual({
       status: 200,
       path: "/panel/page",
@@ -54,7 +62,9 @@ describe("the _admin passthrough (SPEC §11.2)", () => {
     await using proxy = await startAppsProxy({ admin: true, apps: { _admin: {} } });
     const admin = `127.0.0.1:${proxy.handle.admin!.port}`;
     const res = await fetch(`http://${admin}/panel`);
-    const upgrade = await fetch(`http://${admin}/live`, { headers: { upgrade: "websocket", connection: "Upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" } });
+    const upgrade = await fetch(`http://${admin}/live`, {
+      headers: { upgrade: "websocket", connection: "Upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" },
+    });
     expect([res.status, await res.json(), upgrade.status]).toEqual([401, { ok: false, error: "Unauthorized" }, 401]);
   });
 });

@@ -15,7 +15,11 @@ describe("admin API Host check and header redaction (SPEC §11.1)", () => {
     await using proxy = await startAdminProxy(CONF, { toml: adminToml("") });
     const port = proxy.handle.admin!.port;
     const get = (host: string, path = "/api/v1/config") => rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
-    const post = (host: string) => rawRequest(port, `POST /api/v1/routes HTTP/1.1\r\nHost: ${host}\r\nX-Requested-With: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
+    const post = (host: string) =>
+      rawRequest(
+        port,
+        `POST /api/v1/routes HTTP/1.1\r\nHost: ${host}\r\nX-Requested-With: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`,
+      );
     expect(statusOf(await get(`attacker.example:${port}`))).toBe(421);
     expect(statusOf(await get("attacker.example."))).toBe(421);
     expect(statusOf(await get("localhost.attacker.example"))).toBe(421);
@@ -36,7 +40,7 @@ describe("admin API Host check and header redaction (SPEC §11.1)", () => {
     expect(adminHostAllowed("bad host", "127.0.0.1:9090")).toBe(false);
   });
 
-  test("headers {} values are shown as \"\" by /routes and /config, the file keeps them, and a PUT of what GET showed keeps them", async () => {
+  test('headers {} values are shown as "" by /routes and /config, the file keeps them, and a PUT of what GET showed keeps them', async () => {
     await using proxy = await startAdminProxy(CONF);
     const routes = await api(proxy.adminUrl, "GET", "routes");
     expect(routes.body.data[0].headers).toEqual([

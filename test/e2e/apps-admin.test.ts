@@ -59,7 +59,11 @@ describe("managed apps through the admin API and the control socket (SPEC §11.2
     // Break the health check of every new start: the deploy must fail and say why.
     setBehaviour(`${proxy.sites}/bad.example.com`, { health: 500 });
     const r = await call(proxy.handle.controlSocket!, "POST", "apps/bad.example.com/deploy");
-    expect([r.status, r.body.error?.startsWith("Deployment failed: bad.example.com slot green did not become healthy on http://127.0.0.1:"), r.body.error?.includes("Deployment failed: Deployment failed")]).toEqual([500, true, false]);
+    expect([
+      r.status,
+      r.body.error?.startsWith("Deployment failed: bad.example.com slot green did not become healthy on http://127.0.0.1:"),
+      r.body.error?.includes("Deployment failed: Deployment failed"),
+    ]).toEqual([500, true, false]);
   });
 
   test("the lifecycle CLI asks the running proxy over run/control.sock", async () => {
@@ -74,6 +78,11 @@ describe("managed apps through the admin API and the control socket (SPEC §11.2
     const slot = proxy.handle.apps.get("cli.example.com").current_slot;
     const stop = await run("stop", "cli.example.com");
     const status = await new ControlClient(proxy.handle.controlSocket!).get<{ stopped: boolean }>("apps/cli.example.com");
-    expect([deploy, slot, stop, status.stopped]).toEqual([[0, "cli.example.com deployed successfully (slot green)", ""], "green", [0, "cli.example.com stopped successfully", ""], true]);
+    expect([deploy, slot, stop, status.stopped]).toEqual([
+      [0, "cli.example.com deployed successfully (slot green)", ""],
+      "green",
+      [0, "cli.example.com stopped successfully", ""],
+      true,
+    ]);
   });
 });

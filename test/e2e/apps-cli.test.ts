@@ -18,14 +18,19 @@ function project(): TempProject {
   return p;
 }
 
-const cli = (p: TempProject, args: string[], env: Record<string, string> = {}) => runCli([...args, "-c", p.conf, "--sites-dir", join(p.dir, "sites")], { cwd: p.dir, env });
+const cli = (p: TempProject, args: string[], env: Record<string, string> = {}) =>
+  runCli([...args, "-c", p.conf, "--sites-dir", join(p.dir, "sites")], { cwd: p.dir, env });
 const appState = (p: TempProject) => JSON.parse(readFileSync(join(p.dir, "run", "app_state.json"), "utf8"));
 
 /** Kills whatever app_state.json says still runs (the CLI leaves apps running on purpose). */
 function cleanup(p: TempProject): void {
   try {
     for (const app of Object.values(appState(p)) as { blue: { pid: number | null }; green: { pid: number | null } }[]) {
-      for (const pid of [app.blue.pid, app.green.pid]) if (pid) try { process.kill(-pid, "SIGKILL"); } catch {}
+      for (const pid of [app.blue.pid, app.green.pid])
+        if (pid)
+          try {
+            process.kill(-pid, "SIGKILL");
+          } catch {}
     }
   } catch {}
   p.remove();
@@ -70,13 +75,13 @@ describe("deploy, restart, stop, logs without a running proxy (SPEC §16.1)", ()
       // rollback: the other slot again (green), from the same directory
       const rollback = await cli(p, ["rollback", "cli.example.com"]);
       const afterRollback = appState(p)["cli.example.com"];
-      expect([rollback.code, rollback.stdout.trim().split("\n").at(-1), afterRollback.current_slot, afterRollback.green.status, processAlive(afterRestart.blue.pid)]).toEqual([
-        0,
-        "cli.example.com rolled back successfully (slot green)",
-        "green",
-        "Running",
-        false,
-      ]);
+      expect([
+        rollback.code,
+        rollback.stdout.trim().split("\n").at(-1),
+        afterRollback.current_slot,
+        afterRollback.green.status,
+        processAlive(afterRestart.blue.pid),
+      ]).toEqual([0, "cli.example.com rolled back successfully (slot green)", "green", "Running", false]);
       const back = await cli(p, ["restart", "cli.example.com"]);
       expect(back.code).toBe(0);
 
@@ -127,7 +132,11 @@ describe("deploy, restart, stop, logs without a running proxy (SPEC §16.1)", ()
     try {
       writeApp(p, "dies.example.com", { behaviour: { exitAfterMs: 0, neverListen: true } });
       const r = await cli(p, ["deploy", "dies.example.com"]);
-      expect([r.code, r.stderr.trim()]).toEqual([1, "Error: Deployment failed: dies.example.com slot green exited with status 3 before becoming healthy on " + `http://127.0.0.1:${appState(p)["dies.example.com"].green.port}/health (see run/logs/dies.example.com/green.log)`]);
+      expect([r.code, r.stderr.trim()]).toEqual([
+        1,
+        "Error: Deployment failed: dies.example.com slot green exited with status 3 before becoming healthy on " +
+          `http://127.0.0.1:${appState(p)["dies.example.com"].green.port}/health (see run/logs/dies.example.com/green.log)`,
+      ]);
     } finally {
       cleanup(p);
     }
@@ -140,7 +149,10 @@ describe("deploy, restart, stop, logs without a running proxy (SPEC §16.1)", ()
       const logDir = join(p.dir, "run", "logs", "tail.example.com");
       mkdirSync(logDir, { recursive: true });
       writeFileSync(join(logDir, "blue.log"), "first\n");
-      const proc = Bun.spawn([process.execPath, MAIN, "logs", "tail.example.com", "--follow", "-c", p.conf, "--sites-dir", join(p.dir, "sites")], { stdout: "pipe", stderr: "pipe" });
+      const proc = Bun.spawn([process.execPath, MAIN, "logs", "tail.example.com", "--follow", "-c", p.conf, "--sites-dir", join(p.dir, "sites")], {
+        stdout: "pipe",
+        stderr: "pipe",
+      });
       let out = "";
       void (async () => {
         for await (const chunk of proc.stdout) out += new TextDecoder().decode(chunk);
@@ -198,7 +210,10 @@ describe("deploy, restart, stop, logs without a running proxy (SPEC §16.1)", ()
       const port = state.green.port;
       const answer = (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { env: Record<string, string> };
       const stop = await cli(p, ["stop", "box.example.com"], env);
-      const calls = readFileSync(join(fake, "calls.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { args: string[] }).args.join(" "));
+      const calls = readFileSync(join(fake, "calls.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { args: string[] }).args.join(" "));
       expect([deploy.code, deploy.stdout.trim().split("\n").at(-1), stop.code]).toEqual([0, "box.example.com deployed successfully (slot green)", 0]);
       expect(calls.slice(0, 4)).toEqual([
         "rm -f soli-box.example.com-green",
@@ -225,7 +240,15 @@ describe("app environment and Docker rollback (SPEC §14.2, §14.7)", () => {
       const deploy = await cli(p, ["deploy", "env.example.com"]);
       const port = appState(p)["env.example.com"].green.port;
       const env = ((await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { env: Record<string, string> }).env;
-      expect([deploy.code, env.NODE_ENV, env.API_TOKEN, env.SHARED, env.PORT, env.WORKERS, `${deploy.stdout}${deploy.stderr}`.includes("tok-123")]).toEqual([0, "production", "tok-123", "from-infos", String(port), "1", false]);
+      expect([deploy.code, env.NODE_ENV, env.API_TOKEN, env.SHARED, env.PORT, env.WORKERS, `${deploy.stdout}${deploy.stderr}`.includes("tok-123")]).toEqual([
+        0,
+        "production",
+        "tok-123",
+        "from-infos",
+        String(port),
+        "1",
+        false,
+      ]);
     } finally {
       cleanup(p);
     }
@@ -246,9 +269,15 @@ describe("app environment and Docker rollback (SPEC §14.2, §14.7)", () => {
       const second = await cli(p, ["deploy", "leak.example.com"]);
       const state = appState(p)["leak.example.com"];
       const env = ((await (await fetch(`http://127.0.0.1:${state.green.port}/`)).json()) as { env: Record<string, string> }).env;
-      expect([first.code, second.code, `${second.stdout}${second.stderr}`.includes("outside the app directory"), state.current_slot, env.OWN, env.BANK_TOKEN, state.blue.pid]).toEqual([
-        0, 1, true, "green", "1", undefined, null,
-      ]);
+      expect([
+        first.code,
+        second.code,
+        `${second.stdout}${second.stderr}`.includes("outside the app directory"),
+        state.current_slot,
+        env.OWN,
+        env.BANK_TOKEN,
+        state.blue.pid,
+      ]).toEqual([0, 1, true, "green", "1", undefined, null]);
     } finally {
       cleanup(p);
     }
@@ -271,7 +300,11 @@ describe("app environment and Docker rollback (SPEC §14.2, §14.7)", () => {
       const second = await cli(p, ["deploy", "roll.example.com"], env); // blue runs v2
       const rollback = await cli(p, ["rollback", "roll.example.com"], env); // green again, with v1
       const state = appState(p)["roll.example.com"];
-      const runs = readFileSync(join(fake, "calls.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { args: string[] }).args).filter((a) => a[0] === "run");
+      const runs = readFileSync(join(fake, "calls.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { args: string[] }).args)
+        .filter((a) => a[0] === "run");
       const stop = await cli(p, ["stop", "roll.example.com"], env);
       expect({
         codes: [first.code, second.code, rollback.code, stop.code],

@@ -73,18 +73,32 @@ describe("the sites directory in use (SPEC §2)", () => {
     openUp(project);
     writeApp(project, "beside.example.com");
     await using proxy = await spawnProxy(project.conf, { cwd: "/", defaultSitesDir: true });
-    const served = await waitFor(async () => (await fetch(`http://127.0.0.1:${proxy.http}/`, { headers: { host: "beside.example.com" } })).status === 200, "the app to serve", 10_000, 100).catch((e: Error) => e.message);
+    const served = await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${proxy.http}/`, { headers: { host: "beside.example.com" } })).status === 200,
+      "the app to serve",
+      10_000,
+      100,
+    ).catch((e: Error) => e.message);
     const named = proxy.output().includes(`"msg":"managed apps from ${join(project.dir, "sites")}"`);
     expect([served, named, await proxy.stop("SIGTERM")]).toEqual([true, true, 0]);
   });
 
   test("a sites directory with no apps never overwrites the app state recorded in run/ (a warning instead)", async () => {
-    const recorded = JSON.stringify({ "gone.example.com": { current_slot: "green", stopped: false, blue: { port: 20000, pid: null, status: "Stopped" }, green: { port: 20001, pid: null, status: "Running" } } });
+    const recorded = JSON.stringify({
+      "gone.example.com": {
+        current_slot: "green",
+        stopped: false,
+        blue: { port: 20000, pid: null, status: "Stopped" },
+        green: { port: 20001, pid: null, status: "Running" },
+      },
+    });
     await using proxy = await startAppsProxy({ before: (p) => void p.write("run/app_state.json", recorded) });
     const { readFileSync } = await import("node:fs");
     expect([
       readFileSync(join(proxy.project.dir, "run", "app_state.json"), "utf8"),
-      proxy.logs().some((l) => l.level === "warn" && String(l.msg).includes("records 1 app(s) (gone.example.com) but") && String(l.msg).includes("left as it is")),
+      proxy
+        .logs()
+        .some((l) => l.level === "warn" && String(l.msg).includes("records 1 app(s) (gone.example.com) but") && String(l.msg).includes("left as it is")),
     ]).toEqual([recorded, true]);
   });
 });

@@ -10,13 +10,25 @@ import { defaultInfos, IS_ROOT, setBehaviour, startAppsProxy, writeApp } from ".
 import { ROOT } from "../support/spawn.ts";
 import { waitFor } from "../support/wait.ts";
 
-type AppAnswer = { version: string; port: number; pid: number; uid: number; gid: number; cwd: string; argv: string[]; env: Record<string, string>; path: string };
+type AppAnswer = {
+  version: string;
+  port: number;
+  pid: number;
+  uid: number;
+  gid: number;
+  cwd: string;
+  argv: string[];
+  env: Record<string, string>;
+  path: string;
+};
 const json = async (res: Response) => (await res.json()) as AppAnswer;
 
 describe("managed apps in the proxy (SPEC §14)", () => {
   test("an app answers for its domain, www. form and dev alias, in its own directory with a cleared environment", async () => {
     await using proxy = await startAppsProxy({ dev: true, apps: { "shop.example.org": {} } });
-    const [plain, www, alias] = (await Promise.all(["shop.example.org", "www.shop.example.org", "shop.example.test"].map((h) => proxy.get(h, "/x?y=1").then(json)))) as [AppAnswer, AppAnswer, AppAnswer];
+    const [plain, www, alias] = (await Promise.all(
+      ["shop.example.org", "www.shop.example.org", "shop.example.test"].map((h) => proxy.get(h, "/x?y=1").then(json)),
+    )) as [AppAnswer, AppAnswer, AppAnswer];
     const info = proxy.handle.apps.get("shop.example.org");
     const envKeys = ["HOME", "PATH", "PORT", "WORKERS", ...(process.env.LANG ? ["LANG"] : []), ...(process.env.TZ ? ["TZ"] : [])].sort();
     expect({
@@ -50,7 +62,12 @@ describe("managed apps in the proxy (SPEC §14)", () => {
         green: { port: info.green.port, pid: null, status: "Stopped" },
       },
     });
-    expect(Object.values(ports).map((e) => { const { timestamp, ...rest } = e as { timestamp: string }; return [rest, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(timestamp)]; })).toEqual([
+    expect(
+      Object.values(ports).map((e) => {
+        const { timestamp, ...rest } = e as { timestamp: string };
+        return [rest, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(timestamp)];
+      }),
+    ).toEqual([
       [{ app_name: "shop.example.org", slot: "blue", port: info.blue.port }, true],
       [{ app_name: "shop.example.org", slot: "green", port: info.green.port }, true],
     ]);
@@ -58,7 +75,10 @@ describe("managed apps in the proxy (SPEC §14)", () => {
 
   test("a host rule for an app's host is logged as never matching, with its line, once the app takes the host", async () => {
     const hash = await Bun.password.hash("pw", { algorithm: "bcrypt", cost: 4 });
-    await using proxy = await startAppsProxy({ conf: `# the app answers first\nsecret.example.com -> http://127.0.0.1:9 @auth:admin:${hash}\n`, apps: { "secret.example.com": {} } });
+    await using proxy = await startAppsProxy({
+      conf: `# the app answers first\nsecret.example.com -> http://127.0.0.1:9 @auth:admin:${hash}\n`,
+      apps: { "secret.example.com": {} },
+    });
     const said = await waitFor(
       () => proxy.logs().find((l) => l.level === "warn" && String(l.msg).includes("can never match (nor its auth)")),
       "the shadowed host rule warning",
@@ -79,11 +99,11 @@ describe("managed apps in the proxy (SPEC §14)", () => {
       },
     });
     const res = await proxy.get("demo.localhost");
-    expect([res.status, (await res.text()).includes("<h1>Hello from demo.localhost</h1>"), proxy.handle.apps.list().map((a) => [a.config.name, a.config.health_check, a.blue.status])]).toEqual([
-      200,
-      true,
-      [["demo.localhost", "/health", "Running"]],
-    ]);
+    expect([
+      res.status,
+      (await res.text()).includes("<h1>Hello from demo.localhost</h1>"),
+      proxy.handle.apps.list().map((a) => [a.config.name, a.config.health_check, a.blue.status]),
+    ]).toEqual([200, true, [["demo.localhost", "/health", "Running"]]]);
   });
 
   test.if(IS_ROOT)("a root proxy runs the app as the configured user and group", async () => {
@@ -93,7 +113,12 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     const field = (name: string) => new RegExp(`^${name}:[ \t]*(.*)$`, "m").exec(status)?.[1]?.trim().split(/\s+/).join(" ");
     // real, effective, saved and filesystem ids all dropped; no supplementary group of root's kept
     expect([answer.uid, answer.gid, answer.env.HOME, field("Uid"), field("Gid"), field("Groups")]).toEqual([
-      65534, 65534, "/nonexistent", "65534 65534 65534 65534", "65534 65534 65534 65534", "",
+      65534,
+      65534,
+      "/nonexistent",
+      "65534 65534 65534 65534",
+      "65534 65534 65534 65534",
+      "",
     ]);
   });
 
@@ -106,7 +131,10 @@ describe("managed apps in the proxy (SPEC §14)", () => {
       expect([info.blue.status, info.last_error, deploy]).toEqual([
         "Failed",
         `Refusing to spawn rootless.example.com as root: no user/group configured (set user in ${proxy.sites}/rootless.example.com/app.infos or [apps] default_user in config.toml)`,
-        { kind: "failed", message: `Deployment failed: Refusing to spawn rootless.example.com as root: no user/group configured (set user in ${proxy.sites}/rootless.example.com/app.infos or [apps] default_user in config.toml)` },
+        {
+          kind: "failed",
+          message: `Deployment failed: Refusing to spawn rootless.example.com as root: no user/group configured (set user in ${proxy.sites}/rootless.example.com/app.infos or [apps] default_user in config.toml)`,
+        },
       ]);
     } else {
       expect(info.blue.status).toBe("Running");
@@ -114,7 +142,9 @@ describe("managed apps in the proxy (SPEC §14)", () => {
   });
 
   test("deploys to the other slot under concurrent load without a single failed request", async () => {
-    await using proxy = await startAppsProxy({ apps: { "load.example.com": { infos: defaultInfos().replace("drain_delay = 0", "drain_delay = 1"), behaviour: { version: "v1" } } } });
+    await using proxy = await startAppsProxy({
+      apps: { "load.example.com": { infos: defaultInfos().replace("drain_delay = 0", "drain_delay = 1"), behaviour: { version: "v1" } } },
+    });
     const dir = join(proxy.sites, "load.example.com");
     setBehaviour(dir, { version: "v2" });
     const events: AppEvent[] = [];
@@ -206,10 +236,15 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     const first = await json(await proxy.get("crash.example.com"));
     const killedAt = Date.now();
     process.kill(first.pid, "SIGKILL");
-    const again = await waitFor(async () => {
-      const res = await proxy.get("crash.example.com");
-      return res.status === 200 ? json(res) : null;
-    }, "the app to serve again", 5000, 50);
+    const again = await waitFor(
+      async () => {
+        const res = await proxy.get("crash.example.com");
+        return res.status === 200 ? json(res) : null;
+      },
+      "the app to serve again",
+      5000,
+      50,
+    );
     const elapsed = Date.now() - killedAt;
     const info = proxy.handle.apps.get("crash.example.com");
     expect({ port: again.port, slot: info.current_slot, exits: info.unexpected_exits, events: events.includes("Restarted") }).toEqual({
@@ -226,10 +261,15 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     await using proxy = await startAppsProxy({ apps: { "loop.example.com": { behaviour: { exitAfterMs: 400 } } }, timings: { crashBackoffMs: 300 } });
     const seen: { status: string; at: number }[] = [];
     proxy.handle.apps.subscribe((e) => e.type === "StatusChanged" && seen.push({ status: e.status, at: Date.now() }));
-    const info = await waitFor(() => {
-      const i = proxy.handle.apps.get("loop.example.com");
-      return i.gave_up ? i : null;
-    }, "the supervisor to give up", 15000, 50);
+    const info = await waitFor(
+      () => {
+        const i = proxy.handle.apps.get("loop.example.com");
+        return i.gave_up ? i : null;
+      },
+      "the supervisor to give up",
+      15000,
+      50,
+    );
     await Bun.sleep(800); // nothing more happens once it gave up
     // back-off: from each failure to the next start (the first failover is at once, then 300 ms, then 600 ms)
     const starts = seen.filter((e) => e.status === "starting");
@@ -259,10 +299,14 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     await waitFor(() => proxy.handle.apps.get("mon.example.com").blue.status === "Unhealthy", "status Unhealthy", 3000);
     const stillRouted = (await proxy.get("mon.example.com")).status;
     await fetch(`http://127.0.0.1:${info.blue.port}/__control/close`);
-    const after = await waitFor(() => {
-      const i = proxy.handle.apps.get("mon.example.com");
-      return i.current_slot === "green" && i.green.status === "Running" && i.blue.status !== "Running" && i.blue.status !== "Unhealthy" ? i : null;
-    }, "a failover to green and the old slot stopped", 5000);
+    const after = await waitFor(
+      () => {
+        const i = proxy.handle.apps.get("mon.example.com");
+        return i.current_slot === "green" && i.green.status === "Running" && i.blue.status !== "Running" && i.blue.status !== "Unhealthy" ? i : null;
+      },
+      "a failover to green and the old slot stopped",
+      5000,
+    );
     expect([stillRouted, after.blue.status, (await json(await proxy.get("mon.example.com"))).port]).toEqual([200, "Stopped", info.green.port]);
     expect(proxy.logs().some((l) => l.msg === "health check of mon.example.com answered 500")).toBe(true);
   });
@@ -274,10 +318,15 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     await fetch(`http://127.0.0.1:${info.blue.port}/__control/close`);
     await waitFor(async () => !(await acceptsConnections(info.blue.port)), "the app to stop listening", 3000);
     const failed = (await proxy.get("deaf.example.com")).status;
-    const again = await waitFor(async () => {
-      const res = await proxy.get("deaf.example.com");
-      return res.status === 200 ? json(res) : null;
-    }, "the app to serve from the other slot", 5000, 50);
+    const again = await waitFor(
+      async () => {
+        const res = await proxy.get("deaf.example.com");
+        return res.status === 200 ? json(res) : null;
+      },
+      "the app to serve from the other slot",
+      5000,
+      50,
+    );
     expect([failed, again.port, proxy.handle.apps.get("deaf.example.com").current_slot]).toEqual([502, info.green.port, "green"]);
   });
 
@@ -289,7 +338,12 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     await (await fetch(proxy.url + "/post", { method: "POST", headers: { host: "count.example.com" }, body: "x".repeat(100) })).arrayBuffer();
     const m = proxy.handle.apps.metrics("count.example.com")!;
     expect(before).toBeNull();
-    expect({ ...m, avg_response_time_ms: m.avg_response_time_ms > 0, last_request_ms: Math.abs(m.last_request_ms! - Date.now()) < 5000, bytes_sent: m.bytes_sent > sizes[0]! * 3 }).toEqual({
+    expect({
+      ...m,
+      avg_response_time_ms: m.avg_response_time_ms > 0,
+      last_request_ms: Math.abs(m.last_request_ms! - Date.now()) < 5000,
+      bytes_sent: m.bytes_sent > sizes[0]! * 3,
+    }).toEqual({
       requests: 4,
       bytes_received: 100,
       bytes_sent: true,
@@ -306,7 +360,10 @@ describe("managed apps in the proxy (SPEC §14)", () => {
       conf: `prec.example.com/api/* -> ${api.url}\nprec.example.com -> http://127.0.0.1:9\n`,
       apps: { "prec.example.com": {} },
     });
-    const [app, mount] = await Promise.all([proxy.get("prec.example.com", "/x").then((r) => r.status), proxy.get("prec.example.com", "/api/x").then((r) => r.text())]);
+    const [app, mount] = await Promise.all([
+      proxy.get("prec.example.com", "/x").then((r) => r.status),
+      proxy.get("prec.example.com", "/api/x").then((r) => r.text()),
+    ]);
     expect([app, mount]).toEqual([200, "api"]);
   });
 
@@ -316,7 +373,13 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     const result = await proxy.handle.apps.stop("halt.example.com");
     const info = proxy.handle.apps.get("halt.example.com");
     const logs = proxy.handle.apps.logs("halt.example.com");
-    expect({ result, alive: processAlive(pid), status: [info.blue.status, info.green.status, info.stopped], routed: await proxy.get("halt.example.com").then(async (r) => [r.status, r.headers.get("retry-after"), await r.text()]), logs }).toEqual({
+    expect({
+      result,
+      alive: processAlive(pid),
+      status: [info.blue.status, info.green.status, info.stopped],
+      routed: await proxy.get("halt.example.com").then(async (r) => [r.status, r.headers.get("retry-after"), await r.text()]),
+      logs,
+    }).toEqual({
       result: { message: "App stopped", app: "halt.example.com" },
       alive: false,
       status: ["Stopped", "Stopped", true],
@@ -352,7 +415,14 @@ describe("managed apps in the proxy (SPEC §14)", () => {
         mkdirSync(join(project.dir, "run"), { recursive: true });
         writeFileSync(
           join(project.dir, "run", "app_state.json"),
-          JSON.stringify({ "again.example.com": { current_slot: "green", stopped: false, blue: { port: 1, pid: null, status: "Stopped" }, green: { port: 2, pid: leftover, status: "Running" } } }),
+          JSON.stringify({
+            "again.example.com": {
+              current_slot: "green",
+              stopped: false,
+              blue: { port: 1, pid: null, status: "Stopped" },
+              green: { port: 2, pid: leftover, status: "Running" },
+            },
+          }),
         );
       },
     });
@@ -360,16 +430,26 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     const otherAlive = processAlive(leftover);
     process.kill(leftover, "SIGKILL");
     // test/e2e/upgrade.test.ts covers adopting the app's own process and stopping one that does not answer
-    expect([otherAlive, info.current_slot, info.green.status, (await json(await proxy.get("again.example.com"))).port]).toEqual([true, "green", "Running", info.green.port]);
+    expect([otherAlive, info.current_slot, info.green.status, (await json(await proxy.get("again.example.com"))).port]).toEqual([
+      true,
+      "green",
+      "Running",
+      info.green.port,
+    ]);
   });
 
   test("the sites directory is watched: a new app starts and is routed, a removed one is stopped and forgotten", async () => {
     await using proxy = await startAppsProxy({ watch: true, apps: { "stay.example.com": {} } });
     writeApp(proxy.project, "new.example.com");
-    const answer = await waitFor(async () => {
-      const res = await proxy.get("new.example.com");
-      return res.status === 200 ? json(res) : null;
-    }, "the new app to be routed", 8000, 50);
+    const answer = await waitFor(
+      async () => {
+        const res = await proxy.get("new.example.com");
+        return res.status === 200 ? json(res) : null;
+      },
+      "the new app to be routed",
+      8000,
+      50,
+    );
     rmSync(join(proxy.sites, "new.example.com"), { recursive: true, force: true });
     await waitFor(async () => (await proxy.get("new.example.com")).status === 421 && !processAlive(answer.pid), "the removed app to stop", 8000, 50);
     const ports = JSON.parse(readFileSync(join(proxy.project.dir, "run", "ports.lock"), "utf8"));
@@ -386,11 +466,20 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     await Bun.sleep(1200); // past the 500 ms debounce: nothing happened
     const untouched = proxy.handle.apps.get("edit.example.com").current_slot;
     setBehaviour(dir, { version: "v2" });
-    const answer = await waitFor(async () => {
-      const a = await json(await proxy.get("edit.example.com"));
-      return a.version === "v2" ? a : null;
-    }, "the restarted app", 8000, 50);
-    expect([untouched, proxy.handle.apps.get("edit.example.com").current_slot, answer.port]).toEqual(["blue", "green", proxy.handle.apps.get("edit.example.com").green.port]);
+    const answer = await waitFor(
+      async () => {
+        const a = await json(await proxy.get("edit.example.com"));
+        return a.version === "v2" ? a : null;
+      },
+      "the restarted app",
+      8000,
+      50,
+    );
+    expect([untouched, proxy.handle.apps.get("edit.example.com").current_slot, answer.port]).toEqual([
+      "blue",
+      "green",
+      proxy.handle.apps.get("edit.example.com").green.port,
+    ]);
     expect(existsSync(join(proxy.project.dir, "run", "logs", "edit.example.com", "green.log"))).toBe(true);
   });
 
@@ -399,7 +488,9 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     const path = async (host: string, p: string) => {
       const res = await proxy.get(host, p);
       const text = await res.text();
-      return res.headers.get("content-type")?.includes("json") ? `app ${(JSON.parse(text) as { path: string }).path}` : `proxy ${res.status} ${text.slice(0, 12)}`;
+      return res.headers.get("content-type")?.includes("json")
+        ? `app ${(JSON.parse(text) as { path: string }).path}`
+        : `proxy ${res.status} ${text.slice(0, 12)}`;
     };
     expect(
       await Promise.all([

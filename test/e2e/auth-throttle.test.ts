@@ -16,7 +16,9 @@ const basic = (user: string, password: string) => `Basic ${btoa(`${user}:${passw
 function request(port: number, from: string, path: string, headers: string): Promise<string> {
   return new Promise((resolve) => {
     let out = "";
-    const socket = net.connect({ port, host: "127.0.0.1", localAddress: from }, () => socket.write(`GET ${path} HTTP/1.1\r\nHost: app.test\r\n${headers}Connection: close\r\n\r\n`));
+    const socket = net.connect({ port, host: "127.0.0.1", localAddress: from }, () =>
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: app.test\r\n${headers}Connection: close\r\n\r\n`),
+    );
     socket.on("data", (d) => (out += d.toString("latin1")));
     socket.on("close", () => resolve(out));
     socket.on("error", () => resolve(out));
@@ -37,7 +39,9 @@ describe("failed authentication attempts are throttled per client", () => {
     // Concurrent guesses cannot overtake the bucket: each takes its token before bcrypt starts, and
     // beyond two verifications in progress for this client the answer is 429 too (503 would mean
     // the whole process is at its bound).
-    const burst = (await Promise.all(Array.from({ length: 30 }, (_, i) => request(port, "127.0.0.3", "/admin/x", `Authorization: ${basic("admin", `w${i}`)}\r\n`)))).map(statusOf);
+    const burst = (
+      await Promise.all(Array.from({ length: 30 }, (_, i) => request(port, "127.0.0.3", "/admin/x", `Authorization: ${basic("admin", `w${i}`)}\r\n`)))
+    ).map(statusOf);
     expect(burst.filter((s) => s === 401).length).toBeLessThanOrEqual(10);
     expect(burst.filter((s) => s === 429).length).toBeGreaterThanOrEqual(20 - burst.filter((s) => s === 503).length);
     expect(burst.every((s) => s === 401 || s === 429 || s === 503)).toBe(true);

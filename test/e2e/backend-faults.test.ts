@@ -64,7 +64,10 @@ const backends: Record<string, RawBackend> = {};
 const fds = () => readdirSync(`/proc/${proxy.proc.pid}/fd`).length;
 
 async function breakers(): Promise<Record<string, { state: string; consecutive_failures: number }>> {
-  const res = await fetch("http://localhost/api/v1/circuit-breaker", { unix: join(project.dir, "run", "control.sock"), headers: { connection: "close" } } as RequestInit);
+  const res = await fetch("http://localhost/api/v1/circuit-breaker", {
+    unix: join(project.dir, "run", "control.sock"),
+    headers: { connection: "close" },
+  } as RequestInit);
   return ((await res.json()) as { data: Record<string, { state: string; consecutive_failures: number }> }).data;
 }
 
@@ -117,7 +120,11 @@ describe("backend faults (proxy in its own process)", () => {
       [200, true, true, false, ["closed", 1]],
     ]);
     // The failures are in the JSON log, not printed as stack traces on stderr.
-    const cut = proxy.output().split("\n").filter((l) => l.includes('"upstream response cut off"')).map((l) => JSON.parse(l).err);
+    const cut = proxy
+      .output()
+      .split("\n")
+      .filter((l) => l.includes('"upstream response cut off"'))
+      .map((l) => JSON.parse(l).err);
     expect([proxy.errors(), cut]).toEqual(["", Array(3).fill("upstream closed the connection mid-body")]);
     await waitFor(() => fds() <= before, `the proxy's descriptors back to ${before}`, 5000);
   });
@@ -128,7 +135,12 @@ describe("backend faults (proxy in its own process)", () => {
     const { text } = await get("hang-before-head");
     const elapsed = Date.now() - started;
     await waitFor(() => backends["hang-before-head"]!.closed === backends["hang-before-head"]!.connections, "the upstream connection to close");
-    expect([statusOf(text), bodyOf(text), elapsed >= 900 && elapsed < 2500, await breakerOf("hang-before-head")]).toEqual([504, "Gateway Timeout", true, ["closed", 1]]);
+    expect([statusOf(text), bodyOf(text), elapsed >= 900 && elapsed < 2500, await breakerOf("hang-before-head")]).toEqual([
+      504,
+      "Gateway Timeout",
+      true,
+      ["closed", 1],
+    ]);
     await waitFor(() => fds() <= before, `the proxy's descriptors back to ${before}`, 5000);
   });
 

@@ -100,7 +100,10 @@ describe("circuit breakers (SPEC §6.2)", () => {
       const r = await fetch(proxy.url + "/");
       answers.push(`${r.status} ${await r.text()}`);
     }
-    expect([answers, down.seen.length]).toEqual([["502 backend says 502", "502 backend says 502", "502 backend says 502", "503 Service Unavailable", "503 Service Unavailable"], 3]);
+    expect([answers, down.seen.length]).toEqual([
+      ["502 backend says 502", "502 backend says 502", "502 backend says 502", "503 Service Unavailable", "503 Service Unavailable"],
+      3,
+    ]);
   });
 
   test("breaker state survives a reload for origins that stay and is dropped for origins that go", async () => {
@@ -135,7 +138,9 @@ describe("retries (SPEC §6.1)", () => {
     using a = backend(() => new Response("a"));
     using c = backend(() => new Response("c"));
     const dead = deadPort();
-    await using proxy = await startTestProxy(`/api/* -> ${a.url}, http://127.0.0.1:${dead}, ${c.url}`, { toml: "[circuit_breaker]\nfailure_threshold = 3\nrecovery_timeout_secs = 60\n" });
+    await using proxy = await startTestProxy(`/api/* -> ${a.url}, http://127.0.0.1:${dead}, ${c.url}`, {
+      toml: "[circuit_breaker]\nfailure_threshold = 3\nrecovery_timeout_secs = 60\n",
+    });
     const got: string[] = [];
     for (let i = 0; i < 30; i++) {
       const r = await fetch(proxy.url + "/api/x", { method: i % 3 === 0 ? "HEAD" : "GET" });
@@ -150,7 +155,9 @@ describe("retries (SPEC §6.1)", () => {
     using a = backend((_req, seen) => new Response(`a ${seen.body.length}`));
     using c = backend((_req, seen) => new Response(`c ${seen.body.length}`));
     const dead = deadPort();
-    await using proxy = await startTestProxy(`/api/* -> ${a.url}, http://127.0.0.1:${dead}, ${c.url}`, { toml: "[circuit_breaker]\nfailure_threshold = 3\nrecovery_timeout_secs = 60\n" });
+    await using proxy = await startTestProxy(`/api/* -> ${a.url}, http://127.0.0.1:${dead}, ${c.url}`, {
+      toml: "[circuit_breaker]\nfailure_threshold = 3\nrecovery_timeout_secs = 60\n",
+    });
     const got: string[] = [];
     for (let i = 0; i < 30; i++) {
       const r = await fetch(proxy.url + "/api/x", { method: "POST", body: "hello" });

@@ -49,13 +49,18 @@ describe("circuit breakers judge the upstream only (SPEC §6.2)", () => {
     expect(breakers.snapshot()[b.url]?.state).toBe("open");
     failing = false;
     // Once the recovery time passed, the stalled upload is first and becomes the probe.
-    const upload = await waitFor(async () => {
-      const attempt = stalledUpload(port);
-      const early = await Promise.race([attempt.status, Bun.sleep(150).then(() => 0)]);
-      if (early === 0 && breakers.snapshot()[b.url]?.state === "half_open") return attempt;
-      attempt.socket.destroy();
-      return null;
-    }, "a stalled upload to hold the half_open probe", 5000, 50);
+    const upload = await waitFor(
+      async () => {
+        const attempt = stalledUpload(port);
+        const early = await Promise.race([attempt.status, Bun.sleep(150).then(() => 0)]);
+        if (early === 0 && breakers.snapshot()[b.url]?.state === "half_open") return attempt;
+        attempt.socket.destroy();
+        return null;
+      },
+      "a stalled upload to hold the half_open probe",
+      5000,
+      50,
+    );
     const started = performance.now();
     const res = await fetch(`${proxy.url}/y`);
     expect([res.status, await res.text()]).toEqual([200, "up"]);
@@ -74,7 +79,9 @@ describe("limits.max_upstream_connections", () => {
       await gate.promise;
       return new Response("late");
     });
-    await using proxy = await startTestProxy(`default -> ${b.url}\n`, { toml: "[limits]\nrequest_timeout = 1\nmax_upstream_connections = 1\n\n[circuit_breaker]\nfailure_threshold = 3\n" });
+    await using proxy = await startTestProxy(`default -> ${b.url}\n`, {
+      toml: "[limits]\nrequest_timeout = 1\nmax_upstream_connections = 1\n\n[circuit_breaker]\nfailure_threshold = 3\n",
+    });
     const statuses = await Promise.all(Array.from({ length: 6 }, (_, i) => fetch(`${proxy.url}/w${i}`).then((r) => r.status)));
     gate.resolve();
     // One request held the only connection (a real upstream timeout); five waited in the queue.

@@ -40,7 +40,10 @@ describe("certificate hot reload (SPEC §12.3)", () => {
     const ca = await makeCa();
     const dir = "certs";
     const v1 = await makeLeaf(ca, ["crm.example.test"]);
-    await using proxy = await startTestProxy(`default -> ${b.url}`, { watch: true, files: { [`${dir}/crm.example.test.cert.pem`]: v1.cert, [`${dir}/crm.example.test.key.pem`]: v1.key } });
+    await using proxy = await startTestProxy(`default -> ${b.url}`, {
+      watch: true,
+      files: { [`${dir}/crm.example.test.cert.pem`]: v1.cert, [`${dir}/crm.example.test.key.pem`]: v1.key },
+    });
     const port = proxy.handle.https!.port;
     const oldSerial = (await presented(port, "crm.example.test")).serial;
 
@@ -49,10 +52,15 @@ describe("certificate hot reload (SPEC §12.3)", () => {
     const first = new TextDecoder().decode((await reader.read()).value);
 
     writePair(join(proxy.project.dir, dir), "crm.example.test", await makeLeaf(ca, ["crm.example.test"]));
-    const newSerial = await waitFor(async () => {
-      const now = (await presented(port, "crm.example.test")).serial;
-      return now !== oldSerial ? now : null;
-    }, "the replaced certificate", 2000, 50);
+    const newSerial = await waitFor(
+      async () => {
+        const now = (await presented(port, "crm.example.test")).serial;
+        return now !== oldSerial ? now : null;
+      },
+      "the replaced certificate",
+      2000,
+      50,
+    );
 
     release();
     let rest = "";
@@ -61,7 +69,10 @@ describe("certificate hot reload (SPEC §12.3)", () => {
       if (chunk.done) break;
       rest += new TextDecoder().decode(chunk.value);
     }
-    const curl = Bun.spawn(["curl", "-sk", "--resolve", `crm.example.test:${port}:127.0.0.1`, `https://crm.example.test:${port}/after`, "-o", "/dev/null", "-w", "%{http_code}"], { stdout: "pipe" });
+    const curl = Bun.spawn(
+      ["curl", "-sk", "--resolve", `crm.example.test:${port}:127.0.0.1`, `https://crm.example.test:${port}/after`, "-o", "/dev/null", "-w", "%{http_code}"],
+      { stdout: "pipe" },
+    );
     const after = await new Response(curl.stdout).text();
     expect([res.status, first + rest, newSerial !== oldSerial, after]).toEqual([200, "first,second", true, "200"]);
   });
@@ -69,7 +80,9 @@ describe("certificate hot reload (SPEC §12.3)", () => {
   test("a broken replacement is refused and the previous certificate stays; removing the pair returns the name to the fallback", async () => {
     const ca = await makeCa();
     const v1 = await makeLeaf(ca, ["crm.example.test"]);
-    await using proxy = await startTestProxy("default -> http://127.0.0.1:9", { files: { "certs/crm.example.test.cert.pem": v1.cert, "certs/crm.example.test.key.pem": v1.key } });
+    await using proxy = await startTestProxy("default -> http://127.0.0.1:9", {
+      files: { "certs/crm.example.test.cert.pem": v1.cert, "certs/crm.example.test.key.pem": v1.key },
+    });
     const port = proxy.handle.https!.port;
     const dir = join(proxy.project.dir, "certs");
     const serial = (await presented(port, "crm.example.test")).serial;
@@ -83,13 +96,13 @@ describe("certificate hot reload (SPEC §12.3)", () => {
     const removed = await proxy.handle.reloadCertificates();
     const afterRemoval = await presented(port, "crm.example.test");
 
-    expect([
-      broken.count,
-      broken.refused.map((r) => [r.name, r.error]),
-      afterBroken.serial === serial,
-      removed,
-      afterRemoval.cn,
-    ]).toEqual([1, [["crm.example.test", "the private key does not match the certificate"]], true, { count: 0, refused: [] }, FALLBACK]);
+    expect([broken.count, broken.refused.map((r) => [r.name, r.error]), afterBroken.serial === serial, removed, afterRemoval.cn]).toEqual([
+      1,
+      [["crm.example.test", "the private key does not match the certificate"]],
+      true,
+      { count: 0, refused: [] },
+      FALLBACK,
+    ]);
     const kept = proxy.logs().find((l) => l.level === "error" && String(l.msg).includes("still serving the previous certificate for crm.example.test"));
     expect(kept?.file).toBe(join(dir, "crm.example.test.key.pem"));
   });
@@ -126,13 +139,7 @@ describe("dev certificates (SPEC §12.4)", () => {
     const same = await presented(port);
     await proxy.handle.setDevAliases(["shop.example.test"]);
     const fewer = await presented(port);
-    expect([
-      initial.sans,
-      withAliases.sans,
-      same.serial === withAliases.serial,
-      fewer.sans,
-      proxy.handle.certificates()[0]!.sans,
-    ]).toEqual([
+    expect([initial.sans, withAliases.sans, same.serial === withAliases.serial, fewer.sans, proxy.handle.certificates()[0]!.sans]).toEqual([
       "DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1",
       "DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, DNS:crm.example.test, DNS:shop.example.test",
       true,

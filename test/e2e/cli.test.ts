@@ -16,7 +16,10 @@ describe("command line (SPEC §2)", () => {
     const unknown = await runCli(["--frobnicate"]);
     const missing = await runCli(["check", "-c"]);
     expect([unknown.code, unknown.stderr.split("\n")[0], missing.code, missing.stderr.split("\n")[0]]).toEqual([
-      2, "Error: unknown option '--frobnicate'", 2, "Error: -c needs a value",
+      2,
+      "Error: unknown option '--frobnicate'",
+      2,
+      "Error: -c needs a value",
     ]);
   });
 
@@ -40,7 +43,10 @@ describe("command line (SPEC §2)", () => {
 
   test("a proxy listener that cannot bind is exit 1", async () => {
     const taken = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
-    using project = tempProject({ "proxy.conf": "default -> http://127.0.0.1:9\n", "config.toml": testToml().replace('bind = "127.0.0.1:0"', `bind = "127.0.0.1:${taken.port}"`) });
+    using project = tempProject({
+      "proxy.conf": "default -> http://127.0.0.1:9\n",
+      "config.toml": testToml().replace('bind = "127.0.0.1:0"', `bind = "127.0.0.1:${taken.port}"`),
+    });
     const r = await runCli(["-c", project.conf]);
     taken.stop(true);
     expect([r.code, r.stderr.includes("Error: cannot listen")]).toEqual([1, true]);
@@ -56,7 +62,10 @@ describe("check (SPEC §16.2)", () => {
       "sites/notanapp/readme.txt": "x",
     });
     const r = await runCli(["check", "-c", project.conf, "--sites-dir", `${project.dir}/sites`]);
-    const lines = r.stdout.trim().split("\n").map((l) => l.replace(project.dir, "<dir>"));
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.replace(project.dir, "<dir>"));
     expect(r.code).toBe(1);
     expect(lines).toEqual([
       "<dir>/config.toml:2:1: error: expected \"host:port\", got 'nowhere'",

@@ -78,7 +78,11 @@ async function startNodes(): Promise<Nodes> {
   };
 }
 
-const orders = (p: SpawnedProxy) => p.output().split("\n").filter((l) => l.includes("ordering a certificate for shop.example.com")).length;
+const orders = (p: SpawnedProxy) =>
+  p
+    .output()
+    .split("\n")
+    .filter((l) => l.includes("ordering a certificate for shop.example.com")).length;
 const dump = (n: Nodes) => (err: Error) => {
   throw new Error(`${err.message}\nA:\n${n.a.output()}\nB:\n${n.b.output()}\nC:\n${n.c.output()}\npebble:\n${n.pebble.output()}`);
 };
@@ -88,7 +92,12 @@ describe("ACME in a cluster (SPEC §17.2)", () => {
     await using n = await startNodes();
     await waitFor(() => n.a.output().includes("certificate for shop.example.com issued"), "A's certificate", 25_000, 100).catch(dump(n));
     for (const p of n.all()) {
-      await waitFor(async () => (await presented(p.https, "shop.example.com")).sans.includes("DNS:shop.example.com"), "every node to serve the issued certificate", 5_000, 100).catch(dump(n));
+      await waitFor(
+        async () => (await presented(p.https, "shop.example.com")).sans.includes("DNS:shop.example.com"),
+        "every node to serve the issued certificate",
+        5_000,
+        100,
+      ).catch(dump(n));
     }
     const served = await Promise.all(n.all().map((p) => presented(p.https, "shop.example.com")));
     expect({
@@ -104,9 +113,16 @@ describe("ACME in a cluster (SPEC §17.2)", () => {
     await using n = await startNodes();
     await waitFor(() => orders(n.a) === 1, "A to start ordering", 20_000, 20).catch(dump(n));
     n.a.proc.kill("SIGKILL");
-    await waitFor(() => [n.b, n.c].some((p) => p.output().includes("certificate for shop.example.com issued")), "B or C to complete the order", 30_000, 100).catch(dump(n));
+    await waitFor(
+      () => [n.b, n.c].some((p) => p.output().includes("certificate for shop.example.com issued")),
+      "B or C to complete the order",
+      30_000,
+      100,
+    ).catch(dump(n));
     for (const p of [n.b, n.c]) {
-      await waitFor(async () => (await presented(p.https, "shop.example.com")).sans.includes("DNS:shop.example.com"), "B and C to serve it", 5_000, 100).catch(dump(n));
+      await waitFor(async () => (await presented(p.https, "shop.example.com")).sans.includes("DNS:shop.example.com"), "B and C to serve it", 5_000, 100).catch(
+        dump(n),
+      );
     }
     expect([n.b, n.c].map(orders).sort()).toEqual([0, 1]);
   }, 60_000);

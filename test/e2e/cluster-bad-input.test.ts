@@ -42,7 +42,11 @@ async function node(url: string, opts: { name?: string; id?: string; extra?: str
 
 const view = async (p: Node) => (await api(p.adminUrl, "GET", "cluster")).body.data;
 const serves = async (p: Node) => (await (await fetch(`${p.url}/`)).text()) === "hello";
-const logText = (p: Node) => p.logs().map((l) => JSON.stringify(l)).join("\n");
+const logText = (p: Node) =>
+  p
+    .logs()
+    .map((l) => JSON.stringify(l))
+    .join("\n");
 
 describe("bad input in cluster mode (SPEC §17.7)", () => {
   test("a malformed redis_url is a config.toml error that does not repeat the URL", () => {
@@ -61,7 +65,11 @@ describe("bad input in cluster mode (SPEC §17.7)", () => {
   test("a wrong password: the node serves, says redis: down once, and never logs the password", async () => {
     await using p = await node(`redis://:wrong-${PASSWORD}@127.0.0.1:${redis.port}`);
     await waitFor(() => logText(p).includes("redis unreachable"), "the outage line");
-    expect({ serves: await serves(p), redis: (await view(p)).redis, leaked: logText(p).includes(PASSWORD) }).toEqual({ serves: true, redis: "down", leaked: false });
+    expect({ serves: await serves(p), redis: (await view(p)).redis, leaked: logText(p).includes(PASSWORD) }).toEqual({
+      serves: true,
+      redis: "down",
+      leaked: false,
+    });
   });
 
   test("a server that is not Redis (HTTP) on the port: the node serves and reports redis: down", async () => {
@@ -78,7 +86,10 @@ describe("bad input in cluster mode (SPEC §17.7)", () => {
     // Written after the first node's file: without the pause it would be published as the newest.
     await using second = await node(url, { name: "dupconf", id: "same", conf: `/only-here/* -> ${hello.url}\n` });
     await waitFor(() => second.logs().some((l) => String(l.msg).includes("configuration sync paused")), "the second node's sync to pause");
-    expect([readFileSync(second.project.conf, "utf8"), readFileSync(first.project.conf, "utf8")]).toEqual([`/only-here/* -> ${hello.url}\n`, `default -> ${hello.url}\n`]);
+    expect([readFileSync(second.project.conf, "utf8"), readFileSync(first.project.conf, "utf8")]).toEqual([
+      `/only-here/* -> ${hello.url}\n`,
+      `default -> ${hello.url}\n`,
+    ]);
   });
 
   test("a duplicate node_id is refused at join with an error, and the second node keeps serving", async () => {
@@ -86,9 +97,15 @@ describe("bad input in cluster mode (SPEC §17.7)", () => {
     await using first = await node(url, { name: "dup", id: "same" });
     await waitFor(async () => (await view(first)).members.length === 1, "the first node to join");
     await using second = await node(url, { name: "dup", id: "same" });
-    await waitFor(() => second.logs().some((l) => l.level === "error" && String(l.msg).includes("node_id 'same' is already used by a live node")), "the refusal");
+    await waitFor(
+      () => second.logs().some((l) => l.level === "error" && String(l.msg).includes("node_id 'same' is already used by a live node")),
+      "the refusal",
+    );
     const members = (await view(second)).members;
-    expect({ members: members.map((m: { node_id: string; gone: boolean }) => [m.node_id, m.gone]), serves: await serves(second) }).toEqual({ members: [["same", false]], serves: true });
+    expect({ members: members.map((m: { node_id: string; gone: boolean }) => [m.node_id, m.gone]), serves: await serves(second) }).toEqual({
+      members: [["same", false]],
+      serves: true,
+    });
   });
 
   test("a Redis that stops answering (SIGSTOP) holds requests at most about a second, then the node limits locally", async () => {
@@ -139,6 +156,14 @@ describe("bad input in cluster mode (SPEC §17.7)", () => {
       token: token.status,
       members,
       certs: (await api(p.adminUrl, "GET", "certs")).body.data.map((c: { name: string }) => c.name),
-    }).toEqual({ serves: true, token: 404, members: [["a", false], ["evil", true]], certs: ["self-signed"] });
+    }).toEqual({
+      serves: true,
+      token: 404,
+      members: [
+        ["a", false],
+        ["evil", true],
+      ],
+      certs: ["self-signed"],
+    });
   });
 });

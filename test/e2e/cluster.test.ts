@@ -58,14 +58,26 @@ async function startNodes(conf: string, extra = ""): Promise<{ name: string; nod
 
 /** On a failed wait, prints the nodes' cluster log lines (what was published and applied, and when). */
 const showLogs = (nodes: Node[]) => (err: Error) => {
-  for (const n of nodes) console.log(n.id, n.logs().filter((l) => /cluster|config/.test(String(l.msg))).map((l) => JSON.stringify(l)).join("\n"));
+  for (const n of nodes)
+    console.log(
+      n.id,
+      n
+        .logs()
+        .filter((l) => /cluster|config/.test(String(l.msg)))
+        .map((l) => JSON.stringify(l))
+        .join("\n"),
+    );
   throw err;
 };
 
 const cluster = async (n: Node) => (await api(n.adminUrl, "GET", "cluster")).body.data;
 const liveIds = async (n: Node) => {
   const view = await cluster(n);
-  return view.members.filter((m: { gone: boolean }) => !m.gone).map((m: { node_id: string }) => m.node_id).sort().join(",");
+  return view.members
+    .filter((m: { gone: boolean }) => !m.gone)
+    .map((m: { node_id: string }) => m.node_id)
+    .sort()
+    .join(",");
 };
 
 describe("cluster on Redis (SPEC §17)", () => {
@@ -78,11 +90,22 @@ describe("cluster on Redis (SPEC §17)", () => {
     const view = await cluster(a);
     expect({ enabled: view.enabled, name: view.name, redis: view.redis, self: view.self }).toEqual({ enabled: true, name: c.name, redis: "up", self: "a" });
     // Members with distinct node_ids never pause their configuration sync (only a duplicate does).
-    expect(c.nodes.flatMap((n) => n.logs().filter((l) => String(l.msg).includes("sync paused")).map(() => n.id))).toEqual([]);
-    const metrics = await waitFor(async () => {
-      const text = await (await fetch(`${a.url}/metrics`)).text();
-      return text.includes("proxy_cluster_members 3\n") ? text : null;
-    }, "proxy_cluster_members 3 on a", 2 * HEARTBEAT_MS + 1000);
+    expect(
+      c.nodes.flatMap((n) =>
+        n
+          .logs()
+          .filter((l) => String(l.msg).includes("sync paused"))
+          .map(() => n.id),
+      ),
+    ).toEqual([]);
+    const metrics = await waitFor(
+      async () => {
+        const text = await (await fetch(`${a.url}/metrics`)).text();
+        return text.includes("proxy_cluster_members 3\n") ? text : null;
+      },
+      "proxy_cluster_members 3 on a",
+      2 * HEARTBEAT_MS + 1000,
+    );
     expect(metrics).toContain("proxy_cluster_redis_up 1\n");
     const checked = await promtool(metrics);
     // promtool's lints (exit 3) concern the SPEC's own family names; only a parse error (1) fails here.
@@ -99,8 +122,16 @@ describe("cluster on Redis (SPEC §17)", () => {
     const feed = new Feed(locate({ conf: c.nodes[1]!.project.conf, sitesDir: "sites", env: {} }));
     feed.start();
     try {
-      const state = await waitFor(() => (feed.state.cluster?.members.filter((m) => !m.gone).length === 3 ? feed.state : null), "three members in the feed", 3 * HEARTBEAT_MS + 2000);
-      expect({ self: state.cluster?.self, redis: state.cluster?.redis, ids: state.cluster?.members.map((m) => m.node_id).sort() }).toEqual({ self: "b", redis: "up", ids: ["a", "b", "c"] });
+      const state = await waitFor(
+        () => (feed.state.cluster?.members.filter((m) => !m.gone).length === 3 ? feed.state : null),
+        "three members in the feed",
+        3 * HEARTBEAT_MS + 2000,
+      );
+      expect({ self: state.cluster?.self, redis: state.cluster?.redis, ids: state.cluster?.members.map((m) => m.node_id).sort() }).toEqual({
+        self: "b",
+        redis: "up",
+        ids: ["a", "b", "c"],
+      });
     } finally {
       feed.stop();
     }
@@ -110,7 +141,13 @@ describe("cluster on Redis (SPEC §17)", () => {
     await using c = await startNodes(`default -> ${hello.url}\n`);
     const [a, b, cc] = c.nodes as [Node, Node, Node];
     using other = backend(() => new Response("added"));
-    const added = await api(a.adminUrl, "POST", "routes", { matcher: { type: "exact", value: "/added" }, targets: [{ url: other.url }] }, { "x-api-key": API_KEY });
+    const added = await api(
+      a.adminUrl,
+      "POST",
+      "routes",
+      { matcher: { type: "exact", value: "/added" }, targets: [{ url: other.url }] },
+      { "x-api-key": API_KEY },
+    );
     expect(added.status).toBe(201);
     const start = Date.now();
     for (const n of [b, cc]) {
@@ -119,7 +156,11 @@ describe("cluster on Redis (SPEC §17)", () => {
     expect(Date.now() - start).toBeLessThan(5000);
     for (const n of [b, cc]) expect(readFileSync(n.project.conf, "utf8")).toContain(`/added -> ${other.url}`);
     // Every member reports the same configuration.
-    await waitFor(async () => new Set((await cluster(a)).members.map((m: { config_sha256: string }) => m.config_sha256)).size === 1, "one config_sha256 across members", 3 * HEARTBEAT_MS + 2000);
+    await waitFor(
+      async () => new Set((await cluster(a)).members.map((m: { config_sha256: string }) => m.config_sha256)).size === 1,
+      "one config_sha256 across members",
+      3 * HEARTBEAT_MS + 2000,
+    );
   }, 30_000);
 
   test("a node that joins with an older proxy.conf takes the newest published one; a newer file of its own is published", async () => {
@@ -146,15 +187,28 @@ describe("cluster on Redis (SPEC §17)", () => {
     // Publish a text that fails validation everywhere straight into Redis, as a broken node would.
     const text = "this is not -> a rule\n";
     const sha = new Bun.CryptoHasher("sha256").update(text).digest("hex");
-    await waitFor(async () => new Set((await cluster(a)).members.map((m: { config_version: number }) => m.config_version)).size === 1, "the nodes to agree first", 5000);
+    await waitFor(
+      async () => new Set((await cluster(a)).members.map((m: { config_version: number }) => m.config_version)).size === 1,
+      "the nodes to agree first",
+      5000,
+    );
     const v = await client.send("EVAL", [
       "local v = redis.call('INCR', KEYS[1]); redis.call('HSET', KEYS[2], 'version', v, 'text', ARGV[1], 'sha256', ARGV[2], 'node_id', 'x', 'at', ARGV[3]); return v",
-      "2", `${c.name}:config:version`, `${c.name}:config`, text, sha, String(Date.now()),
+      "2",
+      `${c.name}:config:version`,
+      `${c.name}:config`,
+      text,
+      sha,
+      String(Date.now()),
     ]);
-    await waitFor(async () => {
-      const m = (await cluster(a)).members.find((x: { node_id: string }) => x.node_id === "b");
-      return m?.last_reload_error?.includes(`cluster configuration v${v}`);
-    }, "b's member record to report the refusal", 5000).catch(showLogs([b]));
+    await waitFor(
+      async () => {
+        const m = (await cluster(a)).members.find((x: { node_id: string }) => x.node_id === "b");
+        return m?.last_reload_error?.includes(`cluster configuration v${v}`);
+      },
+      "b's member record to report the refusal",
+      5000,
+    ).catch(showLogs([b]));
     expect(readFileSync(b.project.conf, "utf8")).toBe(before);
     expect(await (await fetch(`${b.url}/`)).text()).toBe("hello");
   }, 30_000);
@@ -207,7 +261,10 @@ describe("cluster on Redis (SPEC §17)", () => {
     await waitFor(() => done > during + 50, "load while redis is down");
     await redis.start();
     for (const n of c.nodes) await waitFor(async () => (await cluster(n)).redis === "up", `${n.id} to say redis: up`, 10_000);
-    for (const n of [b, cc]) await waitFor(async () => (await (await fetch(`${n.url}/outage`)).text()) === "during outage", `${n.id} to serve /outage`, 10_000).catch(showLogs(c.nodes));
+    for (const n of [b, cc])
+      await waitFor(async () => (await (await fetch(`${n.url}/outage`)).text()) === "during outage", `${n.id} to serve /outage`, 10_000).catch(
+        showLogs(c.nodes),
+      );
     loading = false;
     await load;
     expect({ failed, some: done > 100 }).toEqual({ failed: 0, some: true });

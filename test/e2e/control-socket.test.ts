@@ -7,7 +7,10 @@ import { runCli, spawnProxy } from "../support/spawn.ts";
 
 describe("control socket (SPEC §15.2)", () => {
   test("run/ is 0700, control.sock 0600 and proxy.pid holds the pid; the admin API answers there without credentials though admin.bind is off", async () => {
-    using project = tempProject({ "proxy.conf": "default -> http://127.0.0.1:9\n", "config.toml": testToml().replace("enabled = false", 'enabled = false\napi_key = "k"') });
+    using project = tempProject({
+      "proxy.conf": "default -> http://127.0.0.1:9\n",
+      "config.toml": testToml().replace("enabled = false", 'enabled = false\napi_key = "k"'),
+    });
     const proxy = await spawnProxy(project.conf);
     const run = join(project.dir, "run");
     const control = new ControlClient(controlSocketPath(project.conf));
@@ -56,14 +59,19 @@ describe("control socket (SPEC §15.2)", () => {
     const control = new ControlClient(controlSocketPath(project.conf));
     const missing = await control.get("status").catch((err) => err);
     await using proxy = await spawnProxy(project.conf);
-    const refused: ControlError = await control.get("routes/9").then(() => { throw new Error("expected an error"); }, (err) => err);
-    expect([missing instanceof ControlUnavailable, await control.running(), refused instanceof ControlError, refused.status, refused.message, proxy.proc.exitCode]).toEqual([
-      true,
-      true,
-      true,
-      404,
-      "Route index 9 not found",
-      null,
-    ]);
+    const refused: ControlError = await control.get("routes/9").then(
+      () => {
+        throw new Error("expected an error");
+      },
+      (err) => err,
+    );
+    expect([
+      missing instanceof ControlUnavailable,
+      await control.running(),
+      refused instanceof ControlError,
+      refused.status,
+      refused.message,
+      proxy.proc.exitCode,
+    ]).toEqual([true, true, true, 404, "Route index 9 not found", null]);
   });
 });

@@ -17,14 +17,20 @@ interface SseEvent {
 }
 
 /** POSTs an app action asking for the SSE form (SPEC §11.2) and collects its events as they come. */
-async function sseAction(proxy: AppsProxy, path: string, onEvent: (e: SseEvent) => void = () => {}, signal?: AbortSignal): Promise<{ status: number; events: SseEvent[] }> {
+async function sseAction(
+  proxy: AppsProxy,
+  path: string,
+  onEvent: (e: SseEvent) => void = () => {},
+  signal?: AbortSignal,
+): Promise<{ status: number; events: SseEvent[] }> {
   const res = await fetch(`http://127.0.0.1:${proxy.handle.admin!.port}/api/v1/${path}`, {
     method: "POST",
     headers: { accept: "text/event-stream", "x-api-key": API_KEY },
     signal,
   });
   const events: SseEvent[] = [];
-  if (!(res.headers.get("content-type") ?? "").includes("text/event-stream")) return { status: res.status, events: [{ event: "json", data: await res.json() }] };
+  if (!(res.headers.get("content-type") ?? "").includes("text/event-stream"))
+    return { status: res.status, events: [{ event: "json", data: await res.json() }] };
   let buffer = "";
   const decoder = new TextDecoder();
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -63,7 +69,11 @@ describe("deploys of slow-booting apps with live progress (SPEC §11.2, §14.7, 
     const took = Date.now() - started;
 
     const lines = cli.stdout.trimEnd().split("\n");
-    expect({ code: cli.code, stderr: cli.stderr, last: lines.at(-1) }).toEqual({ code: 0, stderr: "", last: "cli-slow.example.com deployed successfully (slot green)" });
+    expect({ code: cli.code, stderr: cli.stderr, last: lines.at(-1) }).toEqual({
+      code: 0,
+      stderr: "",
+      last: "cli-slow.example.com deployed successfully (slot green)",
+    });
     expect(lines[0]).toMatch(/^ {2}cli-slow\.example\.com: starting slot green on port \d+$/);
     const waits = lines.filter((l) => l.includes("health check") && l.includes("connection refused"));
     expect(waits.length).toBeGreaterThanOrEqual(10);
@@ -99,14 +109,24 @@ describe("deploys of slow-booting apps with live progress (SPEC §11.2, §14.7, 
     await waitFor(() => proxy.handle.apps.subscribers() === before.listeners + 1, "the event watcher to subscribe");
 
     const leave = new AbortController();
-    const left = await sseAction(proxy, "apps/gone.example.com/deploy", (e) => e.data.phase === "health" && leave.abort(), leave.signal).catch((e: Error) => e.name);
+    const left = await sseAction(proxy, "apps/gone.example.com/deploy", (e) => e.data.phase === "health" && leave.abort(), leave.signal).catch(
+      (e: Error) => e.name,
+    );
     expect(left).toBe("AbortError");
     watcher.abort();
-    await waitFor(() => proxy.handle.apps.get("gone.example.com").current_slot === "green" && proxy.handle.apps.get("gone.example.com").blue.status === "Stopped", "the deploy to finish", 15_000);
+    await waitFor(
+      () => proxy.handle.apps.get("gone.example.com").current_slot === "green" && proxy.handle.apps.get("gone.example.com").blue.status === "Stopped",
+      "the deploy to finish",
+      15_000,
+    );
     await waitFor(() => openSseStreams() === before.streams, "the stream to be released");
     await waitFor(() => openFds() <= before.fds, `file descriptors back to ${before.fds}`);
     await waitFor(() => proxy.handle.apps.subscribers() === before.listeners, "the event watcher to unsubscribe");
-    expect({ version: ((await (await proxy.get("gone.example.com")).json()) as { version: string }).version, streams: openSseStreams(), listeners: proxy.handle.apps.subscribers() }).toEqual({
+    expect({
+      version: ((await (await proxy.get("gone.example.com")).json()) as { version: string }).version,
+      streams: openSseStreams(),
+      listeners: proxy.handle.apps.subscribers(),
+    }).toEqual({
       version: "v2",
       streams: before.streams,
       listeners: before.listeners,

@@ -89,7 +89,10 @@ describe("statuses the proxy answers itself (SPEC §5.9)", () => {
     await using raw = await rawBackend((_req, s) => s.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
     await using proxy = await startTestProxy(`default -> http://127.0.0.1:${raw.port}`);
     const connect = await rawRequest(proxy.handle.http.port, "CONNECT other.example:443 HTTP/1.1\r\nHost: other.example:443\r\n\r\n", 1000);
-    const dup = await rawRequest(proxy.handle.http.port, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 4\r\nConnection: close\r\n\r\nabcd");
+    const dup = await rawRequest(
+      proxy.handle.http.port,
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 4\r\nConnection: close\r\n\r\nabcd",
+    );
     expect([statusOf(connect), statusOf(dup), raw.received.length]).toEqual([400, 200, 1]);
     expect(raw.received[0]).toContain("content-length: 4\r\n\r\nabcd");
   });
@@ -144,7 +147,13 @@ describe("probes and door-keeping", () => {
     const routed = await fetch(proxy.url + "/a?b=1", { headers: { host: "site.test." }, redirect: "manual" });
     const other = await fetch(proxy.url + "/", { headers: { host: "evil.test" }, redirect: "manual" });
     const port = proxy.handle.current().settings.server.https_port;
-    expect([routed.status, routed.headers.get("location"), await routed.text(), other.status, other.headers.get("location")]).toEqual([308, `https://site.test:${port}/a?b=1`, "", 421, null]);
+    expect([routed.status, routed.headers.get("location"), await routed.text(), other.status, other.headers.get("location")]).toEqual([
+      308,
+      `https://site.test:${port}/a?b=1`,
+      "",
+      421,
+      null,
+    ]);
   });
 
   test("a slow upstream is not cut by the client keep-alive timeout", async () => {

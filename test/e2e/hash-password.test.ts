@@ -7,7 +7,12 @@ describe("hash-password and hash-key (SPEC §16.3)", () => {
   test("an argument is hashed with the given cost; the hash alone goes to stdout, examples to stderr", async () => {
     const r = await runCli(["hash-password", "pa ss", "--cost", "5"]);
     const hash = r.stdout.trim();
-    expect([r.code, /^\$2b\$05\$[./A-Za-z0-9]{53}$/.test(hash), r.stdout.split("\n").length, await Bun.password.verify("pa ss", hash)]).toEqual([0, true, 2, true]);
+    expect([r.code, /^\$2b\$05\$[./A-Za-z0-9]{53}$/.test(hash), r.stdout.split("\n").length, await Bun.password.verify("pa ss", hash)]).toEqual([
+      0,
+      true,
+      2,
+      true,
+    ]);
     expect(r.stderr).toContain(`example.com -> http://localhost:8080 @auth:admin:${hash}`);
     expect(r.stderr).toContain(`[auth.users]\n  admin = "${hash}"`);
   });
@@ -37,7 +42,12 @@ describe("hash-password and hash-key (SPEC §16.3)", () => {
       return;
     }
     // script(1) gives the command a real pseudo-terminal and relays our stdin to it.
-    const proc = Bun.spawn(["script", "-qec", `${process.execPath} ${MAIN} hash-password --cost 4`, "/dev/null"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn(["script", "-qec", `${process.execPath} ${MAIN} hash-password --cost 4`, "/dev/null"], {
+      cwd: ROOT,
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     let out = "";
     const pumped = (async () => {
       for await (const chunk of proc.stdout) out += new TextDecoder().decode(chunk);
@@ -53,7 +63,18 @@ describe("hash-password and hash-key (SPEC §16.3)", () => {
 
   test("hash-key prints the sha256: form of an argument or of a stdin line", async () => {
     const expected = `sha256:${createHash("sha256").update("my-api-key").digest("hex")}`;
-    const [arg, stdin, empty] = await Promise.all([runCli(["hash-key", "my-api-key"]), runCli(["hash-key"], { stdin: "my-api-key\r\n" }), runCli(["hash-key"], { stdin: "" })]);
-    expect([arg.code, arg.stdout, stdin.code, stdin.stdout, empty.code, empty.stderr.trim()]).toEqual([0, `${expected}\n`, 0, `${expected}\n`, 1, "Error: Key cannot be empty"]);
+    const [arg, stdin, empty] = await Promise.all([
+      runCli(["hash-key", "my-api-key"]),
+      runCli(["hash-key"], { stdin: "my-api-key\r\n" }),
+      runCli(["hash-key"], { stdin: "" }),
+    ]);
+    expect([arg.code, arg.stdout, stdin.code, stdin.stdout, empty.code, empty.stderr.trim()]).toEqual([
+      0,
+      `${expected}\n`,
+      0,
+      `${expected}\n`,
+      1,
+      "Error: Key cannot be empty",
+    ]);
   });
 });

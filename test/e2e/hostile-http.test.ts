@@ -167,14 +167,22 @@ describe("hostile HTTP/1.1 requests", () => {
     // way the backend holds at most an unfinished chunked body it must discard, never a request.
     await using raw = await okBackend();
     await using proxy = await startTestProxy(`default -> http://127.0.0.1:${raw.port}`);
-    const cases = ["zz", "-3", "3 ", "ffffffffffffffffff1"].map((size) => `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n${size}\r\nabc\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n${H}\r\n`);
+    const cases = ["zz", "-3", "3 ", "ffffffffffffffffff1"].map(
+      (size) => `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n${size}\r\nabc\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n${H}\r\n`,
+    );
     const statuses = [];
     for (const bytes of cases) statuses.push(statusOf((await rawExchange(proxy.handle.http.port, bytes, 1000)).text));
     await waitFor(() => raw.closed === raw.connections, "the proxy to close every upstream connection");
     const heads = raw.received.map((r) => r.split("\r\n")[0]);
     const bodies = raw.received.map((r) => r.slice(r.indexOf("\r\n\r\n") + 4));
     const n = raw.connections;
-    expect([statuses, n <= 4, heads, bodies, requestLines(raw).length]).toEqual([[400, 400, 400, 400], true, Array(n).fill("POST / HTTP/1.1"), Array(n).fill(""), n]);
+    expect([statuses, n <= 4, heads, bodies, requestLines(raw).length]).toEqual([
+      [400, 400, 400, 400],
+      true,
+      Array(n).fill("POST / HTTP/1.1"),
+      Array(n).fill(""),
+      n,
+    ]);
     expect(raw.received.every((r) => r.includes("transfer-encoding: chunked\r\n"))).toBe(true);
     expect(await stillServes(proxy)).toEqual([200, "ok"]);
   });
@@ -215,16 +223,14 @@ describe("hostile HTTP/1.1 requests", () => {
   test("a fragment in the request target is dropped before routing, so a backend cannot resolve it to another path", async () => {
     await using open = await okBackend();
     await using admin = await okBackend();
-    await using proxy = await startTestProxy(`/admin/* -> http://127.0.0.1:${admin.port} @auth:u:$2b$04$V/jNmkNAutObV8q8Sscbc.QPpWQy8zig/gG65ikfspeoFworhWR7C\ndefault -> http://127.0.0.1:${open.port}`);
+    await using proxy = await startTestProxy(
+      `/admin/* -> http://127.0.0.1:${admin.port} @auth:u:$2b$04$V/jNmkNAutObV8q8Sscbc.QPpWQy8zig/gG65ikfspeoFworhWR7C\ndefault -> http://127.0.0.1:${open.port}`,
+    );
     const port = proxy.handle.http.port;
     const targets = ["/public#/../admin/secret", "/public?q=1#/../../admin", "/admin/x#frag"];
     const statuses = [];
     for (const t of targets) statuses.push(statusOf((await rawExchange(port, `GET ${t} HTTP/1.1\r\n${H}Connection: close\r\n\r\n`)).text));
-    expect([statuses, requestLines(open), requestLines(admin)]).toEqual([
-      [200, 200, 401],
-      ["GET /public HTTP/1.1", "GET /public?q=1 HTTP/1.1"],
-      [],
-    ]);
+    expect([statuses, requestLines(open), requestLines(admin)]).toEqual([[200, 200, 401], ["GET /public HTTP/1.1", "GET /public?q=1 HTTP/1.1"], []]);
   });
 
   test("obs-text bytes in a header value pass through byte for byte", async () => {
@@ -241,7 +247,9 @@ describe("hostile HTTP/2 requests (h2c prior knowledge)", () => {
     await using raw = await okBackend();
     await using proxy = await startTestProxy(`default -> http://127.0.0.1:${raw.port}`);
     const port = proxy.handle.http.port;
-    const get = (path: string, fields: [string, string][] = [], authority = "h") => [frame(FrameType.Headers, END_HEADERS | END_STREAM, 1, requestBlock("GET", path, authority, fields))];
+    const get = (path: string, fields: [string, string][] = [], authority = "h") => [
+      frame(FrameType.Headers, END_HEADERS | END_STREAM, 1, requestBlock("GET", path, authority, fields)),
+    ];
     const cases: Record<string, Buffer[]> = {
       "a well-formed request": get("/ok"),
       "CRLF in a value": get("/", [["x-a", "1\r\nx-injected: yes"]]),
@@ -272,6 +280,11 @@ describe("hostile HTTP/2 requests (h2c prior knowledge)", () => {
     const shorter = streamOutcome(await h2Exchange(proxy.handle.http.port, post("100", "abcd"), 500));
     await waitFor(() => raw.closed === raw.connections, "the proxy to close the upstream connections");
     const bodies = raw.received.map((r) => r.slice(r.indexOf("\r\n\r\n") + 4));
-    expect([longer, shorter, requestLines(raw).filter((l) => !l.startsWith("POST /up ")), bodies.every((b) => b.length < 4 || b === "abcd")]).toEqual(["reset", "reset", [], true]);
+    expect([longer, shorter, requestLines(raw).filter((l) => !l.startsWith("POST /up ")), bodies.every((b) => b.length < 4 || b === "abcd")]).toEqual([
+      "reset",
+      "reset",
+      [],
+      true,
+    ]);
   });
 });

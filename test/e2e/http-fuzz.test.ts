@@ -17,7 +17,9 @@ describe("HTTP request fuzzing", () => {
       "GET http://x/ HTTP/1.1\r\nHost: a\r\n\r\n",
       "GET / HTTP/1.0\r\nHost: a\r\n\r\n",
     ].map((b) => "why" in strictParse(b));
-    const good = strictParse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /2 HTTP/1.1\r\nhost: a\r\ncontent-length: 1\r\n\r\nxGET /3");
+    const good = strictParse(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /2 HTTP/1.1\r\nhost: a\r\ncontent-length: 1\r\n\r\nxGET /3",
+    );
     expect([bad, good]).toEqual([Array(7).fill(true), { used: 117, requests: 2 }]);
   });
 
@@ -26,16 +28,18 @@ describe("HTTP request fuzzing", () => {
     await using proxy = await startTestProxy(`default -> http://127.0.0.1:${strict.port}`);
     const stats = await fuzzHttp(proxy.handle.http.port, { seed: 11, count: 1000, concurrency: 20, timeoutMs: 300 });
     const after = await fetch(proxy.url + "/still-there");
-    const answered = Object.entries(stats.statuses).filter(([s]) => s !== "0").reduce((n, [, c]) => n + c, 0);
+    const answered = Object.entries(stats.statuses)
+      .filter(([s]) => s !== "0")
+      .reduce((n, [, c]) => n + c, 0);
     // Both paths must be exercised: requests refused at the door and requests proxied.
-    expect([strict.violations, stats.sent, (stats.statuses[200] ?? 0) > 30 && strict.requests > 50, (stats.statuses[400] ?? 0) > 100, answered > 800, after.status, await after.text()]).toEqual([
-      [],
-      1000,
-      true,
-      true,
-      true,
-      200,
-      "ok",
-    ]);
+    expect([
+      strict.violations,
+      stats.sent,
+      (stats.statuses[200] ?? 0) > 30 && strict.requests > 50,
+      (stats.statuses[400] ?? 0) > 100,
+      answered > 800,
+      after.status,
+      await after.text(),
+    ]).toEqual([[], 1000, true, true, true, 200, "ok"]);
   }, 30_000);
 });

@@ -15,7 +15,11 @@ describe("https:// targets (SPEC §3.4)", () => {
     const same = (await send("https://SHOP.test")) as { url: string; headers: Record<string, string> };
     const other = (await send("https://evil.test")) as { headers: Record<string, string> };
     expect([same.url, same.headers.host, same.headers["x-forwarded-host"], same.headers.origin, other.headers.origin]).toEqual([
-      "/base/p", `localhost:${b.port}`, "shop.test:8080", `https://localhost:${b.port}`, "https://evil.test",
+      "/base/p",
+      `localhost:${b.port}`,
+      "shop.test:8080",
+      `https://localhost:${b.port}`,
+      "https://evil.test",
     ]);
   });
 

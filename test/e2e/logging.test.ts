@@ -21,14 +21,36 @@ describe("endpoint logs (SPEC §9)", () => {
       return rest;
     });
     expect(ok).toEqual({
-      level: "info", layer: "endpoint", method: "GET", scheme: "http", host: "shop.test:81", path: "/api/x", status: 200,
-      client_ip: "127.0.0.1", bytes: 12, upstream: `http://127.0.0.1:${b.port}`, route: "/api/*", msg: "endpoint request",
+      level: "info",
+      layer: "endpoint",
+      method: "GET",
+      scheme: "http",
+      host: "shop.test:81",
+      path: "/api/x",
+      status: 200,
+      client_ip: "127.0.0.1",
+      bytes: 12,
+      upstream: `http://127.0.0.1:${b.port}`,
+      route: "/api/*",
+      msg: "endpoint request",
     });
     expect(miss).toMatchObject({ status: 421, route: "none", upstream: null, bytes: "Misdirected Request".length });
   });
 
   test("a streamed body is logged when it ends, with the bytes relayed", async () => {
-    using b = backend(() => new Response(new ReadableStream({ async start(c) { c.enqueue(new Uint8Array(70_000)); await Bun.sleep(50); c.enqueue(new Uint8Array(30_000)); c.close(); } })));
+    using b = backend(
+      () =>
+        new Response(
+          new ReadableStream({
+            async start(c) {
+              c.enqueue(new Uint8Array(70_000));
+              await Bun.sleep(50);
+              c.enqueue(new Uint8Array(30_000));
+              c.close();
+            },
+          }),
+        ),
+    );
     await using proxy = await startTestProxy(`default -> ${b.url}`, { toml: "[logging]\nlog_endpoints = true\n" });
     expect((await (await fetch(proxy.url + "/stream")).arrayBuffer()).byteLength).toBe(100_000);
     const line = await waitFor(() => proxy.logs().find((e) => e.msg === "endpoint request"), "the endpoint line");
@@ -44,16 +66,23 @@ describe("endpoint logs (SPEC §9)", () => {
 
   test("text format and file output are honoured", async () => {
     using b = backend(() => new Response("x"));
-    using project = tempProject({ "proxy.conf": `default -> ${b.url}\n`, "config.toml": testToml('[logging]\nformat = "text"\noutput = "file:logs/proxy.txt"\nlog_endpoints = true\n') });
+    using project = tempProject({
+      "proxy.conf": `default -> ${b.url}\n`,
+      "config.toml": testToml('[logging]\nformat = "text"\noutput = "file:logs/proxy.txt"\nlog_endpoints = true\n'),
+    });
     const started = Bun.spawn([process.execPath, join(import.meta.dir, "../../src/main.ts"), "-c", project.conf], { stdout: "pipe", stderr: "pipe" });
     const file = join(project.dir, "logs/proxy.txt");
-    const listening = await waitFor(() => {
-      try {
-        return /soli-proxy listening .*http=127\.0\.0\.1:(\d+)/.exec(readFileSync(file, "utf8"));
-      } catch {
-        return null;
-      }
-    }, "the listening line in the log file", 10_000);
+    const listening = await waitFor(
+      () => {
+        try {
+          return /soli-proxy listening .*http=127\.0\.0\.1:(\d+)/.exec(readFileSync(file, "utf8"));
+        } catch {
+          return null;
+        }
+      },
+      "the listening line in the log file",
+      10_000,
+    );
     await (await fetch(`http://127.0.0.1:${listening[1]}/t`)).text();
     const text = await waitFor(() => {
       const t = readFileSync(file, "utf8");
@@ -83,6 +112,13 @@ describe("readable logs where a person reads them (SPEC §9)", () => {
 
     // not a terminal: JSON, --dev or not
     await using piped = await spawnProxy(project.conf, { args: ["--dev"] });
-    expect(JSON.parse(piped.output().split("\n").find((l) => l.includes("soli-proxy listening")) ?? "null")).toMatchObject({ level: "info", msg: "soli-proxy listening" });
+    expect(
+      JSON.parse(
+        piped
+          .output()
+          .split("\n")
+          .find((l) => l.includes("soli-proxy listening")) ?? "null",
+      ),
+    ).toMatchObject({ level: "info", msg: "soli-proxy listening" });
   }, 40_000);
 });

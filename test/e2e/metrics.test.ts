@@ -63,7 +63,10 @@ describe("metrics on the proxy listeners (SPEC §10)", () => {
 
   test("peers outside metrics.allow get 403, whatever X-Forwarded-For says; disabled metrics are routed", async () => {
     using b = backend(() => new Response("from backend"));
-    await using closed = await startTestProxy(`default -> ${b.url}\n`, { server: 'trusted_proxies = ["127.0.0.1"]', toml: '[metrics]\nallow = ["10.0.0.0/8"]\nendpoint = "/_stats"\n' });
+    await using closed = await startTestProxy(`default -> ${b.url}\n`, {
+      server: 'trusted_proxies = ["127.0.0.1"]',
+      toml: '[metrics]\nallow = ["10.0.0.0/8"]\nendpoint = "/_stats"\n',
+    });
     const r = await fetch(closed.url + "/_stats", { headers: { "x-forwarded-for": "10.1.2.3" } });
     await using off = await startTestProxy(`default -> ${b.url}\n`, { toml: "[metrics]\nenabled = false\n" });
     const routed = await fetch(off.url + "/metrics");
@@ -73,11 +76,26 @@ describe("metrics on the proxy listeners (SPEC §10)", () => {
   test("bytes in and out include request bodies and streamed responses, counted when they end", async () => {
     using b = backend(async (req) => {
       await req.arrayBuffer();
-      return new Response(new ReadableStream({ async start(c) { c.enqueue(new Uint8Array(40_000)); await Bun.sleep(20); c.enqueue(new Uint8Array(10_000)); c.close(); } }));
+      return new Response(
+        new ReadableStream({
+          async start(c) {
+            c.enqueue(new Uint8Array(40_000));
+            await Bun.sleep(20);
+            c.enqueue(new Uint8Array(10_000));
+            c.close();
+          },
+        }),
+      );
     });
     await using proxy = await startTestProxy(`default -> ${b.url}\n`);
     await (await fetch(proxy.url + "/upload", { method: "POST", body: new Uint8Array(1234) })).arrayBuffer();
-    const chunked = new ReadableStream({ start(c) { c.enqueue(new Uint8Array(300)); c.enqueue(new Uint8Array(700)); c.close(); } });
+    const chunked = new ReadableStream({
+      start(c) {
+        c.enqueue(new Uint8Array(300));
+        c.enqueue(new Uint8Array(700));
+        c.close();
+      },
+    });
     await (await fetch(proxy.url + "/upload", { method: "POST", body: chunked })).arrayBuffer();
     // A page counts the bytes of every earlier scrape but not its own (recorded once it is sent).
     let earlierPages = 0;
@@ -97,7 +115,12 @@ describe("metrics on the proxy listeners (SPEC §10)", () => {
     const r = await fetch(proxy.url + "/x");
     await r.text();
     const s = samples((await scrape(proxy.url)).text);
-    expect([r.status, s.get('proxy_upstream_errors_total{upstream="http://127.0.0.1:1"}'), s.get("proxy_errors_total"), s.get('proxy_response_status_codes_total{code="502"}')]).toEqual([502, 1, 1, 1]);
+    expect([
+      r.status,
+      s.get('proxy_upstream_errors_total{upstream="http://127.0.0.1:1"}'),
+      s.get("proxy_errors_total"),
+      s.get('proxy_response_status_codes_total{code="502"}'),
+    ]).toEqual([502, 1, 1, 1]);
   });
 
   test("reload attempts are counted by result", async () => {

@@ -26,7 +26,11 @@ async function mkcertWildcard(caroot: string, work: string, certs: string): Prom
 }
 
 function curlWithCa(caroot: string, port: number) {
-  return run(["curl", "-sS", "--cacert", join(caroot, "rootCA.pem"), "--resolve", `crm.example.test:${port}:127.0.0.1`, `https://crm.example.test:${port}/hello`], {}, "/");
+  return run(
+    ["curl", "-sS", "--cacert", join(caroot, "rootCA.pem"), "--resolve", `crm.example.test:${port}:127.0.0.1`, `https://crm.example.test:${port}/hello`],
+    {},
+    "/",
+  );
 }
 
 describe("mkcert workflow (SPEC §12.5, docs/tls-mkcert.md)", () => {
@@ -44,7 +48,9 @@ describe("mkcert workflow (SPEC §12.5, docs/tls-mkcert.md)", () => {
     // A re-created CA: same issuer name, new key. The old certificate no longer verifies against it.
     await mkcertWildcard(join(dir, "caroot-2"), join(dir, "work-2"), join(dir, "work-2"));
     const rotated = await curlWithCa(join(dir, "caroot-2"), port);
-    const sameIssuerName = (await run(["sh", "-c", `openssl x509 -noout -subject -in caroot-1/rootCA.pem; openssl x509 -noout -subject -in caroot-2/rootCA.pem`], {}, dir)).stdout.split("\n");
+    const sameIssuerName = (
+      await run(["sh", "-c", `openssl x509 -noout -subject -in caroot-1/rootCA.pem; openssl x509 -noout -subject -in caroot-2/rootCA.pem`], {}, dir)
+    ).stdout.split("\n");
 
     // Recovery: re-issue with the current CA and drop it in.
     const before = (await presented(port, "crm.example.test")).serial;

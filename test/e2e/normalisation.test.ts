@@ -12,7 +12,10 @@ const CREDS = `Basic ${btoa("admin:s3cret")}`;
 
 /** curl with the path sent as written; answers `<http_version> <status> <body>`. */
 async function curl(...args: string[]): Promise<string> {
-  const p = Bun.spawn(["curl", "-s", "-k", "--path-as-is", "--max-time", "10", "-w", " %{http_version} %{http_code}", ...args], { stdout: "pipe", stderr: "pipe" });
+  const p = Bun.spawn(["curl", "-s", "-k", "--path-as-is", "--max-time", "10", "-w", " %{http_version} %{http_code}", ...args], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const out = await new Response(p.stdout).text();
   await p.exited;
   const m = /^(.*) (\S+) (\d{3})$/s.exec(out);
@@ -38,7 +41,8 @@ afterAll(async () => {
   await nginx?.[Symbol.asyncDispose]();
 });
 
-const http1 = (path: string, host = "app.test", extra = "") => rawRequest(proxy.handle.http.port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${extra}Connection: close\r\n\r\n`);
+const http1 = (path: string, host = "app.test", extra = "") =>
+  rawRequest(proxy.handle.http.port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${extra}Connection: close\r\n\r\n`);
 
 describe("path normalisation against nginx (SPEC §5.3)", () => {
   test("spellings nginx resolves to the protected /auth/x need the credentials over HTTP/1.1", async () => {
@@ -72,7 +76,10 @@ describe("path normalisation against nginx (SPEC §5.3)", () => {
   test("h2c and h2 requests are normalised the same way", async () => {
     const h2c = `${proxy.url}`;
     const h2 = `https://127.0.0.1:${proxy.handle.https!.port}`;
-    for (const [flag, base] of [["--http2-prior-knowledge", h2c], ["--http2", h2]] as const) {
+    for (const [flag, base] of [
+      ["--http2-prior-knowledge", h2c],
+      ["--http2", h2],
+    ] as const) {
       expect(await curl(flag, `${base}//auth/x`)).toStartWith("2 401");
       expect(await curl(flag, `${base}/%61uth/x`)).toStartWith("2 401");
       expect(await curl(flag, `${base}/auth%2fx`)).toStartWith("2 400");

@@ -17,7 +17,14 @@ const EXAMPLES = join(import.meta.dir, "..", "fixtures", "original-examples");
 async function runCheckAs(project: { conf: string; dir: string }, uid: number | null) {
   if (uid === null) return runCli(["check", "-c", project.conf, "--sites-dir", join(project.dir, "sites")]);
   assertBunUsableByNobody();
-  const proc = Bun.spawn([process.execPath, MAIN, "check", "-c", project.conf], { uid, gid: uid, env: { PATH: "/usr/bin:/bin" }, cwd: "/", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, MAIN, "check", "-c", project.conf], {
+    uid,
+    gid: uid,
+    env: { PATH: "/usr/bin:/bin" },
+    cwd: "/",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { code, stdout, stderr };
 }
@@ -34,7 +41,10 @@ describe("the original's example files as written (SPEC §3.7, §14.2)", () => {
     openUp(project);
     // As a user would run it: a root test run checks as `nobody` (as root, see the next test).
     const r = await runCheckAs(project, IS_ROOT ? 65534 : null);
-    const lines = r.stdout.trim().split("\n").map((l) => l.replace(project.dir, "<dir>"));
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.replace(project.dir, "<dir>"));
     expect({ code: r.code, stderr: r.stderr, lines }).toEqual({
       code: 0,
       stderr: "",
@@ -43,7 +53,9 @@ describe("the original's example files as written (SPEC §3.7, §14.2)", () => {
         "<dir>/proxy.conf:8:1: warning: rule '/api/heavy' can never match: the rule '/api/*' on line 3 comes first and always wins for the same requests",
         "<dir>/proxy.conf:17:1: warning: this headers block belongs to the redirect rule on line 15 and has no effect there (a redirect is answered by the proxy, nothing goes upstream); move it above the first rule to make it global",
         "<dir>/proxy.conf:22:1: warning: route block '/auth/*' names no rule in this file",
-        expect.stringMatching(/^<dir>\/sites\/proxy\.solisoft\.net\/app\.infos: warning: program 'soli' not found on PATH \(.*\); proxy\.solisoft\.net will fail to start until it is installed$/),
+        expect.stringMatching(
+          /^<dir>\/sites\/proxy\.solisoft\.net\/app\.infos: warning: program 'soli' not found on PATH \(.*\); proxy\.solisoft\.net will fail to start until it is installed$/,
+        ),
         "ok: 8 rules, 1 app, 0 certificates",
       ],
     });
@@ -52,10 +64,15 @@ describe("the original's example files as written (SPEC §3.7, §14.2)", () => {
   test.if(IS_ROOT)("as root, check still exits 0 and warns that the app would run as root and what to set (SPEC §14.4)", async () => {
     using project = copyOfExamples();
     const r = await runCheckAs(project, null);
-    const lines = r.stdout.trim().split("\n").map((l) => l.replace(project.dir, "<dir>"));
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.replace(project.dir, "<dir>"));
     expect([r.code, lines.filter((l) => l.includes("app.infos")), lines.at(-1)]).toEqual([
       0,
-      ['<dir>/sites/proxy.solisoft.net/app.infos: warning: proxy.solisoft.net would run as root, which soli-proxy refuses: it will not start until you set user = "<name>" in this app.infos or [apps] default_user in config.toml'],
+      [
+        '<dir>/sites/proxy.solisoft.net/app.infos: warning: proxy.solisoft.net would run as root, which soli-proxy refuses: it will not start until you set user = "<name>" in this app.infos or [apps] default_user in config.toml',
+      ],
       "ok: 8 rules, 1 app, 0 certificates",
     ]);
   });
@@ -77,7 +94,12 @@ describe("the original's example files as written (SPEC §3.7, §14.2)", () => {
       return a.last_error !== null ? a : null;
     }, "the app to fail to start");
     const get = (host: string, path: string) => fetch(proxy.url + path, { headers: { host }, redirect: "manual" });
-    const [fallback, redirect, metrics, live] = await Promise.all([get("anything.test", "/"), get("old.example.com", "/a?b=1"), get("127.0.0.1", "/metrics"), get("127.0.0.1", "/health/live")]);
+    const [fallback, redirect, metrics, live] = await Promise.all([
+      get("anything.test", "/"),
+      get("old.example.com", "/a?b=1"),
+      get("127.0.0.1", "/metrics"),
+      get("127.0.0.1", "/health/live"),
+    ]);
     expect({
       status: app.blue.status,
       error: app.last_error,
@@ -100,7 +122,10 @@ describe("the original's example files as written (SPEC §3.7, §14.2)", () => {
     await using proxy = await startTestProxy("default -> http://127.0.0.1:9\n");
     writeFileSync(proxy.project.conf, "/api/* -> http://127.0.0.1:9\nold.test -> redirect://new.test\nheaders {\n  X-A: 1\n}\n/api/x -> http://127.0.0.1:8\n");
     const result = await proxy.handle.reload();
-    const warnings = proxy.logs().filter((l) => l.level === "warn").map((l) => String(l.msg).replace(proxy.project.conf, "proxy.conf"));
+    const warnings = proxy
+      .logs()
+      .filter((l) => l.level === "warn")
+      .map((l) => String(l.msg).replace(proxy.project.conf, "proxy.conf"));
     expect([result.ok, warnings]).toEqual([
       true,
       [

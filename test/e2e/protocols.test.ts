@@ -29,10 +29,20 @@ describe("listeners and protocols", () => {
   test("HTTP/2 requests reach an HTTP/1.1 backend with their :authority as Host and forwarding headers", async () => {
     using b = backend();
     await using proxy = await startTestProxy(`default -> ${b.url}`);
-    const out = await curl("--http2", "-H", "x-test: 1", "--resolve", `shop.test:${proxy.handle.https!.port}:127.0.0.1`, `https://shop.test:${proxy.handle.https!.port}/x`);
+    const out = await curl(
+      "--http2",
+      "-H",
+      "x-test: 1",
+      "--resolve",
+      `shop.test:${proxy.handle.https!.port}:127.0.0.1`,
+      `https://shop.test:${proxy.handle.https!.port}/x`,
+    );
     const json = JSON.parse(out.slice("2 200 ".length));
     expect([json.headers.host, json.headers["x-forwarded-proto"], json.headers["x-forwarded-host"], json.headers["x-test"]]).toEqual([
-      `shop.test:${proxy.handle.https!.port}`, "https", `shop.test:${proxy.handle.https!.port}`, "1",
+      `shop.test:${proxy.handle.https!.port}`,
+      "https",
+      `shop.test:${proxy.handle.https!.port}`,
+      "1",
     ]);
   });
 
@@ -48,7 +58,10 @@ describe("listeners and protocols", () => {
     const p = Bun.spawn(["curl", "-skI", `${proxy.httpsUrl}/`], { stdout: "pipe" });
     const head = (await new Response(p.stdout).text()).toLowerCase();
     const plain = await fetch(proxy.url + "/");
-    expect([head.includes("strict-transport-security: max-age=31536000; includesubdomains"), plain.headers.get("strict-transport-security")]).toEqual([true, null]);
+    expect([head.includes("strict-transport-security: max-age=31536000; includesubdomains"), plain.headers.get("strict-transport-security")]).toEqual([
+      true,
+      null,
+    ]);
   });
 
   test("the self-signed fallback certificate covers localhost, 127.0.0.1 and ::1", async () => {

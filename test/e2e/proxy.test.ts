@@ -96,7 +96,12 @@ describe("request headers sent upstream (SPEC §5.6)", () => {
     await using proxy = await startTestProxy(`default -> http://127.0.0.1:${raw.port}`);
     await rawRequest(proxy.handle.http.port, "GET /bare HTTP/1.1\r\nHost: h.test\r\nConnection: close\r\n\r\n");
     const sent = raw.received[0]!;
-    const names = sent.split("\r\n").slice(1).filter(Boolean).map((l) => l.slice(0, l.indexOf(":")).toLowerCase()).sort();
+    const names = sent
+      .split("\r\n")
+      .slice(1)
+      .filter(Boolean)
+      .map((l) => l.slice(0, l.indexOf(":")).toLowerCase())
+      .sort();
     expect(sent.split("\r\n")[0]).toBe("GET /bare HTTP/1.1");
     expect(names).toEqual(["host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"]);
   });
@@ -104,10 +109,18 @@ describe("request headers sent upstream (SPEC §5.6)", () => {
   test("an untrusted client's forwarding claims are replaced by what the proxy saw", async () => {
     using b = backend();
     await using proxy = await startTestProxy(`default -> ${b.url}`);
-    const r = await via(proxy.url, "/", "shop.test:8080", { headers: { "x-forwarded-for": "6.6.6.6", "x-real-ip": "6.6.6.6", forwarded: "for=6.6.6.6", "x-forwarded-proto": "https", "x-auth-subject": "root" } });
+    const r = await via(proxy.url, "/", "shop.test:8080", {
+      headers: { "x-forwarded-for": "6.6.6.6", "x-real-ip": "6.6.6.6", forwarded: "for=6.6.6.6", "x-forwarded-proto": "https", "x-auth-subject": "root" },
+    });
     const h = r.json!.headers;
     expect([h["x-forwarded-for"], h["x-real-ip"], h["x-forwarded-proto"], h["x-forwarded-host"], h.host, h.forwarded, h["x-auth-subject"]]).toEqual([
-      "127.0.0.1", "127.0.0.1", "http", "shop.test:8080", "shop.test:8080", undefined, undefined,
+      "127.0.0.1",
+      "127.0.0.1",
+      "http",
+      "shop.test:8080",
+      "shop.test:8080",
+      undefined,
+      undefined,
     ]);
   });
 
@@ -116,7 +129,12 @@ describe("request headers sent upstream (SPEC §5.6)", () => {
     await using proxy = await startTestProxy(`default -> ${b.url}`, { server: `trusted_proxies = ["127.0.0.1"]` });
     const r = await via(proxy.url, "/", "h.test", { headers: { "x-forwarded-for": "198.51.100.4", "x-forwarded-proto": "https" } });
     const h = r.json!.headers;
-    expect([h["x-forwarded-for"], h["x-real-ip"], h["x-forwarded-proto"], h.forwarded]).toEqual(["198.51.100.4, 127.0.0.1", "198.51.100.4", "https", undefined]);
+    expect([h["x-forwarded-for"], h["x-real-ip"], h["x-forwarded-proto"], h.forwarded]).toEqual([
+      "198.51.100.4, 127.0.0.1",
+      "198.51.100.4",
+      "https",
+      undefined,
+    ]);
   });
 
   test("headers blocks set and remove headers with $client_ip, $scheme and $host, rule after global", async () => {
@@ -174,12 +192,18 @@ describe("responses relayed to the client (SPEC §5.7)", () => {
   });
 
   test("a redirect from a mounted backend stays under the mount", async () => {
-    using b = backend((req) => new Response(null, { status: 302, headers: { location: new URL(req.url).pathname === "/abs" ? "https://elsewhere.test/x" : "/login" } }));
+    using b = backend(
+      (req) => new Response(null, { status: 302, headers: { location: new URL(req.url).pathname === "/abs" ? "https://elsewhere.test/x" : "/login" } }),
+    );
     await using proxy = await startTestProxy(`/app/* -> ${b.url}\nsite.test/shop/* -> ${b.url}`);
     const r1 = await via(proxy.url, "/app/account", "h.test");
     const r2 = await via(proxy.url, "/shop/cart", "site.test");
     const r3 = await via(proxy.url, "/app/abs", "h.test");
-    expect([r1.headers.get("location"), r2.headers.get("location"), r3.headers.get("location")]).toEqual(["/app/login", "/shop/login", "https://elsewhere.test/x"]);
+    expect([r1.headers.get("location"), r2.headers.get("location"), r3.headers.get("location")]).toEqual([
+      "/app/login",
+      "/shop/login",
+      "https://elsewhere.test/x",
+    ]);
   });
 
   test("HEAD keeps the backend's Content-Length without a body", async () => {

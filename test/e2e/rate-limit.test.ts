@@ -7,7 +7,13 @@ import { startTestProxy } from "../support/project.ts";
  * seconds) shrink by one for every second a slow machine spends between requests: each is
  * reported as the nearest expected value when it is at most 2 s below it.
  */
-const limitHeaders = (r: Response) => [r.status, r.headers.get("ratelimit-limit"), r.headers.get("ratelimit-remaining"), near(r.headers.get("ratelimit-reset")), near(r.headers.get("retry-after"))];
+const limitHeaders = (r: Response) => [
+  r.status,
+  r.headers.get("ratelimit-limit"),
+  r.headers.get("ratelimit-remaining"),
+  near(r.headers.get("ratelimit-reset")),
+  near(r.headers.get("retry-after")),
+];
 const EXPECTED_SECONDS = [10, 20, 40, 60, 400];
 const near = (value: string | null) => {
   const n = EXPECTED_SECONDS.find((e) => value !== null && Number(value) <= e && Number(value) >= e - 2);
@@ -17,7 +23,9 @@ const near = (value: string | null) => {
 describe("rate limiting (SPEC §8)", () => {
   test("the global bucket: RateLimit-* on every response, 429 with Retry-After when empty", async () => {
     using b = backend(() => new Response("ok"));
-    await using proxy = await startTestProxy(`default -> ${b.url}\n`, { toml: "[rate_limiting]\nenabled = true\nrequests_per_second = 0.05\nburst_size = 3\n" });
+    await using proxy = await startTestProxy(`default -> ${b.url}\n`, {
+      toml: "[rate_limiting]\nenabled = true\nrequests_per_second = 0.05\nburst_size = 3\n",
+    });
     const results = [];
     for (const path of ["/a", "/health/live", "/b", "/c"]) {
       const r = await fetch(proxy.url + path);

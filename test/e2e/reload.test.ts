@@ -74,13 +74,13 @@ describe("hot reload (SPEC §13)", () => {
     await waitFor(() => proxy.handle.current().version === 2, "v2 after the config.toml change");
     const control = new ControlClient(proxy.handle.controlSocket!);
     const warning = proxy.logs().find((l) => l.key === "server.https_port");
-    expect([await body(`${proxy.url}/alive`), warning?.msg, warning?.level, proxy.handle.current().settings.server.https_port, (await control.get<Status>("status")).https_port]).toEqual([
-      "200 OK",
-      "server.https_port changed; restart to apply",
-      "warn",
-      0,
-      proxy.handle.https!.port,
-    ]);
+    expect([
+      await body(`${proxy.url}/alive`),
+      warning?.msg,
+      warning?.level,
+      proxy.handle.current().settings.server.https_port,
+      (await control.get<Status>("status")).https_port,
+    ]).toEqual(["200 OK", "server.https_port changed; restart to apply", "warn", 0, proxy.handle.https!.port]);
   });
 
   test("the proxy's own admin writes do not trigger a second reload through the watcher", async () => {
@@ -109,7 +109,8 @@ describe("hot reload (SPEC §13)", () => {
     await using proxy = await spawnProxy(project.conf, { args: ["--watch", "false"] });
     const control = new ControlClient(controlSocketPath(project.conf));
     const version = async () => {
-      if (proxy.proc.exitCode !== null || proxy.proc.signalCode) throw new Error(`the proxy exited (${proxy.proc.signalCode ?? proxy.proc.exitCode}): ${proxy.errors()}${proxy.output().slice(-2000)}`);
+      if (proxy.proc.exitCode !== null || proxy.proc.signalCode)
+        throw new Error(`the proxy exited (${proxy.proc.signalCode ?? proxy.proc.exitCode}): ${proxy.errors()}${proxy.output().slice(-2000)}`);
       return (await control.get<Status>("status")).config_version;
     };
     writeFileSync(project.conf, `default -> ${a.url}\n`);

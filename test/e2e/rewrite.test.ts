@@ -44,6 +44,10 @@ describe("HTML of prefix mounts (SPEC §5.7)", () => {
     });
     await using proxy = await startTestProxy(`/app/* -> ${b.url}\ndefault -> ${b.url}`);
     const brBody = new Uint8Array(await (await fetch(proxy.url + "/app/br", { decompress: false } as RequestInit)).arrayBuffer());
-    expect([Buffer.compare(brBody, br), await (await fetch(proxy.url + "/app/json")).text(), await (await fetch(proxy.url + "/page")).text()]).toEqual([0, '{"href":"/x"}', PAGE]);
+    expect([Buffer.compare(brBody, br), await (await fetch(proxy.url + "/app/json")).text(), await (await fetch(proxy.url + "/page")).text()]).toEqual([
+      0,
+      '{"href":"/x"}',
+      PAGE,
+    ]);
   });
 });

@@ -21,7 +21,12 @@ describe("the run directory", () => {
     try {
       await using proxy = await spawnProxy(project.conf, { args: ["--watch", "false", "--run-dir", run] });
       const status = await new ControlClient(controlSocketPath(project.conf, run)).get<{ version: string }>("status");
-      expect({ pid: readPidFile(run), socket: existsSync(join(run, "control.sock")), besideConf: existsSync(join(project.dir, "run")), answered: typeof status.version }).toEqual({
+      expect({
+        pid: readPidFile(run),
+        socket: existsSync(join(run, "control.sock")),
+        besideConf: existsSync(join(project.dir, "run")),
+        answered: typeof status.version,
+      }).toEqual({
         pid: proxy.proc.pid,
         socket: true,
         besideConf: false,
@@ -39,7 +44,13 @@ describe("the run directory", () => {
     using project = tempProject({ "proxy.conf": `default -> ${upstream.url}\n`, "config.toml": testToml("", 'run_dir = "state/run"') });
     await using proxy = await startOnProject(project);
     const socket = controlSocketPath(project.conf);
-    expect({ socket, handle: proxy.handle.controlSocket, running: await new ControlClient(socket).running(), pid: readPidFile(join(project.dir, "state", "run")), besideConf: existsSync(join(project.dir, "run")) }).toEqual({
+    expect({
+      socket,
+      handle: proxy.handle.controlSocket,
+      running: await new ControlClient(socket).running(),
+      pid: readPidFile(join(project.dir, "state", "run")),
+      besideConf: existsSync(join(project.dir, "run")),
+    }).toEqual({
       socket: join(project.dir, "state", "run", "control.sock"),
       handle: join(project.dir, "state", "run", "control.sock"),
       running: true,

@@ -20,26 +20,36 @@ const externalIp = Object.values(networkInterfaces())
 const status = async (url: string, headers: Record<string, string> = {}) => (await fetch(url, { headers })).status;
 
 describe("admin API off loopback", () => {
-  test.skipIf(!externalIp)("a non-loopback peer needs credentials, also after a reload removed the last one; the proxy listener serves no admin API", async () => {
-    using b = backend(() => new Response("backend"));
-    const toml = adminToml().replaceAll('bind = "127.0.0.1:0"', 'bind = "0.0.0.0:0"');
-    await using proxy = await startAdminProxy(`/only -> ${b.url}\n`, { toml });
-    const remote = `http://${externalIp}:${proxy.handle.admin!.port}/api/v1/status`;
-    const local = `http://127.0.0.1:${proxy.handle.admin!.port}/api/v1/status`;
-    const withKey = await status(remote, { "x-api-key": API_KEY });
-    const withoutKey = await status(remote);
-    const wrongKey = await status(remote, { "x-api-key": "guess" });
-    // The key is removed; admin.bind is restart-only, so the listener stays on 0.0.0.0 but open.
-    proxy.project.write("config.toml", toml.replace(`api_key = "${API_KEY}"`, ""));
-    const reloaded = await proxy.handle.reload();
-    const openRemote = await status(remote);
-    const openLocal = await status(local);
-    // The proxy listeners route /api/v1/* like any path (here: no rule, 421); metrics only for loopback peers.
-    const proxyRemote = `http://${externalIp}:${proxy.handle.http.port}`;
-    expect([withKey, withoutKey, wrongKey, reloaded.ok, openRemote, openLocal, await status(`${proxyRemote}/api/v1/status`), await status(`${proxyRemote}/metrics`)]).toEqual([
-      200, 401, 401, true, 401, 200, 421, 403,
-    ]);
-  });
+  test.skipIf(!externalIp)(
+    "a non-loopback peer needs credentials, also after a reload removed the last one; the proxy listener serves no admin API",
+    async () => {
+      using b = backend(() => new Response("backend"));
+      const toml = adminToml().replaceAll('bind = "127.0.0.1:0"', 'bind = "0.0.0.0:0"');
+      await using proxy = await startAdminProxy(`/only -> ${b.url}\n`, { toml });
+      const remote = `http://${externalIp}:${proxy.handle.admin!.port}/api/v1/status`;
+      const local = `http://127.0.0.1:${proxy.handle.admin!.port}/api/v1/status`;
+      const withKey = await status(remote, { "x-api-key": API_KEY });
+      const withoutKey = await status(remote);
+      const wrongKey = await status(remote, { "x-api-key": "guess" });
+      // The key is removed; admin.bind is restart-only, so the listener stays on 0.0.0.0 but open.
+      proxy.project.write("config.toml", toml.replace(`api_key = "${API_KEY}"`, ""));
+      const reloaded = await proxy.handle.reload();
+      const openRemote = await status(remote);
+      const openLocal = await status(local);
+      // The proxy listeners route /api/v1/* like any path (here: no rule, 421); metrics only for loopback peers.
+      const proxyRemote = `http://${externalIp}:${proxy.handle.http.port}`;
+      expect([
+        withKey,
+        withoutKey,
+        wrongKey,
+        reloaded.ok,
+        openRemote,
+        openLocal,
+        await status(`${proxyRemote}/api/v1/status`),
+        await status(`${proxyRemote}/metrics`),
+      ]).toEqual([200, 401, 401, true, 401, 200, 421, 403]);
+    },
+  );
 });
 
 describe("secrets never in logs or admin answers", () => {
@@ -59,7 +69,10 @@ describe("secrets never in logs or admin answers", () => {
     const bobHash = await Bun.password.hash(secrets.bobPassword, { algorithm: "bcrypt", cost: 4 });
     const carolHash = await Bun.password.hash(secrets.carolPassword, { algorithm: "bcrypt", cost: 4 });
     const deploySha = createHash("sha256").update(secrets.deployKey).digest("hex");
-    const token = await new SignJWT({ sub: "jane" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(new TextEncoder().encode(secrets.jwtSecret));
+    const token = await new SignJWT({ sub: "jane" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setExpirationTime("1h")
+      .sign(new TextEncoder().encode(secrets.jwtSecret));
     const hidden = [...Object.values(secrets), bobHash, bobHash.slice(0, -1), carolHash, deploySha, token, token.split(".")[2]!];
 
     using b = backend(() => new Response("ok"));
@@ -105,7 +118,8 @@ describe("secrets never in logs or admin answers", () => {
     // Admin answers, with both credentials, and failures.
     const key = { "x-api-key": secrets.adminKey };
     const answers: unknown[] = [];
-    for (const path of ["status", "config", "routes", "routes/0", "routes/4", "circuit-breaker", "metrics"]) answers.push((await api(proxy.adminUrl, "GET", path, undefined, key)).body);
+    for (const path of ["status", "config", "routes", "routes/0", "routes/4", "circuit-breaker", "metrics"])
+      answers.push((await api(proxy.adminUrl, "GET", path, undefined, key)).body);
     answers.push((await api(proxy.adminUrl, "GET", "config", undefined, { authorization: basic("root", secrets.adminPassword) })).body);
     answers.push((await api(proxy.adminUrl, "GET", "config", undefined, { authorization: basic("root", `${secrets.adminPassword}-wrong`) })).body);
 
@@ -120,7 +134,10 @@ describe("secrets never in logs or admin answers", () => {
     const unparsable = await api(proxy.adminUrl, "POST", "reload", undefined, key);
     answers.push(unparsable.body, (await api(proxy.adminUrl, "GET", "status", undefined, key)).body);
 
-    const logText = proxy.logs().map((l) => JSON.stringify(l)).join("\n");
+    const logText = proxy
+      .logs()
+      .map((l) => JSON.stringify(l))
+      .join("\n");
     const answerText = JSON.stringify(answers);
     const leaks = hidden.filter((s) => logText.includes(s) || answerText.includes(s));
     const endpointLines = proxy.logs().filter((l) => l.msg === "endpoint request").length;
@@ -132,7 +149,11 @@ describe("TLS on the HTTPS listener", () => {
   /** Runs openssl s_client against the listener; returns the negotiated protocol and cipher, or "refused". */
   async function handshake(port: number, args: string[]): Promise<string> {
     // @SECLEVEL=0 lets the client offer old protocols and ciphers, so a refusal is the server's.
-    const proc = Bun.spawn(["openssl", "s_client", "-connect", `127.0.0.1:${port}`, "-servername", "localhost", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn(["openssl", "s_client", "-connect", `127.0.0.1:${port}`, "-servername", "localhost", ...args], {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const out = await new Response(proc.stdout).text();
     await proc.exited;
     const m = /New, (TLSv[\d.]+), Cipher is (\S+)/.exec(out);

@@ -27,8 +27,11 @@ describe("health probes and logging settings (SPEC §4, §5.2)", () => {
     ]).toEqual([200, 200, 421, 421, 421]);
   });
 
-  test("logging.level = \"warn\" keeps info lines out and warnings in", async () => {
-    using project = tempProject({ "proxy.conf": "# no rules\n", "config.toml": testToml('[logging]\nlevel = "warn"\noutput = "file:proxy.log"\n\n[colour]\nred = 1\n') });
+  test('logging.level = "warn" keeps info lines out and warnings in', async () => {
+    using project = tempProject({
+      "proxy.conf": "# no rules\n",
+      "config.toml": testToml('[logging]\nlevel = "warn"\noutput = "file:proxy.log"\n\n[colour]\nred = 1\n'),
+    });
     const proxy = await startProxy({ confPath: project.conf, sitesDir: join(project.dir, "sites"), watch: false });
     try {
       await fetch(`http://127.0.0.1:${proxy.http.port}/nowhere`);
@@ -36,7 +39,10 @@ describe("health probes and logging settings (SPEC §4, §5.2)", () => {
       await proxy.shutdown();
     }
     const lines = readLogLines(join(project.dir, "proxy.log"));
-    expect([lines.some((l) => l.level === "warn" && String(l.msg).includes("unknown")), lines.filter((l) => l.level === "info" || l.level === "debug").length]).toEqual([true, 0]);
+    expect([
+      lines.some((l) => l.level === "warn" && String(l.msg).includes("unknown")),
+      lines.filter((l) => l.level === "info" || l.level === "debug").length,
+    ]).toEqual([true, 0]);
   });
 
   test("letsencrypt.staging picks the staging directory unless directory_url names one", () => {
@@ -49,10 +55,20 @@ describe("health probes and logging settings (SPEC §4, §5.2)", () => {
   });
 
   test("the legacy positional dev|prod: dev runs in development mode, prod does not", async () => {
-    expect([parseArgs(["dev"]).dev, parseArgs(["prod"]).dev, parseArgs(["--dev", "prod"]).dev, parseArgs(["check", "dev"]).args]).toEqual([true, false, false, ["dev"]]);
+    expect([parseArgs(["dev"]).dev, parseArgs(["prod"]).dev, parseArgs(["--dev", "prod"]).dev, parseArgs(["check", "dev"]).args]).toEqual([
+      true,
+      false,
+      false,
+      ["dev"],
+    ]);
     using project = tempProject({ "proxy.conf": "# no rules\n", "config.toml": testToml() });
     await using dev = await spawnProxy(project.conf, { args: ["dev"] });
-    const listening = JSON.parse(dev.output().split("\n").find((l) => l.includes("soli-proxy listening"))!) as { dev: boolean };
+    const listening = JSON.parse(
+      dev
+        .output()
+        .split("\n")
+        .find((l) => l.includes("soli-proxy listening"))!,
+    ) as { dev: boolean };
     expect(listening.dev).toBe(true);
   });
 });
@@ -78,7 +94,10 @@ describe("app supervision settings (SPEC §14.7, §14.8)", () => {
     const info = proxy.handle.apps.get("patient.example.com");
     await fetch(`http://127.0.0.1:${info.blue.port}/__control/close`);
     await waitFor(() => proxy.handle.apps.get("patient.example.com").current_slot === "green", "the failover", 8000);
-    const failures = proxy.logs().filter((l) => String(l.msg).startsWith("health check of patient.example.com failed")).map((l) => l.failures);
+    const failures = proxy
+      .logs()
+      .filter((l) => String(l.msg).startsWith("health check of patient.example.com failed"))
+      .map((l) => l.failures);
     const failoverAt = proxy.logs().findIndex((l) => String(l.msg).startsWith("failing over patient.example.com"));
     const lastFailureAt = proxy.logs().findLastIndex((l) => String(l.msg).startsWith("health check of patient.example.com failed"));
     expect([failures.slice(0, 3), lastFailureAt < failoverAt]).toEqual([[1, 2, 3], true]);

@@ -56,7 +56,9 @@ async function legitDuring(url: string, until: Promise<unknown>): Promise<number
 
 /** The soft limit on open files of this process (Bun raises it to the hard limit at start). */
 function fdLimit(): number {
-  const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+  const line = readFileSync("/proc/self/limits", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("Max open files"));
   return Number(line?.split(/\s+/)[3] ?? 1024);
 }
 
@@ -112,7 +114,11 @@ describe("slow and abusive clients", () => {
     try {
       await waitFor(() => clients[0]!.t.closedAt !== null, "the keep_alive_timeout = 2 proxy to close the busy connection", 8000, 50);
       const lived = clients[0]!.t.closedAt! - clients[0]!.t.openedAt;
-      expect([lived < 6000, clients[1]!.t.closedAt, short.logs().some((l) => String(l.msg).includes("keep_alive_timeout below 5 s"))]).toEqual([true, null, true]);
+      expect([lived < 6000, clients[1]!.t.closedAt, short.logs().some((l) => String(l.msg).includes("keep_alive_timeout below 5 s"))]).toEqual([
+        true,
+        null,
+        true,
+      ]);
     } finally {
       for (const c of clients) {
         clearInterval(c.timer);
@@ -148,13 +154,16 @@ describe("slow and abusive clients", () => {
     using big = backend((req) =>
       new URL(req.url).pathname === "/big"
         ? new Response(
-            new ReadableStream({
-              pull(c) {
-                if (produced >= SIZE) return c.close();
-                c.enqueue(piece);
-                produced += piece.length;
+            new ReadableStream(
+              {
+                pull(c) {
+                  if (produced >= SIZE) return c.close();
+                  c.enqueue(piece);
+                  produced += piece.length;
+                },
               },
-            }, { highWaterMark: 0 }),
+              { highWaterMark: 0 },
+            ),
             { headers: { "content-length": String(SIZE) } },
           )
         : new Response("ok"),
@@ -171,13 +180,18 @@ describe("slow and abusive clients", () => {
       // The backend runs until the buffers between it and the paused client are full, then waits.
       let last = -1;
       let stableSince = Date.now();
-      const plateau = waitFor(() => {
-        if (produced !== last) {
-          last = produced;
-          stableSince = Date.now();
-        }
-        return produced > 0 && Date.now() - stableSince > 1000;
-      }, "the backend to stop producing", 10_000, 50);
+      const plateau = waitFor(
+        () => {
+          if (produced !== last) {
+            last = produced;
+            stableSince = Date.now();
+          }
+          return produced > 0 && Date.now() - stableSince > 1000;
+        },
+        "the backend to stop producing",
+        10_000,
+        50,
+      );
       const legit = await legitDuring(proxy.url + "/legit", plateau);
       const stalledAt = produced;
       reader.socket.resume();

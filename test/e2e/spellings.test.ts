@@ -39,7 +39,8 @@ describe("other spellings of a protected resource", () => {
     await using proxy = await startTestProxy(`secret.example.com -> ${app.url} @auth:admin:${HASH}\ndefault -> ${app.url}\n`);
     const port = proxy.handle.http.port;
     const statuses: number[] = [];
-    for (const host of ["secret.example.com..", ".secret.example.com", "secret..example.com", "secret.example.com..:80"]) statuses.push(statusOf(await get(port, "/", host)));
+    for (const host of ["secret.example.com..", ".secret.example.com", "secret..example.com", "secret.example.com..:80"])
+      statuses.push(statusOf(await get(port, "/", host)));
     // One trailing dot is the same name (SPEC §5.3) and meets the rule and its auth.
     statuses.push(statusOf(await get(port, "/", "secret.example.com.")));
     expect([statuses, app.seen.length]).toEqual([[400, 400, 400, 400, 401], 0]);

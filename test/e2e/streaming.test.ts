@@ -9,7 +9,14 @@ const sha = (data: Uint8Array) => new Bun.CryptoHasher("sha256").update(data).di
 describe("streaming", () => {
   test("a 5 MB upload reaches the backend byte for byte", async () => {
     const payload = crypto.getRandomValues(new Uint8Array(5 * 1024 * 1024));
-    using b = backend(async (_req, seen) => Response.json({ length: seen.body.length, sha: sha(seen.body), te: seen.headers["transfer-encoding"] ?? null, cl: seen.headers["content-length"] ?? null }));
+    using b = backend(async (_req, seen) =>
+      Response.json({
+        length: seen.body.length,
+        sha: sha(seen.body),
+        te: seen.headers["transfer-encoding"] ?? null,
+        cl: seen.headers["content-length"] ?? null,
+      }),
+    );
     await using proxy = await startTestProxy(`default -> ${b.url}`);
     const res = await fetch(proxy.url + "/upload", { method: "POST", body: payload });
     expect(await res.json()).toEqual({ length: payload.length, sha: sha(payload), te: null, cl: String(payload.length) });

@@ -10,12 +10,23 @@ const pem = (pair: { cert: string; key: string }, base: string) => ({ [`certs/${
 describe("SNI resolution (SPEC §12.2)", () => {
   test("serves the exact name, then the wildcard one label up, then the fallback, comparing names case-insensitively", async () => {
     const ca = await makeCa();
-    const files = { ...pem(await makeLeaf(ca, ["crm.example.test"]), "crm.example.test"), ...pem(await makeLeaf(ca, ["*.example.test"]), "_wildcard.example.test") };
+    const files = {
+      ...pem(await makeLeaf(ca, ["crm.example.test"]), "crm.example.test"),
+      ...pem(await makeLeaf(ca, ["*.example.test"]), "_wildcard.example.test"),
+    };
     await using proxy = await startTestProxy("default -> http://127.0.0.1:9", { files });
     const port = proxy.handle.https!.port;
     const names = ["crm.example.test", "CRM.Example.TEST", "shop.example.test", "a.b.example.test", "example.test", "other.test", undefined];
     const cns = await Promise.all(names.map(async (n) => (await presented(port, n)).cn));
-    expect(cns).toEqual(["crm.example.test", "crm.example.test", "*.example.test", "soli-proxy self-signed", "soli-proxy self-signed", "soli-proxy self-signed", "soli-proxy self-signed"]);
+    expect(cns).toEqual([
+      "crm.example.test",
+      "crm.example.test",
+      "*.example.test",
+      "soli-proxy self-signed",
+      "soli-proxy self-signed",
+      "soli-proxy self-signed",
+      "soli-proxy self-signed",
+    ]);
   });
 
   test("bad pairs are refused with an error naming the file, an expired one is served with a warning, and the fallback keeps serving", async () => {
@@ -30,16 +41,35 @@ describe("SNI resolution (SPEC §12.2)", () => {
     };
     await using proxy = await startTestProxy("default -> http://127.0.0.1:9", { files });
     const port = proxy.handle.https!.port;
-    const cns = await Promise.all(["crm.example.test", "old.example.test", "mismatch.example.test", "corrupt.example.test", "nosan.example.test"].map(async (n) => (await presented(port, n)).cn));
+    const cns = await Promise.all(
+      ["crm.example.test", "old.example.test", "mismatch.example.test", "corrupt.example.test", "nosan.example.test"].map(
+        async (n) => (await presented(port, n)).cn,
+      ),
+    );
     expect(cns).toEqual(["crm.example.test", "old.example.test", "soli-proxy self-signed", "soli-proxy self-signed", "soli-proxy self-signed"]);
 
     const dir = join(proxy.project.dir, "certs");
-    const lines = proxy.logs().filter((l) => l.level === "error" || l.level === "warn").map((l) => [l.level, l.file, String(l.msg).replace(/\(.*\)/, "(…)")]);
+    const lines = proxy
+      .logs()
+      .filter((l) => l.level === "error" || l.level === "warn")
+      .map((l) => [l.level, l.file, String(l.msg).replace(/\(.*\)/, "(…)")]);
     expect(lines).toEqual([
       ["error", `${dir}/corrupt.example.test.cert.pem`, `certificate ${dir}/corrupt.example.test.cert.pem refused: the certificate does not parse (…)`],
-      ["error", `${dir}/mismatch.example.test.key.pem`, `certificate ${dir}/mismatch.example.test.key.pem refused: the private key does not match the certificate`],
-      ["error", `${dir}/nosan.example.test.cert.pem`, `certificate ${dir}/nosan.example.test.cert.pem refused: the certificate's subjectAltName does not list 'nosan.example.test' (…)`],
-      ["warn", `${dir}/old.example.test.cert.pem`, expect.stringMatching(/^certificate .*old\.example\.test\.cert\.pem expired on \d{4}-\d\d-\d\dT[\d:]+Z; serving it anyway$/) as unknown as string],
+      [
+        "error",
+        `${dir}/mismatch.example.test.key.pem`,
+        `certificate ${dir}/mismatch.example.test.key.pem refused: the private key does not match the certificate`,
+      ],
+      [
+        "error",
+        `${dir}/nosan.example.test.cert.pem`,
+        `certificate ${dir}/nosan.example.test.cert.pem refused: the certificate's subjectAltName does not list 'nosan.example.test' (…)`,
+      ],
+      [
+        "warn",
+        `${dir}/old.example.test.cert.pem`,
+        expect.stringMatching(/^certificate .*old\.example\.test\.cert\.pem expired on \d{4}-\d\d-\d\dT[\d:]+Z; serving it anyway$/) as unknown as string,
+      ],
     ]);
   });
 
@@ -84,7 +114,10 @@ describe("check counts and validates certificates (SPEC §16.2)", () => {
       ...pem(await makeLeaf(ca, ["old.example.test"], { expired: true }), "old.example.test"),
     });
     const r = await runCli(["check", "-c", project.conf, "--sites-dir", join(project.dir, "sites")]);
-    const lines = r.stdout.trim().split("\n").map((l) => l.replace(project.dir, "<dir>").replace(/on \S+$/, "on <date>"));
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.replace(project.dir, "<dir>").replace(/on \S+$/, "on <date>"));
     expect([r.code, lines]).toEqual([
       1,
       [

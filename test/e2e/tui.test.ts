@@ -50,7 +50,10 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
     try {
       await inTerminal.run(`${process.execPath} ${MAIN} tui -c ${project.dir}/missing.conf; echo "tui exited $?"`);
       const screen = await inTerminal.waitFor(/tui exited \d/, "the TUI's refusal");
-      expect({ noTty: [noTty.code, noTty.stderr.trim()], missing: screen.includes(`Error: config file '${project.dir}/missing.conf' not found`) && screen.includes("tui exited 1") }).toEqual({
+      expect({
+        noTty: [noTty.code, noTty.stderr.trim()],
+        missing: screen.includes(`Error: config file '${project.dir}/missing.conf' not found`) && screen.includes("tui exited 1"),
+      }).toEqual({
         noTty: [1, "Error: tui needs an interactive terminal (stdin and stdout must be a TTY)"],
         missing: true,
       });
@@ -111,7 +114,10 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
     await term.keys("Enter");
     const progress = await term.waitFor("deploy in progress", "the deploy's live progress");
     // The phase itself, on the app's row beside the spinner, not cut off by the sparkline (120 columns).
-    const phaseShown = await term.waitFor((s) => /deploy in progress \d+s\s+(starting green on port \d+|health check \d+, [\d.]+s of \d+s)/.test(s), "the deploy's phase on the app's row");
+    const phaseShown = await term.waitFor(
+      (s) => /deploy in progress \d+s\s+(starting green on port \d+|health check \d+, [\d.]+s of \d+s)/.test(s),
+      "the deploy's phase on the app's row",
+    );
     const deployed = await term.waitFor((s) => s.includes("serving green") && s.includes("Deployment started (slot green)"), "the app served by green", 20_000);
 
     await term.keys("Enter");
@@ -288,7 +294,9 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
   test("the compiled executable's tui draws, shows Unreachable while the proxy is away, reconnects, and quits cleanly", async () => {
     const exe = await compiledBinary();
     // Admin on (its port cannot be dialled): without the socket the badge is Unreachable, not Disabled.
-    const first = await startTestProxy("/api/* -> http://127.0.0.1:9\n", { rawToml: testToml().replace("[admin]\nenabled = false", '[admin]\nbind = "127.0.0.1:0"') });
+    const first = await startTestProxy("/api/* -> http://127.0.0.1:9\n", {
+      rawToml: testToml().replace("[admin]\nenabled = false", '[admin]\nbind = "127.0.0.1:0"'),
+    });
     const project = first.project;
     let second: Awaited<ReturnType<typeof startProxy>> | null = null;
     try {
@@ -318,7 +326,11 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
   }, 60_000);
 
   test("the Circuits screen shows an open breaker, and the log viewer's f stops and resumes following a growing log", async () => {
-    await using proxy = await startAppsProxy({ apps: { [APP]: {} }, conf: "/broken -> http://127.0.0.1:1\n", toml: "[circuit_breaker]\nfailure_threshold = 1\n" });
+    await using proxy = await startAppsProxy({
+      apps: { [APP]: {} },
+      conf: "/broken -> http://127.0.0.1:1\n",
+      toml: "[circuit_breaker]\nfailure_threshold = 1\n",
+    });
     expect((await proxy.get("any.host", "/broken")).status).toBe(502);
     const log = join(proxy.project.dir, "run", "logs", APP, "blue.log");
     const { appendFileSync } = await import("node:fs");
@@ -357,8 +369,13 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
     await term.keys("Escape");
     await term.keys("q");
     await terminalState(term);
-    expect([circuits.includes("UPSTREAM"), followed.includes("line A59"), still.includes("line A59"), paused.includes("line B0"), paused.includes("line B59"), resumed.includes("f follow: on")]).toEqual([
-      true, true, true, true, false, true,
-    ]);
+    expect([
+      circuits.includes("UPSTREAM"),
+      followed.includes("line A59"),
+      still.includes("line A59"),
+      paused.includes("line B0"),
+      paused.includes("line B59"),
+      resumed.includes("f follow: on"),
+    ]).toEqual([true, true, true, true, false, true]);
   });
 });

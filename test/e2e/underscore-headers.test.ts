@@ -32,12 +32,22 @@ describe("header names with underscores (SPEC §5.6, server.underscores_in_heade
   test("are dropped by default, so a WSGI app sees only the proxy's X-Real-IP, X-Forwarded-For and X-Auth-Subject", async () => {
     await using proxy = await startTestProxy(`/whoami -> ${wsgiUrl} @auth:admin:${HASH}\n`);
     const env = await environ(proxy.handle.http.port, `${FORGED}Authorization: Basic ${btoa("admin:s3cret")}\r\n`);
-    expect([env.HTTP_X_REAL_IP, env.HTTP_X_FORWARDED_FOR, env.HTTP_X_AUTH_SUBJECT, env.HTTP_X_CUSTOM_THING]).toEqual(["127.0.0.1", "127.0.0.1", "admin", undefined]);
+    expect([env.HTTP_X_REAL_IP, env.HTTP_X_FORWARDED_FOR, env.HTTP_X_AUTH_SUBJECT, env.HTTP_X_CUSTOM_THING]).toEqual([
+      "127.0.0.1",
+      "127.0.0.1",
+      "admin",
+      undefined,
+    ]);
   });
 
   test("with underscores_in_headers = true other names pass, but never one the proxy sets or strips", async () => {
     await using proxy = await startTestProxy(`default -> ${wsgiUrl}\n`, { server: "underscores_in_headers = true" });
     const env = await environ(proxy.handle.http.port, FORGED);
-    expect([env.HTTP_X_REAL_IP, env.HTTP_X_FORWARDED_FOR, env.HTTP_X_AUTH_SUBJECT, env.HTTP_X_CUSTOM_THING]).toEqual(["127.0.0.1", "127.0.0.1", undefined, "kept?"]);
+    expect([env.HTTP_X_REAL_IP, env.HTTP_X_FORWARDED_FOR, env.HTTP_X_AUTH_SUBJECT, env.HTTP_X_CUSTOM_THING]).toEqual([
+      "127.0.0.1",
+      "127.0.0.1",
+      undefined,
+      "kept?",
+    ]);
   });
 });

@@ -24,9 +24,14 @@ describe("WebSocket relay (SPEC §5.8)", () => {
       for (let i = 0; i < 1000; i++) c.ws.send(`m${i}`);
       const got = await c.received(1003);
       const ordered = got.slice(3).every((m, i) => m === `m${i}`);
-      expect([base.slice(0, base.indexOf(":")), got[0], [...(got[1] as Buffer)], Buffer.compare(got[2] as Buffer, Buffer.from(big)), ordered, got.length]).toEqual([
-        base.startsWith("wss") ? "wss" : "ws", "hello", [0, 1, 2, 255], 0, true, 1003,
-      ]);
+      expect([
+        base.slice(0, base.indexOf(":")),
+        got[0],
+        [...(got[1] as Buffer)],
+        Buffer.compare(got[2] as Buffer, Buffer.from(big)),
+        ordered,
+        got.length,
+      ]).toEqual([base.startsWith("wss") ? "wss" : "ws", "hello", [0, 1, 2, 255], 0, true, 1003]);
     }
   });
 
@@ -38,8 +43,28 @@ describe("WebSocket relay (SPEC §5.8)", () => {
       headers: { cookie: "sid=1", "x-forwarded-for": "6.6.6.6", "x-custom": "yes", "sec-websocket-extensions": "permessage-deflate" },
     });
     const h = b.handshakes[0]!;
-    expect([c.ws.protocol, h.url, h.headers.host, h.headers["sec-websocket-protocol"], h.headers.cookie, h.headers["x-custom"], h.headers["x-forwarded-for"], h.headers["x-forwarded-proto"], h.headers["x-real-ip"], h.headers["sec-websocket-extensions"]]).toEqual([
-      "chat.v2", "/socket/room/7?v=1&user=ann", new URL(proxy.url).host, "chat.v1, chat.v2", "sid=1", "yes", "127.0.0.1", "http", "127.0.0.1", undefined,
+    expect([
+      c.ws.protocol,
+      h.url,
+      h.headers.host,
+      h.headers["sec-websocket-protocol"],
+      h.headers.cookie,
+      h.headers["x-custom"],
+      h.headers["x-forwarded-for"],
+      h.headers["x-forwarded-proto"],
+      h.headers["x-real-ip"],
+      h.headers["sec-websocket-extensions"],
+    ]).toEqual([
+      "chat.v2",
+      "/socket/room/7?v=1&user=ann",
+      new URL(proxy.url).host,
+      "chat.v1, chat.v2",
+      "sid=1",
+      "yes",
+      "127.0.0.1",
+      "http",
+      "127.0.0.1",
+      undefined,
     ]);
   });
 
@@ -94,11 +119,21 @@ describe("WebSocket handshake failures (SPEC §5.8)", () => {
     await new Promise((r) => silent.once("listening", r));
     const silentPort = (silent.address() as net.AddressInfo).port;
     await using proxy = await startTestProxy(
-      [`/refused -> ws://127.0.0.1:9`, `/rejected -> ws://127.0.0.1:${b.port}/reject`, `/silent -> ws://127.0.0.1:${silentPort}`, `only.test -> ws://127.0.0.1:${b.port}`].join("\n"),
+      [
+        `/refused -> ws://127.0.0.1:9`,
+        `/rejected -> ws://127.0.0.1:${b.port}/reject`,
+        `/silent -> ws://127.0.0.1:${silentPort}`,
+        `only.test -> ws://127.0.0.1:${b.port}`,
+      ].join("\n"),
     );
     try {
       const started = performance.now();
-      const answers = await Promise.all([refusedUpgrade(`${proxy.url}/refused`), refusedUpgrade(`${proxy.url}/rejected`), refusedUpgrade(`${proxy.url}/silent`), refusedUpgrade(`${proxy.url}/none`)]);
+      const answers = await Promise.all([
+        refusedUpgrade(`${proxy.url}/refused`),
+        refusedUpgrade(`${proxy.url}/rejected`),
+        refusedUpgrade(`${proxy.url}/silent`),
+        refusedUpgrade(`${proxy.url}/none`),
+      ]);
       const waited = performance.now() - started;
       expect([answers, waited >= 4900 && waited < 7000]).toEqual([
         [
@@ -117,7 +152,9 @@ describe("WebSocket handshake failures (SPEC §5.8)", () => {
   test("an upgrade selects through the breaker: all targets open means 503", async () => {
     let failing = true;
     using http = backend(() => new Response("down", { status: failing ? 503 : 200 }));
-    await using proxy = await startTestProxy(`default -> http://127.0.0.1:${http.port}`, { toml: "[circuit_breaker]\nfailure_threshold = 1\nrecovery_timeout_secs = 60\n" });
+    await using proxy = await startTestProxy(`default -> http://127.0.0.1:${http.port}`, {
+      toml: "[circuit_breaker]\nfailure_threshold = 1\nrecovery_timeout_secs = 60\n",
+    });
     await fetch(proxy.url + "/");
     failing = false;
     expect(await refusedUpgrade(`${proxy.url}/`)).toEqual([503, "Service Unavailable"]);
@@ -136,7 +173,11 @@ describe("WebSocket limits and backpressure (SPEC §5.8)", () => {
     try {
       const [q, c] = await Promise.all([quiet.closed, chatty.closed]);
       await waitFor(() => b.closes.length === 2, "both backend sides closed");
-      expect([q, c, b.closes.map(([code, reason]) => `${code} ${reason}`).sort()]).toEqual([[1000, "idle timeout"], [1000, "max lifetime"], ["1000 idle timeout", "1000 max lifetime"]]);
+      expect([q, c, b.closes.map(([code, reason]) => `${code} ${reason}`).sort()]).toEqual([
+        [1000, "idle timeout"],
+        [1000, "max lifetime"],
+        ["1000 idle timeout", "1000 max lifetime"],
+      ]);
     } finally {
       clearInterval(keepBusy);
     }
@@ -230,7 +271,13 @@ describe("WebSocket tunnels and the process", () => {
       return l.length === 2 ? l : null;
     }, "two endpoint lines");
     const pick = (l: Record<string, unknown>) => [l.path, l.status, l.bytes, l.upstream];
-    expect([whileOpen, lines.map(pick).sort()]).toEqual([0, [["/down", 502, 21, "ws://127.0.0.1:9"], ["/ok", 101, 5, `ws://127.0.0.1:${b.port}`]]]);
+    expect([whileOpen, lines.map(pick).sort()]).toEqual([
+      0,
+      [
+        ["/down", 502, 21, "ws://127.0.0.1:9"],
+        ["/ok", 101, 5, `ws://127.0.0.1:${b.port}`],
+      ],
+    ]);
   });
 
   test("shutdown closes open tunnels with 1001 on both sides", async () => {
@@ -253,6 +300,12 @@ describe("WebSocket tunnels and the process", () => {
     c.ws.send("over tls");
     const got = await c.received(1);
     const h = b.handshakes[0]!;
-    expect([got, h.url, h.headers.host, h.headers.origin, h.headers["x-forwarded-host"]]).toEqual([["over tls"], "/secure/x", `localhost:${b.port}`, `https://localhost:${b.port}`, "app.test"]);
+    expect([got, h.url, h.headers.host, h.headers.origin, h.headers["x-forwarded-host"]]).toEqual([
+      ["over tls"],
+      "/secure/x",
+      `localhost:${b.port}`,
+      `https://localhost:${b.port}`,
+      "app.test",
+    ]);
   });
 });

@@ -176,15 +176,25 @@ describe("worker processes (SPEC §15.1)", () => {
       const served = await waitFor(() => (endpointLines(proxy, "/").length === 30 ? endpointLines(proxy, "/") : null), "30 endpoint lines");
 
       const series = `proxy_upstream_requests_total{upstream="${after.url}",code="200"}`;
-      const page = await waitFor(async () => {
-        const text = await (await fresh(`http://127.0.0.1:${proxy.http}/metrics`)).text();
-        return sample(text, series) === 30 ? text : null;
-      }, "the summed upstream counter on the proxy listener", 5000, 200);
-      const admin = await waitFor(async () => {
-        const text = String((await control.request("GET", "metrics")).body);
-        // In-flight is a gauge from the last reports: the /metrics requests above count until the next one (≤ 1 s).
-        return sample(text, series) === 30 && sample(text, "proxy_requests_in_flight") === 0 ? text : null;
-      }, "the summed upstream counter on the admin API", 5000, 200);
+      const page = await waitFor(
+        async () => {
+          const text = await (await fresh(`http://127.0.0.1:${proxy.http}/metrics`)).text();
+          return sample(text, series) === 30 ? text : null;
+        },
+        "the summed upstream counter on the proxy listener",
+        5000,
+        200,
+      );
+      const admin = await waitFor(
+        async () => {
+          const text = String((await control.request("GET", "metrics")).body);
+          // In-flight is a gauge from the last reports: the /metrics requests above count until the next one (≤ 1 s).
+          return sample(text, series) === 30 && sample(text, "proxy_requests_in_flight") === 0 ? text : null;
+        },
+        "the summed upstream counter on the admin API",
+        5000,
+        200,
+      );
 
       expect({
         reload: [reload.status, (reload.body as { data: { version: number } }).data.version],
@@ -222,16 +232,26 @@ describe("worker processes (SPEC §15.1)", () => {
       });
       await using proxy = await start(project);
       const control = new ControlClient(controlSocketPath(project.conf));
-      const perWorker = (since: number, w: number) => endpointLines(proxy, "/").slice(since).filter((l) => l.worker === w);
+      const perWorker = (since: number, w: number) =>
+        endpointLines(proxy, "/")
+          .slice(since)
+          .filter((l) => l.worker === w);
       // Until each worker has seen two failures: both breakers are open.
       for (let i = 0; i < 100 && (perWorker(0, 0).length < 2 || perWorker(0, 1).length < 2); i++) {
         await fresh(`http://127.0.0.1:${proxy.http}/`);
         await waitFor(() => endpointLines(proxy, "/").length === i + 1, "the endpoint line");
       }
-      const merged = await waitFor(async () => {
-        const body = (await control.request("GET", "circuit-breaker")).body as { data: Record<string, { state: string; consecutive_failures: number; consecutive_successes: number }> };
-        return body.data[dead]?.state === "open" ? body.data : null;
-      }, "the merged open breaker", 5000, 100);
+      const merged = await waitFor(
+        async () => {
+          const body = (await control.request("GET", "circuit-breaker")).body as {
+            data: Record<string, { state: string; consecutive_failures: number; consecutive_successes: number }>;
+          };
+          return body.data[dead]?.state === "open" ? body.data : null;
+        },
+        "the merged open breaker",
+        5000,
+        100,
+      );
 
       const reset = await control.request("POST", "circuit-breaker/reset");
       const afterReset = ((await control.request("GET", "circuit-breaker")).body as { data: unknown }).data;
@@ -297,13 +317,19 @@ describe("worker processes (SPEC §15.1)", () => {
     "start-up fails with exit 1 and the reason when the workers cannot bind the port",
     async () => {
       const taken = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-      using project = tempProject({ "proxy.conf": `default -> http://127.0.0.1:9\n`, "config.toml": workerToml("", "").replace('bind = "127.0.0.1:0"', `bind = "127.0.0.1:${taken.port}"`) });
+      using project = tempProject({
+        "proxy.conf": `default -> http://127.0.0.1:9\n`,
+        "config.toml": workerToml("", "").replace('bind = "127.0.0.1:0"', `bind = "127.0.0.1:${taken.port}"`),
+      });
       try {
         const err = await spawnProxy(project.conf).then(
           () => "started",
           (e: Error) => e.message,
         );
-        expect([err.includes("proxy did not start (exit 1)"), err.includes(`Error: cannot listen: worker 0: cannot listen on 127.0.0.1:${taken.port}`)]).toEqual([true, true]);
+        expect([
+          err.includes("proxy did not start (exit 1)"),
+          err.includes(`Error: cannot listen: worker 0: cannot listen on 127.0.0.1:${taken.port}`),
+        ]).toEqual([true, true]);
       } finally {
         taken.stop(true);
       }
@@ -317,14 +343,20 @@ describe("ACME tokens reach every worker (SPEC §12.6, §15.1)", () => {
     "once publish resolves every worker answers the token, and once withdrawn none does",
     async () => {
       const server = 'bind = "127.0.0.1:0"\nhttps_port = 0\nworker_threads = 2\nshutdown_grace_period = 1';
-      await using proxy = await startTestProxy("default -> http://127.0.0.1:9\n", { rawToml: `[server]\n${server}\n[admin]\nenabled = false\n[logging]\noutput = "file:proxy.log"\n` });
+      await using proxy = await startTestProxy("default -> http://127.0.0.1:9\n", {
+        rawToml: `[server]\n${server}\n[admin]\nenabled = false\n[logging]\noutput = "file:proxy.log"\n`,
+      });
       const challenges = proxy.handle.challenges;
       await challenges.publish("tok-123", "tok-123.thumbprint");
       const url = `${proxy.url}/.well-known/acme-challenge/tok-123`;
       const published = await Promise.all(Array.from({ length: 16 }, () => fresh(url).then(async (r) => `${r.status} ${await r.text()}`)));
       await challenges.withdraw("tok-123");
       const withdrawn = await Promise.all(Array.from({ length: 16 }, () => fresh(url).then((r) => r.status)));
-      expect({ pids: proxy.handle.workers?.pids().filter((p) => p > 0).length, published: [...new Set(published)], withdrawn: [...new Set(withdrawn)] }).toEqual({
+      expect({
+        pids: proxy.handle.workers?.pids().filter((p) => p > 0).length,
+        published: [...new Set(published)],
+        withdrawn: [...new Set(withdrawn)],
+      }).toEqual({
         pids: 2,
         published: ["200 tok-123.thumbprint"],
         withdrawn: [404],
@@ -355,14 +387,30 @@ describe("ACME tokens reach every worker (SPEC §12.6, §15.1)", () => {
       });
       project.write("pebble-root.pem", await pebble.rootPem());
       // Each curl is a new connection: both workers must present the new certificate.
-      const issuers = await waitFor(async () => {
-        const seen: string[] = [];
-        for (let i = 0; i < 8; i++) {
-          const curl = Bun.spawn(["curl", "-sS", "--cacert", join(project.dir, "pebble-root.pem"), "--resolve", `shop.example.com:${proxy.https}:127.0.0.1`, `https://shop.example.com:${proxy.https}/`], { stdout: "pipe", stderr: "pipe" });
-          seen.push(`${await curl.exited} ${await new Response(curl.stdout).text()}`);
-        }
-        return seen.every((s) => s === "0 hello from shop") ? seen : null;
-      }, "the certificate on every worker", 5000, 200);
+      const issuers = await waitFor(
+        async () => {
+          const seen: string[] = [];
+          for (let i = 0; i < 8; i++) {
+            const curl = Bun.spawn(
+              [
+                "curl",
+                "-sS",
+                "--cacert",
+                join(project.dir, "pebble-root.pem"),
+                "--resolve",
+                `shop.example.com:${proxy.https}:127.0.0.1`,
+                `https://shop.example.com:${proxy.https}/`,
+              ],
+              { stdout: "pipe", stderr: "pipe" },
+            );
+            seen.push(`${await curl.exited} ${await new Response(curl.stdout).text()}`);
+          }
+          return seen.every((s) => s === "0 hello from shop") ? seen : null;
+        },
+        "the certificate on every worker",
+        5000,
+        200,
+      );
       expect([...new Set(issuers)]).toEqual(["0 hello from shop"]);
     },
     SLOW,

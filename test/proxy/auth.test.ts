@@ -14,7 +14,15 @@ const PHP_2Y = { password: "rasmuslerdorf", hash: "$2y$10$.vGA1O9wmRjrwAVXD98HNO
 
 function policyFor(toml: object, rule: Partial<Rule> = {}): AuthPolicy {
   const settings = settingsSchema.parse(toml);
-  const p = new PolicyCompiler(settings).forRule({ matcher: { type: "default" }, targets: [], load_balancing: "round-robin", auth: [], headers: [], options: null, ...rule });
+  const p = new PolicyCompiler(settings).forRule({
+    matcher: { type: "default" },
+    targets: [],
+    load_balancing: "round-robin",
+    auth: [],
+    headers: [],
+    options: null,
+    ...rule,
+  });
   if (!p) throw new Error("no policy");
   return p;
 }
@@ -87,7 +95,15 @@ describe("Basic auth (SPEC §7.2)", () => {
     for (let i = 0; i < 3; i++) await guard(req(basicHeader("admin", "bad")), policy, s);
     expect(used.length).toBe(4);
     // A different user set (a reload that changed hashes) does not reuse the cached entry.
-    const other = policyFor({}, { auth: [{ username: "admin", hash: OPENWALL_2A.hash }, { username: "x", hash: PHP_2Y.hash }] });
+    const other = policyFor(
+      {},
+      {
+        auth: [
+          { username: "admin", hash: OPENWALL_2A.hash },
+          { username: "x", hash: PHP_2Y.hash },
+        ],
+      },
+    );
     expect(guard(req(basicHeader("admin", "U*U")), other, s)).toBeInstanceOf(Promise);
   });
 
@@ -122,7 +138,11 @@ describe("Basic auth (SPEC §7.2)", () => {
 
 describe("API-key auth (SPEC §7.3)", () => {
   const toml = {
-    auth: { header: "X-Key", api_keys: { ci: "sha256:5e50f405ace6cbdf17379f4b9f2b0c9f4144c5e380ea0b9298cb02ebd8ffe511", legacy: "plain-legacy" }, jwt: { secret: "x", claim_headers: { email: "X-Auth-Email" } } },
+    auth: {
+      header: "X-Key",
+      api_keys: { ci: "sha256:5e50f405ace6cbdf17379f4b9f2b0c9f4144c5e380ea0b9298cb02ebd8ffe511", legacy: "plain-legacy" },
+      jwt: { secret: "x", claim_headers: { email: "X-Auth-Email" } },
+    },
   };
 
   test("hashed and plain entries match; the key header is dropped upstream and the name forwarded", async () => {
@@ -142,16 +162,26 @@ describe("API-key auth (SPEC §7.3)", () => {
 
   test("keys: limits which names count", async () => {
     const policy = policyFor(toml, { options: { auth: "api_key", keys: ["legacy"] } });
-    expect([await outcome(guard(req({ "x-key": "mykey" }), policy, state())), await outcome(guard(req({ "x-key": "plain-legacy" }), policy, state()))]).toEqual([
-      expect.objectContaining({ status: 401 }),
-      expect.objectContaining({ headers: "x-auth-subject: legacy\r\n" }),
-    ]);
+    expect([await outcome(guard(req({ "x-key": "mykey" }), policy, state())), await outcome(guard(req({ "x-key": "plain-legacy" }), policy, state()))]).toEqual(
+      [expect.objectContaining({ status: 401 }), expect.objectContaining({ headers: "x-auth-subject: legacy\r\n" })],
+    );
   });
 });
 
 describe("JWT auth (SPEC §7.4)", () => {
   const secret = new TextEncoder().encode("a-long-enough-shared-secret-for-hs256");
-  const toml = (jwt: object = {}) => ({ auth: { jwt: { secret: "a-long-enough-shared-secret-for-hs256", issuer: "https://issuer.test", audience: ["api", "web"], leeway_secs: 60, claim_headers: { email: "X-Auth-Email", roles: "X-Auth-Roles" }, ...jwt } } });
+  const toml = (jwt: object = {}) => ({
+    auth: {
+      jwt: {
+        secret: "a-long-enough-shared-secret-for-hs256",
+        issuer: "https://issuer.test",
+        audience: ["api", "web"],
+        leeway_secs: 60,
+        claim_headers: { email: "X-Auth-Email", roles: "X-Auth-Roles" },
+        ...jwt,
+      },
+    },
+  });
   const sign = (claims: Record<string, unknown>, alg = "HS256") => new SignJWT(claims).setProtectedHeader({ alg }).sign(secret);
   const now = () => Math.floor(Date.now() / 1000);
   const base = () => ({ sub: "user-1", iss: "https://issuer.test", aud: "api", exp: now() + 600 });
@@ -194,7 +224,9 @@ describe("JWT auth (SPEC §7.4)", () => {
   test("claims that would break the request head are sent JSON-escaped", async () => {
     const policy = policyFor(toml(), { options: { auth: "jwt" } });
     const token = await sign({ ...base(), sub: "evil\r\nx-admin: 1", email: "zoë@b.test" });
-    expect(await outcome(guard(bearer(token), policy, state()))).toMatchObject({ headers: 'x-auth-subject: "evil\\r\\nx-admin: 1"\r\nx-auth-email: "zo\\u00eb@b.test"\r\n' });
+    expect(await outcome(guard(bearer(token), policy, state()))).toMatchObject({
+      headers: 'x-auth-subject: "evil\\r\\nx-admin: 1"\r\nx-auth-email: "zo\\u00eb@b.test"\r\n',
+    });
   });
 
   test("a verified token is cached and answered synchronously", async () => {

@@ -29,7 +29,15 @@ describe("client IP (SPEC §5.5)", () => {
 describe("Host header parsing", () => {
   test("port and brackets are removed and the host lower-cased; junk is refused", () => {
     expect(["Example.COM:8443", "[::1]:8443", "[::1]", "a_b.test", "bad host", "x:99999999", "[zz]", "h:", ""].map(hostFromAuthority)).toEqual([
-      "example.com", "::1", "::1", "a_b.test", null, null, null, null, null,
+      "example.com",
+      "::1",
+      "::1",
+      "a_b.test",
+      null,
+      null,
+      null,
+      null,
+      null,
     ]);
   });
 });

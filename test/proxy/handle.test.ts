@@ -77,7 +77,13 @@ function setup(upstreams: Record<string, Behaviour>, toml = "") {
   return { state, sent, ask };
 }
 
-const headerLines = (request: OutboundRequest) => Object.fromEntries(request.headers.trim().split("\r\n").map((l) => [l.slice(0, l.indexOf(": ")), l.slice(l.indexOf(": ") + 2)]));
+const headerLines = (request: OutboundRequest) =>
+  Object.fromEntries(
+    request.headers
+      .trim()
+      .split("\r\n")
+      .map((l) => [l.slice(0, l.indexOf(": ")), l.slice(l.indexOf(": ") + 2)]),
+  );
 
 async function read(answer: Answer): Promise<{ status: number; body: string; headers: Record<string, string> }> {
   if (answer instanceof Upgrade) throw new Error("unexpected upgrade");
@@ -89,11 +95,24 @@ describe("handle() in-process through the transport seam", () => {
     const { sent, ask } = setup({ "10.0.0.1:8080": () => ok("hello") });
     const res = await read(await ask("http://shop.test/a/../b?x=1", { headers: { "user-agent": "t", connection: "x-drop", "x-drop": "1" } }));
     const request = sent[0]!.request;
-    expect([res.status, res.body, res.headers["keep-alive"], res.headers.connection, res.headers["content-type"]]).toEqual([200, "hello", undefined, undefined, "text/plain"]);
+    expect([res.status, res.body, res.headers["keep-alive"], res.headers.connection, res.headers["content-type"]]).toEqual([
+      200,
+      "hello",
+      undefined,
+      undefined,
+      "text/plain",
+    ]);
     expect([request.method, request.target, headerLines(request)]).toEqual([
       "GET",
       "/b?x=1",
-      { "user-agent": "t", "x-forwarded-for": "203.0.113.9", "x-forwarded-proto": "http", "x-forwarded-host": "shop.test", "x-real-ip": "203.0.113.9", host: "shop.test" },
+      {
+        "user-agent": "t",
+        "x-forwarded-for": "203.0.113.9",
+        "x-forwarded-proto": "http",
+        "x-forwarded-host": "shop.test",
+        "x-real-ip": "203.0.113.9",
+        host: "shop.test",
+      },
     ]);
   });
 
@@ -129,7 +148,14 @@ describe("handle() in-process through the transport seam", () => {
       tried: ["10.0.0.2:1"],
     },
     { name: "a redirect:// target answers 301 without an upstream", url: "http://x.test/go/a?b=1", upstreams: {}, status: 301, tried: [] },
-    { name: "a malformed Host header is a 400 at the door", url: "http://x.test/api/a", init: { headers: { host: "bad host" } }, upstreams: {}, status: 400, tried: [] },
+    {
+      name: "a malformed Host header is a 400 at the door",
+      url: "http://x.test/api/a",
+      init: { headers: { host: "bad host" } },
+      upstreams: {},
+      status: 400,
+      tried: [],
+    },
     { name: "CONNECT is refused at the door", url: "http://x.test/api/a", init: { method: "CONNECT" }, upstreams: {}, status: 400, tried: [] },
   ];
   for (const row of table) {
@@ -157,7 +183,13 @@ describe("handle() in-process through the transport seam", () => {
     const { sent, ask } = setup({ "10.0.0.4:1": () => ok("x") });
     const first = await read(await ask("http://x.test/limited/a"));
     const second = await read(await ask("http://x.test/limited/a"));
-    expect([first.status, first.headers["ratelimit-remaining"], second.status, second.headers["retry-after"] !== undefined, sent.length]).toEqual([200, "0", 429, true, 1]);
+    expect([first.status, first.headers["ratelimit-remaining"], second.status, second.headers["retry-after"] !== undefined, sent.length]).toEqual([
+      200,
+      "0",
+      429,
+      true,
+      1,
+    ]);
   });
 
   test("a WebSocket upgrade comes back as a value naming the backend URL, not as a call into server/", async () => {
@@ -196,7 +228,13 @@ describe("handle() in-process through the transport seam", () => {
       await res.arrayBuffer().catch(() => {});
     }
     const third = (await ask("http://x.test/api/a")) as Response;
-    expect([statuses, third.status, sent.length, receiver !== null, state.breakers.snapshot()["http://10.0.0.5:1"]?.state]).toEqual([[200, 200], 503, 2, true, "open"]);
+    expect([statuses, third.status, sent.length, receiver !== null, state.breakers.snapshot()["http://10.0.0.5:1"]?.state]).toEqual([
+      [200, 200],
+      503,
+      2,
+      true,
+      "open",
+    ]);
   });
 
   test("metrics and in-flight counts follow each request to its end", async () => {
@@ -205,6 +243,11 @@ describe("handle() in-process through the transport seam", () => {
     await read(await ask("http://nothing.test/"));
     const page = state.metrics.render(state.inFlight);
     const line = (name: string) => page.split("\n").find((l) => l.startsWith(`${name} `));
-    expect([state.inFlight, state.clientFlights.of("203.0.113.9"), line("proxy_requests_total"), line("proxy_requests_in_flight")]).toEqual([0, 0, "proxy_requests_total 2", "proxy_requests_in_flight 0"]);
+    expect([state.inFlight, state.clientFlights.of("203.0.113.9"), line("proxy_requests_total"), line("proxy_requests_in_flight")]).toEqual([
+      0,
+      0,
+      "proxy_requests_total 2",
+      "proxy_requests_in_flight 0",
+    ]);
   });
 });

@@ -14,7 +14,34 @@ import { Rng } from "../support/fuzz.ts";
 
 /** Only these can appear in a host name or an IP literal (with an IPv6 zone). */
 const SAFE = /^[A-Za-z0-9._:%-]*$/;
-const PIECES = ["\r", "\n", "\r\n", "\0", " ", "\t", ":", "[", "]", "%", "::1", "fe80::1", "127.0.0.1", "a", ".", "-", "_", ",", ";", "=", '"', "for=", "\x7f", "\u00ff", "\u2028", "x-injected: 1"];
+const PIECES = [
+  "\r",
+  "\n",
+  "\r\n",
+  "\0",
+  " ",
+  "\t",
+  ":",
+  "[",
+  "]",
+  "%",
+  "::1",
+  "fe80::1",
+  "127.0.0.1",
+  "a",
+  ".",
+  "-",
+  "_",
+  ",",
+  ";",
+  "=",
+  '"',
+  "for=",
+  "\x7f",
+  "\u00ff",
+  "\u2028",
+  "x-injected: 1",
+];
 
 function randomValue(rng: Rng): string {
   let out = "";
@@ -62,7 +89,11 @@ describe("values of $host and $client_ip", () => {
 
   test("a headers {} value with $host and $client_ip renders without CR or LF", () => {
     const rule: HeaderRule = { name: "x-who", value: ["host=", HeaderVar.Host, " ip=", HeaderVar.ClientIp, " via ", HeaderVar.Scheme] };
-    const rendered = renderHeader(rule, { host: hostFromAuthority("Shop.Example:8080")!, clientIp: resolveClientIp("127.0.0.1", new Headers({ "x-forwarded-for": "[2001:db8::1]:4711" }), trusted), scheme: "https" });
+    const rendered = renderHeader(rule, {
+      host: hostFromAuthority("Shop.Example:8080")!,
+      clientIp: resolveClientIp("127.0.0.1", new Headers({ "x-forwarded-for": "[2001:db8::1]:4711" }), trusted),
+      scheme: "https",
+    });
     expect(rendered).toBe("host=shop.example ip=2001:db8::1 via https");
   });
 });

@@ -36,11 +36,20 @@ describe("the request path's layering", () => {
   });
 
   test("proxy/ never imports from server/", () => {
-    const offenders = filesUnder("proxy").flatMap((f) => source(f).split("\n").filter((l) => /^import\s/.test(l) && l.includes("/server/")).map((l) => `${f}: ${l}`));
+    const offenders = filesUnder("proxy").flatMap((f) =>
+      source(f)
+        .split("\n")
+        .filter((l) => /^import\s/.test(l) && l.includes("/server/"))
+        .map((l) => `${f}: ${l}`),
+    );
     expect(offenders).toEqual([]);
   });
 
   test("the files it checks exist (the lists above are not empty)", () => {
-    expect([REQUEST_PATH.includes("proxy/handle.ts"), REQUEST_PATH.includes("proxy/flight.ts"), REQUEST_PATH.includes("upstream/exchange.ts")]).toEqual([true, true, true]);
+    expect([REQUEST_PATH.includes("proxy/handle.ts"), REQUEST_PATH.includes("proxy/flight.ts"), REQUEST_PATH.includes("upstream/exchange.ts")]).toEqual([
+      true,
+      true,
+      true,
+    ]);
   });
 });

@@ -26,9 +26,14 @@ function resolve(text: string, host: string, target: string): [string, string] |
 
 describe("URL resolution (SPEC §5.4)", () => {
   test("join puts exactly one slash between base and rest, and an empty rest keeps the base", () => {
-    expect([joinPath("/", "/a"), joinPath("/base", "/a"), joinPath("/base/", "a"), joinPath("/base", "a"), joinPath("/base/", "/a"), joinPath("/b", "")]).toEqual([
-      "/a", "/base/a", "/base/a", "/base/a", "/base/a", "/b",
-    ]);
+    expect([
+      joinPath("/", "/a"),
+      joinPath("/base", "/a"),
+      joinPath("/base/", "a"),
+      joinPath("/base", "a"),
+      joinPath("/base/", "/a"),
+      joinPath("/b", ""),
+    ]).toEqual(["/a", "/base/a", "/base/a", "/base/a", "/base/a", "/b"]);
   });
 
   const cases: [string, string, string, [string, string] | null][] = [
@@ -72,7 +77,12 @@ describe("routing precedence (SPEC §5.3)", () => {
   const who = (host: string, path: string) => matchRoute(t, host, path)?.route.targets[0]?.hostname;
 
   test("a domain+path rule beats its domain rule, which shadows path rules for that host", () => {
-    expect([who("site.test", "/api/x"), who("site.test", "/api"), who("site.test", "/p/exact"), who("site.test", "/other")]).toEqual(["mount", "mount", "domain", "domain"]);
+    expect([who("site.test", "/api/x"), who("site.test", "/api"), who("site.test", "/p/exact"), who("site.test", "/other")]).toEqual([
+      "mount",
+      "mount",
+      "domain",
+      "domain",
+    ]);
   });
 
   test("path rules match in file order as one list, before the default", () => {
@@ -95,9 +105,9 @@ describe("routing precedence (SPEC §5.3)", () => {
   test("apps come after domain+path rules and before domain rules", () => {
     const conf2 = proxyConfSchema.parse(parseProxyConf("app.test -> http://rule:1\napp.test/x/* -> http://mount:1").conf) as ProxyConf;
     const t2 = compileRoutes(conf2.rules, [{ name: "app.test", hosts: ["app.test", "www.app.test"], port: 20001 }]);
-    expect([matchRoute(t2, "app.test", "/")?.route.key, matchRoute(t2, "www.app.test", "/")?.route.key, matchRoute(t2, "app.test", "/x/1")?.route.key]).toEqual([
-      "app:app.test", "app:app.test", "app.test/x/*",
-    ]);
+    expect([matchRoute(t2, "app.test", "/")?.route.key, matchRoute(t2, "www.app.test", "/")?.route.key, matchRoute(t2, "app.test", "/x/1")?.route.key]).toEqual(
+      ["app:app.test", "app:app.test", "app.test/x/*"],
+    );
   });
 });
 
@@ -115,20 +125,25 @@ function indexed(rules: string[]) {
 
 describe("path rule index", () => {
   test("rules are tried only for their first segment, still in file order", () => {
-    const t = indexed(
-      [
-        "~^/a/x$ -> http://regex-a:1",
-        "/a/* -> http://prefix-a:1",
-        "/b/exact -> http://exact-b:1",
-        "~/anywhere$ -> http://unanchored:1",
-        "/* -> http://everything:1",
-        "~^/u.ers/(\\d+)$ -> http://dot:1",
-        "~^/c/|^/d/ -> http://alt:1",
-      ],
-    );
+    const t = indexed([
+      "~^/a/x$ -> http://regex-a:1",
+      "/a/* -> http://prefix-a:1",
+      "/b/exact -> http://exact-b:1",
+      "~/anywhere$ -> http://unanchored:1",
+      "/* -> http://everything:1",
+      "~^/u.ers/(\\d+)$ -> http://dot:1",
+      "~^/c/|^/d/ -> http://alt:1",
+    ]);
     const who = (path: string) => matchRoute(t, "h", path)?.route.targets[0]?.hostname;
     expect([who("/a/x"), who("/a/y"), who("/a"), who("/b/exact"), who("/b/anywhere"), who("/q"), who("/users/1"), who("/d/")]).toEqual([
-      "regex-a", "prefix-a", "prefix-a", "exact-b", "unanchored", "everything", "everything", "everything",
+      "regex-a",
+      "prefix-a",
+      "prefix-a",
+      "exact-b",
+      "unanchored",
+      "everything",
+      "everything",
+      "everything",
     ]);
   });
 
@@ -139,7 +154,11 @@ describe("path rule index", () => {
 
   test("regexes on a literal first segment are indexed; dots and alternations are not", async () => {
     const { firstSegmentOf } = await import("../../src/config/compile.ts");
-    const t = table(["~^/users/(\\d+)$ -> http://a:1", "~^/u.ers/x -> http://a:1", "~^/a\\.b/x -> http://a:1", "~^/c/|^/d/ -> http://a:1", "~^/files -> http://a:1"].join("\n"));
+    const t = table(
+      ["~^/users/(\\d+)$ -> http://a:1", "~^/u.ers/x -> http://a:1", "~^/a\\.b/x -> http://a:1", "~^/c/|^/d/ -> http://a:1", "~^/files -> http://a:1"].join(
+        "\n",
+      ),
+    );
     expect(t.paths.map(firstSegmentOf)).toEqual(["users", null, "a.b", null, null]);
   });
 

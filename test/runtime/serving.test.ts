@@ -86,7 +86,11 @@ describe("serving (SPEC §13, §15.4)", () => {
     release();
     const answer = await inFlight;
     await stopped;
-    expect({ duringStop, answer, sameStop: s.stop() === stopped }).toEqual({ duringStop: { shuttingDown: true, accepts: false }, answer: "finished", sameStop: true });
+    expect({ duringStop, answer, sameStop: s.stop() === stopped }).toEqual({
+      duringStop: { shuttingDown: true, accepts: false },
+      answer: "finished",
+      sameStop: true,
+    });
   });
 
   test("a stop cuts what is still in flight once shutdown_grace_period is over", async () => {

@@ -92,7 +92,13 @@ describe("breaker merge (SPEC §15.1)", () => {
 describe("how many processes (SPEC §15.1)", () => {
   test('"auto" is one per core on Linux, --dev is always one, a number is taken as is', () => {
     const cores = process.platform === "linux" ? navigator.hardwareConcurrency : 1;
-    expect([workerCount("auto", false), workerCount("auto", true), workerCount(4, false), workerCount(4, true), workerCount(1, false)]).toEqual([cores, 1, 4, 1, 1]);
+    expect([workerCount("auto", false), workerCount("auto", true), workerCount(4, false), workerCount(4, true), workerCount(1, false)]).toEqual([
+      cores,
+      1,
+      4,
+      1,
+      1,
+    ]);
   });
 });
 
@@ -108,8 +114,21 @@ describe("what a worker compiles from (SPEC §15.1)", () => {
     const primary = compile({ version: 7, dev: false, conf: loaded.conf!, settings: loaded.settings!, apps, files: loaded.files, auth: loaded.auth });
     const payload = structuredClone(configPayload(primary, apps, loaded.auth));
     const auth = unpackAuth(payload.auth);
-    const worker = compile({ version: payload.version, dev: payload.dev, conf: payload.conf, settings: payload.settings, apps: payload.apps, files: payload.files, auth });
-    const view = (s: typeof primary) => ({ version: s.version, conf: s.conf, settings: s.settings, routes: allRoutes(s.routes).map((r) => [r.key, r.app, r.auth?.kind ?? null]) });
+    const worker = compile({
+      version: payload.version,
+      dev: payload.dev,
+      conf: payload.conf,
+      settings: payload.settings,
+      apps: payload.apps,
+      files: payload.files,
+      auth,
+    });
+    const view = (s: typeof primary) => ({
+      version: s.version,
+      conf: s.conf,
+      settings: s.settings,
+      routes: allRoutes(s.routes).map((r) => [r.key, r.app, r.auth?.kind ?? null]),
+    });
     expect(view(worker)).toEqual(view(primary));
     expect(view(worker).routes).toContainEqual(["/api/*", null, "jwt"]);
     expect(auth?.key?.export().toString()).toEqual(loaded.auth?.key?.export().toString());
@@ -118,7 +137,15 @@ describe("what a worker compiles from (SPEC §15.1)", () => {
   test("public keys and key sets are carried too", () => {
     const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
     const jwks = { keys: [{ kty: "oct", k: "AAAA" }] };
-    const round = (key: typeof publicKey | null) => unpackAuth(structuredClone(configPayload({ version: 1, dev: false, conf: { rules: [], headers: [] }, settings: {}, files: { conf: "", toml: "", dir: "" } } as never, [], { key, jwks })).auth);
+    const round = (key: typeof publicKey | null) =>
+      unpackAuth(
+        structuredClone(
+          configPayload({ version: 1, dev: false, conf: { rules: [], headers: [] }, settings: {}, files: { conf: "", toml: "", dir: "" } } as never, [], {
+            key,
+            jwks,
+          }),
+        ).auth,
+      );
     const pub = round(publicKey);
     const secret = unpackAuth({ key: { type: "secret", base64: Buffer.from("xyz").toString("base64") }, jwks: null });
     expect([
@@ -152,6 +179,12 @@ describe("ACME tokens (SPEC §12.6)", () => {
     const withdrawing = tokens.withdraw("t1");
     deliver();
     await withdrawing;
-    expect({ before, after: published, entries, relayed, size: tokens.size }).toEqual({ before: false, after: true, entries: [["t1", "t1.ka"]], relayed: ["t1=t1.ka", "t1=null"], size: 0 });
+    expect({ before, after: published, entries, relayed, size: tokens.size }).toEqual({
+      before: false,
+      after: true,
+      entries: [["t1", "t1.ka"]],
+      relayed: ["t1=t1.ka", "t1=null"],
+      size: 0,
+    });
   });
 });

@@ -37,14 +37,27 @@ describe("the systemd unit", () => {
 
   test("keeps run/ in the system's state directory, with its logs/ in the log directory", () => {
     const d = directives(UNIT);
-    expect([d.StateDirectory, d.StateDirectoryMode, d.LogsDirectory, d.ExecStartPre]).toEqual(["soli-proxy", "0700", "soli-proxy", "/bin/ln -sfn /var/log/soli-proxy /var/lib/soli-proxy/logs"]);
+    expect([d.StateDirectory, d.StateDirectoryMode, d.LogsDirectory, d.ExecStartPre]).toEqual([
+      "soli-proxy",
+      "0700",
+      "soli-proxy",
+      "/bin/ln -sfn /var/log/soli-proxy /var/lib/soli-proxy/logs",
+    ]);
   });
 
   test("is hardened without losing low ports: CAP_NET_BIND_SERVICE and nothing else, read-only system, no W^X ban for the JIT", () => {
     const d = directives(UNIT);
-    expect([d.User, d.AmbientCapabilities, d.CapabilityBoundingSet, d.NoNewPrivileges, d.ProtectSystem, d.ReadWritePaths, d.ProtectHome, d.PrivateTmp, d.MemoryDenyWriteExecute]).toEqual([
-      "soli-proxy", "CAP_NET_BIND_SERVICE", "CAP_NET_BIND_SERVICE", "true", "strict", "/opt/soli-proxy", "true", "true", undefined,
-    ]);
+    expect([
+      d.User,
+      d.AmbientCapabilities,
+      d.CapabilityBoundingSet,
+      d.NoNewPrivileges,
+      d.ProtectSystem,
+      d.ReadWritePaths,
+      d.ProtectHome,
+      d.PrivateTmp,
+      d.MemoryDenyWriteExecute,
+    ]).toEqual(["soli-proxy", "CAP_NET_BIND_SERVICE", "CAP_NET_BIND_SERVICE", "true", "strict", "/opt/soli-proxy", "true", "true", undefined]);
   });
 
   test.skipIf(!Bun.which("systemd-analyze"))("passes systemd-analyze verify without a warning", () => {

@@ -114,7 +114,14 @@ describe("circuit breaker transitions (SPEC §6.2)", () => {
     breakers.report(A, upload, false);
     const afterUpload = view()!.state;
     breakers.report(A, get, true);
-    expect([upload > 0, secondUpload, get > 0 && get !== upload, anotherGet, afterUpload, view()!.state]).toEqual([true, REFUSED, true, REFUSED, "half_open", "closed"]);
+    expect([upload > 0, secondUpload, get > 0 && get !== upload, anotherGet, afterUpload, view()!.state]).toEqual([
+      true,
+      REFUSED,
+      true,
+      REFUSED,
+      "half_open",
+      "closed",
+    ]);
   });
 
   test("a probe that never reports gets its permit reissued after the request timeout", () => {

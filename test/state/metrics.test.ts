@@ -51,8 +51,16 @@ describe("metrics registry (SPEC §10)", () => {
       received: ["proxy_bytes_received 20"],
       sent: ["proxy_bytes_sent 230"],
       errors: ["proxy_errors_total 1"],
-      codes: ['proxy_response_status_codes_total{code="200"} 1', 'proxy_response_status_codes_total{code="404"} 1', 'proxy_response_status_codes_total{code="421"} 1', 'proxy_response_status_codes_total{code="502"} 1'],
-      upstream: ['proxy_upstream_requests_total{upstream="http://10.0.0.1:8080",code="200"} 1', 'proxy_upstream_requests_total{upstream="http://10.0.0.1:8080",code="404"} 1'],
+      codes: [
+        'proxy_response_status_codes_total{code="200"} 1',
+        'proxy_response_status_codes_total{code="404"} 1',
+        'proxy_response_status_codes_total{code="421"} 1',
+        'proxy_response_status_codes_total{code="502"} 1',
+      ],
+      upstream: [
+        'proxy_upstream_requests_total{upstream="http://10.0.0.1:8080",code="200"} 1',
+        'proxy_upstream_requests_total{upstream="http://10.0.0.1:8080",code="404"} 1',
+      ],
       upstreamErrors: ['proxy_upstream_errors_total{upstream="http://10.0.0.1:8080"} 1'],
     });
   });
@@ -61,9 +69,24 @@ describe("metrics registry (SPEC §10)", () => {
     const m = new Metrics();
     for (const s of [0.0005, 0.003, 0.003, 0.2, 12]) m.record(sample({ seconds: s }));
     m.record(sample({ route: "internal", upstream: null, seconds: 0.0001, relayed: false }));
-    const buckets = m.render(0).split("\n").filter((l) => l.startsWith('proxy_request_duration_seconds_bucket{route="/api/*"'));
+    const buckets = m
+      .render(0)
+      .split("\n")
+      .filter((l) => l.startsWith('proxy_request_duration_seconds_bucket{route="/api/*"'));
     expect(buckets.map((l) => [/le="([^"]+)"/.exec(l)![1], Number(l.split(" ").pop())])).toEqual([
-      ["0.001", 1], ["0.005", 3], ["0.01", 3], ["0.025", 3], ["0.05", 3], ["0.1", 3], ["0.25", 4], ["0.5", 4], ["1", 4], ["2.5", 4], ["5", 4], ["10", 4], ["+Inf", 5],
+      ["0.001", 1],
+      ["0.005", 3],
+      ["0.01", 3],
+      ["0.025", 3],
+      ["0.05", 3],
+      ["0.1", 3],
+      ["0.25", 4],
+      ["0.5", 4],
+      ["1", 4],
+      ["2.5", 4],
+      ["5", 4],
+      ["10", 4],
+      ["+Inf", 5],
     ]);
     const text = m.render(0);
     expect(text).toContain('proxy_request_duration_seconds_count{route="/api/*",upstream="http://10.0.0.1:8080"} 5\n');
@@ -73,7 +96,13 @@ describe("metrics registry (SPEC §10)", () => {
 
   test("numbers are plain decimals, never exponent form, and label values are escaped", () => {
     expect([num(0), num(12), num(1e21), num(2.5e-7), num(0.1 + 0.2), num(123456789012), num(1 / 3)]).toEqual([
-      "0", "12", "1000000000000000000000", "0.00000025", "0.30000000000000004", "123456789012", "0.3333333333333333",
+      "0",
+      "12",
+      "1000000000000000000000",
+      "0.00000025",
+      "0.30000000000000004",
+      "123456789012",
+      "0.3333333333333333",
     ]);
     expect(label('~^/a\\d+"x"\n')).toBe('~^/a\\\\d+\\"x\\"\\n');
     const m = new Metrics();
@@ -89,7 +118,10 @@ describe("metrics registry (SPEC §10)", () => {
     m.tlsRequest("127.0.0.1", 5000);
     m.tlsRequest("127.0.0.1", 5000);
     m.tlsRequest("127.0.0.1", 5001);
-    m.certificates = () => [{ name: "example.com", notAfter: new Date("2030-01-01T00:00:00Z") }, { name: "*.b.test", notAfter: 1_900_000_000_500 }];
+    m.certificates = () => [
+      { name: "example.com", notAfter: new Date("2030-01-01T00:00:00Z") },
+      { name: "*.b.test", notAfter: 1_900_000_000_500 },
+    ];
     const text = m.render(0);
     expect(text.split("\n").filter((l) => /^proxy_(config_reloads|tls_connections|certificate_expiry)/.test(l))).toEqual([
       "proxy_tls_connections_total 2",
@@ -103,7 +135,7 @@ describe("metrics registry (SPEC §10)", () => {
   test("Prometheus' own parser (promtool) accepts the output", async () => {
     const m = new Metrics();
     m.record(sample());
-    m.record(sample({ route: '~^/users/(\\d+)$', status: 503, relayed: false, transportError: true, seconds: 1e-7 }));
+    m.record(sample({ route: "~^/users/(\\d+)$", status: 503, relayed: false, transportError: true, seconds: 1e-7 }));
     m.configReload(false);
     m.certificates = () => [{ name: "a.test", notAfter: Date.now() }];
     const result = await promtool(m.render(1));

@@ -17,7 +17,10 @@ describe("metrics series", () => {
   test("each point holds what happened in its own second, summed over routes and upstreams", () => {
     const metrics = new Metrics();
     let inFlight = 0;
-    const series = new MetricsSeries(() => metrics.totals(), () => inFlight);
+    const series = new MetricsSeries(
+      () => metrics.totals(),
+      () => inFlight,
+    );
     series.start(3_600_000); // ticks by hand below
     try {
       for (let i = 0; i < 90; i++) metrics.record(sample(200, 0.003));
@@ -41,7 +44,11 @@ describe("metrics series", () => {
 
   test("keeps the last `capacity` points, oldest first, and tells subscribers of each new one", () => {
     const metrics = new Metrics();
-    const series = new MetricsSeries(() => metrics.totals(), () => 0, 5);
+    const series = new MetricsSeries(
+      () => metrics.totals(),
+      () => 0,
+      5,
+    );
     const seen: number[] = [];
     const unsubscribe = series.subscribe((p) => seen.push(p.t));
     for (let t = 1; t <= 12; t++) series.sample(t * 1000);
@@ -54,7 +61,10 @@ describe("metrics series", () => {
   });
 
   test("a subscriber that throws stops neither the tick nor the others", () => {
-    const series = new MetricsSeries(() => new Metrics().totals(), () => 0);
+    const series = new MetricsSeries(
+      () => new Metrics().totals(),
+      () => 0,
+    );
     let calls = 0;
     series.subscribe(() => {
       throw new Error("broken stream");

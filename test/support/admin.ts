@@ -29,7 +29,13 @@ export interface ApiAnswer {
 }
 
 /** Calls `<base>/api/v1/<path>` with the API key (unless `headers` override it) and a JSON body. */
-export async function api(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = { "x-api-key": API_KEY }): Promise<ApiAnswer> {
+export async function api(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = { "x-api-key": API_KEY },
+): Promise<ApiAnswer> {
   const res = await fetch(`${base}/api/v1/${path}`, {
     method,
     headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
@@ -69,7 +75,10 @@ export interface AdminAppUnderTest extends Disposable {
  * The admin app over a real Reloader on a temp project, without sockets (for `app.request()`):
  * writes really rewrite proxy.conf and really reload.
  */
-export function adminAppFor(conf: string, opts: { toml?: string; env?: Record<string, string | undefined>; providers?: AdminProviders; files?: Record<string, string> } = {}): AdminAppUnderTest {
+export function adminAppFor(
+  conf: string,
+  opts: { toml?: string; env?: Record<string, string | undefined>; providers?: AdminProviders; files?: Record<string, string> } = {},
+): AdminAppUnderTest {
   const project = tempProject({ "proxy.conf": conf, "config.toml": opts.toml ?? adminToml(), ...opts.files });
   const files = configFiles(project.conf);
   const loaded = loadConfig(files);

@@ -35,7 +35,10 @@ export async function makeCa(name = "soli test CA"): Promise<TestCa> {
     notAfter: new Date(Date.now() + 30 * 86_400_000),
     keys,
     signingAlgorithm: ALG,
-    extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    ],
   });
   return { cert: cert.toString("pem") + "\n", keys, name };
 }
@@ -56,7 +59,9 @@ export async function makeLeaf(ca: TestCa, names: string[], opts: { expired?: bo
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(names.map((n) => (/^[\d.]+$|:/.test(n) ? { type: "ip" as const, value: n } : { type: "dns" as const, value: n }))),
+      new x509.SubjectAlternativeNameExtension(
+        names.map((n) => (/^[\d.]+$|:/.test(n) ? { type: "ip" as const, value: n } : { type: "dns" as const, value: n })),
+      ),
     ],
   });
   return { cert: cert.toString("pem") + "\n", key: await pemKey(keys.privateKey) };

@@ -36,7 +36,38 @@ export class Rng {
 }
 
 /** Characters that matter to line-based and TOML syntax, plus the ones that break text handling. */
-const SPECIAL = ["\n", "\r", "\r\n", "\t", " ", "\\", "#", "\0", "\x7f", "\u00e9", "\u2028", "\ufeff", "\ud800", "😀", '"', "'", "=", "[", "]", "{", "}", ":", ",", "$", "/", "*", "~", "@", "%", "."];
+const SPECIAL = [
+  "\n",
+  "\r",
+  "\r\n",
+  "\t",
+  " ",
+  "\\",
+  "#",
+  "\0",
+  "\x7f",
+  "\u00e9",
+  "\u2028",
+  "\ufeff",
+  "\ud800",
+  "😀",
+  '"',
+  "'",
+  "=",
+  "[",
+  "]",
+  "{",
+  "}",
+  ":",
+  ",",
+  "$",
+  "/",
+  "*",
+  "~",
+  "@",
+  "%",
+  ".",
+];
 const NUMBERS = ["0", "-1", "65536", "255", "256", "1e309", "NaN", "9007199254740993", "0x1F", "007", "1_000", "-0", "inf", "99999999999999999999"];
 
 /** A random text of up to `max` characters drawn from the dictionary, special characters and bytes. */
@@ -120,7 +151,13 @@ export interface FuzzStats {
  * Runs `check` on `count` inputs: a third fully random, the rest mutations of the seeds. `check`
  * returns "valid", "refused" or a problem description; a throw is a failure too.
  */
-export function fuzz(opts: { seed: number; count: number; seeds: readonly string[]; dictionary: readonly string[]; check: (input: string) => "valid" | "refused" | string }): FuzzStats {
+export function fuzz(opts: {
+  seed: number;
+  count: number;
+  seeds: readonly string[];
+  dictionary: readonly string[];
+  check: (input: string) => "valid" | "refused" | string;
+}): FuzzStats {
   const rng = new Rng(opts.seed);
   const stats: FuzzStats = { inputs: 0, valid: 0, refused: 0, failures: [], slowestMs: 0, slowestLength: 0 };
   for (let i = 0; i < opts.count; i++) {

@@ -27,7 +27,14 @@ export function percentile(values: readonly number[], p: number): number {
  * Sends `requests` GETs for `path` over `connections` keep-alive sockets, one request at a time per
  * socket; a socket the server closes is replaced. Responses must carry Content-Length (or none).
  */
-export async function keepAliveLoad(opts: { port: number; path: string; connections: number; requests: number; localAddress?: string; timeoutMs?: number }): Promise<LoadResult> {
+export async function keepAliveLoad(opts: {
+  port: number;
+  path: string;
+  connections: number;
+  requests: number;
+  localAddress?: string;
+  timeoutMs?: number;
+}): Promise<LoadResult> {
   const result: LoadResult = { statuses: {}, latencies: [], latencyByStatus: {}, errors: 0 };
   let sent = 0;
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);

@@ -55,7 +55,15 @@ http {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/`).then((r) => r.ok, () => false)) || proc.exitCode !== null, "nginx to listen", 10_000);
+    await waitFor(
+      async () =>
+        (await fetch(`http://127.0.0.1:${port}/`).then(
+          (r) => r.ok,
+          () => false,
+        )) || proc.exitCode !== null,
+      "nginx to listen",
+      10_000,
+    );
     if (proc.exitCode !== null) throw new Error(`nginx exited: ${await new Response(proc.stderr).text()}`);
   } catch (err) {
     await stop();

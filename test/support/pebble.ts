@@ -74,9 +74,29 @@ export async function startPebble(dir: string, httpPort: number): Promise<Pebble
   };
   try {
     // DNS only: every A query answers 127.0.0.1 and AAAA nothing, so validation goes to the IPv4 loopback.
-    spawn(["pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dns01", `127.0.0.1:${dnsPort}`, "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", `127.0.0.1:${dnsMgmtPort}`]);
+    spawn([
+      "pebble-challtestsrv",
+      "-defaultIPv4",
+      "127.0.0.1",
+      "-defaultIPv6",
+      "",
+      "-dns01",
+      `127.0.0.1:${dnsPort}`,
+      "-http01",
+      "",
+      "-https01",
+      "",
+      "-tlsalpn01",
+      "",
+      "-management",
+      `127.0.0.1:${dnsMgmtPort}`,
+    ]);
     // Real validation (no PEBBLE_VA_ALWAYS_VALID); no random sleeps and no random nonce rejections, to stay fast and deterministic.
-    spawn(["pebble", "-config", join(dir, "pebble-config.json"), "-dnsserver", `127.0.0.1:${dnsPort}`], { PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0", PEBBLE_AUTHZREUSE: "0" });
+    spawn(["pebble", "-config", join(dir, "pebble-config.json"), "-dnsserver", `127.0.0.1:${dnsPort}`], {
+      PEBBLE_VA_NOSLEEP: "1",
+      PEBBLE_WFE_NONCEREJECT: "0",
+      PEBBLE_AUTHZREUSE: "0",
+    });
     const directory = `https://127.0.0.1:${acmePort}/dir`;
     await waitFor(async () => (await fetch(directory, { tls: { ca: ca.cert } } as RequestInit)).ok, "Pebble's directory", 10_000, 50);
     // challtestsrv starts its DNS and management servers together; an answer from the latter means both are up.

@@ -52,7 +52,10 @@ export interface TestProxy extends AsyncDisposable {
  * Starts a proxy in this process on a temp project. `toml` is appended to the test defaults;
  * `[section]` tables given there must not repeat the defaults' tables (server, admin).
  */
-export async function startTestProxy(conf: string, opts: { toml?: string; server?: string; rawToml?: string; dev?: boolean; watch?: boolean; files?: Record<string, string> } = {}): Promise<TestProxy> {
+export async function startTestProxy(
+  conf: string,
+  opts: { toml?: string; server?: string; rawToml?: string; dev?: boolean; watch?: boolean; files?: Record<string, string> } = {},
+): Promise<TestProxy> {
   const project = tempProject({ "proxy.conf": conf, "config.toml": opts.rawToml ?? testToml(opts.toml, opts.server), ...opts.files });
   return startOnProject(project, { dev: opts.dev, watch: opts.watch });
 }
@@ -67,7 +70,14 @@ export async function startOnProject(project: TempProject, options: Partial<Omit
   const logger: Logger = createLogger({ level: "debug", format: "json", output: `file:${logFile}` });
   let handle: ProxyHandle;
   try {
-    handle = await startProxy({ sitesDir: join(project.dir, "sites"), ...options, dev: options.dev ?? false, watch: options.watch ?? false, confPath: project.conf, logger });
+    handle = await startProxy({
+      sitesDir: join(project.dir, "sites"),
+      ...options,
+      dev: options.dev ?? false,
+      watch: options.watch ?? false,
+      confPath: project.conf,
+      logger,
+    });
   } catch (err) {
     project.remove();
     throw err;

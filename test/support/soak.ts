@@ -105,13 +105,16 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
           open = false;
         };
         return new Response(
-          new ReadableStream({
-            async pull(c) {
-              await Bun.sleep(5);
-              c.enqueue(BLOCK);
+          new ReadableStream(
+            {
+              async pull(c) {
+                await Bun.sleep(5);
+                c.enqueue(BLOCK);
+              },
+              cancel: close,
             },
-            cancel: close,
-          }, { highWaterMark: 0 }),
+            { highWaterMark: 0 },
+          ),
         );
       }
       return new Response(`ok ${url.pathname}`);
@@ -279,7 +282,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   ];
   const progress = setInterval(() => {
     const s = samples.at(-1)!;
-    log(`${s.atSecs} s: RSS ${s.rssMiB.toFixed(1)} MiB, ${s.fds} fds, ${Object.values(counts).reduce((a, c) => a + c, 0)} operations, ${Object.values(errors).reduce((a, c) => a + c, 0)} errors`);
+    log(
+      `${s.atSecs} s: RSS ${s.rssMiB.toFixed(1)} MiB, ${s.fds} fds, ${Object.values(counts).reduce((a, c) => a + c, 0)} operations, ${Object.values(errors).reduce((a, c) => a + c, 0)} errors`,
+    );
   }, 30_000);
   await Bun.sleep(opts.seconds * 1000);
   running = false;

@@ -20,7 +20,10 @@ export interface SpawnedProxy extends AsyncDisposable {
 }
 
 /** Runs the CLI to completion; returns exit code, stdout and stderr. */
-export async function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string>; stdin?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runCli(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string>; stdin?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const proc = Bun.spawn([process.execPath, MAIN, ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, ...opts.env },
@@ -38,7 +41,13 @@ export async function runCli(args: string[], opts: { cwd?: string; env?: Record<
  */
 export async function spawnProxy(
   confPath: string,
-  opts: { env?: Record<string, string>; args?: string[]; cwd?: string; exe?: string; /** no --sites-dir: the default beside proxy.conf */ defaultSitesDir?: boolean } = {},
+  opts: {
+    env?: Record<string, string>;
+    args?: string[];
+    cwd?: string;
+    exe?: string /** no --sites-dir: the default beside proxy.conf */;
+    defaultSitesDir?: boolean;
+  } = {},
 ): Promise<SpawnedProxy> {
   const program = opts.exe ? [opts.exe] : [process.execPath, MAIN];
   // The project's own sites dir, never the repository's: a spawned proxy starts the apps it finds.

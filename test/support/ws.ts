@@ -86,7 +86,16 @@ export function wsBackend(opts: WsBackendOptions = {}): WsBackend {
     },
   });
   const stop = () => server.stop(true);
-  return { port: server.port!, url: `${opts.tls ? "wss" : "ws"}://127.0.0.1:${server.port}`, handshakes, closes, sockets, server, stop, [Symbol.dispose]: stop };
+  return {
+    port: server.port!,
+    url: `${opts.tls ? "wss" : "ws"}://127.0.0.1:${server.port}`,
+    handshakes,
+    closes,
+    sockets,
+    server,
+    stop,
+    [Symbol.dispose]: stop,
+  };
 }
 
 export interface WsClient extends Disposable {
@@ -114,7 +123,8 @@ export function wsConnect(url: string, opts: { protocols?: string[]; headers?: R
         ws,
         messages,
         closed,
-        received: (n, timeoutMs = 5000) => waitFor(() => (messages.length >= n ? messages : null), `${n} WebSocket messages (have ${messages.length})`, timeoutMs, 5),
+        received: (n, timeoutMs = 5000) =>
+          waitFor(() => (messages.length >= n ? messages : null), `${n} WebSocket messages (have ${messages.length})`, timeoutMs, 5),
         [Symbol.dispose]: () => ws.terminate(),
       });
   });
@@ -126,7 +136,9 @@ export function wsConnect(url: string, opts: { protocols?: string[]; headers?: R
  */
 export function refusedUpgrade(url: string, headers: Record<string, string> = {}, timeoutMs = 10_000): Promise<[number, string]> {
   const u = new URL(url);
-  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("");
   const request = `GET ${u.pathname}${u.search} HTTP/1.1\r\nhost: ${u.host}\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`;
   return new Promise((resolve, reject) => {
     let text = "";

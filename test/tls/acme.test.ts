@@ -69,7 +69,10 @@ describe("ACME scheduling (SPEC §12.6)", () => {
     const afterTwoChecks = m.ca.asked();
     await Bun.sleep(450);
     await m.acme.check();
-    const failures = m.logs().filter((l) => l.level === "error").map((l) => l.domain);
+    const failures = m
+      .logs()
+      .filter((l) => l.level === "error")
+      .map((l) => l.domain);
     expect([afterTwoChecks, m.ca.asked(), failures]).toEqual([1, 2, ["shop.example.com", "new.example.com", "shop.example.com", "new.example.com"]]);
   });
 

@@ -11,7 +11,18 @@ import { writePair } from "../support/tls.ts";
 
 describe("certificate store file names (SPEC §12.1)", () => {
   test("maps files to lower-cased SNI names, wildcards one label up, and skips the fallback and other files", () => {
-    const cases = ["crm.example.com.cert.pem", "CRM.Example.COM.cert.pem", "_wildcard.example.com.cert.pem", "self-signed.cert.pem", "crm.example.com.key.pem", "account_credentials.json", ".tmp.cert.pem", "127.0.0.1.cert.pem", "_wildcard.com.cert.pem", "bad name!.cert.pem"];
+    const cases = [
+      "crm.example.com.cert.pem",
+      "CRM.Example.COM.cert.pem",
+      "_wildcard.example.com.cert.pem",
+      "self-signed.cert.pem",
+      "crm.example.com.key.pem",
+      "account_credentials.json",
+      ".tmp.cert.pem",
+      "127.0.0.1.cert.pem",
+      "_wildcard.com.cert.pem",
+      "bad name!.cert.pem",
+    ];
     expect(cases.map((f) => nameOfFile(f))).toEqual([
       { name: "crm.example.com" },
       { name: "crm.example.com" },
@@ -77,7 +88,10 @@ describe("certificate store scan (SPEC §12.1)", () => {
     const ca = await makeCa();
     writePair(dir, "crm.example.test", { cert: (await makeLeaf(ca, ["crm.example.test"])).cert, key: await strayKey() });
     const scan = scanStore(dir);
-    expect([scan.certificates.length, scan.refused.map((r) => [r.file.endsWith("crm.example.test.key.pem"), r.error])]).toEqual([0, [[true, "the private key does not match the certificate"]]]);
+    expect([scan.certificates.length, scan.refused.map((r) => [r.file.endsWith("crm.example.test.key.pem"), r.error])]).toEqual([
+      0,
+      [[true, "the private key does not match the certificate"]],
+    ]);
   });
 
   test("a certificate written by the ACME client counts as source acme, and a missing directory is an empty store", async () => {
@@ -113,7 +127,18 @@ describe("certificate store scan (SPEC §12.1)", () => {
 
 describe("ACME domain list (SPEC §12.6)", () => {
   test("keeps publicly nameable hosts only, lower-cased without a trailing dot and de-duplicated", () => {
-    const hosts = ["Shop.Example.com", "shop.example.com", "www.example.net.", "localhost", "app.localhost", "crm.example.test", "127.0.0.1", "::1", "intranet", "api.example.org"];
+    const hosts = [
+      "Shop.Example.com",
+      "shop.example.com",
+      "www.example.net.",
+      "localhost",
+      "app.localhost",
+      "crm.example.test",
+      "127.0.0.1",
+      "::1",
+      "intranet",
+      "api.example.org",
+    ];
     expect([acmeDomains(hosts), isPubliclyNameable("x.example.com")]).toEqual([["api.example.org", "shop.example.com", "www.example.net"], true]);
   });
 });

@@ -42,8 +42,18 @@ describe("the Apps screen's rows (SPEC §11.4, §14.6, §16.5)", () => {
   test("without a proxy: app_state.json, ports.lock and the sites directory, stopped apps shown as Stopped", () => {
     const files = {
       state: {
-        "a.test": { current_slot: "green" as const, stopped: false, blue: { port: 1, pid: null, status: "Stopped" as const }, green: { port: 2, pid: 9, status: "Running" as const } },
-        "b.test": { current_slot: "blue" as const, stopped: true, blue: { port: 3, pid: null, status: "Stopped" as const }, green: { port: 0, pid: null, status: "Stopped" as const } },
+        "a.test": {
+          current_slot: "green" as const,
+          stopped: false,
+          blue: { port: 1, pid: null, status: "Stopped" as const },
+          green: { port: 2, pid: 9, status: "Running" as const },
+        },
+        "b.test": {
+          current_slot: "blue" as const,
+          stopped: true,
+          blue: { port: 3, pid: null, status: "Stopped" as const },
+          green: { port: 0, pid: null, status: "Stopped" as const },
+        },
       },
       ports: [{ app_name: "b.test", slot: "green" as const, port: 4 }],
       sites: ["a.test", "c.test"],

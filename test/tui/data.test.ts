@@ -6,7 +6,18 @@ import { ErrorLogTail, readAppFiles } from "../../src/tui/data/files.ts";
 import { dialOrigin, locate } from "../../src/tui/data/places.ts";
 import { tempProject } from "../support/project.ts";
 
-const line = (id: string, status: number) => JSON.stringify({ level: "info", time: "2025-01-01T00:00:00.000Z", msg: "endpoint request", layer: "endpoint", req_id: id, method: "GET", host: "h", path: "/", status }) + "\n";
+const line = (id: string, status: number) =>
+  JSON.stringify({
+    level: "info",
+    time: "2025-01-01T00:00:00.000Z",
+    msg: "endpoint request",
+    layer: "endpoint",
+    req_id: id,
+    method: "GET",
+    host: "h",
+    path: "/",
+    status,
+  }) + "\n";
 
 describe("what the TUI reads from disk each tick (SPEC §14.6, §16.5)", () => {
   test("the endpoint log is read incrementally: appended lines, a line still being written, a rotated file", () => {
@@ -38,7 +49,9 @@ describe("what the TUI reads from disk each tick (SPEC §14.6, §16.5)", () => {
 
   test("the state files and the sites directory, missing files being empty", () => {
     using project = tempProject({
-      "run/app_state.json": JSON.stringify({ "a.test": { current_slot: "green", stopped: false, blue: { port: 1, pid: null, status: "Stopped" }, green: { port: 2, pid: 7, status: "Running" } } }),
+      "run/app_state.json": JSON.stringify({
+        "a.test": { current_slot: "green", stopped: false, blue: { port: 1, pid: null, status: "Stopped" }, green: { port: 2, pid: 7, status: "Running" } },
+      }),
       "run/ports.lock": JSON.stringify({ "1": { app_name: "a.test", slot: "blue", port: 1, timestamp: "t" }, "9": { app_name: 5 } }),
       "sites/a.test/app.infos": "",
       "sites/_admin/app.infos": 'name = "admin-ui"\n',
@@ -46,10 +59,16 @@ describe("what the TUI reads from disk each tick (SPEC §14.6, §16.5)", () => {
       "sites/.hidden.test/x": "",
       "sites/file.test": "",
     });
-    const places = { appStateFile: join(project.dir, "run/app_state.json"), portsLockFile: join(project.dir, "run/ports.lock"), sitesDir: join(project.dir, "sites") };
+    const places = {
+      appStateFile: join(project.dir, "run/app_state.json"),
+      portsLockFile: join(project.dir, "run/ports.lock"),
+      sitesDir: join(project.dir, "sites"),
+    };
     expect({ files: readAppFiles(places), empty: readAppFiles({ appStateFile: "/nope/a", portsLockFile: "/nope/b", sitesDir: "/nope/c" }) }).toEqual({
       files: {
-        state: { "a.test": { current_slot: "green", stopped: false, blue: { port: 1, pid: null, status: "Stopped" }, green: { port: 2, pid: 7, status: "Running" } } },
+        state: {
+          "a.test": { current_slot: "green", stopped: false, blue: { port: 1, pid: null, status: "Stopped" }, green: { port: 2, pid: 7, status: "Running" } },
+        },
         ports: [{ app_name: "a.test", slot: "blue", port: 1 }],
         sites: ["admin-ui", "a.test"],
       },

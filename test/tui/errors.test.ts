@@ -24,7 +24,16 @@ function logLines(format: "json" | "text"): string[] {
   }
 }
 
-const summary = (e: ReturnType<typeof endpointErrors>[number]) => [e.reqId, e.status, e.error, e.method, `${e.host}${e.path}`, e.upstream, e.route, e.elapsedMs];
+const summary = (e: ReturnType<typeof endpointErrors>[number]) => [
+  e.reqId,
+  e.status,
+  e.error,
+  e.method,
+  `${e.host}${e.path}`,
+  e.upstream,
+  e.route,
+  e.elapsedMs,
+];
 
 describe("the Errors screen reads endpoint log lines (SPEC §9, §16.5)", () => {
   for (const format of ["json", "text"] as const) {

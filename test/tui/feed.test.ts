@@ -19,14 +19,22 @@ function feedFor(conf: string): Feed & Disposable {
   return feed;
 }
 
-const until = (feed: Feed, what: string, check: (s: FeedState) => boolean): Promise<FeedState> => waitFor(() => (check(feed.state) ? feed.state : null), what, 8000, 20);
+const until = (feed: Feed, what: string, check: (s: FeedState) => boolean): Promise<FeedState> =>
+  waitFor(() => (check(feed.state) ? feed.state : null), what, 8000, 20);
 
 /** A project that only points the TUI at someone else's admin API (no run/ here, so no socket). */
 function remote(toml: string, env = ""): TempProject {
   return tempProject({ "proxy.conf": "", "config.toml": toml, ".env": env });
 }
 
-const RULE = { matcher: { type: "exact", value: "/tui" }, targets: [{ url: "http://127.0.0.1:9/", weight: 100 }], load_balancing: "round-robin", auth: [], headers: [], options: null };
+const RULE = {
+  matcher: { type: "exact", value: "/tui" },
+  targets: [{ url: "http://127.0.0.1:9/", weight: 100 }],
+  load_balancing: "round-robin",
+  auth: [],
+  headers: [],
+  options: null,
+};
 
 describe("the TUI feed (SPEC §16.5)", () => {
   test("polls over the control socket: badge OK, live traffic figures, routes written through the API", async () => {
@@ -60,7 +68,9 @@ describe("the TUI feed (SPEC §16.5)", () => {
   });
 
   test("over admin.bind: the API key from config.toml, and Unauthorized when it is wrong", async () => {
-    await using proxy = await startTestProxy("", { rawToml: testToml().replace("[admin]\nenabled = false", '[admin]\nbind = "127.0.0.1:0"\napi_key = "s3cret"') });
+    await using proxy = await startTestProxy("", {
+      rawToml: testToml().replace("[admin]\nenabled = false", '[admin]\nbind = "127.0.0.1:0"\napi_key = "s3cret"'),
+    });
     const bind = `127.0.0.1:${proxy.handle.admin!.port}`;
     using good = remote(`[admin]\nbind = "${bind}"\napi_key = "s3cret"\n`);
     using bad = remote(`[admin]\nbind = "${bind}"\napi_key = "nope"\n`);
@@ -103,7 +113,12 @@ describe("the TUI feed (SPEC §16.5)", () => {
     const disabled = await until(offFeed, "Disabled", (s) => s.badge !== "Connecting");
     const unreachable = await until(goneFeed, "Unreachable", (s) => s.badge !== "Connecting");
     const action = await goneFeed.appAction("a.test", "deploy").catch((err: Error) => err.message);
-    expect([disabled.badge, unreachable.badge, unreachable.via, action]).toEqual(["Disabled", "Unreachable", null, "no proxy answers (Unreachable); actions need a running proxy"]);
+    expect([disabled.badge, unreachable.badge, unreachable.via, action]).toEqual([
+      "Disabled",
+      "Unreachable",
+      null,
+      "no proxy answers (Unreachable); actions need a running proxy",
+    ]);
   });
 
   test("shows Unreachable when the proxy goes away and OK again when it comes back", async () => {
@@ -114,7 +129,13 @@ describe("the TUI feed (SPEC §16.5)", () => {
       await until(feed, "OK", (s) => s.badge === "OK");
       await first.handle.shutdown();
       const gone = await until(feed, "Unreachable", (s) => s.badge === "Unreachable");
-      const again = await startProxy({ confPath: first.project.conf, dev: false, watch: false, sitesDir: join(first.project.dir, "sites"), logger: silentLogger() });
+      const again = await startProxy({
+        confPath: first.project.conf,
+        dev: false,
+        watch: false,
+        sitesDir: join(first.project.dir, "sites"),
+        logger: silentLogger(),
+      });
       try {
         const back = await until(feed, "OK again", (s) => s.badge === "OK");
         expect([gone.via, gone.problem, back.via]).toEqual([null, "no control socket, and admin.bind has port 0 so it cannot be dialled", again.controlSocket]);

@@ -92,6 +92,13 @@ describe("lists and text views scroll within the screen", () => {
   });
 
   test("a text view scrolls by lines and pages, never past its last page", () => {
-    expect([scrollView(0, "down", 10, 4), scrollView(5, "page-down", 10, 4), scrollView(6, "bottom", 10, 4), scrollView(2, "page-up", 10, 4), scrollView(0, "down", 3, 4), bottomOffset(10, 4)]).toEqual([1, 6, 6, 0, 0, 6]);
+    expect([
+      scrollView(0, "down", 10, 4),
+      scrollView(5, "page-down", 10, 4),
+      scrollView(6, "bottom", 10, 4),
+      scrollView(2, "page-up", 10, 4),
+      scrollView(0, "down", 3, 4),
+      bottomOffset(10, 4),
+    ]).toEqual([1, 6, 6, 0, 0, 6]);
   });
 });

@@ -30,7 +30,17 @@ describe("metrics page parsing (SPEC §10)", () => {
       codes: [...byLabel(samples, "proxy_response_status_codes_total", "code")],
       route: samples.find((s) => s.name === "proxy_request_duration_seconds_bucket")?.labels.route,
       missing: total(samples, "nope"),
-    }).toEqual({ count: 13, requests: 12, bytes: 1500, codes: [["200", 9], ["502", 3]], route: '/a "q" \\ x', missing: 0 });
+    }).toEqual({
+      count: 13,
+      requests: 12,
+      bytes: 1500,
+      codes: [
+        ["200", 9],
+        ["502", 3],
+      ],
+      route: '/a "q" \\ x',
+      missing: 0,
+    });
   });
 
   test("sums a histogram over its label sets, bounds ascending with +Inf last", () => {
@@ -40,10 +50,16 @@ describe("metrics page parsing (SPEC §10)", () => {
 
   test("reads the proxy's own metrics page", () => {
     const m = new Metrics();
-    for (const seconds of [0.002, 0.002, 0.03, 0.2]) m.record({ status: 200, seconds, bytesIn: 0, bytesOut: 10, route: "default", upstream: "http://b:1", relayed: true, transportError: false });
+    for (const seconds of [0.002, 0.002, 0.03, 0.2])
+      m.record({ status: 200, seconds, bytesIn: 0, bytesOut: 10, route: "default", upstream: "http://b:1", relayed: true, transportError: false });
     const samples = parseMetrics(m.render(1));
     const h = histogram(samples, "proxy_request_duration_seconds");
-    expect({ requests: total(samples, "proxy_requests_total"), inFlight: total(samples, "proxy_requests_in_flight"), count: h.counts.at(-1), bounds: h.bounds.length }).toEqual({
+    expect({
+      requests: total(samples, "proxy_requests_total"),
+      inFlight: total(samples, "proxy_requests_in_flight"),
+      count: h.counts.at(-1),
+      bounds: h.bounds.length,
+    }).toEqual({
       requests: 4,
       inFlight: 1,
       count: 4,

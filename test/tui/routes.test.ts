@@ -56,7 +56,11 @@ describe("the Routes screen's rules (SPEC §11.3) and typed lines (SPEC §3)", (
   });
 
   test("what is not one rule is refused with the reason", () => {
-    expect(["", "just words", "headers {", "/x -> http://a:1\n/y -> http://b:2", "/x -> weight:x http://a:1", "/x -> ftp://a", "/x -> http://a:1 @auth:joe:abc"].map((l) => parseRouteLine(l))).toEqual([
+    expect(
+      ["", "just words", "headers {", "/x -> http://a:1\n/y -> http://b:2", "/x -> weight:x http://a:1", "/x -> ftp://a", "/x -> http://a:1 @auth:joe:abc"].map(
+        (l) => parseRouteLine(l),
+      ),
+    ).toEqual([
       { ok: false, error: "type a rule: SOURCE -> TARGETS" },
       { ok: false, error: "col 1: not a rule (SOURCE -> TARGETS), a block line, a comment or blank" },
       { ok: false, error: "blocks cannot be typed here; edit proxy.conf for headers { } and option blocks" },

@@ -33,7 +33,13 @@ describe("dashboard figures from successive samples", () => {
   });
 
   test("a sparkline scales to the largest value shown, blanks zeros and pads on the left", () => {
-    expect([sparkline([0, 1, 2, 4, 8], 5), sparkline([3, 3], 4), sparkline([1, 2, 3, 100, 50], 2), sparkline([], 3), sparkline([0, 0], 2)]).toEqual([" ▂▃▅█", "  ██", "█▅", "   ", "  "]);
+    expect([sparkline([0, 1, 2, 4, 8], 5), sparkline([3, 3], 4), sparkline([1, 2, 3, 100, 50], 2), sparkline([], 3), sparkline([0, 0], 2)]).toEqual([
+      " ▂▃▅█",
+      "  ██",
+      "█▅",
+      "   ",
+      "  ",
+    ]);
   });
 
   test("the history keeps the newest entries", () => {

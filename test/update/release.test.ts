@@ -17,7 +17,12 @@ function outcome<T>(fn: () => T): T | string {
 
 describe("release selection (SPEC §16.4)", () => {
   test("names the platform os-arch for linux and darwin on x64 and arm64 only", () => {
-    expect([outcome(() => detectPlatform("linux", "x64")), outcome(() => detectPlatform("darwin", "arm64")), outcome(() => detectPlatform("win32", "x64")), outcome(() => detectPlatform("linux", "ia32"))]).toEqual([
+    expect([
+      outcome(() => detectPlatform("linux", "x64")),
+      outcome(() => detectPlatform("darwin", "arm64")),
+      outcome(() => detectPlatform("win32", "x64")),
+      outcome(() => detectPlatform("linux", "ia32")),
+    ]).toEqual([
       "linux-x64",
       "darwin-arm64",
       "unsupported platform win32-x64: releases exist for linux and darwin on x64 and arm64",
@@ -41,19 +46,41 @@ describe("release selection (SPEC §16.4)", () => {
 
   test("reads the first token of a .sha256 as 64 hex characters, in either case", () => {
     const hex = "0123456789abcdef".repeat(4);
-    expect([parseChecksum(`${hex}  soli-proxy-linux-x64\n`), parseChecksum(hex.toUpperCase()), parseChecksum(`\n ${hex}`), parseChecksum(hex.slice(1)), parseChecksum(`${hex}0`), parseChecksum("")]).toEqual([
-      hex, hex, hex, null, null, null,
-    ]);
+    expect([
+      parseChecksum(`${hex}  soli-proxy-linux-x64\n`),
+      parseChecksum(hex.toUpperCase()),
+      parseChecksum(`\n ${hex}`),
+      parseChecksum(hex.slice(1)),
+      parseChecksum(`${hex}0`),
+      parseChecksum(""),
+    ]).toEqual([hex, hex, hex, null, null, null]);
   });
 
   test("compares the tag without its leading v", () => {
-    expect([isSameVersion("v0.1.0", "0.1.0"), isSameVersion("0.1.0", "0.1.0"), isSameVersion("v0.1.1", "0.1.0"), isSameVersion("vv0.1.0", "0.1.0")]).toEqual([true, true, false, false]);
+    expect([isSameVersion("v0.1.0", "0.1.0"), isSameVersion("0.1.0", "0.1.0"), isSameVersion("v0.1.1", "0.1.0"), isSameVersion("vv0.1.0", "0.1.0")]).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
   });
 
   test("reads tag_name and the assets' name and browser_download_url, skipping malformed assets", () => {
-    const parsed = parseRelease({ tag_name: "v2.0.0", assets: [{ name: "a", browser_download_url: "https://x/a", size: 3 }, { name: "b" }, null, { name: "c", browser_download_url: "https://x/c" }] }, "u");
+    const parsed = parseRelease(
+      {
+        tag_name: "v2.0.0",
+        assets: [{ name: "a", browser_download_url: "https://x/a", size: 3 }, { name: "b" }, null, { name: "c", browser_download_url: "https://x/c" }],
+      },
+      "u",
+    );
     expect([parsed, outcome(() => parseRelease({ assets: [] }, "https://api/latest"))]).toEqual([
-      { tag: "v2.0.0", assets: [{ name: "a", url: "https://x/a", size: 3 }, { name: "c", url: "https://x/c", size: null }] },
+      {
+        tag: "v2.0.0",
+        assets: [
+          { name: "a", url: "https://x/a", size: 3 },
+          { name: "c", url: "https://x/c", size: null },
+        ],
+      },
       "no tag_name in the release from https://api/latest",
     ]);
   });
@@ -87,7 +114,16 @@ describe("release selection (SPEC §16.4)", () => {
   test("download URLs relative to the latest answer resolve against it; a tag that is not a version or a missing assets list is refused", () => {
     const url = "http://127.0.0.1:8080/channel/latest";
     expect([
-      parseRelease({ tag_name: "v1.2.3", assets: [{ name: "a", browser_download_url: "a" }, { name: "b", browser_download_url: "../b" }] }, url).assets.map((a) => a.url),
+      parseRelease(
+        {
+          tag_name: "v1.2.3",
+          assets: [
+            { name: "a", browser_download_url: "a" },
+            { name: "b", browser_download_url: "../b" },
+          ],
+        },
+        url,
+      ).assets.map((a) => a.url),
       outcome(() => parseRelease({ tag_name: "latest; rm -rf /", assets: [] }, url)),
       outcome(() => parseRelease({ tag_name: "v1.2.3" }, url)),
       outcome(() => parseRelease("<html>", url)),
@@ -100,12 +136,12 @@ describe("release selection (SPEC §16.4)", () => {
   });
 
   test("-V names the runtime, which tells this program from the original Rust soli-proxy", () => {
-    expect([versionLine("1.2.3"), parseVersionLine(versionLine("1.2.3")), parseVersionLine("soli-proxy 9.9.9"), parseVersionLine("soli-proxy 1.0.0-rc.1 (bun 1.4.5)"), parseVersionLine("other 1.0.0 (bun 1.4.5)")]).toEqual([
-      `soli-proxy 1.2.3 (bun ${Bun.version})`,
-      "1.2.3",
-      null,
-      "1.0.0-rc.1",
-      null,
-    ]);
+    expect([
+      versionLine("1.2.3"),
+      parseVersionLine(versionLine("1.2.3")),
+      parseVersionLine("soli-proxy 9.9.9"),
+      parseVersionLine("soli-proxy 1.0.0-rc.1 (bun 1.4.5)"),
+      parseVersionLine("other 1.0.0 (bun 1.4.5)"),
+    ]).toEqual([`soli-proxy 1.2.3 (bun ${Bun.version})`, "1.2.3", null, "1.0.0-rc.1", null]);
   });
 });

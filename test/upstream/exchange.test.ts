@@ -9,7 +9,17 @@ import { waitFor } from "../support/wait.ts";
 const endpointAt = (port: number) => endpointOf({ hostname: "127.0.0.1", port, secure: false });
 
 function request(body: ReadableStream<Uint8Array> | null, bodyLength: number | null) {
-  return { method: body ? "POST" : "GET", target: "/", headers: "host: h\r\n", body, bodyLength, maxBodySize: null, control: null, timeoutMs: 5000, watch: new Watch(100) };
+  return {
+    method: body ? "POST" : "GET",
+    target: "/",
+    headers: "host: h\r\n",
+    body,
+    bodyLength,
+    maxBodySize: null,
+    control: null,
+    timeoutMs: 5000,
+    watch: new Watch(100),
+  };
 }
 
 function streamOf(...parts: string[]): ReadableStream<Uint8Array> {
@@ -35,7 +45,11 @@ describe("upstream exchange request bodies", () => {
     );
     // Once the connection is closed, nothing more can arrive.
     await waitFor(() => raw.closed === 1, "the upstream connection to close");
-    expect([failure?.kind, raw.received[0]?.includes("smuggled"), raw.received[0]?.endsWith("content-length: 4\r\n\r\nabcd")]).toEqual(["aborted", false, true]);
+    expect([failure?.kind, raw.received[0]?.includes("smuggled"), raw.received[0]?.endsWith("content-length: 4\r\n\r\nabcd")]).toEqual([
+      "aborted",
+      false,
+      true,
+    ]);
   });
 });
 

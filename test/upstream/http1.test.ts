@@ -22,7 +22,13 @@ describe("upstream response head", () => {
   });
 
   test("garbage, obs-fold and a space before the colon are protocol errors", () => {
-    for (const bad of ["HTTP/2 200 OK\r\n\r\n", "hello\r\n\r\n", "HTTP/1.1 200 OK\r\nX: 1\r\n folded\r\n\r\n", "HTTP/1.1 200 OK\r\nX : 1\r\n\r\n", "HTTP/1.1 20 OK\r\n\r\n"]) {
+    for (const bad of [
+      "HTTP/2 200 OK\r\n\r\n",
+      "hello\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX: 1\r\n folded\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX : 1\r\n\r\n",
+      "HTTP/1.1 20 OK\r\n\r\n",
+    ]) {
       expect(() => head(bad)).toThrow(ProtocolError);
     }
   });
@@ -35,12 +41,17 @@ describe("upstream response head", () => {
 describe("response framing (RFC 9112 §6.3)", () => {
   const f = (text: string, method = "GET") => framing(head(text), method);
   test("HEAD, 204 and 304 have no body whatever they announce", () => {
-    expect([f("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "HEAD"), f("HTTP/1.1 204 No Content\r\n\r\n"), f("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n")]).toEqual([
-      { kind: "none" }, { kind: "none" }, { kind: "none" },
-    ]);
+    expect([
+      f("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "HEAD"),
+      f("HTTP/1.1 204 No Content\r\n\r\n"),
+      f("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n"),
+    ]).toEqual([{ kind: "none" }, { kind: "none" }, { kind: "none" }]);
   });
   test("chunked wins over Content-Length, and a non-chunked coding reads until close", () => {
-    expect([f("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"), f("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n")]).toEqual([{ kind: "chunked" }, { kind: "close" }]);
+    expect([f("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"), f("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n")]).toEqual([
+      { kind: "chunked" },
+      { kind: "close" },
+    ]);
   });
   test("conflicting or invalid Content-Length values are refused; agreeing duplicates are one", () => {
     expect(() => f("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n")).toThrow("conflicting");

@@ -10,7 +10,9 @@ export type AdminApp = Hono<{ Bindings: AdminEnv }>;
 export function versionOrThrow(result: ReloadResult): number {
   if (result.ok) return result.version;
   const errors = result.issues.filter((i) => i.severity === "error");
-  const text = errors.map((i) => `${i.file}${i.line !== undefined ? `:${i.line}${i.column !== undefined ? `:${i.column}` : ""}` : ""}: ${i.message}`).join("; ");
+  const text = errors
+    .map((i) => `${i.file}${i.line !== undefined ? `:${i.line}${i.column !== undefined ? `:${i.column}` : ""}` : ""}: ${i.message}`)
+    .join("; ");
   throw new ApiError(422, `Reload failed: ${text}`, {
     issues: errors.map((i) => ({ file: i.file, line: i.line ?? null, column: i.column ?? null, message: i.message })),
   });

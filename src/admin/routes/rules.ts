@@ -39,7 +39,12 @@ export function ruleRoutes(api: AdminApp, port: AdminPort): void {
         const index = existingIndex(c.req.param("index"), applied.conf.rules);
         const rules = [...applied.conf.rules];
         rules[index] = validRule(body, applied.conf.rules[index]!, "Invalid route");
-        return render(applied, rules, rules.map((_, i) => i), "Invalid route");
+        return render(
+          applied,
+          rules,
+          rules.map((_, i) => i),
+          "Invalid route",
+        );
       }),
     );
     return ok(c, { message: "Route updated" });
@@ -50,7 +55,12 @@ export function ruleRoutes(api: AdminApp, port: AdminPort): void {
       await port.updateConf((applied) => {
         const index = existingIndex(c.req.param("index"), applied.conf.rules);
         const origins = applied.conf.rules.map((_, i) => i).filter((i) => i !== index);
-        return render(applied, origins.map((i) => applied.conf.rules[i]!), origins, "Invalid route");
+        return render(
+          applied,
+          origins.map((i) => applied.conf.rules[i]!),
+          origins,
+          "Invalid route",
+        );
       }),
     );
     return c.body(null, 204);

@@ -37,7 +37,11 @@ export function subsystemRoutes(api: AdminApp, port: AdminPort): void {
   api.post("/certs/reload", async (c) => {
     const { count, refused } = await need(port.certificates, "certificate management is not available in this build").reload();
     if (refused.length > 0) {
-      throw new ApiError(422, `Certificates reloaded, but ${refused.length} pair${refused.length === 1 ? " was" : "s were"} refused: ${refused.map((r) => `${r.file}: ${r.error}`).join("; ")}`, { count, refused });
+      throw new ApiError(
+        422,
+        `Certificates reloaded, but ${refused.length} pair${refused.length === 1 ? " was" : "s were"} refused: ${refused.map((r) => `${r.file}: ${r.error}`).join("; ")}`,
+        { count, refused },
+      );
     }
     return ok(c, { message: "Certificates reloaded", count });
   });

@@ -74,16 +74,20 @@
       return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
     },
     duration: (secs) => {
-      const d = Math.floor(secs / 86400), h = Math.floor((secs % 86400) / 3600), m = Math.floor((secs % 3600) / 60), s = secs % 60;
+      const d = Math.floor(secs / 86400),
+        h = Math.floor((secs % 86400) / 3600),
+        m = Math.floor((secs % 3600) / 60),
+        s = secs % 60;
       return d > 0 ? `${d}d ${h}h` : h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${s}s` : `${s}s`;
     },
   };
 
   const signOut = $("sign-out");
-  if (signOut) signOut.addEventListener("click", async () => {
-    await call("POST", "/ui/logout");
-    location.assign("/ui/login");
-  });
+  if (signOut)
+    signOut.addEventListener("click", async () => {
+      await call("POST", "/ui/logout");
+      location.assign("/ui/login");
+    });
 
   // ---------------------------------------------------------------- sign-in
   function login() {
@@ -100,14 +104,19 @@
       });
       if (res.ok) return location.assign("/");
       $("api-key").setAttribute("aria-invalid", "true");
-      error.textContent = res.status === 401 ? "That API key is not right." : res.status === 429 ? "Too many attempts; wait a moment." : `Sign-in failed (${res.status}).`;
+      error.textContent =
+        res.status === 401 ? "That API key is not right." : res.status === 429 ? "Too many attempts; wait a moment." : `Sign-in failed (${res.status}).`;
     });
   }
 
   // ---------------------------------------------------------------- overview
   function overview() {
     const MAX = 900;
-    const t = [], rps = [], p50 = [], p99 = [], cls = [[], [], [], [], []];
+    const t = [],
+      rps = [],
+      p50 = [],
+      p99 = [],
+      cls = [[], [], [], [], []];
     let upstreamErrors = [];
     const cssVar = (n) => getComputedStyle(document.documentElement).getPropertyValue(n).trim();
     const mk = (id, series) => {
@@ -117,7 +126,15 @@
           width: Math.max(200, box.clientWidth),
           height: 180,
           // The x axis always spans the whole 15 minutes, so a young series does not fill it.
-          scales: { x: { time: true, range: (_u, _min, max) => { const end = max ?? Date.now() / 1000; return [end - MAX, end]; } } },
+          scales: {
+            x: {
+              time: true,
+              range: (_u, _min, max) => {
+                const end = max ?? Date.now() / 1000;
+                return [end - MAX, end];
+              },
+            },
+          },
           series: [{}, ...series],
           axes: [{}, { size: 50 }],
           legend: { live: false },
@@ -199,8 +216,13 @@
   function routes() {
     const body = $("routes-table").tBodies[0];
     const form = $("route-form");
-    const type = $("matcher-type"), value = $("matcher-value"), path = $("matcher-path"), targets = $("targets"), balancing = $("balancing");
-    const save = $("route-save"), cancel = $("route-cancel");
+    const type = $("matcher-type"),
+      value = $("matcher-value"),
+      path = $("matcher-path"),
+      targets = $("targets"),
+      balancing = $("balancing");
+    const save = $("route-save"),
+      cancel = $("route-cancel");
     let rules = [];
     let lines = null; // proxy.conf line of each rule
     let confFile = "proxy.conf";
@@ -312,7 +334,7 @@
             "tr",
             {},
             el("td", { text: i }),
-            el("td", { text: lines ? lines[i] ?? "–" : "–" }),
+            el("td", { text: lines ? (lines[i] ?? "–") : "–" }),
             el("td", { text: rule.matcher.type }),
             el("td", {}, el("code", { text: matcherSource(rule.matcher) })),
             el(
@@ -323,7 +345,13 @@
                 {},
                 rule.targets.map((tg) => {
                   const b = breakerOf(breakers, tg.url);
-                  return el("li", {}, el("code", { text: tg.url }), ` ${tg.weight}`, b ? el("span", { class: `state-${b.state}`, text: ` ${b.state.replace("_", "-")}` }) : "");
+                  return el(
+                    "li",
+                    {},
+                    el("code", { text: tg.url }),
+                    ` ${tg.weight}`,
+                    b ? el("span", { class: `state-${b.state}`, text: ` ${b.state.replace("_", "-")}` }) : "",
+                  );
                 }),
               ),
             ),
@@ -334,7 +362,11 @@
               {},
               el("div", { class: "actions" }, [
                 el("button", { type: "button", dataset: { key: `edit-${i}` }, "aria-label": `Edit route ${i}`, onclick: () => edit(i) }, "Edit"),
-                el("button", { type: "button", class: "danger", dataset: { key: `delete-${i}` }, "aria-label": `Delete route ${i}`, onclick: () => remove(i) }, "Delete"),
+                el(
+                  "button",
+                  { type: "button", class: "danger", dataset: { key: `delete-${i}` }, "aria-label": `Delete route ${i}`, onclick: () => remove(i) },
+                  "Delete",
+                ),
               ]),
             ),
           ),
@@ -435,7 +467,8 @@
         while ((end = buffer.indexOf("\n\n")) >= 0) {
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
-          let event = "message", payload = "";
+          let event = "message",
+            payload = "";
           for (const line of block.split("\n")) {
             if (line.startsWith("event:")) event = line.slice(6).trim();
             else if (line.startsWith("data:")) payload += line.slice(5).trim();
@@ -482,7 +515,15 @@
                 "table",
                 {},
                 el("caption", { text: "Slots" }),
-                el("thead", {}, el("tr", {}, ["Slot", "Port", "PID", "Status", "CPU", "RSS"].map((h) => el("th", { scope: "col", text: h })))),
+                el(
+                  "thead",
+                  {},
+                  el(
+                    "tr",
+                    {},
+                    ["Slot", "Port", "PID", "Status", "CPU", "RSS"].map((h) => el("th", { scope: "col", text: h })),
+                  ),
+                ),
                 el(
                   "tbody",
                   {},
@@ -506,7 +547,9 @@
             el(
               "p",
               { class: "meta" },
-              traffic ? `${fmt.num(traffic.requests)} requests · ${fmt.num(traffic.errors)} errors · ${fmt.num(traffic.avg_response_time_ms, 1)} ms average` : "No traffic yet.",
+              traffic
+                ? `${fmt.num(traffic.requests)} requests · ${fmt.num(traffic.errors)} errors · ${fmt.num(traffic.avg_response_time_ms, 1)} ms average`
+                : "No traffic yet.",
             ),
             el(
               "div",
@@ -514,18 +557,37 @@
               ["deploy", "restart", "rollback", "stop"].map((verb) =>
                 el(
                   "button",
-                  { type: "button", class: verb === "stop" ? "danger" : verb === "deploy" ? "primary" : "", disabled: busy.has(name), dataset: { key: `${verb}-${name}` }, onclick: () => act(name, verb) },
+                  {
+                    type: "button",
+                    class: verb === "stop" ? "danger" : verb === "deploy" ? "primary" : "",
+                    disabled: busy.has(name),
+                    dataset: { key: `${verb}-${name}` },
+                    onclick: () => act(name, verb),
+                  },
                   `${verb[0].toUpperCase()}${verb.slice(1)}`,
                   el("span", { class: "skip", text: ` ${name}` }),
                 ),
               ),
             ),
-            el("ul", { class: "progress", "aria-live": "polite", "aria-label": `${name} activity` }, (activity.get(name) || []).map((a) => el("li", { class: a.kind === "error" ? "error" : a.kind === "ok" ? "state-closed" : "", text: a.text }))),
+            el(
+              "ul",
+              { class: "progress", "aria-live": "polite", "aria-label": `${name} activity` },
+              (activity.get(name) || []).map((a) => el("li", { class: a.kind === "error" ? "error" : a.kind === "ok" ? "state-closed" : "", text: a.text })),
+            ),
             el(
               "div",
               { class: "logs" },
               ["blue", "green"].map((slot) =>
-                el("div", {}, el("h3", { text: `${slot} log` }), el("pre", { tabindex: 0, class: `log log-${slot}`, dataset: { key: `log-${name}-${slot}` }, "aria-label": `${name} ${slot} log` }, logs[slot].join("\n") || "(empty)")),
+                el(
+                  "div",
+                  {},
+                  el("h3", { text: `${slot} log` }),
+                  el(
+                    "pre",
+                    { tabindex: 0, class: `log log-${slot}`, dataset: { key: `log-${name}-${slot}` }, "aria-label": `${name} ${slot} log` },
+                    logs[slot].join("\n") || "(empty)",
+                  ),
+                ),
               ),
             ),
           );

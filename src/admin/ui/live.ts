@@ -77,7 +77,11 @@ export class LiveData {
   }
 
   private async apps(): Promise<unknown> {
-    const [apps, metrics, system] = await Promise.all([this.api<{ config?: { name?: string } }[]>("apps"), this.api("app-metrics"), this.api("app-metrics/system")]);
+    const [apps, metrics, system] = await Promise.all([
+      this.api<{ config?: { name?: string } }[]>("apps"),
+      this.api("app-metrics"),
+      this.api("app-metrics/system"),
+    ]);
     const logs: Record<string, { blue: string[]; green: string[] }> = {};
     for (const app of apps ?? []) {
       const name = app.config?.name;

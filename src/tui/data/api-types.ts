@@ -38,7 +38,6 @@ export interface AppInfo {
   config_error?: string | null;
 }
 
-
 export interface ProcessUsage {
   memory_rss_bytes: number | null;
   cpu_percent: number | null;

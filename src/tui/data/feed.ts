@@ -251,7 +251,16 @@ export class Feed {
       topic === "breakers" ? client.call<Record<string, BreakerInfo>>("GET", "circuit-breaker") : skip,
     ]);
     const now = Date.now();
-    const patch: Partial<FeedState> = { ...local, badge: "OK", via: client.describe(), problem: null, signIn: null, status: reached.status, cluster: await cluster, updatedAt: now };
+    const patch: Partial<FeedState> = {
+      ...local,
+      badge: "OK",
+      via: client.describe(),
+      problem: null,
+      signIn: null,
+      status: reached.status,
+      cluster: await cluster,
+      updatedAt: now,
+    };
     const failures: string[] = [];
     // Polls brought forward by an event or `r` would make rates over a few milliseconds: samples
     // are kept at least MIN_SAMPLE_MS apart.
@@ -311,14 +320,20 @@ export class Feed {
         this.password = null;
         const basicOffered = /^basic/i.test(answer.headers.get("www-authenticate") ?? "");
         const canSignIn = basicOffered && admin.apiKey === "" && admin.user !== null;
-        const hint = admin.apiKey !== "" ? "admin.api_key from config.toml was refused" : canSignIn ? `sign in as ${admin.user}` : "set ADMIN_USER (environment or .env) to sign in";
+        const hint =
+          admin.apiKey !== ""
+            ? "admin.api_key from config.toml was refused"
+            : canSignIn
+              ? `sign in as ${admin.user}`
+              : "set ADMIN_USER (environment or .env) to sign in";
         return { kind: "none", patch: { badge: "Unauthorized", via: client.describe(), problem: hint, signIn: canSignIn ? { user: admin.user! } : null } };
       }
       if (answer.status === 200 && envelope?.ok === true && envelope.data) return { kind: "ok", client, status: envelope.data };
       problem = `${client.describe()} answered HTTP ${answer.status}${envelope?.error ? `: ${envelope.error}` : ""}`;
     }
     if (doors.length === 0) {
-      if (!admin.enabled) return { kind: "none", patch: { badge: "Disabled", via: null, problem: "no control socket and the admin API is disabled (admin.enabled = false)" } };
+      if (!admin.enabled)
+        return { kind: "none", patch: { badge: "Disabled", via: null, problem: "no control socket and the admin API is disabled (admin.enabled = false)" } };
       problem = admin.origin ? null : "no control socket, and admin.bind has port 0 so it cannot be dialled";
     }
     return { kind: "none", patch: { badge: "Unreachable", via: null, problem: problem ?? "no soli-proxy answers" } };

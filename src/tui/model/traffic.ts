@@ -130,7 +130,13 @@ export interface StatusShare {
 
 /** Responses by status class, every class from 1xx to 5xx present (count 0 when none). */
 export function statusMix(codes: ReadonlyMap<string, number>): StatusShare[] {
-  const groups = new Map<string, number>([["1xx", 0], ["2xx", 0], ["3xx", 0], ["4xx", 0], ["5xx", 0]]);
+  const groups = new Map<string, number>([
+    ["1xx", 0],
+    ["2xx", 0],
+    ["3xx", 0],
+    ["4xx", 0],
+    ["5xx", 0],
+  ]);
   for (const [code, n] of codes) {
     const group = `${code[0]}xx`;
     if (groups.has(group)) groups.set(group, groups.get(group)! + n);

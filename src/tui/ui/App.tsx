@@ -148,7 +148,10 @@ export function App({ feed, dev, outcome }: { feed: Feed; dev: boolean; outcome:
     if (overlay?.kind !== "route") return;
     const parsed = parseRouteLine(line, overlay.rule);
     if (!parsed.ok) return setInput({ value: line, error: parsed.error });
-    const write = overlay.index === null ? feed.addRoute(parsed.rule).then((a) => `Route added as #${a.index}`) : feed.updateRoute(overlay.index, parsed.rule).then(() => `Route #${overlay.index} updated`);
+    const write =
+      overlay.index === null
+        ? feed.addRoute(parsed.rule).then((a) => `Route added as #${a.index}`)
+        : feed.updateRoute(overlay.index, parsed.rule).then(() => `Route #${overlay.index} updated`);
     write.then(
       (text) => {
         setOverlay(null);
@@ -192,7 +195,13 @@ export function App({ feed, dev, outcome }: { feed: Feed; dev: boolean; outcome:
         return;
       case Screen.Errors:
         if (key === "enter" && selectedError) {
-          return setOverlay({ kind: "details", title: `Request ${selectedError.reqId || ""} at ${selectedError.time}`, lines: errorDetails(selectedError), raw: selectedError.entry.raw, offset: 0 });
+          return setOverlay({
+            kind: "details",
+            title: `Request ${selectedError.reqId || ""} at ${selectedError.time}`,
+            lines: errorDetails(selectedError),
+            raw: selectedError.entry.raw,
+            offset: 0,
+          });
         }
         if (key === "c" && selectedError) return copy(selectedError.entry.raw);
         return;
@@ -227,7 +236,8 @@ export function App({ feed, dev, outcome }: { feed: Feed; dev: boolean; outcome:
       if (action.type === "enter") {
         const choice = APP_MENU[overlay.cursor]!.action;
         if (choice === "logs") return setOverlay({ kind: "logs", app: overlay.app, lines: [], offset: 0, follow: true });
-        if (choice === "stop") return setOverlay({ kind: "confirm", prompt: `Stop ${overlay.app} (both slots)?`, yes: () => runAppAction(overlay.app, "stop") });
+        if (choice === "stop")
+          return setOverlay({ kind: "confirm", prompt: `Stop ${overlay.app} (both slots)?`, yes: () => runAppAction(overlay.app, "stop") });
         return runAppAction(overlay.app, choice);
       }
       if (action.type === "close") return setOverlay(null);
@@ -319,9 +329,19 @@ export function App({ feed, dev, outcome }: { feed: Feed; dev: boolean; outcome:
   let body;
   if (overlay?.kind === "logs") {
     const offset = overlay.follow ? bottomOffset(overlay.lines.length, textVisible) : Math.min(overlay.offset, bottomOffset(overlay.lines.length, textVisible));
-    body = <TextView title={`Logs of ${overlay.app}  (f follow: ${overlay.follow ? "on" : "off"}, Esc back)`} lines={overlay.lines.map((text) => ({ text }))} offset={offset} height={bodyHeight} empty="Loading…" />;
+    body = (
+      <TextView
+        title={`Logs of ${overlay.app}  (f follow: ${overlay.follow ? "on" : "off"}, Esc back)`}
+        lines={overlay.lines.map((text) => ({ text }))}
+        offset={offset}
+        height={bodyHeight}
+        empty="Loading…"
+      />
+    );
   } else if (overlay?.kind === "details") {
-    body = <TextView title={`${overlay.title}  (c copy, Esc back)`} lines={overlay.lines.map((text) => ({ text }))} offset={overlay.offset} height={bodyHeight} />;
+    body = (
+      <TextView title={`${overlay.title}  (c copy, Esc back)`} lines={overlay.lines.map((text) => ({ text }))} offset={overlay.offset} height={bodyHeight} />
+    );
   } else {
     switch (screen) {
       case Screen.Dashboard:
@@ -340,7 +360,16 @@ export function App({ feed, dev, outcome }: { feed: Feed; dev: boolean; outcome:
         body = <Errors rows={errors} list={list} width={width} height={bodyHeight} logFile={feed.places.logFile} exists={state.errorLogExists} />;
         break;
       case Screen.Config:
-        body = <TextView title={feed.places.confPath} lines={confLines} offset={textOffset} height={bodyHeight} numbered empty={state.confText === null ? "proxy.conf cannot be read" : "no line matches"} />;
+        body = (
+          <TextView
+            title={feed.places.confPath}
+            lines={confLines}
+            offset={textOffset}
+            height={bodyHeight}
+            numbered
+            empty={state.confText === null ? "proxy.conf cannot be read" : "no line matches"}
+          />
+        );
         break;
       case Screen.Help:
         body = <TextView title="Help" lines={helpLines} offset={textOffset} height={bodyHeight} />;

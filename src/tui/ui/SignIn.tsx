@@ -8,7 +8,17 @@ import { useState } from "react";
 
 export const SIGN_IN_ATTEMPTS = 3;
 
-export function SignIn({ user, via, tryPassword, giveUp }: { user: string; via: string | null; tryPassword: (password: string) => Promise<"ok" | "wrong" | "unreachable">; giveUp: () => void }) {
+export function SignIn({
+  user,
+  via,
+  tryPassword,
+  giveUp,
+}: {
+  user: string;
+  via: string | null;
+  tryPassword: (password: string) => Promise<"ok" | "wrong" | "unreachable">;
+  giveUp: () => void;
+}) {
   const [value, setValue] = useState("");
   const [failures, setFailures] = useState(0);
   const [message, setMessage] = useState<string | null>(null);

@@ -39,12 +39,24 @@ export function Apps(props: {
   return (
     <Body height={height}>
       <Text bold wrap="truncate">
-        {fromFiles ? <Text color="yellow">No proxy answers: slots as run/app_state.json last recorded them. Actions need a running proxy.</Text> : "APP / SLOTS"}
+        {fromFiles ? (
+          <Text color="yellow">No proxy answers: slots as run/app_state.json last recorded them. Actions need a running proxy.</Text>
+        ) : (
+          "APP / SLOTS"
+        )}
       </Text>
       <Box flexDirection="column" height={Math.max(0, height - APPS_CHROME)}>
         {rows.length === 0 && <Empty>No apps: none in the sites directory or the proxy.</Empty>}
         {visible.map((app, i) => (
-          <AppItem key={app.name} app={app} selected={list.offset + i === list.cursor} width={width} pending={pending[app.name]} phase={phases[app.name]} now={now} />
+          <AppItem
+            key={app.name}
+            app={app}
+            selected={list.offset + i === list.cursor}
+            width={width}
+            pending={pending[app.name]}
+            phase={phases[app.name]}
+            now={now}
+          />
         ))}
       </Box>
       <Text bold>Recent app events</Text>
@@ -58,7 +70,21 @@ export function Apps(props: {
   );
 }
 
-function AppItem({ app, selected, width, pending, phase, now }: { app: AppRow; selected: boolean; width: number; pending?: Pending; phase?: string | undefined; now: number }) {
+function AppItem({
+  app,
+  selected,
+  width,
+  pending,
+  phase,
+  now,
+}: {
+  app: AppRow;
+  selected: boolean;
+  width: number;
+  pending?: Pending;
+  phase?: string | undefined;
+  now: number;
+}) {
   // While a deploy runs its phase is what matters: the sparkline gives up its room, or the phase
   // (right of it) would be cut off at any usual terminal width.
   const busy = pending !== undefined || phase !== undefined;
@@ -82,7 +108,10 @@ function AppItem({ app, selected, width, pending, phase, now }: { app: AppRow; s
         {pending && (
           <Text>
             {"  "}
-            <Spinner /> <Text color="cyan">{pending.action} in progress {Math.floor((now - pending.since) / 1000)}s</Text>
+            <Spinner />{" "}
+            <Text color="cyan">
+              {pending.action} in progress {Math.floor((now - pending.since) / 1000)}s
+            </Text>
           </Text>
         )}
         {phase && (

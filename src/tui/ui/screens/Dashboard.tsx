@@ -35,8 +35,8 @@ export function Dashboard({ state, width, height }: { state: FeedState; width: n
       )}
       <Text wrap="truncate">
         {label("Requests")}
-        <Text color="cyanBright">{fmt.count(newest.requests)}</Text> total   in flight <Text color="cyanBright">{fmt.count(newest.inFlight)}</Text>   now{" "}
-        <Text color="cyanBright">{fmt.rate(current)}</Text> req/s   peak {fmt.rate(peak)} req/s (60 s)
+        <Text color="cyanBright">{fmt.count(newest.requests)}</Text> total in flight <Text color="cyanBright">{fmt.count(newest.inFlight)}</Text> now{" "}
+        <Text color="cyanBright">{fmt.rate(current)}</Text> req/s peak {fmt.rate(peak)} req/s (60 s)
       </Text>
       <Text wrap="truncate">
         {label("req/s")}
@@ -46,8 +46,9 @@ export function Dashboard({ state, width, height }: { state: FeedState; width: n
         {" ".repeat(LABEL)}one bar per second, newest on the right, scaled to the highest shown
       </Text>
       <Text wrap="truncate">
-        {label("Latency")}p50 <Text color="cyanBright">{fmt.latency(latency.p50)}</Text>   p90 <Text color="cyanBright">{fmt.latency(latency.p90)}</Text>   p99{" "}
-        <Text color="cyanBright">{fmt.latency(latency.p99)}</Text>   mean {fmt.latency(latency.mean)} over the last {Math.round(latency.windowMs / 1000)} s ({fmt.count(latency.count)} requests)
+        {label("Latency")}p50 <Text color="cyanBright">{fmt.latency(latency.p50)}</Text> p90 <Text color="cyanBright">{fmt.latency(latency.p90)}</Text> p99{" "}
+        <Text color="cyanBright">{fmt.latency(latency.p99)}</Text> mean {fmt.latency(latency.mean)} over the last {Math.round(latency.windowMs / 1000)} s (
+        {fmt.count(latency.count)} requests)
       </Text>
       <Text wrap="truncate">
         {" ".repeat(LABEL)}mean since start <Text color="cyanBright">{fmt.latency(newest.meanSeconds)}</Text>
@@ -56,27 +57,30 @@ export function Dashboard({ state, width, height }: { state: FeedState; width: n
       {mix.map((m) => (
         <Text key={m.group} wrap="truncate">
           {label(m.group === "1xx" ? "Status mix" : "")}
-          <Text color={MIX_COLOR[m.group]}>{m.group}</Text> <Text color={MIX_COLOR[m.group]}>{"█".repeat(Math.round(m.share * barWidth)).padEnd(barWidth, "·")}</Text>{" "}
-          {fmt.percent(m.share).padStart(6)}  {fmt.count(m.count)}
+          <Text color={MIX_COLOR[m.group]}>{m.group}</Text>{" "}
+          <Text color={MIX_COLOR[m.group]}>{"█".repeat(Math.round(m.share * barWidth)).padEnd(barWidth, "·")}</Text> {fmt.percent(m.share).padStart(6)}{" "}
+          {fmt.count(m.count)}
         </Text>
       ))}
       <Text> </Text>
       <Text wrap="truncate">
-        {label("Traffic")}in {fmt.bytes(newest.bytesIn)}   out {fmt.bytes(newest.bytesOut)}   proxy errors <Text color={newest.errors > 0 ? "red" : undefined}>{fmt.count(newest.errors)}</Text>   TLS connections{" "}
-        {fmt.count(newest.tlsConnections)}
+        {label("Traffic")}in {fmt.bytes(newest.bytesIn)} out {fmt.bytes(newest.bytesOut)} proxy errors{" "}
+        <Text color={newest.errors > 0 ? "red" : undefined}>{fmt.count(newest.errors)}</Text> TLS connections {fmt.count(newest.tlsConnections)}
       </Text>
       {status && (
         <Box flexDirection="column">
           <Text wrap="truncate">
-            {label("Proxy")}v{status.version}   up <Text color="cyanBright">{fmt.uptime(status.uptime_secs)}</Text>   config v{status.config_version}   {status.route_count} routes   {status.app_count} apps
+            {label("Proxy")}v{status.version} up <Text color="cyanBright">{fmt.uptime(status.uptime_secs)}</Text> config v{status.config_version}{" "}
+            {status.route_count} routes {status.app_count} apps
           </Text>
           <Text wrap="truncate">
-            {label("Listeners")}http {status.bind}   https {status.https_port ?? "off"} ({status.tls_mode})   admin {status.admin_bind ?? "off"}
+            {label("Listeners")}http {status.bind} https {status.https_port ?? "off"} ({status.tls_mode}) admin {status.admin_bind ?? "off"}
           </Text>
           {state.cluster?.enabled && (
             <Text wrap="truncate">
               {label("Cluster")}
-              {state.cluster.name}   redis <Text color={state.cluster.redis === "up" ? "green" : "red"}>{state.cluster.redis}</Text>   {state.cluster.members.filter((m) => !m.gone).length} members:{" "}
+              {state.cluster.name} redis <Text color={state.cluster.redis === "up" ? "green" : "red"}>{state.cluster.redis}</Text>{" "}
+              {state.cluster.members.filter((m) => !m.gone).length} members:{" "}
               {state.cluster.members.map((m) => (
                 <Text key={m.node_id} color={m.gone ? "gray" : m.last_reload_error ? "red" : undefined}>
                   {`${m.node_id}${m.node_id === state.cluster?.self ? "*" : ""} (cfg v${m.config_version}${m.gone ? ", gone" : ""})  `}

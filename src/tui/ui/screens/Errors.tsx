@@ -6,7 +6,21 @@ import { Body, Empty, Heading, Row } from "../widgets.tsx";
 
 export const ERRORS_CHROME = 1;
 
-export function Errors({ rows, list, width, height, logFile, exists }: { rows: EndpointError[]; list: ListState; width: number; height: number; logFile: string; exists: boolean }) {
+export function Errors({
+  rows,
+  list,
+  width,
+  height,
+  logFile,
+  exists,
+}: {
+  rows: EndpointError[];
+  list: ListState;
+  width: number;
+  height: number;
+  logFile: string;
+  exists: boolean;
+}) {
   const request = Math.max(20, Math.floor((width - 30) * 0.5));
   const line = (time: string, status: string, method: string, target: string, ms: string, detail: string) =>
     `${fit(time, 8)} ${fit(status, 6)} ${fit(method, 7)} ${fit(target, request)} ${ms.padStart(7)}  ${detail}`;
@@ -21,7 +35,14 @@ export function Errors({ rows, list, width, height, logFile, exists }: { rows: E
           key={`${list.offset + i}`}
           selected={list.offset + i === list.cursor}
           color={e.status === null ? "magenta" : "red"}
-          text={line(clock(e.time), e.status === null ? "failed" : String(e.status), e.method, `${e.host}${e.path}`, e.elapsedMs === null ? "" : String(e.elapsedMs), e.error ?? e.upstream ?? "")}
+          text={line(
+            clock(e.time),
+            e.status === null ? "failed" : String(e.status),
+            e.method,
+            `${e.host}${e.path}`,
+            e.elapsedMs === null ? "" : String(e.elapsedMs),
+            e.error ?? e.upstream ?? "",
+          )}
         />
       ))}
     </Body>

@@ -4,7 +4,21 @@ import { Body, Empty } from "../widgets.tsx";
 
 export const TEXT_CHROME = 1;
 
-export function TextView({ title, lines, offset, height, empty, numbered = false }: { title: string; lines: readonly { n?: number; text: string }[]; offset: number; height: number; empty?: string; numbered?: boolean }) {
+export function TextView({
+  title,
+  lines,
+  offset,
+  height,
+  empty,
+  numbered = false,
+}: {
+  title: string;
+  lines: readonly { n?: number; text: string }[];
+  offset: number;
+  height: number;
+  empty?: string;
+  numbered?: boolean;
+}) {
   const visible = lines.slice(offset, offset + Math.max(0, height - TEXT_CHROME));
   const last = Math.min(lines.length, offset + visible.length);
   return (
