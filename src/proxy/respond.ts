@@ -32,6 +32,10 @@ export function respond(ctx: Flight, route: Route, upstream: InboundResponse): R
     headers.append(name, value);
   }
   if (ctx.scheme === "https" && ctx.snapshot.hsts !== null) headers.set("strict-transport-security", ctx.snapshot.hsts);
+  // Draining (shutdown or a hitless upgrade, SPEC §15.4/§15.5): the client must not send its next
+  // request on this connection, which closes once the answer is out; it connects anew instead and
+  // reaches the new listener, rather than racing the close with a reused keep-alive connection.
+  if (ctx.state.shuttingDown) headers.set("connection", "close");
   // A HEAD answer keeps the upstream's Content-Length; Bun would otherwise send 0.
   let body = ctx.req.method === "HEAD" ? null : upstream.body;
   if (mounted && body !== null) {
