@@ -34,6 +34,17 @@ describe("other spellings of a protected resource", () => {
     expect([statusOf(open), statusOf(guarded), app.seen.map((s) => s.path)]).toEqual([200, 401, ["/shop;jsessionid=1/cart"]]);
   });
 
+  test("a case-insensitive regex rule, as the README advises for case-insensitive backends, protects every case of its path", async () => {
+    using app = backend();
+    // More than 8 path rules, so the first-segment index is in use too.
+    const fillers = Array.from({ length: 10 }, (_, i) => `/p${i}/* -> ${app.url}\n`).join("");
+    await using proxy = await startTestProxy(`${fillers}~^/(?i:auth)(/|$) -> ${app.url} @auth:admin:${HASH}\ndefault -> ${app.url}\n`);
+    const port = proxy.handle.http.port;
+    const statuses: number[] = [];
+    for (const path of ["/auth/x", "/AUTH/x", "/Auth", "/authx"]) statuses.push(statusOf(await get(port, path)));
+    expect([statuses, app.seen.map((s) => s.path)]).toEqual([[401, 401, 401, 200], ["/authx"]]);
+  });
+
   test("a Host with an empty label is a 400, not a request for `default` carrying that Host", async () => {
     using app = backend();
     await using proxy = await startTestProxy(`secret.example.com -> ${app.url} @auth:admin:${HASH}\ndefault -> ${app.url}\n`);
