@@ -114,11 +114,11 @@ async function rollback(exe: string, conf: string, opts: UpdateOptions, out: (li
     throw new UpdateError(`cannot roll back ${exe}: ${(e as Error).message}`);
   }
   out(`Rolled back to soli-proxy ${previous} (${VERSION} kept as ${old}).`);
-  return restartRunning(`v${previous}`, conf, opts, out);
+  return restartRunning(`v${previous}`, conf, opts, out, "rolled back");
 }
 
 /** SPEC §16.4: a proxy running on this configuration is upgraded in place, unless --no-restart. */
-async function restartRunning(tag: string, conf: string, opts: UpdateOptions, out: (line: string) => void): Promise<number> {
+async function restartRunning(tag: string, conf: string, opts: UpdateOptions, out: (line: string) => void, verb = "upgraded"): Promise<number> {
   const socket = join(locateRunDir(conf, opts.runDir), "control.sock");
   if (opts.noRestart || !(await socketAnswers(socket))) {
     out("Restart it to use the new version.");
@@ -126,7 +126,7 @@ async function restartRunning(tag: string, conf: string, opts: UpdateOptions, ou
   }
   try {
     const next = await new ControlClient(socket).post<{ pid: number; version: string }>("upgrade", undefined, { timeoutMs: 120_000 });
-    out(`running proxy upgraded to ${tag} (PID ${next.pid})`);
+    out(`running proxy ${verb} to ${tag} (PID ${next.pid})`);
     return 0;
   } catch (e) {
     if (e instanceof ControlError) throw new UpdateError(`${tag} is installed, but the running proxy was not upgraded: ${e.message}`);

@@ -430,7 +430,7 @@ describe("soli-proxy update (SPEC §16.4)", () => {
           "Current version: 9.9.9",
           `Detected platform: ${platform}`,
           `Rolled back to soli-proxy ${pkg.version} (9.9.9 kept as ${dir.exe}.old).`,
-          `running proxy upgraded to v${pkg.version} (PID ${rolledTo})`,
+          `running proxy rolled back to v${pkg.version} (PID ${rolledTo})`,
         ],
         status: pkg.version,
         pidFile: rolledTo,
