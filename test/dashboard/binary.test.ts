@@ -30,12 +30,7 @@ test("the compiled executable serves the whole dashboard from itself, nothing fr
   project.write("proxy.conf", "localhost -> http://127.0.0.1:9/\n");
   project.write("config.toml", `[server]\nbind = "127.0.0.1:0"\nhttps_port = 0\nworker_threads = 1\n\n[admin]\nenabled = true\nbind = "127.0.0.1:0"\n`);
   await using proxy = await spawnProxy(project.conf, { exe, env: { PATH: "/usr/bin:/bin", HOME: project.dir }, cwd: project.dir });
-  const listening = JSON.parse(
-    proxy
-      .output()
-      .split("\n")
-      .find((l) => l.includes("soli-proxy listening"))!,
-  ) as { admin: string };
+  const listening = proxy.listening as { admin: string };
   const origin = `http://${listening.admin}`;
 
   await using chrome = await launchBrowser();

@@ -16,12 +16,7 @@ test("with two worker processes the per-second series counts every request they 
     "config.toml": `[server]\nbind = "127.0.0.1:0"\nhttps_port = 0\nworker_threads = 2\nshutdown_grace_period = 1\n\n[admin]\nenabled = true\nbind = "127.0.0.1:0"\napi_key = "${API_KEY}"\n`,
   });
   await using proxy = await spawnProxy(project.conf, { cwd: project.dir });
-  const listening = JSON.parse(
-    proxy
-      .output()
-      .split("\n")
-      .find((l) => l.includes("soli-proxy listening"))!,
-  ) as { admin: string };
+  const listening = proxy.listening as { admin: string };
   const series = async () => {
     const res = await fetch(`http://${listening.admin}/api/v1/metrics/series`, { headers: { "x-api-key": API_KEY } });
     const body = (await res.json()) as { data: { rps: number; status: number[] }[] };

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { backend } from "../support/backend.ts";
-import { freePort, startPebble } from "../support/pebble.ts";
+import { curlTrusting, freePort, startPebble } from "../support/pebble.ts";
 import { startTestProxy, tempProject } from "../support/project.ts";
 import { spawnProxy } from "../support/spawn.ts";
 import { presented } from "../support/tls.ts";
@@ -47,19 +47,7 @@ describe("Let's Encrypt via ACME against a real Pebble (SPEC §12.6)", () => {
     const account = JSON.parse(readFileSync(join(certs, "account_credentials.json"), "utf8")) as Record<string, unknown>;
 
     project.write("pebble-root.pem", await pebble.rootPem());
-    const curl = Bun.spawn(
-      [
-        "curl",
-        "-sS",
-        "--cacert",
-        join(project.dir, "pebble-root.pem"),
-        "--resolve",
-        `shop.example.com:${proxy.https}:127.0.0.1`,
-        `https://shop.example.com:${proxy.https}/`,
-      ],
-      { stdout: "pipe", stderr: "pipe" },
-    );
-    const [body, err, code] = await Promise.all([new Response(curl.stdout).text(), new Response(curl.stderr).text(), curl.exited]);
+    const { body, err, code } = await curlTrusting(join(project.dir, "pebble-root.pem"), "shop.example.com", proxy.https);
 
     expect([
       certFile.startsWith("Issued to soli-proxy by ACME"),

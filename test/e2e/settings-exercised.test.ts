@@ -63,12 +63,7 @@ describe("health probes and logging settings (SPEC §4, §5.2)", () => {
     ]);
     using project = tempProject({ "proxy.conf": "# no rules\n", "config.toml": testToml() });
     await using dev = await spawnProxy(project.conf, { args: ["dev"] });
-    const listening = JSON.parse(
-      dev
-        .output()
-        .split("\n")
-        .find((l) => l.includes("soli-proxy listening"))!,
-    ) as { dev: boolean };
+    const listening = dev.listening as { dev: boolean };
     expect(listening.dev).toBe(true);
   });
 });

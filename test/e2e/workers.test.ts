@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { ControlClient, controlSocketPath } from "../../src/control/client.ts";
 import { isAlive } from "../../src/runtime/pidfile.ts";
 import { backend } from "../support/backend.ts";
-import { freePort, startPebble } from "../support/pebble.ts";
+import { curlTrusting, freePort, startPebble } from "../support/pebble.ts";
 import { startTestProxy, tempProject, type TempProject } from "../support/project.ts";
 import { spawnProxy, type SpawnedProxy } from "../support/spawn.ts";
 import { waitFor } from "../support/wait.ts";
@@ -391,19 +391,8 @@ describe("ACME tokens reach every worker (SPEC §12.6, §15.1)", () => {
         async () => {
           const seen: string[] = [];
           for (let i = 0; i < 8; i++) {
-            const curl = Bun.spawn(
-              [
-                "curl",
-                "-sS",
-                "--cacert",
-                join(project.dir, "pebble-root.pem"),
-                "--resolve",
-                `shop.example.com:${proxy.https}:127.0.0.1`,
-                `https://shop.example.com:${proxy.https}/`,
-              ],
-              { stdout: "pipe", stderr: "pipe" },
-            );
-            seen.push(`${await curl.exited} ${await new Response(curl.stdout).text()}`);
+            const { code, body } = await curlTrusting(join(project.dir, "pebble-root.pem"), "shop.example.com", proxy.https);
+            seen.push(`${code} ${body}`);
           }
           return seen.every((s) => s === "0 hello from shop") ? seen : null;
         },

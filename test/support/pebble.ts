@@ -114,3 +114,13 @@ export async function startPebble(dir: string, httpPort: number): Promise<Pebble
     throw new Error(`Pebble did not start: ${(err as Error).message}\n${out}`);
   }
 }
+
+/** `curl https://<host>:<port>/` trusting only `caFile`, with `host` resolved to 127.0.0.1. */
+export async function curlTrusting(caFile: string, host: string, port: number): Promise<{ code: number; body: string; err: string }> {
+  const curl = Bun.spawn(["curl", "-sS", "--cacert", caFile, "--resolve", `${host}:${port}:127.0.0.1`, `https://${host}:${port}/`], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [body, err, code] = await Promise.all([new Response(curl.stdout).text(), new Response(curl.stderr).text(), curl.exited]);
+  return { code, body, err };
+}

@@ -12,6 +12,8 @@ export interface SpawnedProxy extends AsyncDisposable {
   readonly proc: Subprocess<"ignore", "pipe", "pipe">;
   readonly http: number;
   readonly https: number;
+  /** The `soli-proxy listening` log line, parsed (http, https, admin, dev, workers, …). */
+  readonly listening: Record<string, unknown>;
   /** stdout so far (JSON log lines). */
   output(): string;
   /** stderr so far. */
@@ -69,10 +71,12 @@ export async function spawnProxy(
   void pump(proc.stderr, (s) => (err += s));
   const deadline = Date.now() + 15_000;
   let ports: { http: number; https: number } | null = null;
+  let listening: Record<string, unknown> = {};
   while (!ports) {
     const line = out.split("\n").find((l) => l.includes("soli-proxy listening"));
     if (line) {
-      const entry = JSON.parse(line) as { http: string; https: string };
+      listening = JSON.parse(line) as Record<string, unknown>;
+      const entry = listening as { http: string; https: string };
       ports = { http: Number(entry.http.split(":").pop()), https: Number(entry.https.split(":").pop()) };
       break;
     }
@@ -90,6 +94,7 @@ export async function spawnProxy(
     proc,
     http: ports.http,
     https: ports.https,
+    listening,
     output: () => out,
     errors: () => err,
     stop,
