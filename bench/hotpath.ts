@@ -31,7 +31,7 @@ const files = configFiles(join(dir, "proxy.conf"));
 const loaded = loadConfig(files);
 const snapshot = compile({ version: 1, dev: false, conf: loaded.conf!, settings: loaded.settings!, files, auth: loaded.auth });
 const state = new ProxyState();
-state.breakers.configure(loaded.settings!.circuit_breaker, snapshot.limits.requestTimeoutMs);
+state.breakers.configure(snapshot.circuitBreaker);
 const log = silentLogger();
 const fetchHandler = createFetchHandler({ current: () => snapshot, state, log: () => log, scheme: "http" });
 

@@ -12,7 +12,6 @@ import { matchRoute } from "../src/proxy/route.ts";
 import { validateProxyConfText } from "../src/config/load.ts";
 import { Breakers } from "../src/state/breakers.ts";
 import { Metrics } from "../src/state/metrics.ts";
-import { defaultSettings } from "../src/config/settings.ts";
 import { measure, report } from "./harness.ts";
 
 function table(text: string) {
@@ -58,8 +57,7 @@ report(
 );
 
 // Circuit breakers: the availability check for one of 1,000 known upstreams (all closed).
-const breakers = new Breakers();
-breakers.configure(defaultSettings().circuit_breaker, 60_000);
+const breakers = new Breakers(); // config.toml's [circuit_breaker] defaults
 const origins = Array.from({ length: 1000 }, (_, i) => ({ origin: `http://10.0.${i >> 8}.${i & 255}:8080` }));
 for (const o of origins) {
   breakers.report(o.origin, breakers.grantFor(o), true);

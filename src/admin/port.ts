@@ -5,9 +5,8 @@
  * wired in (createAdminPort in runtime/admin.ts).
  */
 import type { Server } from "bun";
+import type { AppliedConfig } from "../config/applied.ts";
 import type { ReloadResult } from "../config/issues.ts";
-import type { ProxyConf } from "../config/model.ts";
-import type { Snapshot } from "../config/snapshot.ts";
 import type { Logger } from "../lib/log.ts";
 import type { SeriesPoint } from "../state/series.ts";
 import type { CertificateInfo } from "../tls/certificates.ts";
@@ -30,12 +29,6 @@ export interface AdminSocketData {
   open(ws: import("bun").ServerWebSocket<AdminSocketData>): void;
   message(ws: import("bun").ServerWebSocket<AdminSocketData>, message: string | Buffer): void;
   close(ws: import("bun").ServerWebSocket<AdminSocketData>, code: number, reason: string): void;
-}
-
-/** The proxy.conf a write starts from: the applied text and the rules compiled from it. */
-export interface AppliedConf {
-  readonly text: string;
-  readonly conf: ProxyConf;
 }
 
 /** A cluster member as GET /api/v1/cluster lists it (SPEC §11.2). */
@@ -70,8 +63,11 @@ export interface AdminPort {
   readonly version: string;
   /** When the process started, ms since the epoch. */
   readonly startedAt: number;
-  /** The snapshot now serving; the admin never keeps one across requests. */
-  current(): Snapshot;
+  /**
+   * The configuration applied now: the snapshot serving and the rules and settings as written
+   * (config/applied.ts); the admin never keeps one across requests.
+   */
+  current(): AppliedConfig;
   /** Real bound addresses (port 0 resolved): `host:port` of server.bind, the HTTPS port, admin.bind or null. */
   listeners(): { bind: string; httpsPort: number | null; adminBind: string | null };
   /** Text of the last rejected reload, or null when the last one succeeded. */
@@ -80,10 +76,10 @@ export interface AdminPort {
   reload(): Promise<ReloadResult>;
   /**
    * An admin write (SPEC §11.5), serialized with every other reload: `build` turns the applied
-   * proxy.conf into the new text (it may throw ApiError), which is written atomically and applied
-   * through the normal reload; a rejected reload restores the previous file.
+   * proxy.conf (its text and rules) into the new text (it may throw ApiError), which is written
+   * atomically and applied through the normal reload; a rejected reload restores the previous file.
    */
-  updateConf(build: (applied: AppliedConf) => string): Promise<ReloadResult>;
+  updateConf(build: (applied: AppliedConfig) => string): Promise<ReloadResult>;
   /** ADMIN_USER / ADMIN_PASSWORD, or null when not both set. The API key is `admin.api_key` of current(). */
   basicCredentials(): BasicCredentials | null;
   log(): Logger;

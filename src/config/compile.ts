@@ -57,10 +57,6 @@ export function compile(input: CompileInput): Snapshot {
   const snapshot: Snapshot = {
     version: input.version,
     dev: input.dev,
-    // Frozen in place, not copied: the loader made them for this compile, and a recompile hands
-    // back the running snapshot's own (already frozen). structuredClone was 19% of compile time.
-    conf,
-    settings,
     routes,
     globalHeaders: compileHeaders(conf.headers),
     trustedProxies: cidrSet(settings.server.trusted_proxies),
@@ -92,6 +88,13 @@ export function compile(input: CompileInput): Snapshot {
       idleMs: settings.limits.websocket_idle_timeout_secs * 1000,
       lifetimeMs: settings.limits.websocket_max_lifetime_secs * 1000,
       maxBytesPerDirection: settings.limits.websocket_max_bytes_per_direction,
+    },
+    circuitBreaker: {
+      failureThreshold: settings.circuit_breaker.failure_threshold,
+      recoveryMs: settings.circuit_breaker.recovery_timeout_secs * 1000,
+      successThreshold: settings.circuit_breaker.success_threshold,
+      failureStatusCodes: [...settings.circuit_breaker.failure_status_codes],
+      permitTimeoutMs: settings.limits.request_timeout * 1000 + 1000,
     },
     files: input.files,
   };
@@ -442,7 +445,8 @@ function cidrSet(list: readonly string[]): CidrSet {
   return new CidrSet(list.map((c) => parseCidr(c)).filter((c): c is Cidr => c !== null));
 }
 
-function deepFreeze<T>(value: T): T {
+/** Freezes `value` and everything it holds, in place (the snapshot, and the applied record's rules and settings). */
+export function deepFreeze<T>(value: T): T {
   if (value === null || typeof value !== "object" || Object.isFrozen(value)) return value;
   if (ArrayBuffer.isView(value)) return value; // typed arrays with elements cannot be frozen
   // A frozen RegExp loses JavaScriptCore's fast test() (~3× slower, bench/micro.ts "regex match").

@@ -3,16 +3,15 @@
  * computed once per reload: regexes, host indexes, URL parts, header templates, CIDR sets, limits
  * in the units the code uses. The request path only looks things up.
  *
- * This is the only config file the request path imports, and only for its types. `conf` and
- * `settings` are the applied config as written (admin API, reloads); the request path reads the
- * compiled fields beside them, never a config.toml key.
+ * This is the only config file the request path imports, and only for its types. Nothing here is
+ * raw: the rules and settings as written, and their text, are in the applied-config record
+ * (applied.ts), so no request reads a config.toml key.
  */
 import type { KeyObject } from "node:crypto";
 import type { CryptoKey, FlattenedJWSInput, JWSHeaderParameters } from "jose";
 import type { CidrSet } from "../lib/net.ts";
 import type { Endpoint } from "../lib/endpoint.ts";
-import type { LbStrategy, ProxyConf } from "./model.ts";
-import type { Settings } from "./settings.ts";
+import type { LbStrategy } from "./model.ts";
 
 export type RouteKind = "default" | "exact" | "prefix" | "regex" | "domain" | "domain_path" | "app";
 export type TargetScheme = "http" | "https" | "ws" | "wss" | "redirect";
@@ -232,11 +231,20 @@ export interface WebSocketLimits {
   readonly maxBytesPerDirection: number;
 }
 
+/** [circuit_breaker] in the units state/breakers.ts uses (SPEC §6.2). */
+export interface BreakerSettings {
+  readonly failureThreshold: number;
+  readonly recoveryMs: number;
+  readonly successThreshold: number;
+  /** Upstream statuses that count as failures. */
+  readonly failureStatusCodes: readonly number[];
+  /** A half-open probe that never reported gives its permit out again after this long (request_timeout + 1 s). */
+  readonly permitTimeoutMs: number;
+}
+
 export interface Snapshot {
   readonly version: number;
   readonly dev: boolean;
-  readonly conf: ProxyConf;
-  readonly settings: Settings;
   readonly routes: RouteTable;
   readonly globalHeaders: readonly HeaderRule[];
   readonly trustedProxies: CidrSet;
@@ -252,5 +260,7 @@ export interface Snapshot {
   /** [logging] log_endpoints: one log line per request (SPEC §9). */
   readonly logEndpoints: boolean;
   readonly websocket: WebSocketLimits;
+  /** Applied to the breakers at each swap (runtime/serving.ts); requests never read it. */
+  readonly circuitBreaker: BreakerSettings;
   readonly files: { readonly conf: string; readonly toml: string; readonly dir: string };
 }

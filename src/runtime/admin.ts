@@ -7,7 +7,6 @@ import type { Server } from "bun";
 import { rmSync } from "node:fs";
 import { createAdminApp } from "../admin/api.ts";
 import type { AdminPort } from "../admin/port.ts";
-import type { Snapshot } from "../config/snapshot.ts";
 import type { Logger } from "../lib/log.ts";
 import { formatAuthority, isLoopback, parseBind } from "../lib/net.ts";
 import { VERSION } from "../lib/version.ts";
@@ -20,8 +19,8 @@ import type { RunDir } from "./run-dir.ts";
 export type AdminProviders = Pick<AdminPort, "rateLimit" | "metricsText" | "breakers" | "certificates" | "apps" | "cluster" | "series" | "upgrade">;
 
 export interface AdminDeps {
+  /** The one door for changes, and the configuration it applied last (AdminPort.current). */
   reloader: Reloader;
-  current: () => Snapshot;
   credentials: AdminCredentials;
   log: () => Logger;
   startedAt: number;
@@ -49,11 +48,11 @@ export function createAdminPort(deps: Omit<AdminDeps, "run">, adminBind: () => s
   return {
     version: VERSION,
     startedAt: deps.startedAt,
-    current: deps.current,
+    current: () => deps.reloader.current,
     listeners: () => ({ ...deps.listeners, adminBind: adminBind() }),
     lastReloadError: () => deps.reloader.lastReloadError,
     reload: () => deps.reloader.reload(),
-    updateConf: (build) => deps.reloader.updateConf((applied) => build({ text: applied.confText, conf: applied.snapshot.conf })),
+    updateConf: (build) => deps.reloader.updateConf(build),
     basicCredentials: () => deps.credentials.get(),
     log: deps.log,
     ...deps.providers,
@@ -76,7 +75,7 @@ export function startAdmin(deps: AdminDeps): AdminHandle {
   }
 
   let tcp: AdminHandle["tcp"] = null;
-  const settings = deps.current().settings.admin;
+  const settings = deps.reloader.current.settings.admin;
   const bind = parseBind(settings.bind)!;
   const hasCredential = settings.api_key !== "" || deps.credentials.get() !== null;
   if (!settings.enabled) {

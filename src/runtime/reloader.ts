@@ -5,6 +5,7 @@
  * keeps serving and the issues are logged and returned.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { appliedConfig, type AppliedConfig } from "../config/applied.ts";
 import { formatIssue, hasErrors, type ConfigIssue, type ReloadResult } from "../config/issues.ts";
 import { loadConfig, type ConfigFiles } from "../config/load.ts";
 import { parseProxyConf } from "../config/syntax.ts";
@@ -16,22 +17,17 @@ import { writeFileAtomic } from "../lib/atomic-write.ts";
 import type { Logger } from "../lib/log.ts";
 import { keepRestartOnly } from "./restart-settings.ts";
 
-export interface AppliedConfig {
-  readonly snapshot: Snapshot;
-  /** The proxy.conf text the snapshot was compiled from. */
-  readonly confText: string;
-  /** Key material read with it ([auth.jwt] files), reused when the runtime recompiles. */
-  readonly auth: AuthMaterial | null;
-}
+export type { AppliedConfig };
 
 export interface ReloaderDeps {
   files: ConfigFiles;
   log: () => Logger;
-  initial: { snapshot: Snapshot; confText: string; tomlText: string | null; auth: AuthMaterial | null };
+  /** The configuration serving at start-up (config/applied.ts). */
+  initial: AppliedConfig;
   /** Builds the next snapshot; the runtime adds what it owns (e.g. the app routing table). */
   compile(conf: ProxyConf, settings: Settings, version: number, auth: AuthMaterial | null): Snapshot;
-  /** Makes `next` current (one assignment) and retires what only the old one named. */
-  swap(next: Snapshot): void;
+  /** Makes `next.snapshot` current (one assignment), retires what only the old one named, and hands `next` to its other readers. */
+  swap(next: AppliedConfig): void;
   /** Told about every attempt (proxy_config_reloads_total, SPEC §10). */
   onResult?(ok: boolean): void;
   /** Resolves once what was swapped in serves everywhere (the worker processes, SPEC §15.1); awaited before a change is reported done. */
@@ -50,7 +46,7 @@ export class Reloader {
   readonly counts = { success: 0, failure: 0 };
 
   constructor(private readonly deps: ReloaderDeps) {
-    this.applied = { snapshot: deps.initial.snapshot, confText: deps.initial.confText, auth: deps.initial.auth };
+    this.applied = deps.initial;
     this.seen = { conf: deps.initial.confText, toml: deps.initial.tomlText };
   }
 
@@ -104,14 +100,19 @@ export class Reloader {
    */
   recompile(reason: string): Promise<number> {
     return this.serial(() => {
-      const { snapshot, auth } = this.applied;
-      const compiled = this.deps.compile(snapshot.conf, snapshot.settings, snapshot.version + 1, auth);
-      this.deps.swap(compiled);
-      this.applied = { ...this.applied, snapshot: compiled };
-      this.warnShadowedByApps(compiled);
+      const { snapshot, conf, settings, auth } = this.applied;
+      const compiled = this.deps.compile(conf, settings, snapshot.version + 1, auth);
+      this.swapIn(appliedConfig({ ...this.applied, snapshot: compiled }));
       this.deps.log().info({ version: compiled.version }, reason);
       return compiled.version;
     });
+  }
+
+  /** `next` serves from here on, and is what `current` returns. */
+  private swapIn(next: AppliedConfig): void {
+    this.deps.swap(next);
+    this.applied = next;
+    this.warnShadowedByApps(next.snapshot);
   }
 
   /**
@@ -143,7 +144,7 @@ export class Reloader {
 
   private apply(): ReloadResult {
     const { files, log } = this.deps;
-    const running = this.applied.snapshot;
+    const running = this.applied;
     const next = loadConfig(files);
     this.seen = { conf: next.confText, toml: next.tomlText };
     if (hasErrors(next.issues) || !next.conf || !next.settings || next.confText === null) return this.reject(next.issues);
@@ -153,13 +154,11 @@ export class Reloader {
     for (const key of changed) log().warn({ key }, `${key} changed; restart to apply`);
     let compiled: Snapshot;
     try {
-      compiled = this.deps.compile(next.conf, settings, running.version + 1, next.auth);
+      compiled = this.deps.compile(next.conf, settings, running.snapshot.version + 1, next.auth);
     } catch (err) {
       return this.reject([{ file: files.conf, severity: "error", message: `cannot compile the configuration: ${(err as Error).message}` }]);
     }
-    this.deps.swap(compiled);
-    this.applied = { snapshot: compiled, confText: next.confText, auth: next.auth };
-    this.warnShadowedByApps(compiled);
+    this.swapIn(appliedConfig({ snapshot: compiled, conf: next.conf, settings, confText: next.confText, tomlText: next.tomlText, auth: next.auth }));
     this.lastError = null;
     this.counts.success++;
     this.deps.onResult?.(true);

@@ -15,9 +15,9 @@
 import { join, resolve } from "node:path";
 import type { AppPort } from "../apps/app-port.ts";
 import type { AppTimings } from "../apps/timings.ts";
+import { appliedConfig, type AppliedConfig } from "../config/applied.ts";
 import { compile, type AppRouteInput } from "../config/compile.ts";
 import { ConfigError, formatIssue, hasErrors, type ReloadResult } from "../config/issues.ts";
-import type { AuthMaterial } from "../config/load-auth.ts";
 import { configFiles, loadConfig, type ConfigFiles } from "../config/load.ts";
 import type { Snapshot } from "../config/snapshot.ts";
 import { selfCommand } from "../lib/executable.ts";
@@ -84,7 +84,10 @@ export interface ProxyHandle {
   readonly workers: { pids(): number[] } | null;
   /** Live counts of reload attempts by result (proxy_config_reloads_total). */
   readonly reloadCounts: { readonly success: number; readonly failure: number };
+  /** The snapshot every new request pins. */
   current(): Snapshot;
+  /** The configuration applied now: the snapshot and the rules, settings and text it was compiled from. */
+  applied(): AppliedConfig;
   log(): Logger;
   /** Re-reads proxy.conf and config.toml; applies them only if they validate (SPEC §13). */
   reload(): Promise<ReloadResult>;
@@ -142,8 +145,16 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const initialRoutes: readonly AppRouteInput[] = successor?.mark.routes ?? [];
   const state = new ProxyState();
   const challenges = new ChallengeTokens();
-  const serving = new Serving({
+  const initial = appliedConfig({
     snapshot: compile({ version: 1, dev, conf: loaded.conf, settings, files, auth: loaded.auth, apps: initialRoutes }),
+    conf: loaded.conf,
+    settings,
+    confText: loaded.confText ?? "",
+    tomlText: loaded.tomlText,
+    auth: loaded.auth,
+  });
+  const serving = new Serving({
+    snapshot: initial.snapshot,
     state,
     challenges,
     log: () => log,
@@ -153,7 +164,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   // TLS: the certificates in service; every new set goes to the HTTPS listeners (SPEC §12.3).
   let workers: WorkerPool | null = null;
   const tls = await TlsRuntime.start({
-    snapshot: current(),
+    applied: initial,
     challenges,
     log: () => log,
     install: (entries) => (workers ? workers.publishCertificates(entries) : serving.replaceCertificates(entries)),
@@ -169,7 +180,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     hostname: bind.host,
     successor,
     initialRoutes,
-    auth: loaded.auth,
+    applied: initial,
     state,
     challenges,
     log: () => log,
@@ -182,26 +193,21 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   credentials.refresh();
   // Managed apps publish their routing table here; every compile includes it (SPEC §5.3 step 2).
   let appRoutes: readonly AppRouteInput[] = initialRoutes;
-  // The [auth.jwt] key material of the snapshot being swapped in, shipped to the workers with it.
-  let compiledAuth = loaded.auth;
   // Cluster mode (SPEC §17): started once the listeners are up; told about every applied configuration.
   let cluster: ClusterHandle | null = null;
   let stopping: Promise<void> | null = null;
   const reloader = new Reloader({
     files,
     log: () => log,
-    initial: { snapshot: current(), confText: loaded.confText ?? "", tomlText: loaded.tomlText, auth: loaded.auth },
-    compile: (conf, nextSettings, version, auth) => {
-      compiledAuth = auth;
-      return compile({ version, dev, conf, settings: nextSettings, apps: appRoutes, files, auth });
-    },
+    initial,
+    compile: (conf, nextSettings, version, auth) => compile({ version, dev, conf, settings: nextSettings, apps: appRoutes, files, auth }),
     swap(next) {
-      serving.swap(next); // every request from here on sees the new configuration
-      tls.configChanged(next);
+      serving.swap(next.snapshot); // every request from here on sees the new configuration
+      tls.configChanged(next.snapshot);
       // A logger handed in by the caller (tests, embedding) keeps its own level.
       if (!opts.logger) log.level = next.settings.logging.level;
       credentials.refresh();
-      workers?.publishConfig(configPayload(next, appRoutes, compiledAuth));
+      workers?.publishConfig(configPayload(next, appRoutes));
     },
     onResult: (ok) => {
       state.metrics.configReload(ok);
@@ -242,7 +248,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     log,
     state,
     settings: settings.apps,
-    current: () => current().settings.apps,
+    current: () => reloader.current.settings.apps,
     publish: (routes) => {
       if (heldRoutes !== undefined) heldRoutes = routes;
       else void setAppRoutes(routes);
@@ -281,7 +287,6 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     startAdmin({
       adminPort: successor?.mark.admin ?? null,
       reloader,
-      current,
       credentials,
       log: () => log,
       startedAt,
@@ -419,6 +424,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     },
     reloadCounts: reloader.counts,
     current,
+    applied: () => reloader.current,
     log: () => log,
     reload: () => reloader.reload(),
     rediscoverApps: () => apps.rediscover(),
@@ -445,7 +451,8 @@ interface DoorOptions {
   hostname: string;
   successor: Successor | null;
   initialRoutes: readonly AppRouteInput[];
-  auth: AuthMaterial | null;
+  /** The configuration the doors open with; worker processes compile it again. */
+  applied: AppliedConfig;
   state: ProxyState;
   challenges: ChallengeTokens;
   log: () => Logger;
@@ -458,7 +465,7 @@ interface DoorOptions {
  * Throws "cannot listen: …" with nothing left bound.
  */
 async function openDoors(o: DoorOptions): Promise<{ http: number; https: number; workers: WorkerPool | null }> {
-  const { settings } = o.serving.current();
+  const { settings } = o.applied;
   const httpPort = o.successor ? o.successor.mark.http : parseBind(settings.server.bind)!.port;
   const httpsPort = o.successor?.mark.https ?? settings.server.https_port;
   try {
@@ -471,7 +478,7 @@ async function openDoors(o: DoorOptions): Promise<{ http: number; https: number;
       hostname: o.hostname,
       httpPort,
       httpsPort,
-      config: configPayload(o.serving.current(), o.initialRoutes, o.auth),
+      config: configPayload(o.applied, o.initialRoutes),
       certificates: o.tls.tlsEntries(),
       challenges: o.challenges,
       state: o.state,

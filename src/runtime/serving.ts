@@ -61,7 +61,7 @@ export class Serving {
 
   constructor(private readonly opts: ServingOptions) {
     this.snapshot = opts.snapshot;
-    opts.state.breakers.configure(opts.snapshot.settings.circuit_breaker, opts.snapshot.limits.requestTimeoutMs);
+    opts.state.breakers.configure(opts.snapshot.circuitBreaker);
   }
 
   /**
@@ -71,7 +71,7 @@ export class Serving {
   bind(opts: BindOptions): { http: number; https: number } {
     const { hostname } = opts;
     if (opts.exclusive) for (const port of [opts.httpPort, opts.httpsPort]) this.bindCheck(() => assertPortFree(hostname, port));
-    const idleTimeout = this.snapshot.settings.limits.keep_alive_timeout;
+    const idleTimeout = this.snapshot.limits.keepAliveTimeoutSecs;
     const listener = (scheme: "http" | "https") => ({
       hostname,
       idleTimeout,
@@ -100,7 +100,7 @@ export class Serving {
     this.snapshot = next;
     const { state } = this.opts;
     const routes = allRoutes(next.routes);
-    state.breakers.configure(next.settings.circuit_breaker, next.limits.requestTimeoutMs);
+    state.breakers.configure(next.circuitBreaker);
     state.prune(new Set(routes.map((r) => r.key)), new Set(routes.flatMap((r) => r.targets.map((t) => t.origin))));
   }
 

@@ -7,6 +7,7 @@
  */
 import type { TLSOptions } from "bun";
 import { resolve } from "node:path";
+import type { AppliedConfig } from "../config/applied.ts";
 import type { Snapshot } from "../config/snapshot.ts";
 import type { Logger } from "../lib/log.ts";
 import type { AcmeManager, SharedAcmeStore } from "../tls/acme.ts";
@@ -17,7 +18,8 @@ import { acmeDomains } from "../tls/domains.ts";
 import { watchCertificateDir, type DirectoryWatch } from "../tls/watch.ts";
 
 export interface TlsRuntimeOptions {
-  snapshot: Snapshot;
+  /** The configuration at start-up: [tls] and [letsencrypt] are restart-only (SPEC §13). */
+  applied: AppliedConfig;
   /**
    * Receives every new certificate set: this process's HTTPS listener, or the worker processes
    * (SPEC §15.1). Throwing keeps the previous set in service (the error is logged).
@@ -40,7 +42,8 @@ export class TlsRuntime {
     acmeModule: typeof import("../tls/acme.ts") | null,
   ) {
     certs.attach(opts.install);
-    const { settings, dev } = opts.snapshot;
+    const { settings, snapshot } = opts.applied;
+    const { dev } = snapshot;
     this.acme =
       acmeModule && settings.tls.mode === "letsencrypt" && !dev
         ? new acmeModule.AcmeManager({
@@ -53,16 +56,16 @@ export class TlsRuntime {
             install: () => this.reload(),
           })
         : null;
-    this.configChanged(opts.snapshot);
+    this.configChanged(snapshot);
   }
 
   /** Loads the store, creating the fallback when needed; `tlsEntries()` is then the set to bind with. */
   static async start(opts: TlsRuntimeOptions): Promise<TlsRuntime> {
-    const { settings, files } = opts.snapshot;
-    const cacheDir = resolve(files.dir, settings.tls.cache_dir);
+    const { settings, snapshot } = opts.applied;
+    const cacheDir = resolve(snapshot.files.dir, settings.tls.cache_dir);
     const certs = await Certificates.open({ cacheDir, log: opts.log });
     // acme-client (about 20 MiB resident) is loaded only by proxies that use Let's Encrypt.
-    const acmeModule = settings.tls.mode === "letsencrypt" && !opts.snapshot.dev ? await import("../tls/acme.ts") : null;
+    const acmeModule = settings.tls.mode === "letsencrypt" && !snapshot.dev ? await import("../tls/acme.ts") : null;
     return new TlsRuntime(cacheDir, certs, opts, acmeModule);
   }
 

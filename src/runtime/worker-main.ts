@@ -155,7 +155,7 @@ class ServingWorker {
       return;
     }
     this.serving.swap(next);
-    this.log.level = next.settings.logging.level as LogLevel;
+    this.log.level = config.settings.logging.level as LogLevel;
     this.log.debug({ version: next.version }, `config v${next.version} applied`);
   }
 

@@ -17,11 +17,11 @@
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
 import type { TLSOptions } from "bun";
 import type { JSONWebKeySet } from "jose";
+import type { AppliedConfig } from "../config/applied.ts";
 import type { AuthMaterial } from "../config/load-auth.ts";
 import type { AppRouteInput } from "../config/compile.ts";
 import type { ProxyConf } from "../config/model.ts";
 import type { Settings } from "../config/settings.ts";
-import type { Snapshot } from "../config/snapshot.ts";
 import type { AppTrafficDelta } from "../state/app-metrics.ts";
 import type { BreakerView } from "../state/breakers.ts";
 import type { MetricsDelta } from "../state/metrics.ts";
@@ -97,12 +97,14 @@ export type FromWorker =
   | { type: "app-failover"; app: string; port: number }
   | RateAsk;
 
-export function configPayload(snapshot: Snapshot, apps: readonly AppRouteInput[], auth: AuthMaterial | null): ConfigPayload {
+/** What a worker compiles `applied.snapshot` from: the applied record's rules, settings and key material. */
+export function configPayload(applied: AppliedConfig, apps: readonly AppRouteInput[]): ConfigPayload {
+  const { snapshot, auth } = applied;
   return {
     version: snapshot.version,
     dev: snapshot.dev,
-    conf: snapshot.conf,
-    settings: snapshot.settings,
+    conf: applied.conf,
+    settings: applied.settings,
     apps: [...apps],
     files: snapshot.files,
     auth: auth === null ? null : { key: packKey(auth.key), jwks: auth.jwks },

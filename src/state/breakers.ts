@@ -13,15 +13,9 @@
  * earlier (while closed) are ignored once the breaker has left the closed state.
  */
 
-export type CircuitState = "closed" | "open" | "half_open";
+import type { BreakerSettings } from "../config/snapshot.ts";
 
-/** [circuit_breaker] in config.toml. */
-export interface BreakerSettings {
-  readonly failure_threshold: number;
-  readonly recovery_timeout_secs: number;
-  readonly success_threshold: number;
-  readonly failure_status_codes: readonly number[];
-}
+export type CircuitState = "closed" | "open" | "half_open";
 
 /** What GET /api/v1/circuit-breaker shows per origin (SPEC §11.2). */
 export interface BreakerView {
@@ -33,7 +27,14 @@ export interface BreakerView {
 /** A refused grant. Ticket 0 is an ordinary grant (closed); a positive ticket is the probe permit. */
 export const REFUSED = -1;
 
-const DEFAULTS: BreakerSettings = { failure_threshold: 5, recovery_timeout_secs: 30, success_threshold: 2, failure_status_codes: [502, 503, 504] };
+/** config.toml's defaults, until the first configure(). */
+const DEFAULTS: BreakerSettings = {
+  failureThreshold: 5,
+  recoveryMs: 30_000,
+  successThreshold: 2,
+  failureStatusCodes: [502, 503, 504],
+  permitTimeoutMs: 61_000,
+};
 
 class Breaker {
   state: CircuitState = "closed";
@@ -49,28 +50,25 @@ class Breaker {
 
 export class Breakers {
   private readonly byOrigin = new Map<string, Breaker>();
-  /** [circuit_breaker] compiled to the units the checks use (configure()). */
-  private failureThreshold = DEFAULTS.failure_threshold;
-  private recoveryMs = DEFAULTS.recovery_timeout_secs * 1000;
-  private successThreshold = DEFAULTS.success_threshold;
-  private failureCodes = codeTable(DEFAULTS.failure_status_codes);
+  /** [circuit_breaker] as the snapshot compiled it (configure()). */
+  private failureThreshold = DEFAULTS.failureThreshold;
+  private recoveryMs = DEFAULTS.recoveryMs;
+  private successThreshold = DEFAULTS.successThreshold;
+  private failureCodes = codeTable(DEFAULTS.failureStatusCodes);
   /** A permit whose holder never reported is given out again after this long (a safety net). */
-  private permitTimeoutMs = 61_000;
+  private permitTimeoutMs = DEFAULTS.permitTimeoutMs;
   private nextTicket = 1;
 
   /** `now` in milliseconds; tests pass a clock they control. */
   constructor(private readonly now: () => number = () => performance.now()) {}
 
-  /**
-   * Settings for the next transitions (SPEC §13: [circuit_breaker] applies at the next transition).
-   * `requestTimeoutMs` bounds how long a probe may go unreported before its permit is reissued.
-   */
-  configure(settings: BreakerSettings, requestTimeoutMs = 60_000): void {
-    this.failureThreshold = settings.failure_threshold;
-    this.recoveryMs = settings.recovery_timeout_secs * 1000;
-    this.successThreshold = settings.success_threshold;
-    this.failureCodes = codeTable(settings.failure_status_codes);
-    this.permitTimeoutMs = requestTimeoutMs + 1000;
+  /** Settings for the next transitions (SPEC §13: [circuit_breaker] applies at the next transition). */
+  configure(settings: BreakerSettings): void {
+    this.failureThreshold = settings.failureThreshold;
+    this.recoveryMs = settings.recoveryMs;
+    this.successThreshold = settings.successThreshold;
+    this.failureCodes = codeTable(settings.failureStatusCodes);
+    this.permitTimeoutMs = settings.permitTimeoutMs;
   }
 
   /**

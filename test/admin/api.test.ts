@@ -130,7 +130,7 @@ describe("admin app, fine cases through app.request()", () => {
       targets: [{ url: "http://127.0.0.1:2" }],
       options: { auth: "basic" },
     });
-    expect([r.status, r.body.error, readFileSync(admin.conf, "utf8"), admin.current().version]).toEqual([
+    expect([r.status, r.body.error, readFileSync(admin.conf, "utf8"), admin.current().snapshot.version]).toEqual([
       400,
       "Invalid route: cannot be written as proxy.conf: rules 0 and 1 share the source '/p/*' but have different options (an option block applies to every rule with its source)",
       conf,
@@ -146,7 +146,7 @@ describe("admin app, fine cases through app.request()", () => {
       ),
     );
     const indexes = answers.map((a) => a.body.data.index).sort((x, y) => x - y);
-    expect([indexes, admin.current().conf.rules.length, admin.current().version, readFileSync(admin.conf, "utf8").split("\n").length]).toEqual([
+    expect([indexes, admin.current().conf.rules.length, admin.current().snapshot.version, readFileSync(admin.conf, "utf8").split("\n").length]).toEqual([
       [1, 2, 3, 4, 5, 6, 7, 8],
       9,
       9,

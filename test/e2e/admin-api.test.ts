@@ -103,7 +103,7 @@ describe("admin API over HTTP (SPEC §11)", () => {
       const { silentLogger } = await import("../../src/lib/log.ts");
       const again = await startProxy({ confPath: proxy.project.conf, watch: false, logger: silentLogger(), env: {} });
       try {
-        expect([await text(`http://127.0.0.1:${again.http.port}/b/y`), again.current().conf.rules.length]).toEqual(["200 A", 1]);
+        expect([await text(`http://127.0.0.1:${again.http.port}/b/y`), again.applied().conf.rules.length]).toEqual(["200 A", 1]);
       } finally {
         await again.shutdown();
       }

@@ -146,7 +146,7 @@ describe("probes and door-keeping", () => {
     await using proxy = await startTestProxy("site.test -> http://127.0.0.1:9\ndefault -> http://127.0.0.1:9", { toml: "[tls]\nforce_https = true\n" });
     const routed = await fetch(proxy.url + "/a?b=1", { headers: { host: "site.test." }, redirect: "manual" });
     const other = await fetch(proxy.url + "/", { headers: { host: "evil.test" }, redirect: "manual" });
-    const port = proxy.handle.current().settings.server.https_port;
+    const port = proxy.handle.applied().settings.server.https_port;
     expect([routed.status, routed.headers.get("location"), await routed.text(), other.status, other.headers.get("location")]).toEqual([
       308,
       `https://site.test:${port}/a?b=1`,

@@ -78,7 +78,7 @@ describe("hot reload (SPEC §13)", () => {
       await body(`${proxy.url}/alive`),
       warning?.msg,
       warning?.level,
-      proxy.handle.current().settings.server.https_port,
+      proxy.handle.applied().settings.server.https_port,
       (await control.get<Status>("status")).https_port,
     ]).toEqual(["200 OK", "server.https_port changed; restart to apply", "warn", 0, proxy.handle.https!.port]);
   });

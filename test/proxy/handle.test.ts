@@ -49,7 +49,7 @@ function setup(upstreams: Record<string, Behaviour>, toml = "") {
   if (!loaded.conf) throw new Error(JSON.stringify(loaded.issues));
   const snapshot = compile({ version: 1, dev: false, conf: loaded.conf, settings: loaded.settings!, files, auth: loaded.auth });
   const state = new ProxyState();
-  state.breakers.configure({ ...loaded.settings!.circuit_breaker, failure_threshold: 2 }, snapshot.limits.requestTimeoutMs);
+  state.breakers.configure({ ...snapshot.circuitBreaker, failureThreshold: 2 });
   const sent: { origin: string; request: OutboundRequest }[] = [];
   state.transport = {
     start(endpoint, request, receiver: ExchangeReceiver) {

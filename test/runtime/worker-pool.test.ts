@@ -4,6 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { createPublicKey, createSecretKey, generateKeyPairSync } from "node:crypto";
+import { appliedConfig } from "../../src/config/applied.ts";
 import { allRoutes, compile } from "../../src/config/compile.ts";
 import { configFiles, loadConfig } from "../../src/config/load.ts";
 import { configPayload, unpackAuth } from "../../src/runtime/worker-protocol.ts";
@@ -112,7 +113,15 @@ describe("what a worker compiles from (SPEC §15.1)", () => {
     expect(loaded.issues.filter((i) => i.severity === "error")).toEqual([]);
     const apps = [{ name: "shop", hosts: ["shop.example.com", "www.shop.example.com"], port: 20001 }];
     const primary = compile({ version: 7, dev: false, conf: loaded.conf!, settings: loaded.settings!, apps, files: loaded.files, auth: loaded.auth });
-    const payload = structuredClone(configPayload(primary, apps, loaded.auth));
+    const applied = appliedConfig({
+      snapshot: primary,
+      conf: loaded.conf!,
+      settings: loaded.settings!,
+      confText: loaded.confText!,
+      tomlText: loaded.tomlText,
+      auth: loaded.auth,
+    });
+    const payload = structuredClone(configPayload(applied, apps));
     const auth = unpackAuth(payload.auth);
     const worker = compile({
       version: payload.version,
@@ -125,10 +134,12 @@ describe("what a worker compiles from (SPEC §15.1)", () => {
     });
     const view = (s: typeof primary) => ({
       version: s.version,
-      conf: s.conf,
-      settings: s.settings,
+      limits: s.limits,
+      door: s.door,
+      circuitBreaker: s.circuitBreaker,
       routes: allRoutes(s.routes).map((r) => [r.key, r.app, r.auth?.kind ?? null]),
     });
+    expect([payload.conf, payload.settings]).toEqual([loaded.conf!, loaded.settings!]);
     expect(view(worker)).toEqual(view(primary));
     expect(view(worker).routes).toContainEqual(["/api/*", null, "jwt"]);
     expect(auth?.key?.export().toString()).toEqual(loaded.auth?.key?.export().toString());
@@ -140,10 +151,15 @@ describe("what a worker compiles from (SPEC §15.1)", () => {
     const round = (key: typeof publicKey | null) =>
       unpackAuth(
         structuredClone(
-          configPayload({ version: 1, dev: false, conf: { rules: [], headers: [] }, settings: {}, files: { conf: "", toml: "", dir: "" } } as never, [], {
-            key,
-            jwks,
-          }),
+          configPayload(
+            {
+              snapshot: { version: 1, dev: false, files: { conf: "", toml: "", dir: "" } },
+              conf: { rules: [], headers: [] },
+              settings: {},
+              auth: { key, jwks },
+            } as never,
+            [],
+          ),
         ).auth,
       );
     const pub = round(publicKey);

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { Breakers, REFUSED, type BreakerSettings } from "../../src/state/breakers.ts";
+import type { BreakerSettings } from "../../src/config/snapshot.ts";
+import { Breakers, REFUSED } from "../../src/state/breakers.ts";
 
 const A = "http://a:80";
 const B = "http://b:80";
@@ -8,7 +9,14 @@ const B = "http://b:80";
 function setup(settings: Partial<BreakerSettings> = {}) {
   let now = 1_000;
   const breakers = new Breakers(() => now);
-  breakers.configure({ failure_threshold: 3, recovery_timeout_secs: 10, success_threshold: 2, failure_status_codes: [502, 503, 504], ...settings });
+  breakers.configure({
+    failureThreshold: 3,
+    recoveryMs: 10_000,
+    successThreshold: 2,
+    failureStatusCodes: [502, 503, 504],
+    permitTimeoutMs: 61_000,
+    ...settings,
+  });
   const fail = (origin = A) => breakers.report(origin, breakers.grant(origin), false);
   const view = (origin = A) => breakers.snapshot()[origin];
   return { breakers, fail, view, advance: (ms: number) => (now += ms) };
@@ -103,7 +111,7 @@ describe("circuit breaker transitions (SPEC §6.2)", () => {
   });
 
   test("a request with a body may hold the probe only until one without a body asks: that one takes it over", () => {
-    const { breakers, fail, view, advance } = setup({ success_threshold: 1 });
+    const { breakers, fail, view, advance } = setup({ successThreshold: 1 });
     for (let i = 0; i < 3; i++) fail();
     advance(10_000);
     const upload = breakers.grant(A, false);
@@ -126,7 +134,7 @@ describe("circuit breaker transitions (SPEC §6.2)", () => {
 
   test("a probe that never reports gets its permit reissued after the request timeout", () => {
     const { breakers, fail, advance } = setup();
-    breakers.configure({ failure_threshold: 1, recovery_timeout_secs: 1, success_threshold: 1, failure_status_codes: [502] }, 5_000);
+    breakers.configure({ failureThreshold: 1, recoveryMs: 1_000, successThreshold: 1, failureStatusCodes: [502], permitTimeoutMs: 6_000 });
     fail();
     advance(1_000);
     const lost = breakers.grant(A);
@@ -137,10 +145,10 @@ describe("circuit breaker transitions (SPEC §6.2)", () => {
   });
 
   test("failure_status_codes decide which statuses are failures; 404 and 500 are successes by default", () => {
-    const { breakers, view } = setup({ failure_threshold: 2 });
+    const { breakers, view } = setup({ failureThreshold: 2 });
     for (const status of [502, 500, 503, 404, 504, 504]) breakers.reportStatus(A, breakers.grant(A), status);
     const open = view()!.state;
-    breakers.configure({ failure_threshold: 1, recovery_timeout_secs: 10, success_threshold: 2, failure_status_codes: [500] });
+    breakers.configure({ failureThreshold: 1, recoveryMs: 10_000, successThreshold: 2, failureStatusCodes: [500], permitTimeoutMs: 61_000 });
     breakers.reportStatus(B, breakers.grant(B), 502);
     const b1 = view(B)!.state;
     breakers.reportStatus(B, breakers.grant(B), 500);
@@ -151,7 +159,7 @@ describe("circuit breaker transitions (SPEC §6.2)", () => {
     const { breakers, fail, view, advance } = setup();
     fail();
     fail();
-    breakers.configure({ failure_threshold: 5, recovery_timeout_secs: 1, success_threshold: 1, failure_status_codes: [502] });
+    breakers.configure({ failureThreshold: 5, recoveryMs: 1_000, successThreshold: 1, failureStatusCodes: [502], permitTimeoutMs: 61_000 });
     fail();
     const stillClosed = view()!.state;
     fail();
@@ -173,7 +181,7 @@ describe("circuit breaker transitions (SPEC §6.2)", () => {
   });
 
   test("grantFor() grants like grant() and returns the probe's ticket", () => {
-    const { breakers, fail, advance } = setup({ failure_threshold: 1 });
+    const { breakers, fail, advance } = setup({ failureThreshold: 1 });
     fail();
     const refused = breakers.grantFor({ origin: A });
     advance(10_000);

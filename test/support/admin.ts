@@ -5,9 +5,9 @@
 import { join } from "node:path";
 import { createAdminApp } from "../../src/admin/api.ts";
 import type { AdminPort } from "../../src/admin/port.ts";
+import { appliedConfig, type AppliedConfig } from "../../src/config/applied.ts";
 import { compile } from "../../src/config/compile.ts";
 import { configFiles, loadConfig } from "../../src/config/load.ts";
-import type { Snapshot } from "../../src/config/snapshot.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { AdminCredentials } from "../../src/runtime/admin-credentials.ts";
 import { createAdminPort, type AdminProviders } from "../../src/runtime/admin.ts";
@@ -68,7 +68,8 @@ export interface AdminAppUnderTest extends Disposable {
   readonly port: AdminPort;
   readonly dir: string;
   readonly conf: string;
-  current(): Snapshot;
+  /** What the admin sees as applied (AdminPort.current). */
+  current(): AppliedConfig;
 }
 
 /**
@@ -84,24 +85,29 @@ export function adminAppFor(
   const loaded = loadConfig(files);
   if (!loaded.conf || !loaded.settings) throw new Error(`invalid test config: ${JSON.stringify(loaded.issues)}`);
   const logger = createLogger({ level: "debug", format: "json", output: `file:${join(project.dir, "proxy.log")}` });
-  let snapshot = compile({ version: 1, dev: false, conf: loaded.conf, settings: loaded.settings, files });
   const reloader = new Reloader({
     files,
     log: () => logger,
-    initial: { snapshot, confText: loaded.confText ?? "", tomlText: loaded.tomlText, auth: loaded.auth },
+    initial: appliedConfig({
+      snapshot: compile({ version: 1, dev: false, conf: loaded.conf, settings: loaded.settings, files }),
+      conf: loaded.conf,
+      settings: loaded.settings,
+      confText: loaded.confText ?? "",
+      tomlText: loaded.tomlText,
+      auth: loaded.auth,
+    }),
     compile: (c, settings, version, auth) => compile({ version, dev: false, conf: c, settings, files, auth }),
-    swap: (next) => (snapshot = next),
+    swap: () => {},
   });
   const credentials = new AdminCredentials(project.dir, opts.env ?? {}, () => logger);
   credentials.refresh();
   const port = createAdminPort({
     reloader,
-    current: () => snapshot,
     credentials,
     log: () => logger,
     startedAt: Date.now(),
     listeners: { bind: "127.0.0.1:8080", httpsPort: 8443 },
     providers: opts.providers,
   });
-  return { app: createAdminApp(port), port, dir: project.dir, conf: project.conf, current: () => snapshot, [Symbol.dispose]: project.remove };
+  return { app: createAdminApp(port), port, dir: project.dir, conf: project.conf, current: () => reloader.current, [Symbol.dispose]: project.remove };
 }

@@ -3,11 +3,12 @@
  * through AdminPort.updateConf, so it is serialized with all other reloads, written atomically,
  * applied by the normal reload and undone when that reload is rejected.
  */
+import type { AppliedConfig } from "../../config/applied.ts";
 import type { ProxyConf, Rule } from "../../config/model.ts";
 import { parseConfInput, parseRuleInput, redactRule } from "../../config/rule-json.ts";
 import { serializeProxyConf } from "../../config/serialize.ts";
 import { ApiError, ok, readJson } from "../envelope.ts";
-import type { AdminPort, AppliedConf } from "../port.ts";
+import type { AdminPort } from "../port.ts";
 import { versionOrThrow, type AdminApp } from "./common.ts";
 
 export function ruleRoutes(api: AdminApp, port: AdminPort): void {
@@ -98,9 +99,9 @@ function validRule(body: unknown, replacing: Rule | null, prefix: string): Rule 
   return parsed.rule;
 }
 
-function render(applied: AppliedConf, rules: Rule[], origins: (number | null)[], prefix: string, headers = applied.conf.headers): string {
+function render(applied: AppliedConfig, rules: Rule[], origins: (number | null)[], prefix: string, headers = applied.conf.headers): string {
   const next: ProxyConf = { headers: [...headers], rules };
-  const result = serializeProxyConf(next, { text: applied.text, conf: applied.conf, origins });
+  const result = serializeProxyConf(next, { text: applied.confText, conf: applied.conf, origins });
   if (!result.ok) throw new ApiError(400, `${prefix}: ${result.error}`);
   return result.text;
 }

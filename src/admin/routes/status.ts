@@ -6,16 +6,16 @@ import type { AdminApp } from "./common.ts";
 
 export function statusRoutes(api: AdminApp, port: AdminPort): void {
   api.get("/status", (c) => {
-    const snapshot = port.current();
+    const { snapshot, conf, settings } = port.current();
     const listeners = port.listeners();
     return ok(c, {
       version: port.version,
       uptime_secs: Math.floor((Date.now() - port.startedAt) / 1000),
-      route_count: snapshot.conf.rules.length,
+      route_count: conf.rules.length,
       app_count: port.apps ? port.apps.list().length : 0,
       bind: listeners.bind,
       https_port: listeners.httpsPort,
-      tls_mode: snapshot.settings.tls.mode,
+      tls_mode: settings.tls.mode,
       admin_bind: listeners.adminBind,
       config_version: snapshot.version,
       last_reload_error: port.lastReloadError(),

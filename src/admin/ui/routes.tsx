@@ -26,7 +26,7 @@ const APPS_TICK_MS = 2000;
 type AdminContext = Context<{ Bindings: AdminEnv }>;
 
 export function dashboardRoutes(app: AdminApp, port: AdminPort, sessions: Sessions, local: LocalFetch): void {
-  const live = new LiveData(local, () => port.current().files.conf);
+  const live = new LiveData(local, () => port.current().snapshot.files.conf);
   const basicConfigured = () => port.basicCredentials() !== null;
   const apiKey = () => port.current().settings.admin.api_key;
 
