@@ -93,9 +93,16 @@ function reach(root: unknown): { objects: Set<object>; keys: Set<string> } {
   return { objects, keys };
 }
 
-async function call(app: ReturnType<typeof adminAppFor>["app"], method: string, path: string) {
+/** The `data` of an admin answer on the control socket. */
+async function call<T>(app: ReturnType<typeof adminAppFor>["app"], method: string, path: string): Promise<T> {
   const res = await app.request(`/api/v1/${path}`, { method }, LOCAL);
-  return (await res.json()) as { data: Record<string, any> };
+  return ((await res.json()) as { data: T }).data;
+}
+
+interface ConfigView {
+  limits: { request_timeout: number };
+  server: { https_port: number };
+  rules: { matcher: unknown }[];
 }
 
 describe("the snapshot carries nothing raw; the applied record does (issue 19)", () => {
@@ -123,19 +130,21 @@ describe("the snapshot carries nothing raw; the applied record does (issue 19)",
 
   test("after a reload, GET /config, /status and /routes show the settings and rules applied, restart-only keys at their running values", async () => {
     using admin = adminAppFor("default -> http://127.0.0.1:9\n", { toml: adminToml(undefined, "[limits]\nrequest_timeout = 5\n") });
-    const before = await call(admin.app, "GET", "config");
+    const before = await call<ConfigView>(admin.app, "GET", "config");
     writeFileSync(admin.conf, "/new/* -> http://127.0.0.1:10\ndefault -> http://127.0.0.1:9\n");
     // request_timeout applies on reload; server.https_port needs a restart (SPEC §13).
     writeFileSync(join(admin.dir, "config.toml"), adminToml(undefined, "[limits]\nrequest_timeout = 9\n").replace("https_port = 0", "https_port = 8443"));
-    const reloaded = await call(admin.app, "POST", "reload");
-    const [config, status, routes] = [await call(admin.app, "GET", "config"), await call(admin.app, "GET", "status"), await call(admin.app, "GET", "routes")];
+    const reloaded = await call<{ version: number }>(admin.app, "POST", "reload");
+    const config = await call<ConfigView>(admin.app, "GET", "config");
+    const status = await call<{ config_version: number; route_count: number }>(admin.app, "GET", "status");
+    const routes = await call<unknown[]>(admin.app, "GET", "routes");
     const applied = admin.current();
     expect({
-      before: [before.data.limits.request_timeout, before.data.rules.length],
-      version: reloaded.data.version,
-      config: [config.data.limits.request_timeout, config.data.server.https_port, config.data.rules.map((r: { matcher: unknown }) => r.matcher)],
-      status: [status.data.config_version, status.data.route_count],
-      routes: routes.data.length,
+      before: [before.limits.request_timeout, before.rules.length],
+      version: reloaded.version,
+      config: [config.limits.request_timeout, config.server.https_port, config.rules.map((r) => r.matcher)],
+      status: [status.config_version, status.route_count],
+      routes: routes.length,
       record: [applied.snapshot.version, applied.settings.limits.request_timeout, applied.confText.startsWith("/new/*"), "settings" in applied.snapshot],
       requestTimeoutMs: applied.snapshot.limits.requestTimeoutMs,
     }).toEqual({
