@@ -6,16 +6,27 @@ import type { Logger } from "../lib/log.ts";
  */
 export type ErrorSource = "client" | "upstream" | "internal";
 
+/** What a ProxyError may carry beyond status, fault and log message. */
+export interface ProxyErrorOptions {
+  /** The response body; the status's own of SPEC §5.9 when absent. */
+  readonly body?: string;
+  /** The error that led to this one (Error's `cause`). */
+  readonly cause?: unknown;
+}
+
 export class ProxyError extends Error {
   override name = "ProxyError";
+  /** What the client reads; `message` is what the log says. */
+  readonly body: string;
+
   constructor(
     readonly status: number,
     readonly source: ErrorSource,
     message: string,
-    readonly body: string = DEFAULT_BODIES[status] ?? "Error",
-    options?: { cause?: unknown },
+    options?: ProxyErrorOptions,
   ) {
-    super(message, options);
+    super(message, options); // Error takes `cause` from it and nothing else
+    this.body = options?.body ?? DEFAULT_BODIES[status] ?? "Error";
   }
 }
 

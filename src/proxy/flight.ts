@@ -149,7 +149,7 @@ export class Flight implements ExchangeReceiver, Watched, EventListenerObject {
    */
   watch(): void {
     const signal = this.req.signal;
-    if (signal.aborted) throw new ProxyError(499, "client", "client went away before the request was forwarded", "");
+    if (signal.aborted) throw new ProxyError(499, "client", "client went away before the request was forwarded", { body: "" });
     this.door.state.watch.add(this);
     this.watched = true;
     signal.addEventListener("abort", this, ONCE);

@@ -164,18 +164,16 @@ export function upstreamFailure(err: unknown, target: Upstream, method: string, 
   const where = `upstream ${target.origin} (${method} ${path})`;
   switch (err.kind) {
     case "too_large":
-      return new ProxyError(413, "client", `request body exceeds max_request_size (${method} ${path})`, undefined, { cause: err });
+      return new ProxyError(413, "client", `request body exceeds max_request_size (${method} ${path})`, { cause: err });
     case "timeout":
       // The client stalled its own upload: its fault, answered 408 (RFC 9110 §15.5.9).
       if (err.clientBodyPending)
-        return new ProxyError(408, "client", `client did not finish sending its body before request_timeout (${method} ${path})`, "Request Timeout", {
-          cause: err,
-        });
-      return new ProxyError(504, "upstream", `${where}: ${err.message}`, undefined, { cause: err });
+        return new ProxyError(408, "client", `client did not finish sending its body before request_timeout (${method} ${path})`, { cause: err });
+      return new ProxyError(504, "upstream", `${where}: ${err.message}`, { cause: err });
     case "aborted":
-      return new ProxyError(499, "client", `client went away (${method} ${path})`, "", { cause: err });
+      return new ProxyError(499, "client", `client went away (${method} ${path})`, { body: "", cause: err });
     default:
-      return new ProxyError(502, "upstream", `${where}: ${err.message}`, undefined, { cause: err });
+      return new ProxyError(502, "upstream", `${where}: ${err.message}`, { cause: err });
   }
 }
 
