@@ -147,6 +147,8 @@ describe("the snapshot carries nothing raw; the applied record does (issue 19)",
       routes: routes.length,
       record: [applied.snapshot.version, applied.settings.limits.request_timeout, applied.confText.startsWith("/new/*"), "settings" in applied.snapshot],
       requestTimeoutMs: applied.snapshot.limits.requestTimeoutMs,
+      // Shared by every reader, changed by none.
+      frozen: [Object.isFrozen(applied), Object.isFrozen(applied.settings.limits), Object.isFrozen(applied.conf.rules[0]!.matcher)],
     }).toEqual({
       before: [5, 1],
       version: 2,
@@ -155,6 +157,7 @@ describe("the snapshot carries nothing raw; the applied record does (issue 19)",
       routes: 2,
       record: [2, 9, true, false],
       requestTimeoutMs: 9000,
+      frozen: [true, true, true],
     });
   });
 });
