@@ -40,8 +40,7 @@ export function record(flight: Flight, tunnel: boolean): void {
   // A WebSocket tunnel that ended in failure counts as a proxy error (SPEC §10).
   if (tunnel && flight.bodyError !== null) state.metrics.tunnelFailed();
   // Per-app metrics (SPEC §10): attributed by the slot port the request went to.
-  if (route !== null && route.app !== null && upstream !== null)
-    state.appMetrics.record(upstream.port, flight.status, elapsedMs, declaredLength(flight.req), flight.bytes);
+  if (route !== null && route.app !== null && upstream !== null) state.appMetrics.record(upstream.port, sample);
   const cut = flight.bodyError;
   // A body the upstream cut off is its failure, like a 502: logged even without endpoint lines.
   if (cut instanceof UpstreamError && cut.kind !== "aborted" && cut.kind !== "too_large") {

@@ -3,6 +3,8 @@
  * request routed to an app completes, summed over an app's two slot ports when asked. Kept apart
  * from the Prometheus families (state/metrics.ts); they share nothing but the request record.
  */
+import type { RequestSample } from "./metrics.ts";
+
 export interface AppTraffic {
   requests: number;
   bytes_received: number;
@@ -29,14 +31,15 @@ class PortCounters {
 export class AppMetrics {
   private readonly byPort = new Map<number, PortCounters>();
 
-  record(port: number, status: number, elapsedMs: number, bytesIn: number, bytesOut: number): void {
+  /** The request's sample, the one the Prometheus families get (its bytes in count chunked uploads too). */
+  record(port: number, sample: RequestSample): void {
     let c = this.byPort.get(port);
     if (!c) this.byPort.set(port, (c = new PortCounters()));
     c.requests++;
-    c.bytesIn += bytesIn;
-    c.bytesOut += bytesOut;
-    c.totalMs += elapsedMs;
-    if (status < 200 || status > 499) c.errors++;
+    c.bytesIn += sample.bytesIn;
+    c.bytesOut += sample.bytesOut;
+    c.totalMs += sample.seconds * 1000;
+    if (sample.status < 200 || sample.status > 499) c.errors++;
     c.last = Date.now();
   }
 

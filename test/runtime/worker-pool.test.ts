@@ -55,9 +55,9 @@ describe("counters drained by workers and summed by the primary (SPEC §15.1)", 
 
   test("per-app traffic: counters add up by slot port, the last request time is the latest", () => {
     const [a, b, primary] = [new AppMetrics(), new AppMetrics(), new AppMetrics()];
-    a.record(20001, 200, 10, 5, 50);
-    b.record(20001, 502, 30, 0, 11);
-    b.record(20002, 200, 20, 1, 1);
+    a.record(20001, requestSample({ status: 200, seconds: 10 / 1000, bytesIn: 5, bytesOut: 50 }));
+    b.record(20001, requestSample({ status: 502, seconds: 30 / 1000, bytesIn: 0, bytesOut: 11 }));
+    b.record(20002, requestSample({ status: 200, seconds: 20 / 1000, bytesIn: 1, bytesOut: 1 }));
     primary.absorb(a.drain());
     primary.absorb(b.drain());
     primary.absorb(a.drain()); // nothing new
