@@ -44,31 +44,20 @@ describe("rules that can never match (SPEC §3.7)", () => {
     ]);
   });
 
-  test("shadowing is checked in linear time: 16 times the rules take about 16 times as long, not 256", () => {
-    // Every earlier rule used to be tried against every later one: 1,000 rules took 28 ms, 10,000 four seconds.
-    const file = (n: number) => {
-      const lines: string[] = [];
-      for (let i = 0; i < n / 2; i++) lines.push(`/p${i}/x/* -> http://x:1`, `/p${i}/x/y${i} -> http://x:1`);
-      return lines.join("\n");
-    };
-    const small = file(1_000);
-    const large = file(16_000);
-    shadowWarnings(small); // warm-up, so that the first run's compilation is not counted
-    const fastest = (text: string) => {
-      let best = Number.POSITIVE_INFINITY;
-      for (let i = 0; i < 3; i++) {
-        const started = performance.now();
-        shadowWarnings(text);
-        best = Math.min(best, performance.now() - started);
-      }
-      return best;
-    };
-    const ratio = fastest(large) / fastest(small);
-    const warnings = shadowWarnings(large);
+  test("16,000 rules are checked for shadowing in linear time", () => {
+    // Every earlier rule used to be tried against every later one: 1,000 rules took 28 ms and
+    // 16,000 about 25 s on the 2-core VM; indexed, well under a second there even when busy.
+    const lines: string[] = [];
+    for (let i = 0; i < 8_000; i++) lines.push(`/p${i}/x/* -> http://x:1`, `/p${i}/x/y${i} -> http://x:1`);
+    const text = lines.join("\n");
+    shadowWarnings(lines.slice(0, 1_000).join("\n")); // warm-up, so that compiling the parser is not counted
+    const started = performance.now();
+    const warnings = shadowWarnings(text);
+    const ms = performance.now() - started;
     expect([warnings.length, warnings[7_999]]).toEqual([
       8_000,
       "proxy.conf:16000:1: warning: rule '/p7999/x/y7999' can never match: the rule '/p7999/x/*' on line 15999 comes first and always wins for the same requests",
     ]);
-    expect(ratio).toBeLessThan(48);
+    expect(ms).toBeLessThan(3000);
   });
 });
