@@ -9,7 +9,7 @@ import { createLocalJWKSet } from "jose";
 import type { AuthMaterial } from "./load-auth.ts";
 import { jwtAlgorithms } from "./load-auth.ts";
 import type { Rule } from "./model.ts";
-import { RATE_LIMIT } from "./schema.ts";
+import { RATE_LIMIT } from "./rule-checks.ts";
 import type { Settings } from "./settings.ts";
 import type { ApiKeyPolicy, AuthGrant, AuthPolicy, BasicPolicy, JwtKeySource, JwtPolicy, RateLimitSpec } from "./snapshot.ts";
 

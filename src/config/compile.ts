@@ -10,7 +10,7 @@ import { segmentHash } from "../lib/segment-hash.ts";
 import type { AuthMaterial } from "./load-auth.ts";
 import { globalRateLimit, parseRateLimit, PolicyCompiler } from "./compile-auth.ts";
 import { matcherText, type HeaderOp, type ProxyConf, type Rule } from "./model.ts";
-import { jsPattern, normalizeTargetUrl, templatePart } from "./schema.ts";
+import { jsPattern, normalizeTargetUrl, templatePart } from "./rule-checks.ts";
 import type { Settings } from "./settings.ts";
 import {
   HeaderVar,

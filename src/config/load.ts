@@ -10,6 +10,7 @@ import { checkAuth, type AuthMaterial } from "./load-auth.ts";
 import type { ConfigIssue } from "./issues.ts";
 import { hasErrors } from "./issues.ts";
 import type { ProxyConf } from "./model.ts";
+import { checkParsedConf } from "./rule-checks.ts";
 import { proxyConfSchema } from "./schema.ts";
 import { settingsSchema, stripUnknownKeys, type Settings } from "./settings.ts";
 import { parseProxyConf, type ParsedProxyConf, type Position, type PositionMap } from "./syntax.ts";
@@ -90,9 +91,11 @@ export function loadConfig(files: ConfigFiles): LoadedConfig {
 export function validateProxyConfText(text: string, file: string): { parsed: ParsedProxyConf; conf: ProxyConf | null; issues: ConfigIssue[] } {
   const parsed = parseProxyConf(text, file);
   const issues = [...parsed.issues];
-  const result = proxyConfSchema.safeParse(parsed.conf);
-  if (!result.success) issues.push(...zodIssues(result.error, file, (path) => nearestPosition(parsed.positions, path)));
-  const conf = result.success && !hasErrors(issues) ? (result.data as ProxyConf) : null;
+  // The parser's output has the schema's shape by construction: its values are checked directly
+  // (rule-checks.ts), with the schema's messages, instead of walking it through zod.
+  const checked = checkParsedConf(parsed.conf);
+  for (const problem of checked.problems) issues.push(valueIssue(file, problem.path, problem.message, nearestPosition(parsed.positions, problem.path)));
+  const conf = checked.problems.length === 0 && !hasErrors(issues) ? checked.conf : null;
   return { parsed, conf, issues };
 }
 
@@ -141,10 +144,14 @@ export function validateSettingsText(text: string, file: string): { settings: Se
 function zodIssues(error: z.ZodError, file: string, locate: (path: string) => Position | undefined): ConfigIssue[] {
   return error.issues.map((i) => {
     const path = i.path.map(String).join(".");
-    const pos = locate(path);
-    const where = path && !pos ? `${path}: ` : "";
-    return { file, line: pos?.line, column: pos?.column, path, severity: "error" as const, message: where + i.message };
+    return valueIssue(file, path, i.message, locate(path));
   });
+}
+
+/** An error about the value at `path`; without a position the message names the path instead. */
+function valueIssue(file: string, path: string, message: string, pos: Position | undefined): ConfigIssue {
+  const where = path && !pos ? `${path}: ` : "";
+  return { file, line: pos?.line, column: pos?.column, path, severity: "error", message: where + message };
 }
 
 /** The position recorded for the path, or for its closest recorded ancestor. */

@@ -1,0 +1,349 @@
+/**
+ * The value checks of proxy.conf's rules and header blocks (SPEC §3.2–§3.7), written once for both
+ * doors. A JSON write through the admin API has an unknown shape, so schema.ts checks it with zod
+ * and calls these checks from its refinements. What parseProxyConf made has the right shape by
+ * construction (every field present, strings where strings go), so `checkParsedConf` runs the same
+ * checks on it directly: walking 100 parsed rules through zod took ~600 µs (bench/config.ts), most
+ * of a reload. test/config/rule-checks.test.ts holds the two to the same issues, in the same order.
+ *
+ * No zod here: the request path's compile (and the worker processes) import these helpers.
+ */
+import { isHeaderName, isHeaderValue, REFUSED_BLOCK_HEADERS } from "../lib/headers.ts";
+import { LB_STRATEGIES, type HeaderOp, type LbStrategy, type Matcher, type ProxyConf, type RouteOptions, type Rule, type Target } from "./model.ts";
+
+export const TARGET_SCHEMES: ReadonlySet<string> = new Set(["http", "https", "ws", "wss", "redirect"]);
+export const HEADER_VARIABLES: ReadonlySet<string> = new Set(["client_ip", "scheme", "host"]);
+const BCRYPT = /^\$2[aby]\$(0[4-9]|1[0-3])\$[./A-Za-z0-9]{53}$/;
+export const RATE_LIMIT = /^(\d+(?:\.\d+)?)\s*\/\s*(s|m)(?:\s+burst\s+(\d+))?$/;
+const AUTH_VALUES: ReadonlySet<string> = new Set(["basic", "api_key", "jwt", "none"]);
+const STRATEGIES: ReadonlySet<string> = new Set(LB_STRATEGIES);
+
+export const WEIGHT_MAX = 255;
+export const WEIGHT_ERROR = "weight must be an integer from 0 to 255";
+export const EMPTY_TARGETS_ERROR = "empty target list: a rule needs at least one target after '->'";
+export const EXACT_ERROR = "an exact path must start with '/'";
+export const PREFIX_ERROR = "a prefix must start and end with '/' (written '/p/*')";
+export const HOST_PATH_ERROR = "a host path must look like '/p/'";
+export const USERNAME_ERROR = "@auth needs a user name without ':' (@auth:USER:HASH)";
+export const REALM_ERROR = "realm cannot contain quotes, backslashes or control characters";
+export const lbError = (value: unknown) => `unknown @lb strategy '${String(value)}' (use round-robin, weighted or failover)`;
+export const authValueError = (value: unknown) => `bad auth value '${String(value)}' (use basic, api_key, jwt or none)`;
+export const rateLimitError = (value: unknown) => `bad rate_limit '${String(value)}' (expected N/s or N/m, optionally followed by 'burst M')`;
+
+/** `(?P<name>` (Rust/Python) is accepted as JavaScript's `(?<name>` (SPEC §3.2). */
+export function jsPattern(pattern: string): string {
+  return pattern.includes("(?P<") ? pattern.replaceAll("(?P<", "(?<") : pattern;
+}
+
+export function regexError(pattern: string): string | null {
+  try {
+    new RegExp(jsPattern(pattern));
+    return null;
+  } catch (err) {
+    return `invalid regex '${pattern}': ${(err as Error).message.replace(/^Invalid regular expression: /, "")}`;
+  }
+}
+
+export function regexSourceError(pattern: string): string | null {
+  return pattern === "" ? "empty regex" : regexError(pattern);
+}
+
+const BRACKETED_IP = /^\[[0-9a-fA-F:.]+\]$/;
+const BRACKETED_WITH_PORT = /^\[.*\]:\d*$/;
+const NAME_WITH_PORT = /^[^:[\]]+:\d*$/;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+const DNS_LABEL = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$/i;
+
+/** Why a host written as a rule source is not acceptable, or null when it is (SPEC §3.2). */
+export function hostError(host: string): string | null {
+  if (host === "") return "missing host";
+  if (BRACKETED_IP.test(host)) return null;
+  if (BRACKETED_WITH_PORT.test(host) || NAME_WITH_PORT.test(host)) {
+    return `a rule source cannot include a port ('${host}'): routing ignores the port`;
+  }
+  if (IPV4.test(host)) {
+    return host.split(".").every((o) => Number(o) <= 255) ? null : `invalid IPv4 address '${host}'`;
+  }
+  // One trailing dot is the same host (SPEC §5.3: rule hosts compare without it), as in a request.
+  const name = host.length > 1 && host.endsWith(".") ? host.slice(0, -1) : host;
+  const labels = name.split(".");
+  const ok = name.length <= 253 && labels.every((l) => l.length > 0 && l.length <= 63 && DNS_LABEL.test(l));
+  return ok ? null : `invalid host '${host}': use a DNS name or an IP address`;
+}
+
+export function hostPathError(path: string): string | null {
+  return path.startsWith("/") && path.endsWith("/") && path.length > 1 ? null : HOST_PATH_ERROR;
+}
+
+const SPACE = /\s/;
+const REDIRECT_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
+
+/** The parsed target URL, or why it is not acceptable (SPEC §3.3, §3.4): one URL parse serves the check and the normal form. */
+export function checkTargetUrl(raw: string): URL | string {
+  if (raw === "") return "empty target (a stray comma?)";
+  if (SPACE.test(raw)) return `target '${raw}' contains a space; comments must be on their own line`;
+  if (raw.includes("#")) return `'#' is not allowed in target '${raw}'; comments must be on their own line`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return `invalid target URL '${raw}'`;
+  }
+  const scheme = url.protocol.slice(0, -1);
+  if (!TARGET_SCHEMES.has(scheme)) {
+    return `unsupported scheme '${scheme}:' in '${raw}' (use http, https, ws, wss or redirect)`;
+  }
+  if (url.hostname === "") return `target '${raw}' has no host`;
+  if (scheme === "redirect") {
+    const host = raw.slice("redirect://".length).split(/[/?]/)[0] ?? "";
+    if (!REDIRECT_HOST.test(host)) return `redirect host '${host}' may contain only letters, digits, '.', '-', ':', '[' and ']'`;
+  }
+  return url;
+}
+
+/** WHATWG-normalized form (`http://h:1` → `http://h:1/`), keeping `${name}` readable for regex targets. */
+export function normalizeTargetUrl(raw: string | URL): string {
+  const href = (typeof raw === "string" ? new URL(raw) : raw).href;
+  return href.includes("$%7B") ? href.replace(/\$%7B(\w+)%7D/g, "$${$1}") : href;
+}
+
+/** Group references in a regex target: `$1`, `${1}`, `${name}` (`$$` is a literal dollar). */
+export function templateGroups(template: string): (number | string)[] {
+  const refs: (number | string)[] = [];
+  for (let i = 0; i < template.length; i++) {
+    if (template[i] !== "$") continue;
+    const next = template[i + 1];
+    if (next === "$") {
+      i++;
+    } else if (next === "{") {
+      const close = template.indexOf("}", i);
+      if (close < 0) continue;
+      const name = template.slice(i + 2, close);
+      refs.push(/^\d+$/.test(name) ? Number(name) : name);
+      i = close;
+    } else if (next !== undefined && next >= "0" && next <= "9") {
+      let j = i + 1;
+      while (j < template.length && template[j]! >= "0" && template[j]! <= "9") j++;
+      refs.push(Number(template.slice(i + 1, j)));
+      i = j - 1;
+    }
+  }
+  return refs;
+}
+
+/** The path-and-query part of a target URL as written, where regex substitution applies. */
+export function templatePart(raw: string): string {
+  const afterScheme = raw.indexOf("//");
+  const slash = raw.indexOf("/", afterScheme + 2);
+  const question = raw.indexOf("?", afterScheme + 2);
+  const start = slash < 0 ? question : question < 0 ? slash : Math.min(slash, question);
+  return start < 0 ? "" : raw.slice(start);
+}
+
+const VARIABLE_NAME = /^[A-Za-z_]+/;
+
+function headerValueError(value: string): string | null {
+  if (!isHeaderValue(value)) return "header value contains a control character";
+  for (let i = value.indexOf("$"); i >= 0 && i < value.length; i = value.indexOf("$", i + 1)) {
+    if (value[i + 1] === "$") {
+      i++;
+      continue;
+    }
+    const name = VARIABLE_NAME.exec(value.slice(i + 1))?.[0] ?? "";
+    if (!HEADER_VARIABLES.has(name)) {
+      return `unknown variable '$${name}' (use $client_ip, $scheme, $host, or $$ for a literal '$')`;
+    }
+    i += name.length;
+  }
+  return null;
+}
+
+/** Where a problem is, relative to the value checked (`["targets", 0, "url"]`), and what it is. */
+export type AddProblem = (path: readonly (string | number)[], message: string) => void;
+
+/** A `headers {}` entry (SPEC §3.5): a token name the proxy does not manage, and a value of known variables. */
+export function headerOpProblems(op: HeaderOp, add: AddProblem): void {
+  if (!isHeaderName(op.name)) add(["name"], `invalid header name '${op.name}'`);
+  else if (REFUSED_BLOCK_HEADERS.has(op.name.toLowerCase())) {
+    add(["name"], `header '${op.name}' cannot be changed in a headers block: the proxy manages it`);
+  }
+  const err = op.value === null ? null : headerValueError(op.value);
+  if (err) add(["value"], err);
+}
+
+export function isAuthValue(value: string): boolean {
+  return AUTH_VALUES.has(value);
+}
+
+export function usernameError(username: string): string | null {
+  return username !== "" && !username.includes(":") ? null : USERNAME_ERROR;
+}
+
+export function realmError(realm: string): string | null {
+  return /["\\\0-\x1f]/.test(realm) ? REALM_ERROR : null;
+}
+
+export function isRateLimit(text: string): boolean {
+  return RATE_LIMIT.test(text) && Number(RATE_LIMIT.exec(text)?.[1]) > 0;
+}
+
+const GROUP_NAME = /\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g;
+
+/**
+ * What is wrong with a rule as a whole, once each of its values passed: bcrypt hashes, targets
+ * that mix redirects with upstreams, and regex targets naming groups the regex lacks.
+ */
+export function ruleProblems(rule: Rule, add: AddProblem): void {
+  rule.auth.forEach((u, i) => {
+    if (!BCRYPT.test(u.hash)) {
+      add(
+        ["auth", i, "hash"],
+        `bad @auth hash for user '${u.username}': expected a bcrypt hash ($2a$, $2b$ or $2y$, cost 04-13); make one with 'soli-proxy hash-password'`,
+      );
+    }
+  });
+  let redirects = 0;
+  for (const t of rule.targets) if (t.url.startsWith("redirect:")) redirects++;
+  if (redirects > 0 && redirects < rule.targets.length) add(["targets"], "a rule's targets must be all redirect:// or none of them");
+  if (rule.matcher.type !== "regex" || regexError(rule.matcher.value) !== null) return;
+  // Only worked out when a target refers to a group: most regex rules' targets are plain.
+  let groups: { count: number; names: Set<string> } | null = null;
+  rule.targets.forEach((t, i) => {
+    for (const ref of templateGroups(templatePart(t.url))) {
+      groups ??= regexGroups((rule.matcher as { value: string }).value);
+      const exists = typeof ref === "number" ? ref <= groups.count : groups.names.has(ref);
+      if (!exists) {
+        const { count, names } = groups;
+        add(
+          ["targets", i, "url"],
+          `target refers to group '${ref}' which the regex does not have (it has ${count} group${count === 1 ? "" : "s"}${names.size ? `: ${[...names].join(", ")}` : ""})`,
+        );
+      }
+    }
+  });
+}
+
+function regexGroups(pattern: string): { count: number; names: Set<string> } {
+  const js = jsPattern(pattern);
+  const count = (new RegExp(js + "|").exec("")?.length ?? 1) - 1;
+  return { count, names: new Set([...js.matchAll(GROUP_NAME)].map((m) => m[1]!)) };
+}
+
+/** One problem found by checkParsedConf: the dotted path of the value and the message. */
+export interface ValueProblem {
+  path: string;
+  message: string;
+}
+
+/**
+ * Checks what parseProxyConf made: the same checks, the same messages and paths, in the same order
+ * as proxyConfSchema would report them, and the same result when there is none (a copy with each
+ * target URL in its normal form, option keys in the schema's order). As with the schema, a rule's
+ * whole-rule checks run only when none of its target URLs, weights' types or @lb failed.
+ */
+export function checkParsedConf(conf: ProxyConf): { conf: ProxyConf; problems: ValueProblem[] } {
+  const problems: ValueProblem[] = [];
+  const headers = conf.headers.map((op, i) => checkHeaderOp(op, `headers.${i}`, problems));
+  const rules = conf.rules.map((rule, i) => checkRule(rule, `rules.${i}`, problems));
+  return { conf: { headers, rules }, problems };
+}
+
+function checkHeaderOp(op: HeaderOp, at: string, problems: ValueProblem[]): HeaderOp {
+  headerOpProblems(op, (path, message) => problems.push({ path: `${at}.${path.join(".")}`, message }));
+  return { name: op.name, value: op.value };
+}
+
+function checkRule(rule: Rule, at: string, problems: ValueProblem[]): Rule {
+  const add = (path: string, message: string) => problems.push({ path: `${at}.${path}`, message });
+  // An issue zod does not let a rule's own checks continue past (a failed URL transform, a weight
+  // that is no integer, an unknown @lb): the whole-rule checks are then skipped, as zod skips them.
+  let stops = false;
+
+  const matcher = checkMatcher(rule.matcher, add);
+
+  if (rule.targets.length === 0) problems.push({ path: `${at}.targets`, message: EMPTY_TARGETS_ERROR });
+  const targets = rule.targets.map((t, i): Target => {
+    const checked = checkTargetUrl(t.url);
+    let url = t.url;
+    if (typeof checked === "string") {
+      add(`targets.${i}.url`, checked);
+      stops = true;
+    } else url = normalizeTargetUrl(checked);
+    const w = t.weight;
+    if (!Number.isInteger(w)) {
+      add(`targets.${i}.weight`, WEIGHT_ERROR);
+      stops = true;
+    } else {
+      // zod's int() then min() then max(): a weight beyond the safe integers fails two of them.
+      if (!Number.isSafeInteger(w)) add(`targets.${i}.weight`, WEIGHT_ERROR);
+      if (w < 0) add(`targets.${i}.weight`, WEIGHT_ERROR);
+      if (w > WEIGHT_MAX) add(`targets.${i}.weight`, WEIGHT_ERROR);
+    }
+    return { url, weight: w };
+  });
+
+  if (!STRATEGIES.has(rule.load_balancing)) {
+    add("load_balancing", lbError(rule.load_balancing));
+    stops = true;
+  }
+
+  const auth = rule.auth.map((u, i) => {
+    if (usernameError(u.username)) add(`auth.${i}.username`, USERNAME_ERROR);
+    return { username: u.username, hash: u.hash };
+  });
+  const headers = rule.headers.map((op, i) => checkHeaderOp(op, `${at}.headers.${i}`, problems));
+  const options = rule.options === null ? null : checkOptions(rule.options, add);
+
+  const checked: Rule = { matcher, targets, load_balancing: rule.load_balancing as LbStrategy, auth, headers, options };
+  if (!stops) ruleProblems(checked, (path, message) => add(path.join("."), message));
+  return checked;
+}
+
+function checkMatcher(m: Matcher, add: (path: string, message: string) => void): Matcher {
+  switch (m.type) {
+    case "default":
+      return { type: "default" };
+    case "domain_path": {
+      const hostErr = hostError(m.domain);
+      if (hostErr) add("matcher.domain", hostErr);
+      const pathErr = hostPathError(m.path);
+      if (pathErr) add("matcher.path", pathErr);
+      return { type: "domain_path", domain: m.domain, path: m.path };
+    }
+    default: {
+      const err =
+        m.type === "exact"
+          ? m.value.startsWith("/")
+            ? null
+            : EXACT_ERROR
+          : m.type === "prefix"
+            ? m.value.startsWith("/") && m.value.endsWith("/")
+              ? null
+              : PREFIX_ERROR
+            : m.type === "regex"
+              ? regexSourceError(m.value)
+              : hostError(m.value);
+      if (err) add("matcher.value", err);
+      return { type: m.type, value: m.value };
+    }
+  }
+}
+
+/** Keys in the schema's order; the parser never makes an empty `keys` entry (it drops them). */
+function checkOptions(o: RouteOptions, add: (path: string, message: string) => void): RouteOptions {
+  const out: RouteOptions = {};
+  if (o.auth !== undefined) {
+    if (!isAuthValue(o.auth)) add("options.auth", authValueError(o.auth));
+    out.auth = o.auth;
+  }
+  if (o.realm !== undefined) {
+    if (realmError(o.realm)) add("options.realm", REALM_ERROR);
+    out.realm = o.realm;
+  }
+  if (o.keys !== undefined) out.keys = [...o.keys];
+  if (o.rate_limit !== undefined) {
+    if (!isRateLimit(o.rate_limit)) add("options.rate_limit", rateLimitError(o.rate_limit));
+    out.rate_limit = o.rate_limit;
+  }
+  return out;
+}
