@@ -281,7 +281,21 @@ export function compileUpstream(raw: string, weight: number, isTemplate: boolean
     parts = upstreamParts(raw);
     seen?.set(raw, parts);
   }
-  return { ...parts, template: isTemplate ? compileTemplate(templatePart(raw)) : null, weight };
+  // Written out rather than spread: one object shape for every upstream, and no generic copy.
+  return {
+    url: parts.url,
+    origin: parts.origin,
+    scheme: parts.scheme,
+    secure: parts.secure,
+    hostname: parts.hostname,
+    port: parts.port,
+    authority: parts.authority,
+    path: parts.path,
+    query: parts.query,
+    endpoint: parts.endpoint,
+    template: isTemplate ? compileTemplate(templatePart(raw)) : null,
+    weight,
+  };
 }
 
 function upstreamParts(raw: string): UpstreamParts {

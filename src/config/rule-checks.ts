@@ -244,8 +244,21 @@ export interface ValueProblem {
 export function checkParsedConf(conf: ProxyConf): { conf: ProxyConf; problems: ValueProblem[] } {
   const problems: ValueProblem[] = [];
   const headers = conf.headers.map((op, i) => checkHeaderOp(op, `headers.${i}`, problems));
-  const rules = conf.rules.map((rule, i) => checkRule(rule, `rules.${i}`, problems));
+  // Most rules of a large file name the same few backends: each URL is parsed once.
+  const urls = new Map<string, string | { normal: string }>();
+  const rules = conf.rules.map((rule, i) => checkRule(rule, `rules.${i}`, problems, urls));
   return { conf: { headers, rules }, problems };
+}
+
+/** The target URL's normal form, or why it is not acceptable; remembered per URL as written. */
+function checkedUrl(raw: string, seen: Map<string, string | { normal: string }>): string | { normal: string } {
+  let found = seen.get(raw);
+  if (found === undefined) {
+    const checked = checkTargetUrl(raw);
+    found = typeof checked === "string" ? checked : { normal: normalizeTargetUrl(checked) };
+    seen.set(raw, found);
+  }
+  return found;
 }
 
 function checkHeaderOp(op: HeaderOp, at: string, problems: ValueProblem[]): HeaderOp {
@@ -253,7 +266,7 @@ function checkHeaderOp(op: HeaderOp, at: string, problems: ValueProblem[]): Head
   return { name: op.name, value: op.value };
 }
 
-function checkRule(rule: Rule, at: string, problems: ValueProblem[]): Rule {
+function checkRule(rule: Rule, at: string, problems: ValueProblem[], urls: Map<string, string | { normal: string }>): Rule {
   const add = (path: string, message: string) => problems.push({ path: `${at}.${path}`, message });
   // An issue zod does not let a rule's own checks continue past (a failed URL transform, a weight
   // that is no integer, an unknown @lb): the whole-rule checks are then skipped, as zod skips them.
@@ -263,12 +276,12 @@ function checkRule(rule: Rule, at: string, problems: ValueProblem[]): Rule {
 
   if (rule.targets.length === 0) problems.push({ path: `${at}.targets`, message: EMPTY_TARGETS_ERROR });
   const targets = rule.targets.map((t, i): Target => {
-    const checked = checkTargetUrl(t.url);
+    const checked = checkedUrl(t.url, urls);
     let url = t.url;
     if (typeof checked === "string") {
       add(`targets.${i}.url`, checked);
       stops = true;
-    } else url = normalizeTargetUrl(checked);
+    } else url = checked.normal;
     const w = t.weight;
     if (!Number.isInteger(w)) {
       add(`targets.${i}.weight`, WEIGHT_ERROR);

@@ -106,6 +106,7 @@ interface LogicalLine {
 }
 
 const OPTION_KEYS = new Set(["auth", "realm", "keys", "rate_limit"]);
+const HEADERS_OPEN = /^headers\s*\{$/;
 
 /** Joins `\` continuations and trims, keeping the first physical line's number (SPEC §3.1). */
 export function logicalLines(text: string): LogicalLine[] {
@@ -113,20 +114,26 @@ export function logicalLines(text: string): LogicalLine[] {
   const out: LogicalLine[] = [];
   for (let i = 0; i < physical.length; i++) {
     const start = i;
-    // Pieces joined once at the end: appending to a growing string per continuation made a long
-    // run of `\` lines quadratic (20,000 lines took a second; found by fuzzing).
-    const pieces: string[] = [];
     let last = physical[i] ?? "";
-    while (last.endsWith("\\") && i + 1 < physical.length) {
-      pieces.push(last.slice(0, -1));
-      i++;
-      last = (physical[i] ?? "").trim();
+    let joined = last;
+    if (last.endsWith("\\")) {
+      // Pieces joined once at the end: appending to a growing string per continuation made a long
+      // run of `\` lines quadratic (20,000 lines took a second; found by fuzzing).
+      const pieces: string[] = [];
+      while (last.endsWith("\\") && i + 1 < physical.length) {
+        pieces.push(last.slice(0, -1));
+        i++;
+        last = (physical[i] ?? "").trim();
+      }
+      if (last.endsWith("\\") && i + 1 >= physical.length) last = last.slice(0, -1);
+      pieces.push(last);
+      joined = pieces.join("");
     }
-    if (last.endsWith("\\") && i + 1 >= physical.length) last = last.slice(0, -1);
-    pieces.push(last);
-    const joined = pieces.length === 1 ? last : pieces.join("");
-    const lead = joined.length - joined.trimStart().length;
-    out.push({ text: joined.trim(), line: start + 1, column: lead + 1, endLine: i + 1 });
+    const trimmed = joined.trim();
+    // Everything before the first character kept is white space, so that character's first
+    // occurrence is where the text starts (no second trimmed copy to measure).
+    const lead = trimmed === "" ? joined.length : joined.indexOf(trimmed[0]!);
+    out.push({ text: trimmed, line: start + 1, column: lead + 1, endLine: i + 1 });
   }
   return out;
 }
@@ -225,7 +232,7 @@ export function parseProxyConf(text: string, file = "proxy.conf"): ParsedProxyCo
       continue;
     }
 
-    if (/^headers\s*\{$/.test(t)) {
+    if (arrow < 0 && HEADERS_OPEN.test(t)) {
       const owner = rules.length === 0 ? null : rules.length - 1;
       const ownerRule = owner === null ? null : rules[owner]!;
       if (ownerRule && ownerRule.targets.length > 0 && ownerRule.targets.every((target) => target.url.startsWith("redirect:"))) {
@@ -315,20 +322,19 @@ function parseRule(
   };
   positions.addRule(index, at);
 
-  // Tokens after the arrow, with their offsets in the line.
-  const tokens: { text: string; offset: number }[] = [];
-  const re = /\S+/g;
-  const rhs = text.slice(arrow + 2);
-  for (let m = re.exec(rhs); m; m = re.exec(rhs)) tokens.push({ text: m[0], offset: arrow + 2 + m.index });
-
   const targets: Target[] = [];
   const auth: Rule["auth"] = [];
   let lb: string | null = null;
 
-  // Non-directive tokens are rejoined and split on commas; a piece is `[weight:N ]URL`.
+  // The white-space separated tokens after the arrow, scanned in place. Non-directive tokens are
+  // rejoined and split on commas; a piece is `[weight:N ]URL`.
   const pieces: { words: string[]; offset: number }[] = [];
   let current: { words: string[]; offset: number } | null = null;
-  for (const tok of tokens) {
+  for (let start = nextToken(text, arrow + 2); start < text.length; start = nextToken(text, start)) {
+    let end = start + 1;
+    while (end < text.length && !isWhiteSpace(text.charCodeAt(end))) end++;
+    const tok = { text: text.slice(start, end), offset: start };
+    start = end;
     if (tok.text.startsWith("@")) {
       const d = tok.text.slice(1);
       const colon = d.indexOf(":");
@@ -390,6 +396,29 @@ function parseRule(
     options: null,
   };
   return { rule, source };
+}
+
+/** Where the next token starts at or after `from` (the text's length when there is none). */
+function nextToken(text: string, from: number): number {
+  let i = from;
+  while (i < text.length && isWhiteSpace(text.charCodeAt(i))) i++;
+  return i;
+}
+
+/** The characters `\s` matches in a JavaScript regular expression (white space and line terminators). */
+function isWhiteSpace(code: number): boolean {
+  if (code < 0x80) return code === 32 || (code >= 9 && code <= 13);
+  return (
+    code === 0xa0 ||
+    code === 0x1680 ||
+    (code >= 0x2000 && code <= 0x200a) ||
+    code === 0x2028 ||
+    code === 0x2029 ||
+    code === 0x202f ||
+    code === 0x205f ||
+    code === 0x3000 ||
+    code === 0xfeff
+  );
 }
 
 /** SPEC §3.2. Shapes only; whether a host or a regex is valid is decided by the schema. */
