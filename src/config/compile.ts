@@ -111,7 +111,7 @@ export function compileRoutes(
   const domain = new Map<string, Route>();
   const paths: Route[] = [];
   let fallback: Route | null = null;
-  const shared: SharedParts = { global: headerSet(mergeHeaders(compileHeaders(globalHeaders), [])), upstreams: new Map() };
+  const shared: SharedParts = { global: headerSet(mergeHeaders(compileHeaders(globalHeaders), [])), headerSets: new Map(), upstreams: new Map() };
 
   rules.forEach((rule, index) => {
     const route = compileRule(rule, index, shared, policies);
@@ -201,13 +201,16 @@ export function allRoutes(table: RouteTable): Route[] {
 }
 
 /**
- * What many routes of one compile have in common, built once: the global header block (a rule
- * without its own block shares it) and each target URL's parsed parts (most rules of a large file
- * name the same few backends).
+ * What many routes of one compile have in common, built once and shared (they are read-only): the
+ * global header block (a rule without its own block uses it), each distinct rule block merged with
+ * it, and each distinct target (most rules of a large file name the same few backends).
  */
 interface SharedParts {
   global: HeaderSet;
-  upstreams: Map<string, UpstreamParts>;
+  /** By the rule block as JSON. */
+  headerSets: Map<string, HeaderSet>;
+  /** By template or not, weight and URL. */
+  upstreams: Map<string, Upstream>;
 }
 
 interface HeaderSet {
@@ -219,14 +222,26 @@ function headerSet(headers: HeaderRule[]): HeaderSet {
   return { headers, headerNames: new Set(headers.map((h) => h.name)) };
 }
 
+/** The rule's own `headers {}` block merged over the global one, built once per distinct block. */
+function ruleHeaderSet(ops: readonly HeaderOp[], shared: SharedParts): HeaderSet {
+  if (ops.length === 0) return shared.global;
+  const key = JSON.stringify(ops);
+  let set = shared.headerSets.get(key);
+  if (set === undefined) {
+    set = headerSet(mergeHeaders(shared.global.headers, compileHeaders(ops)));
+    shared.headerSets.set(key, set);
+  }
+  return set;
+}
+
 function compileRule(rule: Rule, index: number, shared: SharedParts, policies: PolicyCompiler | null): Route {
   const m = rule.matcher;
-  const { headers, headerNames } = rule.headers.length === 0 ? shared.global : headerSet(mergeHeaders(shared.global.headers, compileHeaders(rule.headers)));
+  const { headers, headerNames } = ruleHeaderSet(rule.headers, shared);
   const kind = m.type;
   // Hosts are indexed the way requests are routed: lower-case, IPv6 without brackets (SPEC §5.3).
   const value = m.type === "default" ? "" : m.type === "domain_path" ? m.path : m.type === "domain" ? unbracket(m.value) : m.value;
   const regex = m.type === "regex" ? new RegExp(jsPattern(m.value)) : null;
-  const targets = rule.targets.map((t) => compileUpstream(t.url, t.weight, regex !== null, shared.upstreams));
+  const targets = rule.targets.map((t) => sharedUpstream(t.url, t.weight, regex !== null, shared.upstreams));
   return {
     key: matcherText(m),
     kind,
@@ -273,32 +288,18 @@ function appRoute(app: AppRouteInput, shared: SharedParts, auth: Route["auth"]):
   };
 }
 
-type UpstreamParts = Omit<Upstream, "template" | "weight">;
-
-export function compileUpstream(raw: string, weight: number, isTemplate: boolean, seen?: Map<string, UpstreamParts>): Upstream {
-  let parts = seen?.get(raw);
-  if (parts === undefined) {
-    parts = upstreamParts(raw);
-    seen?.set(raw, parts);
+/** The compiled target, the same object for every rule that names it with the same weight. */
+function sharedUpstream(raw: string, weight: number, isTemplate: boolean, seen: Map<string, Upstream>): Upstream {
+  const key = `${isTemplate ? "t" : "u"}${weight} ${raw}`;
+  let upstream = seen.get(key);
+  if (upstream === undefined) {
+    upstream = compileUpstream(raw, weight, isTemplate);
+    seen.set(key, upstream);
   }
-  // Written out rather than spread: one object shape for every upstream, and no generic copy.
-  return {
-    url: parts.url,
-    origin: parts.origin,
-    scheme: parts.scheme,
-    secure: parts.secure,
-    hostname: parts.hostname,
-    port: parts.port,
-    authority: parts.authority,
-    path: parts.path,
-    query: parts.query,
-    endpoint: parts.endpoint,
-    template: isTemplate ? compileTemplate(templatePart(raw)) : null,
-    weight,
-  };
+  return upstream;
 }
 
-function upstreamParts(raw: string): UpstreamParts {
+export function compileUpstream(raw: string, weight: number, isTemplate: boolean): Upstream {
   const url = new URL(raw);
   const scheme = url.protocol.slice(0, -1) as TargetScheme;
   const secure = scheme === "https" || scheme === "wss";
@@ -316,6 +317,8 @@ function upstreamParts(raw: string): UpstreamParts {
     path: url.pathname === "" ? "/" : url.pathname,
     query: url.search.slice(1),
     endpoint: endpointOf({ hostname, port, secure }),
+    template: isTemplate ? compileTemplate(templatePart(raw)) : null,
+    weight,
   };
 }
 
