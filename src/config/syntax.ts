@@ -22,6 +22,8 @@ export interface Position {
 export class PositionMap {
   private readonly fixed = new Map<string, Position>();
   private readonly rules: RuleOffsets[] = [];
+  /** The global `headers {}` block's lines; a rule's own are in its RuleOffsets. */
+  private readonly globalHeaders: HeaderLine[] = [];
 
   set(path: string, position: Position): void {
     this.fixed.set(path, position);
@@ -31,15 +33,40 @@ export class PositionMap {
     this.rules[index] = offsets;
   }
 
+  /** A `headers {}` line of rule `owner`'s block, or of the global one (null). */
+  addHeader(owner: number | null, header: HeaderLine): void {
+    (owner === null ? this.globalHeaders : this.rules[owner]!.headers).push(header);
+  }
+
   get(path: string): Position | undefined {
     const found = this.fixed.get(path);
-    if (found || !path.startsWith("rules.")) return found;
+    if (found) return found;
+    if (path.startsWith("headers.")) return headerPosition(this.globalHeaders, path.slice(8).split("."));
+    if (!path.startsWith("rules.")) return undefined;
     const dot = path.indexOf(".", 6);
     const rule = this.rules[Number(dot < 0 ? path.slice(6) : path.slice(6, dot))];
     if (!rule) return undefined;
-    const offset = ruleOffset(rule, dot < 0 ? [] : path.slice(dot + 1).split("."));
+    const keys = dot < 0 ? [] : path.slice(dot + 1).split(".");
+    if (keys[0] === "headers") return headerPosition(rule.headers, keys.slice(1));
+    const offset = ruleOffset(rule, keys);
     return offset === undefined ? undefined : { line: rule.line, column: rule.column + offset };
   }
+}
+
+/** Where a `Name: value` or `-Name` line of a headers block is, and its name and value in it. */
+interface HeaderLine {
+  line: number;
+  column: number;
+  name: number;
+  value: number;
+}
+
+/** `N`, `N.name` or `N.value` in a list of header lines. */
+function headerPosition(lines: readonly HeaderLine[], [index, key]: string[]): Position | undefined {
+  const h = lines[Number(index)];
+  if (!h) return undefined;
+  const offset = key === undefined ? 0 : key === "name" ? h.name : key === "value" ? h.value : undefined;
+  return offset === undefined ? undefined : { line: h.line, column: h.column + offset };
 }
 
 /** Offsets in a rule's logical line of the values parseRule read. */
@@ -52,6 +79,7 @@ interface RuleOffsets {
   lb: number | null;
   auth: { offset: number; hash: number }[];
   pieces: { offset: number; url: number }[];
+  headers: HeaderLine[];
 }
 
 function ruleOffset(rule: RuleOffsets, keys: string[]): number | undefined {
@@ -192,16 +220,13 @@ export function parseProxyConf(text: string, file = "proxy.conf"): ParsedProxyCo
     }
 
     if (block?.kind === "headers") {
-      const base = block.owner === null ? "headers" : `rules.${block.owner}.headers`;
       const list = block.owner === null ? globalHeaders : rules[block.owner]!.headers;
       const op = parseHeaderLine(t);
       if (!op) {
         issue("error", at(l, 0), "expected 'Name: value' or '-Name' in a headers block");
         continue;
       }
-      positions.set(`${base}.${list.length}`, at(l, 0));
-      positions.set(`${base}.${list.length}.name`, at(l, op.name === t ? 0 : t.startsWith("-") ? 1 : 0));
-      positions.set(`${base}.${list.length}.value`, at(l, op.valueOffset));
+      positions.addHeader(block.owner, { line: l.line, column: l.column, name: op.name === t ? 0 : t.startsWith("-") ? 1 : 0, value: op.valueOffset });
       list.push({ name: op.name, value: op.value });
       if (block.owner !== null) spans[block.owner]!.endLine = l.endLine;
       continue;
@@ -319,6 +344,7 @@ function parseRule(
     lb: null,
     auth: [],
     pieces: [],
+    headers: [],
   };
   positions.addRule(index, at);
 
