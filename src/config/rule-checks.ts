@@ -9,7 +9,17 @@
  * No zod here: the request path's compile (and the worker processes) import these helpers.
  */
 import { isHeaderName, isHeaderValue, REFUSED_BLOCK_HEADERS } from "../lib/headers.ts";
-import { LB_STRATEGIES, type HeaderOp, type LbStrategy, type Matcher, type ProxyConf, type RouteOptions, type Rule, type Target } from "./model.ts";
+import {
+  LB_STRATEGIES,
+  type BasicUser,
+  type HeaderOp,
+  type LbStrategy,
+  type Matcher,
+  type ProxyConf,
+  type RouteOptions,
+  type Rule,
+  type Target,
+} from "./model.ts";
 
 export const TARGET_SCHEMES: ReadonlySet<string> = new Set(["http", "https", "ws", "wss", "redirect"]);
 export const HEADER_VARIABLES: ReadonlySet<string> = new Set(["client_ip", "scheme", "host"]);
@@ -194,23 +204,25 @@ const GROUP_NAME = /\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g;
  * that mix redirects with upstreams, and regex targets naming groups the regex lacks.
  */
 export function ruleProblems(rule: Rule, add: AddProblem): void {
-  rule.auth.forEach((u, i) => {
+  for (let i = 0; i < rule.auth.length; i++) {
+    const u = rule.auth[i]!;
     if (!BCRYPT.test(u.hash)) {
       add(
         ["auth", i, "hash"],
         `bad @auth hash for user '${u.username}': expected a bcrypt hash ($2a$, $2b$ or $2y$, cost 04-13); make one with 'soli-proxy hash-password'`,
       );
     }
-  });
+  }
   let redirects = 0;
   for (const t of rule.targets) if (t.url.startsWith("redirect:")) redirects++;
   if (redirects > 0 && redirects < rule.targets.length) add(["targets"], "a rule's targets must be all redirect:// or none of them");
-  if (rule.matcher.type !== "regex" || regexError(rule.matcher.value) !== null) return;
+  const m = rule.matcher;
+  if (m.type !== "regex" || regexError(m.value) !== null) return;
   // Only worked out when a target refers to a group: most regex rules' targets are plain.
   let groups: { count: number; names: Set<string> } | null = null;
-  rule.targets.forEach((t, i) => {
-    for (const ref of templateGroups(templatePart(t.url))) {
-      groups ??= regexGroups((rule.matcher as { value: string }).value);
+  for (let i = 0; i < rule.targets.length; i++) {
+    for (const ref of templateGroups(templatePart(rule.targets[i]!.url))) {
+      groups ??= regexGroups(m.value);
       const exists = typeof ref === "number" ? ref <= groups.count : groups.names.has(ref);
       if (!exists) {
         const { count, names } = groups;
@@ -220,7 +232,7 @@ export function ruleProblems(rule: Rule, add: AddProblem): void {
         );
       }
     }
-  });
+  }
 }
 
 function regexGroups(pattern: string): { count: number; names: Set<string> } {
@@ -242,121 +254,146 @@ export interface ValueProblem {
  * whole-rule checks run only when none of its target URLs, weights' types or @lb failed.
  */
 export function checkParsedConf(conf: ProxyConf): { conf: ProxyConf; problems: ValueProblem[] } {
-  const problems: ValueProblem[] = [];
-  const headers = conf.headers.map((op, i) => checkHeaderOp(op, `headers.${i}`, problems));
-  // Most rules of a large file name the same few backends: each URL is parsed once.
-  const urls = new Map<string, string | { normal: string }>();
-  const rules = conf.rules.map((rule, i) => checkRule(rule, `rules.${i}`, problems, urls));
-  return { conf: { headers, rules }, problems };
+  const checker = new ParsedConfChecker();
+  const headers: HeaderOp[] = [];
+  for (let i = 0; i < conf.headers.length; i++) headers.push(checker.headerOp(conf.headers[i]!, `headers.${i}`));
+  const rules: Rule[] = [];
+  for (let i = 0; i < conf.rules.length; i++) rules.push(checker.rule(conf.rules[i]!, i));
+  return { conf: { headers, rules }, problems: checker.problems };
 }
 
-/** The target URL's normal form, or why it is not acceptable; remembered per URL as written. */
-function checkedUrl(raw: string, seen: Map<string, string | { normal: string }>): string | { normal: string } {
-  let found = seen.get(raw);
-  if (found === undefined) {
-    const checked = checkTargetUrl(raw);
-    found = typeof checked === "string" ? checked : { normal: normalizeTargetUrl(checked) };
-    seen.set(raw, found);
-  }
-  return found;
-}
+/**
+ * One walk over a parsed file: plain loops and one reporting function for the whole file, so that
+ * checking a rule allocates nothing but its checked copy (and a path string per problem found).
+ */
+class ParsedConfChecker {
+  readonly problems: ValueProblem[] = [];
+  /** Most rules of a large file name the same few backends: each URL is parsed once. */
+  private readonly urls = new Map<string, string | { normal: string }>();
+  /** The dotted path of the value being checked: problems are reported below it. */
+  private at = "";
+  private readonly addBelow: AddProblem = (path, message) => this.add(path.join("."), message);
 
-function checkHeaderOp(op: HeaderOp, at: string, problems: ValueProblem[]): HeaderOp {
-  headerOpProblems(op, (path, message) => problems.push({ path: `${at}.${path.join(".")}`, message }));
-  return { name: op.name, value: op.value };
-}
-
-function checkRule(rule: Rule, at: string, problems: ValueProblem[], urls: Map<string, string | { normal: string }>): Rule {
-  const add = (path: string, message: string) => problems.push({ path: `${at}.${path}`, message });
-  // An issue zod does not let a rule's own checks continue past (a failed URL transform, a weight
-  // that is no integer, an unknown @lb): the whole-rule checks are then skipped, as zod skips them.
-  let stops = false;
-
-  const matcher = checkMatcher(rule.matcher, add);
-
-  if (rule.targets.length === 0) problems.push({ path: `${at}.targets`, message: EMPTY_TARGETS_ERROR });
-  const targets = rule.targets.map((t, i): Target => {
-    const checked = checkedUrl(t.url, urls);
-    let url = t.url;
-    if (typeof checked === "string") {
-      add(`targets.${i}.url`, checked);
-      stops = true;
-    } else url = checked.normal;
-    const w = t.weight;
-    if (!Number.isInteger(w)) {
-      add(`targets.${i}.weight`, WEIGHT_ERROR);
-      stops = true;
-    } else {
-      // zod's int() then min() then max(): a weight beyond the safe integers fails two of them.
-      if (!Number.isSafeInteger(w)) add(`targets.${i}.weight`, WEIGHT_ERROR);
-      if (w < 0) add(`targets.${i}.weight`, WEIGHT_ERROR);
-      if (w > WEIGHT_MAX) add(`targets.${i}.weight`, WEIGHT_ERROR);
-    }
-    return { url, weight: w };
-  });
-
-  if (!STRATEGIES.has(rule.load_balancing)) {
-    add("load_balancing", lbError(rule.load_balancing));
-    stops = true;
+  private add(path: string, message: string): void {
+    this.problems.push({ path: `${this.at}.${path}`, message });
   }
 
-  const auth = rule.auth.map((u, i) => {
-    if (usernameError(u.username)) add(`auth.${i}.username`, USERNAME_ERROR);
-    return { username: u.username, hash: u.hash };
-  });
-  const headers = rule.headers.map((op, i) => checkHeaderOp(op, `${at}.headers.${i}`, problems));
-  const options = rule.options === null ? null : checkOptions(rule.options, add);
+  headerOp(op: HeaderOp, at: string): HeaderOp {
+    this.at = at;
+    headerOpProblems(op, this.addBelow);
+    return { name: op.name, value: op.value };
+  }
 
-  const checked: Rule = { matcher, targets, load_balancing: rule.load_balancing as LbStrategy, auth, headers, options };
-  if (!stops) ruleProblems(checked, (path, message) => add(path.join("."), message));
-  return checked;
-}
+  rule(rule: Rule, index: number): Rule {
+    const at = `rules.${index}`;
+    this.at = at;
+    // An issue zod does not let a rule's own checks continue past (a failed URL transform, a weight
+    // that is no integer, an unknown @lb): the whole-rule checks are then skipped, as zod skips them.
+    let stops = false;
 
-function checkMatcher(m: Matcher, add: (path: string, message: string) => void): Matcher {
-  switch (m.type) {
-    case "default":
-      return { type: "default" };
-    case "domain_path": {
-      const hostErr = hostError(m.domain);
-      if (hostErr) add("matcher.domain", hostErr);
-      const pathErr = hostPathError(m.path);
-      if (pathErr) add("matcher.path", pathErr);
-      return { type: "domain_path", domain: m.domain, path: m.path };
+    const matcher = this.matcher(rule.matcher);
+
+    if (rule.targets.length === 0) this.add("targets", EMPTY_TARGETS_ERROR);
+    const targets: Target[] = [];
+    for (let i = 0; i < rule.targets.length; i++) {
+      const t = rule.targets[i]!;
+      const checked = this.url(t.url);
+      let url = t.url;
+      if (typeof checked === "string") {
+        this.add(`targets.${i}.url`, checked);
+        stops = true;
+      } else url = checked.normal;
+      const w = t.weight;
+      if (!Number.isInteger(w)) {
+        this.add(`targets.${i}.weight`, WEIGHT_ERROR);
+        stops = true;
+      } else {
+        // zod's int() then min() then max(): a weight beyond the safe integers fails two of them.
+        if (!Number.isSafeInteger(w)) this.add(`targets.${i}.weight`, WEIGHT_ERROR);
+        if (w < 0) this.add(`targets.${i}.weight`, WEIGHT_ERROR);
+        if (w > WEIGHT_MAX) this.add(`targets.${i}.weight`, WEIGHT_ERROR);
+      }
+      targets.push({ url, weight: w });
     }
-    default: {
-      const err =
-        m.type === "exact"
-          ? m.value.startsWith("/")
-            ? null
-            : EXACT_ERROR
-          : m.type === "prefix"
-            ? m.value.startsWith("/") && m.value.endsWith("/")
+
+    if (!STRATEGIES.has(rule.load_balancing)) {
+      this.add("load_balancing", lbError(rule.load_balancing));
+      stops = true;
+    }
+
+    const auth: BasicUser[] = [];
+    for (let i = 0; i < rule.auth.length; i++) {
+      const u = rule.auth[i]!;
+      if (usernameError(u.username)) this.add(`auth.${i}.username`, USERNAME_ERROR);
+      auth.push({ username: u.username, hash: u.hash });
+    }
+    const headers: HeaderOp[] = [];
+    for (let i = 0; i < rule.headers.length; i++) headers.push(this.headerOp(rule.headers[i]!, `${at}.headers.${i}`));
+    this.at = at;
+    const options = rule.options === null ? null : this.options(rule.options);
+
+    const checked: Rule = { matcher, targets, load_balancing: rule.load_balancing as LbStrategy, auth, headers, options };
+    if (!stops) ruleProblems(checked, this.addBelow);
+    return checked;
+  }
+
+  /** The target URL's normal form, or why it is not acceptable; remembered per URL as written. */
+  private url(raw: string): string | { normal: string } {
+    let found = this.urls.get(raw);
+    if (found === undefined) {
+      const checked = checkTargetUrl(raw);
+      found = typeof checked === "string" ? checked : { normal: normalizeTargetUrl(checked) };
+      this.urls.set(raw, found);
+    }
+    return found;
+  }
+
+  private matcher(m: Matcher): Matcher {
+    switch (m.type) {
+      case "default":
+        return { type: "default" };
+      case "domain_path": {
+        const hostErr = hostError(m.domain);
+        if (hostErr) this.add("matcher.domain", hostErr);
+        const pathErr = hostPathError(m.path);
+        if (pathErr) this.add("matcher.path", pathErr);
+        return { type: "domain_path", domain: m.domain, path: m.path };
+      }
+      default: {
+        const err =
+          m.type === "exact"
+            ? m.value.startsWith("/")
               ? null
-              : PREFIX_ERROR
-            : m.type === "regex"
-              ? regexSourceError(m.value)
-              : hostError(m.value);
-      if (err) add("matcher.value", err);
-      return { type: m.type, value: m.value };
+              : EXACT_ERROR
+            : m.type === "prefix"
+              ? m.value.startsWith("/") && m.value.endsWith("/")
+                ? null
+                : PREFIX_ERROR
+              : m.type === "regex"
+                ? regexSourceError(m.value)
+                : hostError(m.value);
+        if (err) this.add("matcher.value", err);
+        return { type: m.type, value: m.value };
+      }
     }
   }
-}
 
-/** Keys in the schema's order; the parser never makes an empty `keys` entry (it drops them). */
-function checkOptions(o: RouteOptions, add: (path: string, message: string) => void): RouteOptions {
-  const out: RouteOptions = {};
-  if (o.auth !== undefined) {
-    if (!isAuthValue(o.auth)) add("options.auth", authValueError(o.auth));
-    out.auth = o.auth;
+  /** Keys in the schema's order; the parser never makes an empty `keys` entry (it drops them). */
+  private options(o: RouteOptions): RouteOptions {
+    const out: RouteOptions = {};
+    if (o.auth !== undefined) {
+      if (!isAuthValue(o.auth)) this.add("options.auth", authValueError(o.auth));
+      out.auth = o.auth;
+    }
+    if (o.realm !== undefined) {
+      if (realmError(o.realm)) this.add("options.realm", REALM_ERROR);
+      out.realm = o.realm;
+    }
+    if (o.keys !== undefined) out.keys = [...o.keys];
+    if (o.rate_limit !== undefined) {
+      if (!isRateLimit(o.rate_limit)) this.add("options.rate_limit", rateLimitError(o.rate_limit));
+      out.rate_limit = o.rate_limit;
+    }
+    return out;
   }
-  if (o.realm !== undefined) {
-    if (realmError(o.realm)) add("options.realm", REALM_ERROR);
-    out.realm = o.realm;
-  }
-  if (o.keys !== undefined) out.keys = [...o.keys];
-  if (o.rate_limit !== undefined) {
-    if (!isRateLimit(o.rate_limit)) add("options.rate_limit", rateLimitError(o.rate_limit));
-    out.rate_limit = o.rate_limit;
-  }
-  return out;
 }
