@@ -463,17 +463,16 @@ function cidrSet(list: readonly string[]): CidrSet {
 }
 
 /**
- * Frozen where it is handed out: the snapshot, each of its records (limits, door, the route table,
- * …) and each compiled route, shallowly. The arrays, maps and parsed values below them are readonly
- * by type only: JavaScriptCore moves a frozen array to a slower storage (freezing one took ~1.8 µs
- * and reading it became ~4× slower, Bun 1.4.5), and walking every nested value to freeze it was
- * ~40% of compiling 100 rules (bench/config.ts).
+ * Frozen where it is handed out: the snapshot and each of its records (limits, door, the route
+ * table, …), one level deep. What lies below (routes, their arrays and maps, the parsed values) is
+ * readonly by type only: JavaScriptCore moves a frozen array to a slower storage (freezing one took
+ * ~1.8 µs and reading it became ~4× slower, Bun 1.4.5), and freezing every nested value was ~40%
+ * of compiling 100 rules, freezing each route still ~20% (bench/config.ts).
  */
 function freezeSnapshot(snapshot: Snapshot): Snapshot {
   for (const value of Object.values(snapshot)) {
     if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype) Object.freeze(value);
   }
-  for (const route of allRoutes(snapshot.routes)) Object.freeze(route);
   return Object.freeze(snapshot);
 }
 
