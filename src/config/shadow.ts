@@ -26,7 +26,7 @@ export function shadowedRules(rules: readonly Rule[], at: RuleAt, file: string):
       file,
       ...(pos ?? {}),
       severity: "warning",
-      message: `rule '${text}' can never match: the rule '${earlier.texts[j]}' on line ${winner?.line ?? "?"} comes first and always wins for the same requests`,
+      message: `rule '${text}' can never match: the rule '${matcherText(rules[j]!.matcher)}' on line ${winner?.line ?? "?"} comes first and always wins for the same requests`,
     });
   });
   return issues;
@@ -39,8 +39,6 @@ export function shadowedRules(rules: readonly Rule[], at: RuleAt, file: string):
  * earlier rule in order: the lowest index among the candidates each lookup finds.
  */
 class EarlierRules {
-  /** matcherText of each rule added, by index. */
-  readonly texts: string[] = [];
   private readonly byText = new Map<string, number>();
   /** Prefix rules by value (`/p/`), first index of each. */
   private readonly prefixes = new Map<string, number>();
@@ -53,7 +51,6 @@ class EarlierRules {
   private readonly odd: { matcher: Matcher; index: number }[] = [];
 
   add(matcher: Matcher, text: string, index: number): void {
-    this.texts[index] = text;
     if (!this.byText.has(text)) this.byText.set(text, index);
     if (matcher.type === "prefix") {
       if (!matcher.value.endsWith("/")) this.odd.push({ matcher, index });

@@ -359,27 +359,34 @@ function parseRule(
   for (let start = nextToken(text, arrow + 2); start < text.length; start = nextToken(text, start)) {
     let end = start + 1;
     while (end < text.length && !isWhiteSpace(text.charCodeAt(end))) end++;
-    const tok = { text: text.slice(start, end), offset: start };
+    const tok = text.slice(start, end);
+    const tokOffset = start;
     start = end;
-    if (tok.text.startsWith("@")) {
-      const d = tok.text.slice(1);
+    if (tok.startsWith("@")) {
+      const d = tok.slice(1);
       const colon = d.indexOf(":");
       const name = colon >= 0 ? d.slice(0, colon) : d;
       const value = colon >= 0 ? d.slice(colon + 1) : "";
       if (name === "lb") {
         lb = value;
-        at.lb = tok.offset;
+        at.lb = tokOffset;
       } else if (name === "auth") {
         const sep = value.indexOf(":");
-        at.auth.push({ offset: tok.offset, hash: tok.offset + 6 + Math.max(0, sep + 1) });
+        at.auth.push({ offset: tokOffset, hash: tokOffset + 6 + Math.max(0, sep + 1) });
         auth.push(sep >= 0 ? { username: value.slice(0, sep), hash: value.slice(sep + 1) } : { username: value, hash: "" });
       } else {
-        issues.push({ file, line: l.line, column: l.column + tok.offset, severity: "warning", message: `unknown directive '@${name}' ignored` });
+        issues.push({ file, line: l.line, column: l.column + tokOffset, severity: "warning", message: `unknown directive '@${name}' ignored` });
       }
       continue;
     }
-    let offset = tok.offset;
-    const parts = tok.text.split(",");
+    if (!tok.includes(",")) {
+      // Most tokens: a URL or a weight, no comma to split on.
+      current ??= { words: [], offset: tokOffset };
+      current.words.push(tok);
+      continue;
+    }
+    let offset = tokOffset;
+    const parts = tok.split(",");
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i]!;
       if (i > 0) {
