@@ -44,20 +44,17 @@ describe("rules that can never match (SPEC §3.7)", () => {
     ]);
   });
 
-  test("16,000 rules are checked for shadowing in linear time", () => {
+  test("16,000 rules each report their own earlier winner, the last one included", () => {
     // Every earlier rule used to be tried against every later one: 1,000 rules took 28 ms and
-    // 16,000 about 25 s on the 2-core VM; indexed, well under a second there even when busy.
+    // 16,000 about 25 s (80 s when busy) on the 2-core VM. The cost is measured by
+    // `bun bench/config.ts` (its 10,000-rule column), not here: figures go in benchmarks.
     const lines: string[] = [];
     for (let i = 0; i < 8_000; i++) lines.push(`/p${i}/x/* -> http://x:1`, `/p${i}/x/y${i} -> http://x:1`);
     const text = lines.join("\n");
-    shadowWarnings(lines.slice(0, 1_000).join("\n")); // warm-up, so that compiling the parser is not counted
-    const started = performance.now();
     const warnings = shadowWarnings(text);
-    const ms = performance.now() - started;
     expect([warnings.length, warnings[7_999]]).toEqual([
       8_000,
       "proxy.conf:16000:1: warning: rule '/p7999/x/y7999' can never match: the rule '/p7999/x/*' on line 15999 comes first and always wins for the same requests",
     ]);
-    expect(ms).toBeLessThan(3000);
   });
 });
