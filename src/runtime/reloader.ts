@@ -68,7 +68,11 @@ export class Reloader {
   reloadIfChanged(): Promise<ReloadResult | null> {
     return this.serial(() => {
       const { conf, toml } = this.deps.files;
-      if (readOrNull(conf) === this.seen.conf && readOrNull(toml) === this.seen.toml) return null;
+      if (readOrNull(conf) === this.seen.conf && readOrNull(toml) === this.seen.toml) {
+        // Said at debug so an operator (and a test) can tell "seen, nothing new" from "not seen".
+        this.deps.log().debug("config files unchanged; nothing to reload");
+        return null;
+      }
       return this.apply();
     });
   }

@@ -2,7 +2,6 @@ import { describe, expect, test } from "bun:test";
 import { renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ControlClient, controlSocketPath } from "../../src/control/client.ts";
-import { CONFIG_DEBOUNCE_MS } from "../../src/runtime/watcher.ts";
 import { adminToml, startAdminProxy } from "../support/admin.ts";
 import { backend } from "../support/backend.ts";
 import { testToml } from "../support/project.ts";
@@ -29,6 +28,10 @@ function saveByRename(path: string, text: string): void {
 
 const appliedLines = (logs: Record<string, unknown>[]) => logs.filter((l) => /^config v\d+ applied$/.test(String(l.msg))).map((l) => l.msg);
 
+/** The watcher's reload found both files as last read (the reloader's debug line). */
+const UNCHANGED = "config files unchanged; nothing to reload";
+const unchangedSeen = (logs: Record<string, unknown>[]) => logs.filter((l) => l.msg === UNCHANGED).length;
+
 describe("hot reload (SPEC §13)", () => {
   test("a proxy.conf replaced by rename is applied once; a save with the same content is no change", async () => {
     using a = backend(() => new Response("A"));
@@ -40,7 +43,9 @@ describe("hot reload (SPEC §13)", () => {
     const afterRename = await body(proxy.url);
     // A no-op save, then a real change: only the real change may produce a version.
     writeFileSync(proxy.project.conf, `default -> ${b.url}\n`);
-    await Bun.sleep(CONFIG_DEBOUNCE_MS * 2);
+    // Seen and judged on its own (not folded into the next change by the debounce): either the
+    // watcher says "unchanged" or, were it wrong, a v3 appears; the assertion below tells them apart.
+    await waitFor(() => unchangedSeen(proxy.logs()) === 1 || proxy.handle.current().version > 2, "the watcher to judge the no-op save");
     saveByRename(proxy.project.conf, `default -> ${c.url}\n`);
     await waitFor(() => proxy.handle.current().version === 3, "v3 after the second change");
     expect([afterRename, await body(proxy.url), appliedLines(proxy.logs())]).toEqual(["200 B", "200 C", ["config v2 applied", "config v3 applied"]]);
@@ -87,15 +92,21 @@ describe("hot reload (SPEC §13)", () => {
     await using proxy = await startAdminProxy("default -> http://127.0.0.1:9\n", { watch: true });
     const control = new ControlClient(proxy.handle.controlSocket!);
     const added = await control.post<{ index: number }>("routes", { matcher: { type: "exact", value: "/x" }, targets: [{ url: "http://127.0.0.1:9" }] });
-    await Bun.sleep(CONFIG_DEBOUNCE_MS * 3); // a reload caused by our own write would have happened by now
+    // The watcher does see our own rename; the moment it judged it has passed once it says
+    // "unchanged" (or, were it wrong, once it applied a v3).
+    await waitFor(() => unchangedSeen(proxy.logs()) === 1 || proxy.handle.current().version > 2, "the watcher to judge the admin write");
     expect([added.index, proxy.handle.current().version, appliedLines(proxy.logs())]).toEqual([1, 2, ["config v2 applied"]]);
   });
 
   test("with --watch false a changed file waits for an explicit reload", async () => {
     using a = backend(() => new Response("A"));
     await using proxy = await startAdminProxy("default -> http://127.0.0.1:9\n", { watch: false });
+    // A twin that watches gets the same edit at the same time: once it applied it, a watcher in
+    // the first proxy would have applied it too.
+    await using twin = await startAdminProxy("default -> http://127.0.0.1:9\n", { watch: true });
     writeFileSync(proxy.project.conf, `default -> ${a.url}\n`);
-    await Bun.sleep(CONFIG_DEBOUNCE_MS * 3);
+    writeFileSync(twin.project.conf, `default -> ${a.url}\n`);
+    await waitFor(() => twin.handle.current().version === 2, "the watching twin to apply the edit");
     const before = proxy.handle.current().version;
     const result = await proxy.handle.reload();
     expect([before, result, await body(proxy.url)]).toEqual([1, { ok: true, version: 2 }, "200 A"]);
