@@ -150,6 +150,7 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     const events: AppEvent[] = [];
     proxy.handle.apps.subscribe((e) => events.push(e));
     let running = true;
+    let answered = 0;
     const statuses = new Map<number, number>();
     const versions: string[] = [];
     const client = async () => {
@@ -164,12 +165,16 @@ describe("managed apps in the proxy (SPEC §14)", () => {
         } catch {
           statuses.set(0, (statuses.get(0) ?? 0) + 1);
         }
+        answered++;
       }
     };
     const clients = Array.from({ length: 6 }, client);
-    await Bun.sleep(200);
+    // Load on both sides of the deploy: every client answered before it starts, and again after
+    // it returned (the old slot is stopped by then, so those answers come from the new one).
+    await waitFor(() => answered >= 30, "the clients to be under way");
     const result = await proxy.handle.apps.deploy("load.example.com");
-    await Bun.sleep(300);
+    const atDeployEnd = answered;
+    await waitFor(() => answered >= atDeployEnd + 30, "more answers after the deploy");
     running = false;
     await Promise.all(clients);
     const total = [...statuses.values()].reduce((a, b) => a + b, 0);
@@ -270,7 +275,9 @@ describe("managed apps in the proxy (SPEC §14)", () => {
       15000,
       50,
     );
-    await Bun.sleep(800); // nothing more happens once it gave up
+    // Nothing more happens once it gave up. No event marks a retry that was not scheduled, so the
+    // window is the clock under test: past the next back-off (300 ms * 2^2) a 4th start would show.
+    await Bun.sleep(1200 + 200);
     // back-off: from each failure to the next start (the first failover is at once, then 300 ms, then 600 ms)
     const starts = seen.filter((e) => e.status === "starting");
     const waits = starts.map((s) => s.at - seen.filter((e) => e.status === "failed" && e.at <= s.at).at(-1)!.at);
@@ -463,7 +470,12 @@ describe("managed apps in the proxy (SPEC §14)", () => {
     mkdirSync(join(dir, "node_modules"), { recursive: true });
     writeFileSync(join(dir, "node_modules", "dep.js"), "1");
     writeFileSync(join(dir, "debug.log"), "1");
-    await Bun.sleep(1200); // past the 500 ms debounce: nothing happened
+    // A new app after them: once the watcher registered it, it handled a batch holding the ignored
+    // changes (a batch's touched apps accumulate, so coalescing hides nothing). A restart would
+    // have been logged in that same handler.
+    writeApp(proxy.project, "probe.example.com");
+    await waitFor(() => proxy.handle.apps.list().some((a) => a.config.name === "probe.example.com"), "the watcher to find the probe app", 8000);
+    const restarting = proxy.logs().filter((l) => l.msg === "files of edit.example.com changed; restarting").length;
     const untouched = proxy.handle.apps.get("edit.example.com").current_slot;
     setBehaviour(dir, { version: "v2" });
     const answer = await waitFor(
@@ -475,7 +487,8 @@ describe("managed apps in the proxy (SPEC §14)", () => {
       8000,
       50,
     );
-    expect([untouched, proxy.handle.apps.get("edit.example.com").current_slot, answer.port]).toEqual([
+    expect([restarting, untouched, proxy.handle.apps.get("edit.example.com").current_slot, answer.port]).toEqual([
+      0,
       "blue",
       "green",
       proxy.handle.apps.get("edit.example.com").green.port,
