@@ -209,17 +209,18 @@ describe("WebSocket limits and backpressure (SPEC §5.8)", () => {
     const c = await wsConnect(`${wsUrl(proxy.url)}/`);
     c.ws.pause();
     c.ws.send("cmd:flood:512:65536");
-    const tunnel = () => [...proxy.handle.state.tunnels][0] as Tunnel;
+    const tunnel = await waitFor(() => [...proxy.handle.state.tunnels][0] as Tunnel | undefined, "the tunnel");
     // The backend wrote everything into its own send buffer; the proxy stopped reading at 1 MiB.
     const backendSocket = await waitFor(() => [...b.sockets][0], "the backend socket");
     await waitFor(() => backendSocket.getBufferedAmount() > 16 * 1024 * 1024, "the backend to hold the rest of the flood");
-    await Bun.sleep(200); // a moment for anything in flight to land in the proxy
-    const peakWhilePaused = tunnel().peakClientBuffered;
     c.ws.resume();
     const got = await c.received(512, 20_000);
+    // The peak is a high-water mark: read once all 512 messages arrived, it covers the pause and
+    // everything after it, so nothing still in flight at the pause can be missed.
+    const peak = tunnel.peakClientBuffered;
     const inOrder = got.every((m, i) => (m as Buffer).readUInt32BE(0) === i && (m as Buffer).length === 65536);
-    expect([peakWhilePaused < 4 * 1024 * 1024, inOrder, got.length]).toEqual([true, true, 512]);
-    console.log(`slow reader: proxy peak client-side buffer ${(peakWhilePaused / 1024 / 1024).toFixed(2)} MiB while the backend pushed 32 MiB`);
+    expect([peak < 4 * 1024 * 1024, inOrder, got.length]).toEqual([true, true, 512]);
+    console.log(`slow reader: proxy peak client-side buffer ${(peak / 1024 / 1024).toFixed(2)} MiB while the backend pushed 32 MiB`);
     c.ws.close();
   }, 30_000);
 
@@ -231,12 +232,12 @@ describe("WebSocket limits and backpressure (SPEC §5.8)", () => {
     await waitFor(() => [...b.sockets][0]?.isPaused, "the backend to stop reading");
     const chunk = new Uint8Array(65536);
     for (let i = 0; i < 512; i++) c.ws.send(chunk);
-    const tunnel = () => [...proxy.handle.state.tunnels][0] as Tunnel;
+    const tunnel = await waitFor(() => [...proxy.handle.state.tunnels][0] as Tunnel | undefined, "the tunnel");
     await waitFor(() => c.ws.bufferedAmount > 16 * 1024 * 1024, "the client to hold most of its 32 MiB");
-    await Bun.sleep(200);
-    const peak = tunnel().peakBackendBuffered;
     [...b.sockets][0]!.resume();
     const echoed = await c.received(512, 20_000);
+    // A high-water mark read after the whole echo: it covers the pause and what followed it.
+    const peak = tunnel.peakBackendBuffered;
     expect([peak > 0 && peak < 4 * 1024 * 1024, echoed.length]).toEqual([true, 512]);
     console.log(`slow backend: proxy peak backend-side buffer ${(peak / 1024 / 1024).toFixed(2)} MiB while the client pushed 32 MiB`);
     c.ws.close();
