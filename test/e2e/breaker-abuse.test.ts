@@ -52,8 +52,12 @@ describe("circuit breakers judge the upstream only (SPEC §6.2)", () => {
     const upload = await waitFor(
       async () => {
         const attempt = stalledUpload(port);
-        const early = await Promise.race([attempt.status, Bun.sleep(150).then(() => 0)]);
-        if (early === 0 && breakers.snapshot()[b.url]?.state === "half_open") return attempt;
+        // Either the breaker answers it (503 while still open) or its grant turns the breaker
+        // half_open (nothing else asks): then it holds the probe and has no answer.
+        let answered = false;
+        void attempt.status.then(() => (answered = true));
+        await waitFor(() => answered || breakers.snapshot()[b.url]?.state === "half_open", "an answer or the half_open grant", 2000, 5);
+        if (!answered && breakers.snapshot()[b.url]?.state === "half_open") return attempt;
         attempt.socket.destroy();
         return null;
       },
