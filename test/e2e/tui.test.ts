@@ -355,14 +355,17 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
     await term.keys("f");
     await term.waitFor("f follow: off", "following off");
     const still = await term.screen();
+    const linesRead = (s: string) => Number(/lines \d+-\d+ of (\d+)/.exec(s)?.[1] ?? 0);
+    const before = linesRead(still);
     appendFileSync(log, Array.from({ length: 60 }, (_, i) => `line B${i}`).join("\n") + "\n");
-    // Not following: the view stays on the A lines; stepping down a line at a time (bounded)
-    // shows the B lines were read, without the view jumping to the newest one.
-    let paused = still;
+    // Not following: the next poll of the feed reads the B lines (the title's count grows) while
+    // the view stays on the A lines; stepping down a line at a time (bounded, each step awaited
+    // as a redraw) shows them without the view having jumped to the newest one.
+    let paused = await term.waitFor((s) => linesRead(s) >= before + 60, "the feed to read the B lines");
     for (let i = 0; i < 30 && !paused.includes("line B0"); i++) {
+      const shown = paused;
       await term.keys("j");
-      await Bun.sleep(100); // one poll of the feed is 1 s; no screen change marks a re-read that does not scroll
-      paused = await term.screen();
+      paused = await term.waitFor((s) => s !== shown, "the view to scroll one line");
     }
     await term.keys("f");
     const resumed = await term.waitFor("line B59", "the newest line once following again");
