@@ -10,6 +10,7 @@
  * taken.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { statSync, utimesSync } from "node:fs";
 import { backend, type TestBackend } from "../support/backend.ts";
 import { freePort, startPebble, type Pebble } from "../support/pebble.ts";
 import { tempProject, type TempProject } from "../support/project.ts";
@@ -56,14 +57,18 @@ async function startNodes(): Promise<Nodes> {
   const bPort = await freePort();
   const pebble = await startPebble(workdir.dir, bPort); // validates against node B only
   const env = { NODE_EXTRA_CA_CERTS: pebble.apiCaFile };
-  const node = async (id: string, port: number, conf: string) => {
+  let newest = 0;
+  const node = async (id: string, port: number, conf: string, last = false) => {
     const project = tempProject({ "proxy.conf": conf, "config.toml": toml(port, cluster, id, pebble.directory) });
+    // Configuration sync dates a file by its mtime: the last node's is made the newest outright,
+    // rather than counting on the clock having moved between two writes.
+    if (last) utimesSync(project.conf, new Date(), new Date(newest + 1000));
+    newest = Math.max(newest, statSync(project.conf).mtimeMs);
     return spawnProxy(project.conf, { env });
   };
   const b = await node("b", bPort, `default -> ${site.url}\n`);
   const c = await node("c", await freePort(), `default -> ${site.url}\n`);
-  await Bun.sleep(20); // A's proxy.conf must be the newest file
-  const a = await node("a", await freePort(), `default -> ${site.url}\nshop.example.com -> ${site.url}\n`);
+  const a = await node("a", await freePort(), `default -> ${site.url}\nshop.example.com -> ${site.url}\n`, true);
   const all = () => [a, b, c];
   return {
     a,
