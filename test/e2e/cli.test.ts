@@ -100,15 +100,20 @@ describe("check (SPEC §16.2)", () => {
 
 describe("process lifecycle", () => {
   test("SIGTERM lets an in-flight request finish, then exits 0", async () => {
+    // The backend answers only once the drain has begun: the request is in flight through it.
+    const draining = Promise.withResolvers<void>();
     using b = backend(async () => {
-      await Bun.sleep(500);
+      await draining.promise;
       return new Response("finished");
     });
     using project = tempProject({ "proxy.conf": `default -> ${b.url}\n`, "config.toml": testToml() });
     await using proxy = await spawnProxy(project.conf);
     const inFlight = fetch(`http://127.0.0.1:${proxy.http}/slow`).then((r) => r.text());
     await waitFor(() => b.seen.length === 1, "the request at the backend");
-    const code = await proxy.stop("SIGTERM");
+    const exited = proxy.stop("SIGTERM");
+    await waitFor(() => proxy.output().includes("Received shutdown signal, draining connections..."), "the drain to begin");
+    draining.resolve();
+    const code = await exited;
     expect([await inFlight, code]).toEqual(["finished", 0]);
     expect(proxy.output()).toContain("Received shutdown signal, draining connections...");
   });

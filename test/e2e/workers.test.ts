@@ -279,8 +279,10 @@ describe("worker processes (SPEC §15.1)", () => {
   test(
     "SIGTERM drains the workers (an in-flight request completes), exits 0 and leaves no process behind",
     async () => {
+      // The backend answers only once both workers are draining: the request is in flight through one.
+      const draining = Promise.withResolvers<void>();
       using slow = backend(async () => {
-        await Bun.sleep(600);
+        await draining.promise;
         return new Response("slow but complete");
       });
       using project = tempProject({ "proxy.conf": `default -> ${slow.url}\n`, "config.toml": workerToml() });
@@ -288,7 +290,11 @@ describe("worker processes (SPEC §15.1)", () => {
       const pids = [...workerPids(proxy).values()];
       const inFlight = fresh(`http://127.0.0.1:${proxy.http}/`).then(async (r) => [r.status, await r.text()]);
       await waitFor(() => slow.seen.length === 1, "the request at the backend");
-      const code = await proxy.stop("SIGTERM");
+      const exited = proxy.stop("SIGTERM");
+      const drainLines = () => lines(proxy).filter((l) => l.msg === "Received shutdown signal, draining connections..." && l.worker !== undefined);
+      await waitFor(() => drainLines().length === 2, "both workers to drain");
+      draining.resolve();
+      const code = await exited;
       expect({ code, inFlight: await inFlight, alive: pids.map(isAlive), drained: lines(proxy).filter((l) => l.msg === "worker stopped").length }).toEqual({
         code: 0,
         inFlight: [200, "slow but complete"],
