@@ -67,25 +67,30 @@ export async function spawnProxy(
   const pump = async (stream: ReadableStream<Uint8Array>, sink: (s: string) => void) => {
     for await (const chunk of stream) sink(decoder.decode(chunk));
   };
-  void pump(proc.stdout, (s) => (out += s));
+  // Settles on the "listening" line (a complete one), or with null on exit or after 15 s.
+  const started = Promise.withResolvers<string | null>();
+  const listeningLine = () =>
+    out
+      .slice(0, out.lastIndexOf("\n") + 1)
+      .split("\n")
+      .find((l) => l.includes("soli-proxy listening")) ?? null;
+  void pump(proc.stdout, (s) => {
+    out += s;
+    const line = s.includes("\n") ? listeningLine() : null;
+    if (line) started.resolve(line);
+  });
   void pump(proc.stderr, (s) => (err += s));
-  const deadline = Date.now() + 15_000;
-  let ports: { http: number; https: number } | null = null;
-  let listening: Record<string, unknown> = {};
-  while (!ports) {
-    const line = out.split("\n").find((l) => l.includes("soli-proxy listening"));
-    if (line) {
-      listening = JSON.parse(line) as Record<string, unknown>;
-      const entry = listening as { http: string; https: string };
-      ports = { http: Number(entry.http.split(":").pop()), https: Number(entry.https.split(":").pop()) };
-      break;
-    }
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      proc.kill("SIGKILL");
-      throw new Error(`proxy did not start (exit ${proc.exitCode}): ${err}${out}`);
-    }
-    await Bun.sleep(20);
+  void proc.exited.then(() => started.resolve(listeningLine()));
+  const timer = setTimeout(() => started.resolve(null), 15_000); // a start-up deadline, not a wait
+  const line = await started.promise;
+  clearTimeout(timer);
+  if (line === null) {
+    proc.kill("SIGKILL");
+    throw new Error(`proxy did not start (exit ${proc.exitCode}): ${err}${out}`);
   }
+  const listening = JSON.parse(line) as Record<string, unknown>;
+  const entry = listening as { http: string; https: string };
+  const ports = { http: Number(entry.http.split(":").pop()), https: Number(entry.https.split(":").pop()) };
   const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
     if (proc.exitCode === null) proc.kill(signal);
     return proc.exited;
