@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { waitFor } from "./wait.ts";
 
 export interface Terminal extends AsyncDisposable {
   /** A scratch directory that lives as long as the terminal. */
@@ -60,14 +61,19 @@ export async function openTerminal(opts: { columns: number; rows: number; env?: 
     screen,
     waitFor: async (check, what, timeoutMs = 10_000) => {
       const test = typeof check === "function" ? check : typeof check === "string" ? (s: string) => s.includes(check) : (s: string) => check.test(s);
-      const deadline = Date.now() + timeoutMs;
       let last = "";
-      for (;;) {
-        last = await screen();
-        if (test(last)) return last;
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; the screen was:\n${last}`);
-        await Bun.sleep(50);
-      }
+      // capture-pane is the only way to see the screen: polled, as waitFor does, every 50 ms.
+      return waitFor(
+        async () => {
+          last = await screen();
+          return test(last) ? last : null;
+        },
+        what,
+        timeoutMs,
+        50,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}; the screen was:\n${last}`);
+      });
     },
     clipboard: () => tmux("show-buffer").catch(() => ""),
     info: async (format) => (await tmux("display-message", "-p", "-t", "t", format)).trim(),
