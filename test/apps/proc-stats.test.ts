@@ -40,7 +40,7 @@ describe("process figures of /app-metrics/system (SPEC §11.2)", () => {
       const ran0 = ranNs();
       const t0 = performance.now();
       const first = stats.sample(busy.pid);
-      await Bun.sleep(800);
+      await Bun.sleep(800); // the sampling window is the thing measured: CPU % over 0.8 s of a busy process
       const second = stats.sample(busy.pid);
       const kernelPercent = ((ranNs() - ran0) / 1e6 / (performance.now() - t0)) * 100;
       const vmRss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${busy.pid}/status`, "utf8"))?.[1]) * 1024;

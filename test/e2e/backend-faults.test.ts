@@ -18,7 +18,11 @@ const HEAD_100K = "HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n";
 const CHUNKED_HEAD = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
 const chunk = (text: string) => `${text.length.toString(16)}\r\n${text}\r\n`;
 
-/** Every fault backend, by route name: what it does once a request has arrived. */
+/**
+ * Every fault backend, by route name: what it does once a request has arrived. The short delays
+ * put the fault in a later packet than the head (mid-body, not one garbled read); the proxy is
+ * another process, so this side has no event that says it read the head.
+ */
 const FAULTS: Record<string, (socket: net.Socket) => void> = {
   // A reset (RST) after the head and part of a length-delimited body.
   "reset-mid-body": (s) => {

@@ -158,7 +158,7 @@ describe("probes and door-keeping", () => {
 
   test("a slow upstream is not cut by the client keep-alive timeout", async () => {
     using b = backend(async () => {
-      await Bun.sleep(6000);
+      await Bun.sleep(6000); // slow on purpose: longer than the 1 s keep-alive timeout, which must not cut it
       return new Response("patience");
     });
     await using proxy = await startTestProxy(`default -> ${b.url}`, { toml: "[limits]\nkeep_alive_timeout = 1\n" });

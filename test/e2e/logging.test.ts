@@ -44,7 +44,7 @@ describe("endpoint logs (SPEC §9)", () => {
           new ReadableStream({
             async start(c) {
               c.enqueue(new Uint8Array(70_000));
-              await Bun.sleep(50);
+              await Bun.sleep(50); // the body in two reads, apart: a streamed response is the case under test
               c.enqueue(new Uint8Array(30_000));
               c.close();
             },

@@ -80,7 +80,7 @@ describe("metrics on the proxy listeners (SPEC §10)", () => {
         new ReadableStream({
           async start(c) {
             c.enqueue(new Uint8Array(40_000));
-            await Bun.sleep(20);
+            await Bun.sleep(20); // the body in two reads, apart: a streamed response is the case under test
             c.enqueue(new Uint8Array(10_000));
             c.close();
           },

@@ -48,7 +48,7 @@ async function legitDuring(url: string, until: Promise<unknown>): Promise<number
   const latencies: number[] = [];
   while (!done) {
     latencies.push(...(await legitLatencies(url, 1)));
-    await Bun.sleep(10);
+    await Bun.sleep(10); // the legitimate client's pace, not a wait for anything
   }
   await settled;
   return latencies;
@@ -226,7 +226,7 @@ describe("slow and abusive clients", () => {
 
   test("a flood past max_in_flight is refused at once with 503, never holds more than the cap, and service resumes", async () => {
     using b = backend(async (req) => {
-      if (new URL(req.url).pathname === "/slow") await Bun.sleep(300);
+      if (new URL(req.url).pathname === "/slow") await Bun.sleep(300); // slow on purpose: the flood must pile up
       return new Response("ok");
     });
     await using proxy = await startTestProxy(`default -> ${b.url}`, { toml: "[limits]\nmax_in_flight = 20\n" });
@@ -253,7 +253,7 @@ describe("slow and abusive clients", () => {
     const legit: number[] = [];
     for (let i = 0; i < 50; i++) {
       legit.push(...(await legitLatencies(proxy.url + "/legit", 1)));
-      await Bun.sleep(20);
+      await Bun.sleep(20); // the pace that keeps this client inside its own bucket
     }
     const attack = await flood;
     const limited = attack.statuses[429] ?? 0;

@@ -82,7 +82,7 @@ export async function keepAliveLoad(opts: {
           resolve(finished);
         });
       });
-      if (done === 0 && Date.now() < deadline) await Bun.sleep(5);
+      if (done === 0 && Date.now() < deadline) await Bun.sleep(5); // reconnect pace after a refused connection
     }
   };
   await Promise.all(Array.from({ length: opts.connections }, worker));

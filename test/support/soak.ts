@@ -4,7 +4,8 @@
  * abort a download or an upload mid-stream (intended failures), WebSocket sessions opened and
  * closed, and a configuration reload (SIGHUP) every `reloadEverySecs`. The proxy's RSS and open
  * descriptors are sampled from /proc; every failure that is not an intended abort is counted.
- * bench/soak.ts runs it for minutes; the test suite for seconds.
+ * bench/soak.ts runs it for minutes; the test suite for seconds. Its sleeps are on purpose: the
+ * load's pace, the run's length, the reload period and the idle wait whose descriptors it counts.
  */
 import type { ServerWebSocket } from "bun";
 import { readdirSync, readFileSync } from "node:fs";
