@@ -24,7 +24,9 @@ function stalledUpload(port: number, path = "/upload"): { socket: net.Socket; st
   return { socket, status };
 }
 
-describe("circuit breakers judge the upstream only (SPEC §6.2)", () => {
+// Concurrent (issue 19): both wait out request_timeout and the recovery window, each on its own
+// proxy. The max_upstream_connections test below stays serial: it races its own timeouts.
+describe.concurrent("circuit breakers judge the upstream only (SPEC §6.2)", () => {
   test("five stalled uploads end in 408 and leave the breaker closed for everyone", async () => {
     using b = backend();
     await using proxy = await startTestProxy(`default -> ${b.url}\n`, { toml: "[limits]\nrequest_timeout = 1\n" });
