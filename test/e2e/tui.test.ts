@@ -172,7 +172,44 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
     expect(slot).toBe("green");
   }, 60_000);
 
-  test("adds, edits, searches and deletes routes on the Routes screen through the admin API", async () => {
+  // Serial, like the two above: its password check is CPU work with a deadline, and the live
+  // numbers test is long. The four below mostly wait on their terminals and run together (issue 19).
+  test("signs in with Basic over admin.bind after a wrong password; Esc at the prompt ends with Authentication failed", async () => {
+    await using proxy = await startTestProxy("", {
+      rawToml: testToml().replace("[admin]\nenabled = false", '[admin]\nbind = "127.0.0.1:0"'),
+      files: { ".env": "ADMIN_USER=ops\nADMIN_PASSWORD=open sesame\n" },
+    });
+    // Another directory that only knows where the admin API is: no control socket there.
+    using remote = tempProject({ "proxy.conf": "", "config.toml": `[admin]\nbind = "127.0.0.1:${proxy.handle.admin!.port}"\n`, ".env": "ADMIN_USER=ops\n" });
+    await using term = await openTerminal({ columns: 100, rows: 24 });
+    await term.run(tuiCommand(term, `-c ${remote.conf}`));
+    await term.waitFor("Sign in as ops", "the sign-in prompt");
+    await term.type("open says me");
+    await term.waitFor(`Password: ${"*".repeat(12)}`, "the masked password");
+    await term.keys("Enter");
+    const wrong = await term.waitFor("Wrong password (2 attempts left)", "the wrong password");
+    await term.type("open sesame");
+    await term.waitFor(`Password: ${"*".repeat(11)}`, "the masked password");
+    await term.keys("Enter");
+    const signedIn = await term.waitFor((s) => s.includes("● OK") && s.includes("Requests"), "the dashboard after signing in");
+    await term.keys("q");
+    const first = await terminalState(term);
+    await term.run("clear");
+    await term.run(tuiCommand(term, `-c ${remote.conf}`));
+    await term.waitFor("Sign in as ops", "the prompt again");
+    await term.keys("Escape");
+    const second = await terminalState(term);
+    const screen = await term.screen();
+    expect({
+      masked: wrong.includes("open says me"),
+      via: signedIn.includes(`via http://127.0.0.1:${proxy.handle.admin!.port}`),
+      first,
+      failed: screen.includes("Error: Authentication failed") && screen.includes("tui exited 1"),
+      second,
+    }).toEqual({ masked: false, via: true, first: RESTORED, failed: true, second: RESTORED });
+  }, 30_000);
+
+  test.concurrent("adds, edits, searches and deletes routes on the Routes screen through the admin API", async () => {
     await using proxy = await startTestProxy("/one -> http://127.0.0.1:9\n");
     await using term = await openTerminal({ columns: 120, rows: 30 });
     await term.run(tuiCommand(term, `-c ${proxy.project.conf}`));
@@ -234,42 +271,7 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
     });
   }, 30_000);
 
-  test("signs in with Basic over admin.bind after a wrong password; Esc at the prompt ends with Authentication failed", async () => {
-    await using proxy = await startTestProxy("", {
-      rawToml: testToml().replace("[admin]\nenabled = false", '[admin]\nbind = "127.0.0.1:0"'),
-      files: { ".env": "ADMIN_USER=ops\nADMIN_PASSWORD=open sesame\n" },
-    });
-    // Another directory that only knows where the admin API is: no control socket there.
-    using remote = tempProject({ "proxy.conf": "", "config.toml": `[admin]\nbind = "127.0.0.1:${proxy.handle.admin!.port}"\n`, ".env": "ADMIN_USER=ops\n" });
-    await using term = await openTerminal({ columns: 100, rows: 24 });
-    await term.run(tuiCommand(term, `-c ${remote.conf}`));
-    await term.waitFor("Sign in as ops", "the sign-in prompt");
-    await term.type("open says me");
-    await term.waitFor(`Password: ${"*".repeat(12)}`, "the masked password");
-    await term.keys("Enter");
-    const wrong = await term.waitFor("Wrong password (2 attempts left)", "the wrong password");
-    await term.type("open sesame");
-    await term.waitFor(`Password: ${"*".repeat(11)}`, "the masked password");
-    await term.keys("Enter");
-    const signedIn = await term.waitFor((s) => s.includes("● OK") && s.includes("Requests"), "the dashboard after signing in");
-    await term.keys("q");
-    const first = await terminalState(term);
-    await term.run("clear");
-    await term.run(tuiCommand(term, `-c ${remote.conf}`));
-    await term.waitFor("Sign in as ops", "the prompt again");
-    await term.keys("Escape");
-    const second = await terminalState(term);
-    const screen = await term.screen();
-    expect({
-      masked: wrong.includes("open says me"),
-      via: signedIn.includes(`via http://127.0.0.1:${proxy.handle.admin!.port}`),
-      first,
-      failed: screen.includes("Error: Authentication failed") && screen.includes("tui exited 1"),
-      second,
-    }).toEqual({ masked: false, via: true, first: RESTORED, failed: true, second: RESTORED });
-  }, 30_000);
-
-  test("gives the terminal back after an uncaught error and after SIGTERM", async () => {
+  test.concurrent("gives the terminal back after an uncaught error and after SIGTERM", async () => {
     await using proxy = await startTestProxy("");
     await using term = await openTerminal({ columns: 100, rows: 24 });
     await term.run(tuiCommand(term, `-c ${proxy.project.conf}`, undefined, "SOLI_PROXY_INTERNAL_TUI_CRASH_MS=3000"));
@@ -291,7 +293,7 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
     }).toEqual({ crash: true, crashed: RESTORED, signal: true, terminated: RESTORED });
   }, 30_000);
 
-  test("the compiled executable's tui draws, shows Unreachable while the proxy is away, reconnects, and quits cleanly", async () => {
+  test.concurrent("the compiled executable's tui draws, shows Unreachable while the proxy is away, reconnects, and quits cleanly", async () => {
     const exe = await compiledBinary();
     // Admin on (its port cannot be dialled): without the socket the badge is Unreachable, not Disabled.
     const first = await startTestProxy("/api/* -> http://127.0.0.1:9\n", {
@@ -325,7 +327,7 @@ describe("soli-proxy tui in a terminal (SPEC §16.5)", () => {
     }
   }, 60_000);
 
-  test("the Circuits screen shows an open breaker, and the log viewer's f stops and resumes following a growing log", async () => {
+  test.concurrent("the Circuits screen shows an open breaker, and the log viewer's f stops and resumes following a growing log", async () => {
     await using proxy = await startAppsProxy({
       apps: { [APP]: {} },
       conf: "/broken -> http://127.0.0.1:1\n",
