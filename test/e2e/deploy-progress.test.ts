@@ -53,7 +53,44 @@ async function sseAction(
 const openFds = () => readdirSync("/proc/self/fd").length;
 
 describe("deploys of slow-booting apps with live progress (SPEC §11.2, §14.7, §16.1)", () => {
-  test("an app that needs 12 s to boot deploys through the CLI over the control socket and through admin TCP as SSE, with its progress", async () => {
+  // Serial and first: it counts this process's descriptors and SSE streams, which tests running
+  // beside it would change. The others mostly wait for slow boots and run together (issue 19).
+  test("a client that goes away mid-deploy does not abort it, and leaves no stream, listener or file descriptor behind", async () => {
+    await using proxy = await startAppsProxy({ admin: true, apps: { "gone.example.com": { behaviour: { version: "v1" } } }, timings: REAL_WAIT });
+    setBehaviour(join(proxy.sites, "gone.example.com"), { version: "v2", listenAfterMs: 2500 });
+    const before = { fds: openFds(), streams: openSseStreams(), listeners: proxy.handle.apps.subscribers() };
+    // a watcher of /events/apps that also goes away
+    const watcher = new AbortController();
+    const watching = fetch(`http://127.0.0.1:${proxy.handle.admin!.port}/api/v1/events/apps`, { headers: { "x-api-key": API_KEY }, signal: watcher.signal });
+    await watching;
+    await waitFor(() => proxy.handle.apps.subscribers() === before.listeners + 1, "the event watcher to subscribe");
+
+    const leave = new AbortController();
+    const left = await sseAction(proxy, "apps/gone.example.com/deploy", (e) => e.data.phase === "health" && leave.abort(), leave.signal).catch(
+      (e: Error) => e.name,
+    );
+    expect(left).toBe("AbortError");
+    watcher.abort();
+    await waitFor(
+      () => proxy.handle.apps.get("gone.example.com").current_slot === "green" && proxy.handle.apps.get("gone.example.com").blue.status === "Stopped",
+      "the deploy to finish",
+      15_000,
+    );
+    await waitFor(() => openSseStreams() === before.streams, "the stream to be released");
+    await waitFor(() => openFds() <= before.fds, `file descriptors back to ${before.fds}`);
+    await waitFor(() => proxy.handle.apps.subscribers() === before.listeners, "the event watcher to unsubscribe");
+    expect({
+      version: ((await (await proxy.get("gone.example.com")).json()) as { version: string }).version,
+      streams: openSseStreams(),
+      listeners: proxy.handle.apps.subscribers(),
+    }).toEqual({
+      version: "v2",
+      streams: before.streams,
+      listeners: before.listeners,
+    });
+  }, 30_000);
+
+  test.concurrent("an app that needs 12 s to boot deploys through the CLI over the control socket and through admin TCP as SSE, with its progress", async () => {
     await using proxy = await startAppsProxy({
       admin: true,
       apps: { "cli-slow.example.com": { behaviour: { version: "v1" } }, "sse-slow.example.com": { behaviour: { version: "v1" } } },
@@ -98,42 +135,7 @@ describe("deploys of slow-booting apps with live progress (SPEC §11.2, §14.7, 
     expect(((await (await proxy.get("cli-slow.example.com")).json()) as { version: string }).version).toBe("v2");
   }, 60_000);
 
-  test("a client that goes away mid-deploy does not abort it, and leaves no stream, listener or file descriptor behind", async () => {
-    await using proxy = await startAppsProxy({ admin: true, apps: { "gone.example.com": { behaviour: { version: "v1" } } }, timings: REAL_WAIT });
-    setBehaviour(join(proxy.sites, "gone.example.com"), { version: "v2", listenAfterMs: 2500 });
-    const before = { fds: openFds(), streams: openSseStreams(), listeners: proxy.handle.apps.subscribers() };
-    // a watcher of /events/apps that also goes away
-    const watcher = new AbortController();
-    const watching = fetch(`http://127.0.0.1:${proxy.handle.admin!.port}/api/v1/events/apps`, { headers: { "x-api-key": API_KEY }, signal: watcher.signal });
-    await watching;
-    await waitFor(() => proxy.handle.apps.subscribers() === before.listeners + 1, "the event watcher to subscribe");
-
-    const leave = new AbortController();
-    const left = await sseAction(proxy, "apps/gone.example.com/deploy", (e) => e.data.phase === "health" && leave.abort(), leave.signal).catch(
-      (e: Error) => e.name,
-    );
-    expect(left).toBe("AbortError");
-    watcher.abort();
-    await waitFor(
-      () => proxy.handle.apps.get("gone.example.com").current_slot === "green" && proxy.handle.apps.get("gone.example.com").blue.status === "Stopped",
-      "the deploy to finish",
-      15_000,
-    );
-    await waitFor(() => openSseStreams() === before.streams, "the stream to be released");
-    await waitFor(() => openFds() <= before.fds, `file descriptors back to ${before.fds}`);
-    await waitFor(() => proxy.handle.apps.subscribers() === before.listeners, "the event watcher to unsubscribe");
-    expect({
-      version: ((await (await proxy.get("gone.example.com")).json()) as { version: string }).version,
-      streams: openSseStreams(),
-      listeners: proxy.handle.apps.subscribers(),
-    }).toEqual({
-      version: "v2",
-      streams: before.streams,
-      listeners: before.listeners,
-    });
-  }, 30_000);
-
-  test("an app that never becomes healthy fails after its health_timeout with the reason, and the old slot serves every request meanwhile", async () => {
+  test.concurrent("an app that never becomes healthy fails after its health_timeout with the reason, and the old slot serves every request meanwhile", async () => {
     await using proxy = await startAppsProxy({
       apps: { "sick.example.com": { infos: defaultInfos("health_timeout = 2\n"), behaviour: { version: "v1" } } },
       timings: REAL_WAIT,
@@ -162,7 +164,7 @@ describe("deploys of slow-booting apps with live progress (SPEC §11.2, §14.7, 
     expect(seen.get("200 v1")!).toBeGreaterThan(20);
   }, 30_000);
 
-  test("an unknown app, a busy app and an unknown phase filter are answers, not streams", async () => {
+  test.concurrent("an unknown app, a busy app and an unknown phase filter are answers, not streams", async () => {
     await using proxy = await startAppsProxy({ admin: true, apps: { "busy.example.com": {} } });
     setBehaviour(join(proxy.sites, "busy.example.com"), { listenAfterMs: 1000 });
     const first = proxy.handle.apps.deploy("busy.example.com");
@@ -182,7 +184,7 @@ describe("deploys of slow-booting apps with live progress (SPEC §11.2, §14.7, 
 });
 
 describe("the CLI's live status line on a terminal (SPEC §16.1)", () => {
-  test("a deploy on a terminal shows one live line with attempt and elapsed time; Ctrl-C detaches and the deploy goes on", async () => {
+  test.concurrent("a deploy on a terminal shows one live line with attempt and elapsed time; Ctrl-C detaches and the deploy goes on", async () => {
     const { openTerminal } = await import("../support/tmux.ts");
     const { MAIN } = await import("../support/spawn.ts");
     await using proxy = await startAppsProxy({ apps: { "tty.example.com": { behaviour: { version: "v1" } } }, timings: REAL_WAIT });
