@@ -112,8 +112,10 @@ describe("WebSocket relay (SPEC §5.8)", () => {
   });
 });
 
+// The silent backend's 5 s handshake deadline and the idle/lifetime limits are waits: these three
+// run together (issue 19); the backpressure tests after them stay serial (CPU).
 describe("WebSocket handshake failures (SPEC §5.8)", () => {
-  test("refused, rejected and silent backends answer 502, 502 and 504 with the SPEC texts; no rule answers 421", async () => {
+  test.concurrent("refused, rejected and silent backends answer 502, 502 and 504 with the SPEC texts; no rule answers 421", async () => {
     using b = wsBackend();
     const silent = net.createServer(() => {}).listen(0, "127.0.0.1");
     await new Promise((r) => silent.once("listening", r));
@@ -149,7 +151,7 @@ describe("WebSocket handshake failures (SPEC §5.8)", () => {
     }
   }, 15_000);
 
-  test("an upgrade selects through the breaker: all targets open means 503", async () => {
+  test.concurrent("an upgrade selects through the breaker: all targets open means 503", async () => {
     let failing = true;
     using http = backend(() => new Response("down", { status: failing ? 503 : 200 }));
     await using proxy = await startTestProxy(`default -> http://127.0.0.1:${http.port}`, {
@@ -162,7 +164,7 @@ describe("WebSocket handshake failures (SPEC §5.8)", () => {
 });
 
 describe("WebSocket limits and backpressure (SPEC §5.8)", () => {
-  test("idle and lifetime limits close both sides with 1000 and the SPEC reason", async () => {
+  test.concurrent("idle and lifetime limits close both sides with 1000 and the SPEC reason", async () => {
     using b = wsBackend();
     await using idle = await startTestProxy(`default -> ws://127.0.0.1:${b.port}`, { toml: "[limits]\nwebsocket_idle_timeout_secs = 1\n" });
     await using life = await startTestProxy(`default -> ws://127.0.0.1:${b.port}`, { toml: "[limits]\nwebsocket_max_lifetime_secs = 1\n" });
