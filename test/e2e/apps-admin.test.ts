@@ -10,7 +10,9 @@ async function call(socket: string, method: string, path: string): Promise<{ sta
   return { status: res.status, body: (await res.json()) as { ok: boolean; data?: any; error?: string } };
 }
 
-describe("managed apps through the admin API and the control socket (SPEC §11.2, §16.1)", () => {
+// Concurrent (issue 19): each test has its own project, proxy and apps; they wait for app boots
+// and deploys. Measured 6.6 / 9.8 s in series, 6.3 / 7.2 s together.
+describe.concurrent("managed apps through the admin API and the control socket (SPEC §11.2, §16.1)", () => {
   test("apps are listed and shown, deployed to the other slot, and their logs and events are served", async () => {
     await using proxy = await startAppsProxy({ apps: { "shop.example.com": {} } });
     const socket = proxy.handle.controlSocket!;

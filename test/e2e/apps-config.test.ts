@@ -13,7 +13,9 @@ import { waitFor } from "../support/wait.ts";
 
 const version = async (res: Response) => ((await res.json()) as { env: Record<string, string> }).env;
 
-describe("app.infos edits on a running proxy (SPEC §13, §14.1)", () => {
+// Concurrent (issue 19): each test has its own project, proxy and apps; they wait for app boots
+// and health checks. Measured 8.1 / 6.0 s in series, 4.1 / 5.7 s together.
+describe.concurrent("app.infos edits on a running proxy (SPEC §13, §14.1)", () => {
   test("a mistake in a running app's app.infos keeps it running on its last good settings, shows the error with file:line, and refuses deploys until fixed", async () => {
     await using proxy = await startAppsProxy({ apps: { "keep.example.com": {} }, watch: true });
     const infos = join(proxy.sites, "keep.example.com", "app.infos");
@@ -66,7 +68,7 @@ describe("app.infos edits on a running proxy (SPEC §13, §14.1)", () => {
   });
 });
 
-describe("the sites directory in use (SPEC §2)", () => {
+describe.concurrent("the sites directory in use (SPEC §2)", () => {
   test("without --sites-dir it is sites/ beside proxy.conf, whatever the working directory, and the log names it", async () => {
     assertBunUsableByNobody();
     using project = tempProject({ "proxy.conf": "# no rules\n", "config.toml": testToml('[apps]\ndefault_user = "nobody"\n') });
