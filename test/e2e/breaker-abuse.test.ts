@@ -78,21 +78,32 @@ describe.concurrent("circuit breakers judge the upstream only (SPEC §6.2)", () 
 
 describe("limits.max_upstream_connections", () => {
   test("requests that waited for a free connection until request_timeout get 504 but are no breaker failures", async () => {
+    // The one connection is held by a response whose head came at once and whose body streams
+    // until the gate opens: request_timeout ends at the head (SPEC §5.10), so the holder never
+    // times out and the connection is never freed while the others wait.
     const gate = Promise.withResolvers<void>();
     let arrived = 0;
-    using b = backend(async () => {
+    using b = backend(() => {
       arrived++;
-      await gate.promise;
-      return new Response("late");
+      const body = new ReadableStream({
+        async start(controller) {
+          controller.enqueue(new TextEncoder().encode("first;"));
+          await gate.promise;
+          controller.enqueue(new TextEncoder().encode("last"));
+          controller.close();
+        },
+      });
+      return new Response(body);
     });
     await using proxy = await startTestProxy(`default -> ${b.url}\n`, {
       toml: "[limits]\nrequest_timeout = 1\nmax_upstream_connections = 1\n\n[circuit_breaker]\nfailure_threshold = 3\n",
     });
-    const statuses = await Promise.all(Array.from({ length: 6 }, (_, i) => fetch(`${proxy.url}/w${i}`).then((r) => r.status)));
+    const holder = await fetch(`${proxy.url}/hold`);
+    const statuses = await Promise.all(Array.from({ length: 5 }, (_, i) => fetch(`${proxy.url}/w${i}`).then((r) => r.status)));
     gate.resolve();
-    // One request held the only connection (a real upstream timeout); five waited in the queue.
-    expect([statuses, arrived, proxy.handle.state.pool.queued]).toEqual([[504, 504, 504, 504, 504, 504], 1, 0]);
-    expect(proxy.handle.state.breakers.snapshot()[b.url]).toEqual({ state: "closed", consecutive_failures: 1, consecutive_successes: 0 });
+    expect([holder.status, await holder.text()]).toEqual([200, "first;last"]);
+    expect([statuses, arrived, proxy.handle.state.pool.queued]).toEqual([[504, 504, 504, 504, 504], 1, 0]);
+    expect(proxy.handle.state.breakers.snapshot()[b.url]).toMatchObject({ state: "closed", consecutive_failures: 0 });
   });
 });
 
