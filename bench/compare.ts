@@ -1,7 +1,7 @@
 /**
  * soli-proxy side by side with nginx, HAProxy and Caddy, in one run, on one machine.
  *
- *   bun bench/compare.ts [--seconds 5] [--only http1,body100k,body1m,h2tls,tlsnew,rules1000] [--proxies soli,solistream,nginx,haproxy,caddy,bare]
+ *   bun bench/compare.ts [--seconds 5] [--only http1,body100k,body1m,h2tls,tlsnew,rules1000] [--proxies soli,solistream,nginx,haproxy,caddy,bare,floor]
  *                        [--dashboard 1|streams] [--rounds 1]
  *
  * Installs nothing: it checks for Debian's nginx, haproxy, caddy, wrk and h2load (apt-get install
@@ -12,7 +12,9 @@
  * and its peak RSS, plus each proxy's ratio to nginx. The machine is shared and noisy: compare the
  * ratios within one run, not absolute figures across runs. "bare" is bench/passthrough.ts, a
  * 20-line Bun.serve + fetch() relay with no routing or forwarding headers: the floor of any proxy
- * on Bun.serve (not in the rule-list scenario, having no rules).
+ * on Bun.serve (not in the rule-list scenario, having no rules). "floor" is bench/relay-floor.ts,
+ * Bun.serve in front of Bun.connect keep-alive sockets with no logic at all: the CPU per request
+ * any proxy built like soli-proxy pays to the runtime and the kernel (12-byte scenarios only).
  *
  * `--dashboard 1` turns soli-proxy's admin listener on and measures it twice per scenario: as is,
  * then with the dashboard's Overview open in a headless chromium (SPEC §18: its SSE streams and
@@ -108,6 +110,7 @@ async function startProxies(rules: number): Promise<Proxy[]> {
   if (wanted.has("haproxy") && have("haproxy")) set.push(await startHaproxy());
   if (wanted.has("caddy") && have("caddy")) set.push(await startCaddy());
   if (wanted.has("bare") && rules === 1) set.push(await startBare());
+  if (wanted.has("floor") && rules === 1) set.push(await startFloor());
   return set;
 }
 try {
@@ -342,6 +345,15 @@ async function startBare(): Promise<Proxy> {
   const proc = start([BUN, join(ROOT, "bench/passthrough.ts"), String(http), `http://127.0.0.1:${backendPort}`, String(https)], env);
   await Promise.all([waitPort(http), waitPort(https)]);
   return { name: "bare Bun pass-through", http, https, proc, pid: () => proc.pid };
+}
+
+async function startFloor(): Promise<Proxy> {
+  const http = await freePort();
+  const https = await freePort();
+  const env = { TLS_CERT: join(dir, "cert.pem"), TLS_KEY: join(dir, "key.pem") };
+  const proc = start([BUN, join(ROOT, "bench/relay-floor.ts"), String(http), String(backendPort), String(https)], env);
+  await Promise.all([waitPort(http), waitPort(https)]);
+  return { name: "relay floor (no logic)", http, https, proc, pid: () => proc.pid };
 }
 
 async function startNginxProxy(): Promise<Proxy> {
