@@ -44,6 +44,12 @@ export class Flight implements ExchangeReceiver, Watched, EventListenerObject {
   readonly started = performance.now();
   /** TCP peer address (IPv4 plain). */
   readonly peer: string;
+  /**
+   * The client's header fields, read from Bun once (repeats joined with ", "): every
+   * `req.headers.get()` is a call into native code, and the path reads host, content-length and
+   * upgrade before copying all of them upstream.
+   */
+  readonly fields: Readonly<Record<string, string>>;
   /** Host header (or :authority) as sent, port included; "" for an HTTP/1.0 request without one. */
   readonly authority: string;
   /** Client address after the trusted-proxy walk (SPEC §5.5); admit(). */
@@ -116,7 +122,8 @@ export class Flight implements ExchangeReceiver, Watched, EventListenerObject {
     this.serial = door.state.nextRequest();
     this.peer = normalizeIp(peerAddress);
     this.clientIp = this.peer;
-    this.authority = req.headers.get("host") ?? "";
+    this.fields = req.headers.toJSON();
+    this.authority = this.fields.host ?? "";
     const url = req.url;
     const start = targetStart(url);
     const hash = url.indexOf("#", start);

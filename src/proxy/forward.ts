@@ -51,7 +51,7 @@ export function forward(flight: Flight, route: Route): void {
   const req = flight.req;
   const target = flight.upstream!;
   const limits = flight.snapshot.limits;
-  const bodyLength = declaredLength(req.headers.get("content-length"));
+  const bodyLength = declaredLength(flight.fields["content-length"] ?? null);
   if (bodyLength !== null && limits.maxRequestSize !== null && bodyLength > limits.maxRequestSize) {
     throw new ProxyError(413, "client", `request body of ${bodyLength} bytes exceeds max_request_size`);
   }
@@ -182,8 +182,8 @@ export function upstreamFailure(err: unknown, target: Upstream, method: string, 
  * gathered in one reused array and joined once (each `+=` would allocate a string of its own).
  */
 export function upstreamHeaders(ctx: Flight, route: Route, target: Upstream): string {
-  // toJSON() hands over every header at once; iterating Headers costs a native call per entry.
-  const all = ctx.req.headers.toJSON();
+  // Every header at once (the flight's toJSON()); iterating Headers costs a native call per entry.
+  const all = ctx.fields;
   const trusted = ctx.snapshot.trustedProxies.size > 0 && ctx.snapshot.trustedProxies.has(ctx.peer);
   const connection = all.connection;
   const named = connection === undefined ? null : connectionTokens(connection);

@@ -99,13 +99,13 @@ function proceed(flight: Flight, matched: Route): Phase {
   const breakers = state.breakers;
   // Load balancing over the targets whose circuit breaker grants a request (SPEC §6).
   const counter = matched.targets.length > 1 ? state.rotation.next(matched.key) : 0;
-  const picked = pickTarget(matched, counter, matched.redirect ? ALWAYS : hasBody(req) ? breakers.grantForUpload : breakers.grantFor);
+  const picked = pickTarget(matched, counter, matched.redirect ? ALWAYS : hasBody(flight) ? breakers.grantForUpload : breakers.grantFor);
   if (picked === null) throw new ProxyError(503, "upstream", `no available target for ${matched.key}: every circuit breaker is open`);
   const target = matched.targets[picked.index]!;
   if (matched.redirect) return redirect(flight, matched, target);
   aim(flight, target, picked.ticket);
 
-  if (isWebSocketUpgrade(req)) {
+  if (isWebSocketUpgrade(flight)) {
     // Selected like HTTP, but WebSocket outcomes are not reported (SPEC §6.2): give the grant back.
     breakers.release(target.origin, picked.ticket);
     return new Upgrade(flight, tunnelRequest(flight, matched, target));
@@ -114,7 +114,7 @@ function proceed(flight: Flight, matched: Route): Phase {
     breakers.release(target.origin, picked.ticket);
     throw new ProxyError(502, "client", `${matched.key} only accepts WebSocket upgrades (target ${target.url})`);
   }
-  if (retryable(req)) {
+  if (retryable(flight)) {
     flight.retryCounter = counter;
     flight.retrySkip = picked.index;
   }
@@ -129,12 +129,12 @@ function proceed(flight: Flight, matched: Route): Phase {
 }
 
 /** A request body still to be read from the client. */
-function hasBody(req: Request): boolean {
-  return req.body !== null && req.headers.get("content-length") !== "0";
+function hasBody(flight: Flight): boolean {
+  return flight.req.body !== null && flight.fields["content-length"] !== "0";
 }
 
 /** Idempotent for a retry (SPEC §6.1): GET, HEAD, OPTIONS, or any method with no body. */
-function retryable(req: Request): boolean {
-  const m = req.method;
-  return m === "GET" || m === "HEAD" || m === "OPTIONS" || req.body === null || req.headers.get("content-length") === "0";
+function retryable(flight: Flight): boolean {
+  const m = flight.req.method;
+  return m === "GET" || m === "HEAD" || m === "OPTIONS" || flight.req.body === null || flight.fields["content-length"] === "0";
 }

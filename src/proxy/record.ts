@@ -30,7 +30,7 @@ export function record(flight: Flight, tunnel: boolean): void {
   sample.upstream = upstream === null ? null : upstream.origin;
   sample.status = flight.status;
   sample.seconds = elapsedMs / 1000;
-  sample.bytesIn = upstream === null ? 0 : flight.requestBytes >= 0 ? flight.requestBytes : declaredLength(flight.req);
+  sample.bytesIn = upstream === null ? 0 : flight.requestBytes >= 0 ? flight.requestBytes : declaredLength(flight);
   sample.bytesOut = flight.bytes;
   // The answer came from the proxy itself (an error), not relayed from the upstream.
   sample.relayed = upstream !== null && failure === null;
@@ -50,9 +50,9 @@ export function record(flight: Flight, tunnel: boolean): void {
 }
 
 /** The client's declared body size; a body without one is counted by the exchange instead. */
-function declaredLength(req: Request): number {
-  const length = req.headers.get("content-length");
-  return length === null ? 0 : Number(length) || 0;
+function declaredLength(flight: Flight): number {
+  const length = flight.fields["content-length"];
+  return length === undefined ? 0 : Number(length) || 0;
 }
 
 /** One line per request when `log_endpoints` is on (SPEC §9). */

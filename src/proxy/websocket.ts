@@ -34,10 +34,10 @@ export class Upgrade {
 }
 
 /** SPEC §5.2 step 14: `Upgrade: websocket` (any case) on a GET. */
-export function isWebSocketUpgrade(req: Request): boolean {
-  if (req.method !== "GET") return false;
-  const upgrade = req.headers.get("upgrade");
-  return upgrade !== null && upgrade.toLowerCase() === "websocket";
+export function isWebSocketUpgrade(flight: Flight): boolean {
+  if (flight.req.method !== "GET") return false;
+  const upgrade = flight.fields.upgrade;
+  return upgrade !== undefined && upgrade.toLowerCase() === "websocket";
 }
 
 export function tunnelRequest(flight: Flight, route: Route, target: Upstream): TunnelRequest {

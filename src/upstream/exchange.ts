@@ -318,9 +318,9 @@ class Exchange implements ConnectionUser, Watched {
         return;
       }
       const head = parseHead(buf, end);
-      buf = buf.subarray(end);
       if (head.status >= 100 && head.status < 200) {
         if (head.status === 101) throw new ProtocolError("unexpected 101 Switching Protocols");
+        buf = buf.subarray(end);
         continue; // 1xx interim responses are consumed here (RFC 9110 §15.2)
       }
       this.head = null;
@@ -328,7 +328,7 @@ class Exchange implements ConnectionUser, Watched {
       this.framing = framing(head, this.req.method);
       this.reusable = keepAlive(head, this.framing);
       this.phase = Phase.Body;
-      const body = this.startBody(buf);
+      const body = this.startBody(buf, end);
       this.answered = true;
       // The parsed head becomes the response: no second object.
       head.body = body;
@@ -338,17 +338,21 @@ class Exchange implements ConnectionUser, Watched {
     }
   }
 
-  /** Decides between a buffered body (complete in hand) and a stream, feeding what already arrived. */
-  private startBody(rest: Buffer): Uint8Array | ReadableStream<Uint8Array> | null {
+  /**
+   * Decides between a buffered body (complete in hand) and a stream, feeding what already arrived:
+   * `data` from `start` on. A complete small body is one view of the packet (no copy, no second view).
+   */
+  private startBody(data: Buffer, start: number): Uint8Array | ReadableStream<Uint8Array> | null {
     const f = this.framing;
+    const arrived = data.length - start;
     if (f.kind === "none") {
-      if (rest.length > 0) this.reusable = false;
+      if (arrived > 0) this.reusable = false;
       this.finish(null);
       return null;
     }
-    if (f.kind === "length" && rest.length >= f.length) {
-      if (rest.length > f.length) this.reusable = false; // more bytes than announced: never reuse
-      const body = rest.subarray(0, f.length);
+    if (f.kind === "length" && arrived >= f.length) {
+      if (arrived > f.length) this.reusable = false; // more bytes than announced: never reuse
+      const body = data.subarray(start, start + f.length);
       this.bytes = body.length;
       this.finish(null);
       return body;
@@ -356,7 +360,7 @@ class Exchange implements ConnectionUser, Watched {
     const pieces: Uint8Array[] = [];
     if (f.kind === "length") this.remaining = f.length;
     if (f.kind === "chunked") this.decoder = new ChunkedDecoder();
-    if (rest.length > 0) this.consume(rest, (d) => pieces.push(d));
+    if (arrived > 0) this.consume(data.subarray(start), (d) => pieces.push(d));
     if (this.over()) return concat(pieces);
     return new ReadableStream<Uint8Array>(
       {
