@@ -6,6 +6,7 @@
  *   bun scripts/build.ts [--outfile dist/soli-proxy] [--target linux-arm64]
  *                        [--executable-path <bun for that target>] [--version 1.2.3] [--update-url URL]
  */
+import { rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 
@@ -32,6 +33,10 @@ export async function buildExecutable(opts: BuildOptions): Promise<string> {
     entrypoints: [ENTRY],
     plugins: [noReactDevtools],
     minify: true,
+    // Each `await import()` (the TUI, ACME, the updater, the lifecycle commands) becomes a chunk of
+    // its own inside the executable, read and parsed only when that path runs; one file would have
+    // JSC parse all of it at start-up: a started proxy idles about 2 MiB smaller (bench/memory.ts).
+    splitting: true,
     sourcemap: "linked", // embedded in the executable: stack traces name src/ files and lines
     define,
     compile: {
@@ -47,6 +52,8 @@ export async function buildExecutable(opts: BuildOptions): Promise<string> {
   if (!result.success) throw new AggregateError(result.logs, `build failed:\n${result.logs.map(String).join("\n")}`);
   const exe = result.outputs.find((o) => o.kind === "entry-point");
   if (!exe) throw new Error("build produced no executable");
+  // The source maps are embedded in the executable; the copies written beside it (one per chunk) are not needed.
+  for (const map of result.outputs.filter((o) => o.kind === "sourcemap")) rmSync(map.path, { force: true });
   return exe.path;
 }
 

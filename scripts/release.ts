@@ -44,7 +44,6 @@ export async function release(opts: ReleaseOptions): Promise<string[]> {
     const exe = join(opts.out, `soli-proxy-${target}`);
     const executablePath = target === hostTarget() ? undefined : await bunRuntime(target, log);
     await buildExecutable({ outfile: exe, target, executablePath, version: opts.version, updateUrl: opts.updateUrl });
-    rmSync(`${exe}.map`, { force: true }); // the source map is embedded in the executable already
     const tarball = `${exe}.tar.gz`;
     await packTarball(exe, tarball, opts.gzipLevel ?? 9);
     for (const file of [exe, tarball]) written.push(file, await writeChecksum(file));
