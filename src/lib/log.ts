@@ -3,7 +3,6 @@
  * through pino-pretty. Output goes to stdout, stderr or an appended file.
  */
 import pino, { type DestinationStream, type Logger } from "pino";
-import pretty from "pino-pretty";
 import { isatty } from "node:tty";
 
 export type { Logger };
@@ -56,6 +55,9 @@ function destination(output: string): pino.DestinationStream & { flushSync?: () 
  * disk, which the compiled executable does not have. Colours only when the sink is a terminal.
  */
 function textStream(sink: DestinationStream, colorize: boolean): DestinationStream {
+  // Required here, not imported at the top: a proxy logging JSON (the default) never evaluates
+  // pino-pretty and its dependencies (about 1 MiB idle, bench/memory.ts).
+  const pretty: typeof import("pino-pretty") = require("pino-pretty");
   return pretty({
     destination: sink,
     sync: true,
