@@ -5,12 +5,11 @@
  */
 import type { Server } from "bun";
 import { rmSync } from "node:fs";
-import { createAdminApp } from "../admin/api.ts";
 import type { AdminPort } from "../admin/port.ts";
 import type { Logger } from "../lib/log.ts";
 import { formatAuthority, isLoopback, parseBind } from "../lib/net.ts";
 import { VERSION } from "../lib/version.ts";
-import { serveAdminSocket, serveAdminTcp } from "../server/admin.ts";
+import { serveAdminSocket, serveAdminTcp, type AdminFetch } from "../server/admin.ts";
 import type { AdminCredentials } from "./admin-credentials.ts";
 import type { Reloader } from "./reloader.ts";
 import type { RunDir } from "./run-dir.ts";
@@ -62,7 +61,7 @@ export function createAdminPort(deps: Omit<AdminDeps, "run">, adminBind: () => s
 export function startAdmin(deps: AdminDeps): AdminHandle {
   const log = deps.log;
   let adminBind: string | null = null;
-  const app = createAdminApp(createAdminPort(deps, () => adminBind));
+  const app = lazyAdminApp(createAdminPort(deps, () => adminBind));
   const servers: Server<unknown>[] = [];
 
   let socket: string | null = null;
@@ -108,6 +107,20 @@ export function startAdmin(deps: AdminDeps): AdminHandle {
     async idle(ms) {
       const deadline = Date.now() + ms;
       while (servers.some((s) => s.pendingRequests > 0) && Date.now() < deadline) await Bun.sleep(10);
+    },
+  };
+}
+
+/**
+ * The admin API's Hono app (with the dashboard and its assets), built on its first request: a
+ * proxy that nobody administers does not carry it (memory for small servers, bench/memory.ts).
+ */
+function lazyAdminApp(port: AdminPort): AdminFetch {
+  let app: Promise<AdminFetch> | null = null;
+  return {
+    fetch: async (req, env) => {
+      app ??= import("../admin/api.ts").then((m) => m.createAdminApp(port));
+      return (await app).fetch(req, env);
     },
   };
 }
