@@ -3,7 +3,10 @@
  * HTTP/1.1 keep-alive load of bench/compare.ts, for `bun src/main.ts` and for the compiled
  * executable (`npm run build` → dist/soli-proxy, rebuilt here when older than src/).
  *
- *   bun bench/memory.ts [--seconds 5] [--settle 3] [--runs source,binary] [--load 1|0] [--admin 1|0]
+ *   bun bench/memory.ts [--seconds 5] [--settle 3] [--runs source,binary,<path of an executable>] [--load 1|0] [--admin 1|0]
+ *
+ * An executable's path in --runs measures that build too (another commit's `npm run build`), so two
+ * builds are compared in one run, on the same machine load.
  *
  * Each run starts the proxy on a temp project with a few rules and no apps (one process, as
  * compare.ts: `worker_threads = 1`; admin listener on, as by default, unless `--admin 0`), waits for
@@ -49,8 +52,8 @@ const origin = `http://127.0.0.1:${backendPort}`;
 const rows: Record<string, string | number>[] = [];
 try {
   for (const kind of runs) {
-    const exe = kind === "binary" ? await compiledBinary() : undefined;
-    const name = kind === "binary" ? "compiled executable" : "bun src/main.ts";
+    const exe = kind === "binary" ? await compiledBinary() : kind === "source" ? undefined : kind;
+    const name = kind === "binary" ? "compiled executable" : kind === "source" ? "bun src/main.ts" : kind;
     // A fresh project: the first start also makes the self-signed fallback certificate (SPEC §12.4);
     // a restart finds it in certs/.
     using project = tempProject({
