@@ -6,7 +6,6 @@
 // also when a bundle loads it lazily (the compiled executable).
 import "reflect-metadata";
 import { COMMANDS, parseArgs, sitesDirOf, USAGE, UsageError } from "./cli/args.ts";
-import { serve } from "./cli/serve.ts";
 import { ConfigError, formatIssue } from "./config/issues.ts";
 import { VERSION, versionLine } from "./lib/version.ts";
 import { WORKER_ENV } from "./runtime/worker-protocol.ts";
@@ -44,7 +43,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     switch (args.command) {
       case "run":
         if (args.daemon) return await (await import("./cli/daemon.ts")).daemon({ conf: args.conf, runDir: args.runDir, argv });
-        return await serve({ conf: args.conf, dev: args.dev, watch: args.watch, sitesDir: sitesDirOf(args), runDir: args.runDir, argv });
+        // Imported here, not at the top: a worker process (above) must not evaluate the primary's
+        // modules (config loading with zod, apps, admin), about 10 MiB per worker (bench/memory.ts).
+        return await (await import("./cli/serve.ts")).serve({
+          conf: args.conf,
+          dev: args.dev,
+          watch: args.watch,
+          sitesDir: sitesDirOf(args),
+          runDir: args.runDir,
+          argv,
+        });
       case "check":
         return (await import("./cli/check.ts")).check({ conf: args.conf, sitesDir: sitesDirOf(args) });
       case "hash-password":
