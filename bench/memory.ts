@@ -4,6 +4,7 @@
  * executable (`npm run build` → dist/soli-proxy, rebuilt here when older than src/).
  *
  *   bun bench/memory.ts [--seconds 5] [--settle 3] [--runs source,binary,<path of an executable>] [--load 1|0] [--admin 1|0]
+ *                       [--workers 1]
  *
  * An executable's path in --runs measures that build too (another commit's `npm run build`), so two
  * builds are compared in one run, on the same machine load.
@@ -13,6 +14,8 @@
  * its "listening" line, lets it settle `--settle` seconds and reads /proc/<pid>/status: VmRSS (idle)
  * and, after `--seconds` of `wrk -t1 -c50` on a 12-byte nginx (or Bun) backend, VmHWM (peak) and
  * VmRSS again. Extra environment for the proxy (BUN_JSC_* and friends) is passed through as is.
+ * `--workers N` (N > 1) sets worker_threads = N instead and reports the idle RSS of the primary and
+ * of each worker process; no load run then (the CPU figure would be the primary's alone).
  */
 import { readFileSync } from "node:fs";
 import { compiledBinary } from "../test/support/binary.ts";
@@ -25,13 +28,22 @@ for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.repla
 const seconds = Number(args.get("seconds") ?? 5);
 const settle = Number(args.get("settle") ?? 3);
 const runs = (args.get("runs") ?? "source,binary").split(",");
-const load = args.get("load") !== "0" && have("wrk");
+const load = args.get("load") !== "0" && Number(args.get("workers") ?? 1) <= 1 && have("wrk");
 const admin = args.get("admin") !== "0";
+const workers = Math.max(1, Number(args.get("workers") ?? 1));
 
 /** One field of /proc/<pid>/status, in MiB. */
 function statusMiB(pid: number, field: "VmRSS" | "VmHWM" | "RssAnon" | "RssFile"): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** The idle figures of the proxy process, then one row per worker process it started (its children). */
+function processRows(run: string, pid: number): Record<string, string | number>[] {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  const rows = [{ run, ...idleFigures(pid) }];
+  if (workers > 1) children.forEach((child, i) => rows.push({ run: `  worker ${i + 1}`, ...idleFigures(child) }));
+  return rows;
 }
 
 function idleFigures(pid: number): Record<string, string | number> {
@@ -59,18 +71,18 @@ try {
     using project = tempProject({
       "proxy.conf":
         [`/api/* -> ${origin}, ${origin}`, `/static/* -> ${origin}`, `~^/users/(\\d+)$ -> ${origin}/users/$1`, `default -> ${origin}`].join("\n") + "\n",
-      "config.toml": `[server]\nbind = "127.0.0.1:0"\nhttps_port = 0\nworker_threads = 1\n[admin]\n${admin ? 'enabled = true\nbind = "127.0.0.1:0"' : "enabled = false"}\n`,
+      "config.toml": `[server]\nbind = "127.0.0.1:0"\nhttps_port = 0\nworker_threads = ${workers}\n[admin]\n${admin ? 'enabled = true\nbind = "127.0.0.1:0"' : "enabled = false"}\n`,
     });
     const start = () => spawnProxy(project.conf, { exe, env: exe ? { PATH: process.env.PATH ?? "", ...bunEnv() } : bunEnv() });
     {
       await using first = await start();
       await Bun.sleep(settle * 1000); // idle means "some time after start": there is no event to await
-      rows.push({ run: `${name}, first start`, ...idleFigures(first.proc.pid) });
+      rows.push(...processRows(`${name}, first start`, first.proc.pid));
     }
     await using proxy = await start();
     const pid = proxy.proc.pid;
     await Bun.sleep(settle * 1000);
-    const row: Record<string, string | number> = { run: `${name}, restart`, ...idleFigures(pid) };
+    const [row, ...workerRows] = processRows(`${name}, restart`, pid) as [Record<string, string | number>, ...Record<string, string | number>[]];
     if (load) {
       await wrk(`http://127.0.0.1:${proxy.http}/`, 1, 50); // warm-up
       const before = cpuMicros(pid);
@@ -81,7 +93,7 @@ try {
       row["RSS after load MiB"] = statusMiB(pid, "VmRSS").toFixed(1);
       row.errors = r.errors;
     }
-    rows.push(row);
+    rows.push(row, ...workerRows);
   }
 } finally {
   backend.kill();
