@@ -13,7 +13,9 @@
  * compare.ts: `worker_threads = 1`; admin listener on, as by default, unless `--admin 0`), waits for
  * its "listening" line, lets it settle `--settle` seconds and reads /proc/<pid>/status: VmRSS (idle)
  * and, after `--seconds` of `wrk -t1 -c50` on a 12-byte nginx (or Bun) backend, VmHWM (peak) and
- * VmRSS again. Extra environment for the proxy (BUN_JSC_* and friends) is passed through as is.
+ * VmRSS again. Extra environment for the proxy (BUN_JSC_* and friends) is passed through as is:
+ * JavaScriptCore sizes its heap by the machine's RAM, so `BUN_JSC_forceRAMSize=1073741824` shows the
+ * peak a 1 GiB server would see.
  * `--workers N` (N > 1) sets worker_threads = N instead and reports the idle RSS of the primary and
  * of each worker process; no load run then (the CPU figure would be the primary's alone).
  */
