@@ -66,9 +66,7 @@ export async function generateSelfSigned(names: readonly string[]): Promise<PemP
   // Loaded here, the one place it is needed, so that a proxy whose certificate exists never loads it.
   const { x509 } = await import("../lib/x509.ts");
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: Buffer.from(crypto.getRandomValues(new Uint8Array(16)))
-      .toString("hex")
-      .replace(/^[89a-f]/, "1"),
+    serialNumber: Buffer.from(positiveSerial()).toString("hex"),
     name: `CN=${SELF_SIGNED_CN}`,
     notBefore,
     notAfter,
@@ -83,6 +81,17 @@ export async function generateSelfSigned(names: readonly string[]): Promise<PemP
   });
   const pkcs8 = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
   return { cert: cert.toString("pem") + "\n", key: pemEncode("PRIVATE KEY", pkcs8) };
+}
+
+/**
+ * 16 random bytes read as a positive integer whose DER form is exactly these bytes: the top bit
+ * clear (else it reads as negative) and the next one set (else a leading zero byte would be
+ * dropped), as RFC 5280 §4.1.2.2 wants: positive, at most 20 bytes.
+ */
+function positiveSerial(): Uint8Array {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[0] = (bytes[0]! & 0x3f) | 0x40;
+  return bytes;
 }
 
 /** SANs of a PEM certificate as `DNS:name` / `IP:address` strings (names lower-cased). */
