@@ -138,7 +138,12 @@ const HEADERS_OPEN = /^headers\s*\{$/;
 
 /** Joins `\` continuations and trims, keeping the first physical line's number (SPEC §3.1). */
 export function logicalLines(text: string): LogicalLine[] {
-  const physical = text.split(/\r?\n/);
+  // Split on "\n" and the "\r" of each "\r\n" taken off: a split on /\r?\n/ took twice as long.
+  const physical = text.split("\n");
+  for (let i = 0; i < physical.length - 1; i++) {
+    const p = physical[i]!;
+    if (p.charCodeAt(p.length - 1) === 13 /* \r */) physical[i] = p.slice(0, -1);
+  }
   const out: LogicalLine[] = [];
   for (let i = 0; i < physical.length; i++) {
     const start = i;
