@@ -9,8 +9,8 @@ import { endpointOf } from "../lib/endpoint.ts";
 import { segmentHash } from "../lib/segment-hash.ts";
 import type { AuthMaterial } from "./load-auth.ts";
 import { globalRateLimit, parseRateLimit, PolicyCompiler } from "./compile-auth.ts";
-import { matcherText, type HeaderOp, type ProxyConf, type Rule } from "./model.ts";
-import { jsPattern, normalizeTargetUrl, templatePart } from "./rule-checks.ts";
+import { matcherText, type HeaderOp, type ProxyConf, type Rule, type Target } from "./model.ts";
+import { checkedTargetUrls, jsPattern, type TargetUrl, targetUrlParts, templatePart } from "./rule-checks.ts";
 import type { Settings } from "./settings.ts";
 import {
   HeaderVar,
@@ -241,7 +241,7 @@ function compileRule(rule: Rule, index: number, shared: SharedParts, policies: P
   // Hosts are indexed the way requests are routed: lower-case, IPv6 without brackets (SPEC §5.3).
   const value = m.type === "default" ? "" : m.type === "domain_path" ? m.path : m.type === "domain" ? unbracket(m.value) : m.value;
   const regex = m.type === "regex" ? new RegExp(jsPattern(m.value)) : null;
-  const targets = rule.targets.map((t) => sharedUpstream(t.url, t.weight, regex !== null, shared.upstreams));
+  const targets = rule.targets.map((t) => sharedUpstream(t, regex !== null, shared.upstreams));
   return {
     key: matcherText(m),
     kind,
@@ -292,12 +292,13 @@ function appRoute(app: AppRouteInput, shared: SharedParts, auth: Route["auth"]):
  * The compiled target, the same object for every rule that names it with the same weight and kind.
  * Looked up by the URL string itself: its hash is computed once per string, where a key built per
  * target (`u100 http://…`) had to be joined and hashed again for every lookup (~200 ns, a tenth of
- * compiling 100 rules). Another weight or kind of a known URL copies its parsed parts.
+ * compiling 100 rules). Another weight or kind of a known URL copies its parts.
  */
-function sharedUpstream(raw: string, weight: number, isTemplate: boolean, seen: Map<string, Upstream[]>): Upstream {
+function sharedUpstream(target: Target, isTemplate: boolean, seen: Map<string, Upstream[]>): Upstream {
+  const { url: raw, weight } = target;
   const variants = seen.get(raw);
   if (variants === undefined) {
-    const upstream = compileUpstream(raw, weight, isTemplate);
+    const upstream = compileUpstream(raw, weight, isTemplate, checkedTargetUrls.get(target));
     seen.set(raw, [upstream]);
     return upstream;
   }
@@ -308,27 +309,23 @@ function sharedUpstream(raw: string, weight: number, isTemplate: boolean, seen: 
   return upstream;
 }
 
-export function compileUpstream(raw: string, weight: number, isTemplate: boolean): Upstream {
-  const url = new URL(raw);
-  // Each getter of a URL builds a new string: every part is read once.
-  const scheme = url.protocol.slice(0, -1) as TargetScheme;
-  const urlHostname = url.hostname;
-  const urlPort = url.port;
-  const pathname = url.pathname;
+/** `parts`: the checks' parse of this URL (rule-checks.ts checkedTargetUrls), when there is one. */
+export function compileUpstream(raw: string, weight: number, isTemplate: boolean, parts: TargetUrl = targetUrlParts(new URL(raw))): Upstream {
+  const scheme = parts.scheme as TargetScheme;
   const secure = scheme === "https" || scheme === "wss";
   const defaultPort = secure ? 443 : 80;
-  const port = urlPort === "" ? defaultPort : Number(urlPort);
-  const hostname = urlHostname.startsWith("[") ? urlHostname.slice(1, -1) : urlHostname;
+  const port = parts.port === "" ? defaultPort : Number(parts.port);
+  const hostname = parts.hostname.startsWith("[") ? parts.hostname.slice(1, -1) : parts.hostname;
   return {
-    url: normalizeTargetUrl(url),
-    origin: `${scheme === "redirect" ? "redirect" : scheme}://${urlHostname}:${port}`,
+    url: parts.normal,
+    origin: `${scheme}://${parts.hostname}:${port}`,
     scheme,
     secure,
     hostname,
     port,
-    authority: url.host,
-    path: pathname === "" ? "/" : pathname,
-    query: url.search.slice(1),
+    authority: parts.host,
+    path: parts.pathname === "" ? "/" : parts.pathname,
+    query: parts.search.slice(1),
     endpoint: endpointOf({ hostname, port, secure }),
     template: isTemplate ? compileTemplate(templatePart(raw)) : null,
     weight,

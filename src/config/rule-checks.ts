@@ -117,6 +117,42 @@ export function normalizeTargetUrl(raw: string | URL): string {
   return href.includes("$%7B") ? href.replace(/\$%7B(\w+)%7D/g, "$${$1}") : href;
 }
 
+/**
+ * What compile reads of a target URL, each WHATWG getter read once (each builds a new string; they
+ * were most of compiling a target).
+ */
+export interface TargetUrl {
+  /** normalizeTargetUrl's form. */
+  normal: string;
+  /** Without the colon: `http`. */
+  scheme: string;
+  hostname: string;
+  port: string;
+  host: string;
+  pathname: string;
+  search: string;
+}
+
+export function targetUrlParts(url: URL): TargetUrl {
+  return {
+    normal: normalizeTargetUrl(url),
+    scheme: url.protocol.slice(0, -1),
+    hostname: url.hostname,
+    port: url.port,
+    host: url.host,
+    pathname: url.pathname,
+    search: url.search,
+  };
+}
+
+/**
+ * The URL parts of each target checkParsedConf returned, so that compile does not parse a URL the
+ * checks just parsed (it was a tenth of a reload, bench/config.ts). Keyed by the checked target
+ * object: a conf from elsewhere (an admin API write, a worker's copy) is not in it and compile
+ * parses its URLs itself. Weak, so that it holds nothing once the conf is dropped.
+ */
+export const checkedTargetUrls = new WeakMap<Target, TargetUrl>();
+
 /** Group references in a regex target: `$1`, `${1}`, `${name}` (`$$` is a literal dollar). */
 export function templateGroups(template: string): (number | string)[] {
   const refs: (number | string)[] = [];
@@ -268,8 +304,8 @@ export function checkParsedConf(conf: ProxyConf): { conf: ProxyConf; problems: V
  */
 class ParsedConfChecker {
   readonly problems: ValueProblem[] = [];
-  /** Most rules of a large file name the same few backends: each URL is parsed once. */
-  private readonly urls = new Map<string, string | { normal: string }>();
+  /** Each target URL as written: its parts, or why it is not acceptable. */
+  private readonly urls = new Map<string, string | TargetUrl>();
   /** The dotted path of the value being checked: problems are reported below it. */
   private at = "";
   private readonly addBelow: AddProblem = (path, message) => this.add(path.join("."), message);
@@ -297,7 +333,14 @@ class ParsedConfChecker {
     const targets: Target[] = [];
     for (let i = 0; i < rule.targets.length; i++) {
       const t = rule.targets[i]!;
-      const checked = this.url(t.url);
+      // Most rules of a large file name the same few backends: each URL is parsed once.
+      let checked = this.urls.get(t.url);
+      const firstOfUrl = checked === undefined;
+      if (checked === undefined) {
+        const parsed = checkTargetUrl(t.url);
+        checked = typeof parsed === "string" ? parsed : targetUrlParts(parsed);
+        this.urls.set(t.url, checked);
+      }
       let url = t.url;
       if (typeof checked === "string") {
         this.add(`targets.${i}.url`, checked);
@@ -313,7 +356,10 @@ class ParsedConfChecker {
         if (w < 0) this.add(`targets.${i}.weight`, WEIGHT_ERROR);
         if (w > WEIGHT_MAX) this.add(`targets.${i}.weight`, WEIGHT_ERROR);
       }
-      targets.push({ url, weight: w });
+      const target: Target = { url, weight: w };
+      // Compile parses the first target of each URL and reuses that for the others.
+      if (firstOfUrl && typeof checked !== "string") checkedTargetUrls.set(target, checked);
+      targets.push(target);
     }
 
     if (!STRATEGIES.has(rule.load_balancing)) {
@@ -335,17 +381,6 @@ class ParsedConfChecker {
     const checked: Rule = { matcher, targets, load_balancing: rule.load_balancing as LbStrategy, auth, headers, options };
     if (!stops) ruleProblems(checked, this.addBelow);
     return checked;
-  }
-
-  /** The target URL's normal form, or why it is not acceptable; remembered per URL as written. */
-  private url(raw: string): string | { normal: string } {
-    let found = this.urls.get(raw);
-    if (found === undefined) {
-      const checked = checkTargetUrl(raw);
-      found = typeof checked === "string" ? checked : { normal: normalizeTargetUrl(checked) };
-      this.urls.set(raw, found);
-    }
-    return found;
   }
 
   private matcher(m: Matcher): Matcher {
