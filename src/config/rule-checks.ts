@@ -292,7 +292,7 @@ export interface ValueProblem {
 export function checkParsedConf(conf: ProxyConf): { conf: ProxyConf; problems: ValueProblem[] } {
   const checker = new ParsedConfChecker();
   const headers: HeaderOp[] = [];
-  for (let i = 0; i < conf.headers.length; i++) headers.push(checker.headerOp(conf.headers[i]!, `headers.${i}`));
+  for (let i = 0; i < conf.headers.length; i++) headers.push(checker.headerOp(conf.headers[i]!, i));
   const rules: Rule[] = [];
   for (let i = 0; i < conf.rules.length; i++) rules.push(checker.rule(conf.rules[i]!, i));
   return { conf: { headers, rules }, problems: checker.problems };
@@ -306,23 +306,31 @@ class ParsedConfChecker {
   readonly problems: ValueProblem[] = [];
   /** Each target URL as written: its parts, or why it is not acceptable. */
   private readonly urls = new Map<string, string | TargetUrl>();
-  /** The dotted path of the value being checked: problems are reported below it. */
-  private at = "";
+  /**
+   * The value being checked, problems are reported below it: rule `ruleIndex`'s (-1: the global
+   * headers block), its header line `headerIndex` (-1: none). Kept as numbers and written as a dotted path only
+   * when a problem is found: a path string per rule was a cost paid for every valid file.
+   */
+  private ruleIndex = -1;
+  private headerIndex = -1;
   private readonly addBelow: AddProblem = (path, message) => this.add(path.join("."), message);
 
   private add(path: string, message: string): void {
-    this.problems.push({ path: `${this.at}.${path}`, message });
+    const rule = this.ruleIndex < 0 ? "" : `rules.${this.ruleIndex}`;
+    const at = this.headerIndex < 0 ? rule : rule === "" ? `headers.${this.headerIndex}` : `${rule}.headers.${this.headerIndex}`;
+    this.problems.push({ path: `${at}.${path}`, message });
   }
 
-  headerOp(op: HeaderOp, at: string): HeaderOp {
-    this.at = at;
+  /** Header line `index` of the block being checked (the global one before any rule). */
+  headerOp(op: HeaderOp, index: number): HeaderOp {
+    this.headerIndex = index;
     headerOpProblems(op, this.addBelow);
+    this.headerIndex = -1;
     return { name: op.name, value: op.value };
   }
 
   rule(rule: Rule, index: number): Rule {
-    const at = `rules.${index}`;
-    this.at = at;
+    this.ruleIndex = index;
     // An issue zod does not let a rule's own checks continue past (a failed URL transform, a weight
     // that is no integer, an unknown @lb): the whole-rule checks are then skipped, as zod skips them.
     let stops = false;
@@ -374,8 +382,7 @@ class ParsedConfChecker {
       auth.push({ username: u.username, hash: u.hash });
     }
     const headers: HeaderOp[] = [];
-    for (let i = 0; i < rule.headers.length; i++) headers.push(this.headerOp(rule.headers[i]!, `${at}.headers.${i}`));
-    this.at = at;
+    for (let i = 0; i < rule.headers.length; i++) headers.push(this.headerOp(rule.headers[i]!, i));
     const options = rule.options === null ? null : this.options(rule.options);
 
     const checked: Rule = { matcher, targets, load_balancing: rule.load_balancing as LbStrategy, auth, headers, options };
