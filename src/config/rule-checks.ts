@@ -88,8 +88,8 @@ export function hostPathError(path: string): string | null {
 const SPACE = /\s/;
 const REDIRECT_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
 
-/** The parsed target URL, or why it is not acceptable (SPEC §3.3, §3.4): one URL parse serves the check and the normal form. */
-export function checkTargetUrl(raw: string): URL | string {
+/** The target URL's parts, or why it is not acceptable (SPEC §3.3, §3.4): one URL parse serves the check and the compile. */
+export function checkTargetUrl(raw: string): TargetUrl | string {
   if (raw === "") return "empty target (a stray comma?)";
   if (SPACE.test(raw)) return `target '${raw}' contains a space; comments must be on their own line`;
   if (raw.includes("#")) return `'#' is not allowed in target '${raw}'; comments must be on their own line`;
@@ -99,30 +99,27 @@ export function checkTargetUrl(raw: string): URL | string {
   } catch {
     return `invalid target URL '${raw}'`;
   }
-  const scheme = url.protocol.slice(0, -1);
+  const parts = targetUrlParts(url);
+  const scheme = parts.scheme;
   if (!TARGET_SCHEMES.has(scheme)) {
     return `unsupported scheme '${scheme}:' in '${raw}' (use http, https, ws, wss or redirect)`;
   }
-  if (url.hostname === "") return `target '${raw}' has no host`;
+  if (parts.hostname === "") return `target '${raw}' has no host`;
   if (scheme === "redirect") {
     const host = raw.slice("redirect://".length).split(/[/?]/)[0] ?? "";
     if (!REDIRECT_HOST.test(host)) return `redirect host '${host}' may contain only letters, digits, '.', '-', ':', '[' and ']'`;
   }
-  return url;
+  return parts;
 }
 
 /** WHATWG-normalized form (`http://h:1` → `http://h:1/`), keeping `${name}` readable for regex targets. */
-export function normalizeTargetUrl(raw: string | URL): string {
-  const href = (typeof raw === "string" ? new URL(raw) : raw).href;
+function normalHref(href: string): string {
   return href.includes("$%7B") ? href.replace(/\$%7B(\w+)%7D/g, "$${$1}") : href;
 }
 
-/**
- * What compile reads of a target URL, each WHATWG getter read once (each builds a new string; they
- * were most of compiling a target).
- */
+/** What compile reads of a target URL: WHATWG's parts of it (URL's getters of the same names). */
 export interface TargetUrl {
-  /** normalizeTargetUrl's form. */
+  /** The normal form, what a checked rule holds: WHATWG's href, `${name}` kept readable. */
   normal: string;
   /** Without the colon: `http`. */
   scheme: string;
@@ -133,9 +130,39 @@ export interface TargetUrl {
   search: string;
 }
 
+/**
+ * The parts are cut from `href`, the one getter read: each URL getter builds a new string, and
+ * reading seven of them was a fifth of checking a file's targets (bench/config.ts). An href with an
+ * authority and no fragment is `scheme://[userinfo@]host[:port][path][?query]`, where the userinfo,
+ * host and path hold no unescaped '/', '?' or '@' (WHATWG URL serializing); anything else is read
+ * through the getters. test/config/rule-checks.test.ts holds both to the getters' answers.
+ */
 export function targetUrlParts(url: URL): TargetUrl {
+  const href = url.href;
+  const colon = href.indexOf(":");
+  const authorityStart = colon + 3;
+  if (href.charCodeAt(colon + 1) !== 47 || href.charCodeAt(colon + 2) !== 47 || href.includes("#")) return targetUrlGetters(url);
+  let authorityEnd = authorityStart;
+  while (authorityEnd < href.length && href[authorityEnd] !== "/" && href[authorityEnd] !== "?") authorityEnd++;
+  const userinfoEnd = href.lastIndexOf("@", authorityEnd - 1);
+  const host = href.slice(userinfoEnd < authorityStart ? authorityStart : userinfoEnd + 1, authorityEnd);
+  const portColon = host.indexOf(":", host.startsWith("[") ? host.indexOf("]") : 0);
+  const query = href.indexOf("?", authorityEnd);
   return {
-    normal: normalizeTargetUrl(url),
+    normal: normalHref(href),
+    scheme: href.slice(0, colon),
+    hostname: portColon < 0 ? host : host.slice(0, portColon),
+    port: portColon < 0 ? "" : host.slice(portColon + 1),
+    host,
+    pathname: href.slice(authorityEnd, query < 0 ? href.length : query),
+    // `search` is "" for an empty query as for none.
+    search: query < 0 || query === href.length - 1 ? "" : href.slice(query),
+  };
+}
+
+export function targetUrlGetters(url: URL): TargetUrl {
+  return {
+    normal: normalHref(url.href),
     scheme: url.protocol.slice(0, -1),
     hostname: url.hostname,
     port: url.port,
@@ -345,8 +372,7 @@ class ParsedConfChecker {
       let checked = this.urls.get(t.url);
       const firstOfUrl = checked === undefined;
       if (checked === undefined) {
-        const parsed = checkTargetUrl(t.url);
-        checked = typeof parsed === "string" ? parsed : targetUrlParts(parsed);
+        checked = checkTargetUrl(t.url);
         this.urls.set(t.url, checked);
       }
       let url = t.url;
