@@ -132,10 +132,10 @@ export interface TargetUrl {
 
 /**
  * The parts are cut from `href`, the one getter read: each URL getter builds a new string, and
- * reading seven of them was a fifth of checking a file's targets (bench/config.ts). An href with an
- * authority and no fragment is `scheme://[userinfo@]host[:port][path][?query]`, where the userinfo,
- * host and path hold no unescaped '/', '?' or '@' (WHATWG URL serializing); anything else is read
- * through the getters. test/config/rule-checks.test.ts holds both to the getters' answers.
+ * reading seven of them was about a fifth of the checks' time (bench/config.ts, 100 rules). An
+ * href with an authority and no fragment is `scheme://[userinfo@]host[:port][path][?query]`, where
+ * the userinfo, host and path hold no unescaped '/', '?' or '@' (WHATWG URL serializing); anything
+ * else is read through the getters. test/config/rule-checks.test.ts holds both to the getters.
  */
 export function targetUrlParts(url: URL): TargetUrl {
   const href = url.href;
@@ -160,6 +160,7 @@ export function targetUrlParts(url: URL): TargetUrl {
   };
 }
 
+/** The same parts read through URL's getters: for the hrefs targetUrlParts does not cut, and its test. */
 export function targetUrlGetters(url: URL): TargetUrl {
   return {
     normal: normalHref(url.href),
@@ -334,9 +335,9 @@ class ParsedConfChecker {
   /** Each target URL as written: its parts, or why it is not acceptable. */
   private readonly urls = new Map<string, string | TargetUrl>();
   /**
-   * The value being checked, problems are reported below it: rule `ruleIndex`'s (-1: the global
-   * headers block), its header line `headerIndex` (-1: none). Kept as numbers and written as a dotted path only
-   * when a problem is found: a path string per rule was a cost paid for every valid file.
+   * The value being checked, problems are reported below it: rule `ruleIndex` (-1: the global
+   * headers block), its header line `headerIndex` (-1: none). Kept as numbers and written as a
+   * dotted path only when a problem is found: a path string per rule was paid by every valid file.
    */
   private ruleIndex = -1;
   private headerIndex = -1;
@@ -391,7 +392,8 @@ class ParsedConfChecker {
         if (w > WEIGHT_MAX) this.add(`targets.${i}.weight`, WEIGHT_ERROR);
       }
       const target: Target = { url, weight: w };
-      // Compile parses the first target of each URL and reuses that for the others.
+      // Compile meets each URL first in its first target, looks its parts up by it, and shares the
+      // compiled target with the later ones (compile.ts sharedUpstream).
       if (firstOfUrl && typeof checked !== "string") checkedTargetUrls.set(target, checked);
       targets.push(target);
     }
