@@ -88,8 +88,8 @@ export function hostPathError(path: string): string | null {
 const SPACE = /\s/;
 const REDIRECT_HOST = /^[A-Za-z0-9.\-:[\]]+$/;
 
-/** The parsed target URL, or why it is not acceptable (SPEC §3.3, §3.4): one URL parse serves the check and the normal form. */
-export function checkTargetUrl(raw: string): URL | string {
+/** The target URL's parts, or why it is not acceptable (SPEC §3.3, §3.4): one URL parse serves the check and the compile. */
+export function checkTargetUrl(raw: string): TargetUrl | string {
   if (raw === "") return "empty target (a stray comma?)";
   if (SPACE.test(raw)) return `target '${raw}' contains a space; comments must be on their own line`;
   if (raw.includes("#")) return `'#' is not allowed in target '${raw}'; comments must be on their own line`;
@@ -99,23 +99,87 @@ export function checkTargetUrl(raw: string): URL | string {
   } catch {
     return `invalid target URL '${raw}'`;
   }
-  const scheme = url.protocol.slice(0, -1);
+  const parts = targetUrlParts(url);
+  const scheme = parts.scheme;
   if (!TARGET_SCHEMES.has(scheme)) {
     return `unsupported scheme '${scheme}:' in '${raw}' (use http, https, ws, wss or redirect)`;
   }
-  if (url.hostname === "") return `target '${raw}' has no host`;
+  if (parts.hostname === "") return `target '${raw}' has no host`;
   if (scheme === "redirect") {
     const host = raw.slice("redirect://".length).split(/[/?]/)[0] ?? "";
     if (!REDIRECT_HOST.test(host)) return `redirect host '${host}' may contain only letters, digits, '.', '-', ':', '[' and ']'`;
   }
-  return url;
+  return parts;
 }
 
 /** WHATWG-normalized form (`http://h:1` → `http://h:1/`), keeping `${name}` readable for regex targets. */
-export function normalizeTargetUrl(raw: string | URL): string {
-  const href = (typeof raw === "string" ? new URL(raw) : raw).href;
+function normalHref(href: string): string {
   return href.includes("$%7B") ? href.replace(/\$%7B(\w+)%7D/g, "$${$1}") : href;
 }
+
+/** What compile reads of a target URL: WHATWG's parts of it (URL's getters of the same names). */
+export interface TargetUrl {
+  /** The normal form, what a checked rule holds: WHATWG's href, `${name}` kept readable. */
+  normal: string;
+  /** Without the colon: `http`. */
+  scheme: string;
+  hostname: string;
+  port: string;
+  host: string;
+  pathname: string;
+  search: string;
+}
+
+/**
+ * The parts are cut from `href`, the one getter read: each URL getter builds a new string, and
+ * reading seven of them was about a fifth of the checks' time (bench/config.ts, 100 rules). An
+ * href with an authority and no fragment is `scheme://[userinfo@]host[:port][path][?query]`, where
+ * the userinfo, host and path hold no unescaped '/', '?' or '@' (WHATWG URL serializing); anything
+ * else is read through the getters. test/config/rule-checks.test.ts holds both to the getters.
+ */
+export function targetUrlParts(url: URL): TargetUrl {
+  const href = url.href;
+  const colon = href.indexOf(":");
+  const authorityStart = colon + 3;
+  if (href.charCodeAt(colon + 1) !== 47 || href.charCodeAt(colon + 2) !== 47 || href.includes("#")) return targetUrlGetters(url);
+  let authorityEnd = authorityStart;
+  while (authorityEnd < href.length && href[authorityEnd] !== "/" && href[authorityEnd] !== "?") authorityEnd++;
+  const userinfoEnd = href.lastIndexOf("@", authorityEnd - 1);
+  const host = href.slice(userinfoEnd < authorityStart ? authorityStart : userinfoEnd + 1, authorityEnd);
+  const portColon = host.indexOf(":", host.startsWith("[") ? host.indexOf("]") : 0);
+  const query = href.indexOf("?", authorityEnd);
+  return {
+    normal: normalHref(href),
+    scheme: href.slice(0, colon),
+    hostname: portColon < 0 ? host : host.slice(0, portColon),
+    port: portColon < 0 ? "" : host.slice(portColon + 1),
+    host,
+    pathname: href.slice(authorityEnd, query < 0 ? href.length : query),
+    // `search` is "" for an empty query as for none.
+    search: query < 0 || query === href.length - 1 ? "" : href.slice(query),
+  };
+}
+
+/** The same parts read through URL's getters: for the hrefs targetUrlParts does not cut, and its test. */
+export function targetUrlGetters(url: URL): TargetUrl {
+  return {
+    normal: normalHref(url.href),
+    scheme: url.protocol.slice(0, -1),
+    hostname: url.hostname,
+    port: url.port,
+    host: url.host,
+    pathname: url.pathname,
+    search: url.search,
+  };
+}
+
+/**
+ * The URL parts of each target checkParsedConf returned, so that compile does not parse a URL the
+ * checks just parsed (it was a tenth of a reload, bench/config.ts). Keyed by the checked target
+ * object: a conf from elsewhere (an admin API write, a worker's copy) is not in it and compile
+ * parses its URLs itself. Weak, so that it holds nothing once the conf is dropped.
+ */
+export const checkedTargetUrls = new WeakMap<Target, TargetUrl>();
 
 /** Group references in a regex target: `$1`, `${1}`, `${name}` (`$$` is a literal dollar). */
 export function templateGroups(template: string): (number | string)[] {
@@ -256,7 +320,7 @@ export interface ValueProblem {
 export function checkParsedConf(conf: ProxyConf): { conf: ProxyConf; problems: ValueProblem[] } {
   const checker = new ParsedConfChecker();
   const headers: HeaderOp[] = [];
-  for (let i = 0; i < conf.headers.length; i++) headers.push(checker.headerOp(conf.headers[i]!, `headers.${i}`));
+  for (let i = 0; i < conf.headers.length; i++) headers.push(checker.headerOp(conf.headers[i]!, i));
   const rules: Rule[] = [];
   for (let i = 0; i < conf.rules.length; i++) rules.push(checker.rule(conf.rules[i]!, i));
   return { conf: { headers, rules }, problems: checker.problems };
@@ -268,25 +332,33 @@ export function checkParsedConf(conf: ProxyConf): { conf: ProxyConf; problems: V
  */
 class ParsedConfChecker {
   readonly problems: ValueProblem[] = [];
-  /** Most rules of a large file name the same few backends: each URL is parsed once. */
-  private readonly urls = new Map<string, string | { normal: string }>();
-  /** The dotted path of the value being checked: problems are reported below it. */
-  private at = "";
+  /** Each target URL as written: its parts, or why it is not acceptable. */
+  private readonly urls = new Map<string, string | TargetUrl>();
+  /**
+   * The value being checked, problems are reported below it: rule `ruleIndex` (-1: the global
+   * headers block), its header line `headerIndex` (-1: none). Kept as numbers and written as a
+   * dotted path only when a problem is found: a path string per rule was paid by every valid file.
+   */
+  private ruleIndex = -1;
+  private headerIndex = -1;
   private readonly addBelow: AddProblem = (path, message) => this.add(path.join("."), message);
 
   private add(path: string, message: string): void {
-    this.problems.push({ path: `${this.at}.${path}`, message });
+    const rule = this.ruleIndex < 0 ? "" : `rules.${this.ruleIndex}`;
+    const at = this.headerIndex < 0 ? rule : rule === "" ? `headers.${this.headerIndex}` : `${rule}.headers.${this.headerIndex}`;
+    this.problems.push({ path: `${at}.${path}`, message });
   }
 
-  headerOp(op: HeaderOp, at: string): HeaderOp {
-    this.at = at;
+  /** Header line `index` of the block being checked (the global one before any rule). */
+  headerOp(op: HeaderOp, index: number): HeaderOp {
+    this.headerIndex = index;
     headerOpProblems(op, this.addBelow);
+    this.headerIndex = -1;
     return { name: op.name, value: op.value };
   }
 
   rule(rule: Rule, index: number): Rule {
-    const at = `rules.${index}`;
-    this.at = at;
+    this.ruleIndex = index;
     // An issue zod does not let a rule's own checks continue past (a failed URL transform, a weight
     // that is no integer, an unknown @lb): the whole-rule checks are then skipped, as zod skips them.
     let stops = false;
@@ -297,7 +369,13 @@ class ParsedConfChecker {
     const targets: Target[] = [];
     for (let i = 0; i < rule.targets.length; i++) {
       const t = rule.targets[i]!;
-      const checked = this.url(t.url);
+      // Most rules of a large file name the same few backends: each URL is parsed once.
+      let checked = this.urls.get(t.url);
+      const firstOfUrl = checked === undefined;
+      if (checked === undefined) {
+        checked = checkTargetUrl(t.url);
+        this.urls.set(t.url, checked);
+      }
       let url = t.url;
       if (typeof checked === "string") {
         this.add(`targets.${i}.url`, checked);
@@ -313,7 +391,11 @@ class ParsedConfChecker {
         if (w < 0) this.add(`targets.${i}.weight`, WEIGHT_ERROR);
         if (w > WEIGHT_MAX) this.add(`targets.${i}.weight`, WEIGHT_ERROR);
       }
-      targets.push({ url, weight: w });
+      const target: Target = { url, weight: w };
+      // Compile meets each URL first in its first target, looks its parts up by it, and shares the
+      // compiled target with the later ones (compile.ts sharedUpstream).
+      if (firstOfUrl && typeof checked !== "string") checkedTargetUrls.set(target, checked);
+      targets.push(target);
     }
 
     if (!STRATEGIES.has(rule.load_balancing)) {
@@ -328,24 +410,12 @@ class ParsedConfChecker {
       auth.push({ username: u.username, hash: u.hash });
     }
     const headers: HeaderOp[] = [];
-    for (let i = 0; i < rule.headers.length; i++) headers.push(this.headerOp(rule.headers[i]!, `${at}.headers.${i}`));
-    this.at = at;
+    for (let i = 0; i < rule.headers.length; i++) headers.push(this.headerOp(rule.headers[i]!, i));
     const options = rule.options === null ? null : this.options(rule.options);
 
     const checked: Rule = { matcher, targets, load_balancing: rule.load_balancing as LbStrategy, auth, headers, options };
     if (!stops) ruleProblems(checked, this.addBelow);
     return checked;
-  }
-
-  /** The target URL's normal form, or why it is not acceptable; remembered per URL as written. */
-  private url(raw: string): string | { normal: string } {
-    let found = this.urls.get(raw);
-    if (found === undefined) {
-      const checked = checkTargetUrl(raw);
-      found = typeof checked === "string" ? checked : { normal: normalizeTargetUrl(checked) };
-      this.urls.set(raw, found);
-    }
-    return found;
   }
 
   private matcher(m: Matcher): Matcher {

@@ -17,7 +17,6 @@ import {
   isAuthValue,
   isRateLimit,
   lbError,
-  normalizeTargetUrl,
   PREFIX_ERROR,
   rateLimitError,
   realmError,
@@ -51,7 +50,7 @@ const matcherSchema = z.discriminatedUnion(
 const targetSchema = z.object({
   url: z.string().transform((v, ctx) => {
     const checked = checkTargetUrl(v);
-    if (typeof checked !== "string") return normalizeTargetUrl(checked);
+    if (typeof checked !== "string") return checked.normal;
     ctx.addIssue({ code: "custom", message: checked });
     return z.NEVER;
   }),

@@ -15,20 +15,20 @@ export type RuleAt = (index: number) => { line: number; column: number } | undef
 export function shadowedRules(rules: readonly Rule[], at: RuleAt, file: string): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const earlier = new EarlierRules();
-  rules.forEach((rule, i) => {
-    const text = matcherText(rule.matcher);
-    const j = earlier.firstWinner(rule.matcher, text);
-    earlier.add(rule.matcher, text, i);
-    if (j === null) return;
+  for (let i = 0; i < rules.length; i++) {
+    const matcher = rules[i]!.matcher;
+    const j = earlier.firstWinner(matcher);
+    earlier.add(matcher, i);
+    if (j === null) continue;
     const pos = at(i);
     const winner = at(j);
     issues.push({
       file,
       ...(pos ?? {}),
       severity: "warning",
-      message: `rule '${text}' can never match: the rule '${matcherText(rules[j]!.matcher)}' on line ${winner?.line ?? "?"} comes first and always wins for the same requests`,
+      message: `rule '${matcherText(matcher)}' can never match: the rule '${matcherText(rules[j]!.matcher)}' on line ${winner?.line ?? "?"} comes first and always wins for the same requests`,
     });
-  });
+  }
   return issues;
 }
 
@@ -39,7 +39,14 @@ export function shadowedRules(rules: readonly Rule[], at: RuleAt, file: string):
  * earlier rule in order: the lowest index among the candidates each lookup finds.
  */
 class EarlierRules {
-  private readonly byText = new Map<string, number>();
+  /**
+   * Exact paths, regexes and hosts by value, first index of each: the same source written twice.
+   * (A prefix or host path written twice is found by the lookups below, as a prefix of itself.)
+   * By value and kind rather than by the source's text: that text was a new string per rule,
+   * joined and hashed only to be looked up.
+   */
+  private readonly sameValue = { exact: new Map<string, number>(), regex: new Map<string, number>(), domain: new Map<string, number>() };
+  private firstDefault = Number.POSITIVE_INFINITY;
   /** Prefix rules by value (`/p/`), first index of each. */
   private readonly prefixes = new Map<string, number>();
   /** Host path rules: host → path (`/p/`) → first index. */
@@ -50,29 +57,57 @@ class EarlierRules {
    */
   private readonly odd: { matcher: Matcher; index: number }[] = [];
 
-  add(matcher: Matcher, text: string, index: number): void {
-    if (!this.byText.has(text)) this.byText.set(text, index);
-    if (matcher.type === "prefix") {
-      if (!matcher.value.endsWith("/")) this.odd.push({ matcher, index });
-      else if (!this.prefixes.has(matcher.value)) this.prefixes.set(matcher.value, index);
-    } else if (matcher.type === "domain_path") {
-      if (!matcher.path.endsWith("/")) return void this.odd.push({ matcher, index });
-      let paths = this.hostPaths.get(matcher.domain);
-      if (!paths) this.hostPaths.set(matcher.domain, (paths = new Map()));
-      if (!paths.has(matcher.path)) paths.set(matcher.path, index);
+  add(matcher: Matcher, index: number): void {
+    switch (matcher.type) {
+      case "default":
+        this.firstDefault = Math.min(this.firstDefault, index);
+        break;
+      case "exact":
+      case "regex":
+      case "domain": {
+        const values = this.sameValue[matcher.type];
+        if (!values.has(matcher.value)) values.set(matcher.value, index);
+        break;
+      }
+      case "prefix":
+        if (!matcher.value.endsWith("/")) this.odd.push({ matcher, index });
+        else if (!this.prefixes.has(matcher.value)) this.prefixes.set(matcher.value, index);
+        break;
+      case "domain_path": {
+        if (!matcher.path.endsWith("/")) return void this.odd.push({ matcher, index });
+        let paths = this.hostPaths.get(matcher.domain);
+        if (!paths) this.hostPaths.set(matcher.domain, (paths = new Map()));
+        if (!paths.has(matcher.path)) paths.set(matcher.path, index);
+      }
     }
   }
 
   /** The index of the first earlier rule that always wins over `later`, or null. */
-  firstWinner(later: Matcher, text: string): number | null {
-    let best = this.byText.get(text) ?? Number.POSITIVE_INFINITY;
-    if (later.type === "prefix" || later.type === "exact") best = Math.min(best, containing(this.prefixes, later.value));
-    else if (later.type === "regex") {
-      const lead = literalLead(later.value);
-      if (lead !== null) best = Math.min(best, containing(this.prefixes, lead));
-    } else if (later.type === "domain_path") {
-      const paths = this.hostPaths.get(later.domain);
-      if (paths) best = Math.min(best, containing(paths, later.path));
+  firstWinner(later: Matcher): number | null {
+    let best = Number.POSITIVE_INFINITY;
+    switch (later.type) {
+      case "default":
+        best = this.firstDefault;
+        break;
+      case "exact":
+        best = Math.min(this.sameValue.exact.get(later.value) ?? best, containing(this.prefixes, later.value));
+        break;
+      case "prefix":
+        best = containing(this.prefixes, later.value);
+        break;
+      case "regex": {
+        best = this.sameValue.regex.get(later.value) ?? best;
+        const lead = literalLead(later.value);
+        if (lead !== null) best = Math.min(best, containing(this.prefixes, lead));
+        break;
+      }
+      case "domain":
+        best = this.sameValue.domain.get(later.value) ?? best;
+        break;
+      case "domain_path": {
+        const paths = this.hostPaths.get(later.domain);
+        if (paths) best = containing(paths, later.path);
+      }
     }
     for (const { matcher, index } of this.odd) if (index < best && alwaysWins(matcher, later)) best = index;
     return best === Number.POSITIVE_INFINITY ? null : best;

@@ -138,7 +138,12 @@ const HEADERS_OPEN = /^headers\s*\{$/;
 
 /** Joins `\` continuations and trims, keeping the first physical line's number (SPEC §3.1). */
 export function logicalLines(text: string): LogicalLine[] {
-  const physical = text.split(/\r?\n/);
+  // Split on "\n" and the "\r" of each "\r\n" taken off: a split on /\r?\n/ took twice as long.
+  const physical = text.split("\n");
+  for (let i = 0; i < physical.length - 1; i++) {
+    const p = physical[i]!;
+    if (p.charCodeAt(p.length - 1) === 13 /* \r */) physical[i] = p.slice(0, -1);
+  }
   const out: LogicalLine[] = [];
   for (let i = 0; i < physical.length; i++) {
     const start = i;
@@ -405,18 +410,18 @@ function parseRule(
 
   let explicitWeight = false;
   for (const piece of pieces) {
-    let words = piece.words;
+    const words = piece.words;
     let weight = 100;
-    const first = words[0];
-    if (first?.startsWith("weight:")) {
+    // The URL's words start after a `weight:N` word; nearly always it is one word, taken as is.
+    let url = 0;
+    if (words[0]?.startsWith("weight:")) {
       explicitWeight = true;
-      const n = first.slice(7);
-      weight = /^\d+$/.test(n) ? Number(n) : Number.NaN;
-      words = words.slice(1);
+      weight = weightValue(words[0]);
+      url = 1;
     }
-    const urlOffset = words.length > 0 ? text.indexOf(words[0]!, piece.offset) : piece.offset;
+    const urlOffset = words.length > url ? text.indexOf(words[url]!, piece.offset) : piece.offset;
     at.pieces.push({ offset: piece.offset, url: urlOffset });
-    targets.push({ url: words.join(" "), weight });
+    targets.push({ url: words.length === url + 1 ? words[url]! : words.slice(url).join(" "), weight });
   }
 
   const implied: LbStrategy = explicitWeight ? "weighted" : "round-robin";
@@ -429,6 +434,23 @@ function parseRule(
     options: null,
   };
   return { rule, source };
+}
+
+/**
+ * N of a `weight:N` word: digits only, else NaN (the checks report it). Read from the characters:
+ * a slice and a regex test per weight were a cost of every weighted target.
+ */
+function weightValue(word: string): number {
+  const digits = word.length - 7;
+  if (digits === 0) return Number.NaN;
+  let n = 0;
+  for (let i = 7; i < word.length; i++) {
+    const d = word.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Number.NaN;
+    n = n * 10 + d;
+  }
+  // Past 15 digits the sum may round differently from Number()'s reading.
+  return digits > 15 ? Number(word.slice(7)) : n;
 }
 
 /** Where the next token starts at or after `from` (the text's length when there is none). */

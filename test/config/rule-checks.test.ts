@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { formatIssue } from "../../src/config/issues.ts";
 import { validateProxyConfText } from "../../src/config/load.ts";
-import { checkParsedConf } from "../../src/config/rule-checks.ts";
+import { checkParsedConf, targetUrlGetters, targetUrlParts } from "../../src/config/rule-checks.ts";
 import { proxyConfSchema } from "../../src/config/schema.ts";
 import { parseProxyConf } from "../../src/config/syntax.ts";
 import { mutate, Rng } from "../support/fuzz.ts";
@@ -101,5 +101,45 @@ describe("checking a parsed proxy.conf without zod", () => {
     expect(Object.keys(conf.rules[0]!.options!)).toEqual(["auth", "keys", "rate_limit"]);
     // The parser's own object is left as it was written.
     expect([parsed.conf.rules[0]!.targets[0]!.url, conf.rules[0] === parsed.conf.rules[0]]).toEqual(["http://A:1", false]);
+  });
+});
+
+describe("a target URL's parts", () => {
+  test("are the ones URL's getters give, for every target URL form", () => {
+    const urls = [
+      "http://a:1",
+      "https://A.example.COM/x/y?q=1&r=%20",
+      "http://user:p%40ss@h:8080/p?",
+      "http://u@h/",
+      "ws://[::1]:9000/socket",
+      "wss://[2001:db8::1]/",
+      "http://127.0.0.1:80/x/../y",
+      "http://h:443/",
+      "https://h:443/",
+      "redirect://example.com",
+      "redirect://Example.com:8443/a?b=c",
+      "redirect://h?x",
+      "http://h/${name}/$1?id=${id}",
+      "http://h/a?b?c",
+      "http://h/%2F/a",
+      "http://xn--nxasmq6b.example/",
+      "http://h/p#frag",
+      "mailto:x@y",
+    ];
+    const rng = new Rng(23);
+    const chars = ["/", "?", "@", ":", "[", "]", "%", "#", "$", "{", "}", "a", "1", ".", "-", "x", "\\"];
+    for (let i = 0; i < 3000; i++) {
+      let u = rng.pick(urls.slice(0, 14));
+      for (let k = rng.int(4); k >= 0; k--) {
+        const at = rng.int(u.length + 1);
+        u = u.slice(0, at) + rng.pick(chars) + u.slice(at);
+      }
+      urls.push(u);
+    }
+    const differing = urls.filter((u) => {
+      if (!URL.canParse(u)) return false;
+      return JSON.stringify(targetUrlParts(new URL(u))) !== JSON.stringify(targetUrlGetters(new URL(u)));
+    });
+    expect([differing.slice(0, 3), urls.filter((u) => URL.canParse(u)).length > 1000]).toEqual([[], true]);
   });
 });
