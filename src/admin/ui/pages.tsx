@@ -104,24 +104,11 @@ const BODIES: Record<Page, () => Child> = {
   ),
   routes: () => (
     <>
-      <div class="table-wrap">
-        <table id="routes-table">
-          <caption>Rules in proxy.conf order</caption>
-          <thead>
-            <tr>
-              <th scope="col">#</th>
-              <th scope="col">Line</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Source</th>
-              <th scope="col">Targets (weight, breaker)</th>
-              <th scope="col">Balancing</th>
-              <th scope="col">Auth</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody></tbody>
-        </table>
-      </div>
+      <DataTable
+        id="routes-table"
+        caption="Rules in proxy.conf order"
+        columns={["#", "Line", "Kind", "Source", "Targets (weight, breaker)", "Balancing", "Auth", "Actions"]}
+      />
       <section aria-labelledby="form-title">
         <h2 id="form-title">Add a route</h2>
         <form id="route-form" novalidate>
@@ -185,22 +172,7 @@ const BODIES: Record<Page, () => Child> = {
         </button>
         <span id="certs-message" role="status" aria-live="polite"></span>
       </div>
-      <div class="table-wrap">
-        <table id="certs-table">
-          <caption>Certificates in service</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Names (SAN)</th>
-              <th scope="col">Source</th>
-              <th scope="col">Issuer</th>
-              <th scope="col">Expires</th>
-              <th scope="col">Days left</th>
-            </tr>
-          </thead>
-          <tbody></tbody>
-        </table>
-      </div>
+      <DataTable id="certs-table" caption="Certificates in service" columns={["Name", "Names (SAN)", "Source", "Issuer", "Expires", "Days left"]} />
     </>
   ),
   cluster: () => (
@@ -210,22 +182,7 @@ const BODIES: Record<Page, () => Child> = {
         <Tile id="cluster-redis" label="Redis" />
         <Tile id="cluster-self" label="This node" />
       </dl>
-      <div class="table-wrap">
-        <table id="cluster-table">
-          <caption>Members</caption>
-          <thead>
-            <tr>
-              <th scope="col">Node</th>
-              <th scope="col">Version</th>
-              <th scope="col">Config version</th>
-              <th scope="col">Requests/s</th>
-              <th scope="col">Last seen</th>
-              <th scope="col">State</th>
-            </tr>
-          </thead>
-          <tbody></tbody>
-        </table>
-      </div>
+      <DataTable id="cluster-table" caption="Members" columns={["Node", "Version", "Config version", "Requests/s", "Last seen", "State"]} />
     </>
   ),
 };
@@ -235,6 +192,25 @@ function Tile(props: { id: string; label: string }) {
     <div class="tile">
       <dt>{props.label}</dt>
       <dd id={props.id}>–</dd>
+    </div>
+  );
+}
+
+/** A table the page script fills: its rows are rendered in the browser from the admin API. */
+function DataTable(props: { id: string; caption: string; columns: readonly string[] }) {
+  return (
+    <div class="table-wrap">
+      <table id={props.id}>
+        <caption>{props.caption}</caption>
+        <thead>
+          <tr>
+            {props.columns.map((c) => (
+              <th scope="col">{c}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody></tbody>
+      </table>
     </div>
   );
 }
