@@ -20,6 +20,15 @@ function project(): TempProject {
 
 const cli = (p: TempProject, args: string[], env: Record<string, string> = {}) =>
   runCli([...args, "-c", p.conf, "--sites-dir", join(p.dir, "sites")], { cwd: p.dir, env });
+/** The stand-in `docker` (no Docker engine here): first on PATH, recording its calls under `fake`. */
+function standInDocker(p: TempProject): { fake: string; env: Record<string, string> } {
+  const fake = join(p.dir, "fake-docker");
+  mkdirSync(join(fake, "bin"), { recursive: true });
+  writeFileSync(join(fake, "bin", "docker"), `#!/bin/sh\nexec "${process.execPath}" "${FAKE_DOCKER}" "$@"\n`);
+  chmodSync(join(fake, "bin", "docker"), 0o755);
+  return { fake, env: { PATH: `${join(fake, "bin")}:${process.env.PATH}`, FAKE_DOCKER_DIR: fake } };
+}
+
 const appState = (p: TempProject) => JSON.parse(readFileSync(join(p.dir, "run", "app_state.json"), "utf8"));
 
 /** Kills whatever app_state.json says still runs (the CLI leaves apps running on purpose). */
@@ -195,11 +204,7 @@ describe("deploy, restart, stop, logs without a running proxy (SPEC §16.1)", ()
 
   test("docker mode runs `docker run` with the argv of SPEC §14.5 (a stand-in docker on PATH) and stops with docker stop and rm", async () => {
     const p = project();
-    const fake = join(p.dir, "fake-docker");
-    mkdirSync(join(fake, "bin"), { recursive: true });
-    writeFileSync(join(fake, "bin", "docker"), `#!/bin/sh\nexec "${process.execPath}" "${FAKE_DOCKER}" "$@"\n`);
-    chmodSync(join(fake, "bin", "docker"), 0o755);
-    const env = { PATH: `${join(fake, "bin")}:${process.env.PATH}`, FAKE_DOCKER_DIR: fake };
+    const { fake, env } = standInDocker(p);
     try {
       const dir = writeApp(p, "box.example.com", {
         infos: defaultInfos('docker_image = "example/box:1"\ndocker_options = "--memory 64m -e GREETING=hi -v ./data:/data:ro --read-only"\n'),
@@ -285,11 +290,7 @@ describe("app environment and Docker rollback (SPEC §14.2, §14.7)", () => {
 
   test("in Docker mode env becomes -e flags, and a rollback runs the image the other slot ran before, not the tag's new image", async () => {
     const p = project();
-    const fake = join(p.dir, "fake-docker");
-    mkdirSync(join(fake, "bin"), { recursive: true });
-    writeFileSync(join(fake, "bin", "docker"), `#!/bin/sh\nexec "${process.execPath}" "${FAKE_DOCKER}" "$@"\n`);
-    chmodSync(join(fake, "bin", "docker"), 0o755);
-    const env = { PATH: `${join(fake, "bin")}:${process.env.PATH}`, FAKE_DOCKER_DIR: fake };
+    const { fake, env } = standInDocker(p);
     const v1 = `sha256:${"1".repeat(64)}`;
     const v2 = `sha256:${"2".repeat(64)}`;
     try {
